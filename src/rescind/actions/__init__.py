@@ -1,0 +1,1 @@
+"""Actions: one module per cloud, registered by name (see base.py)."""

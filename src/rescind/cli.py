@@ -1,0 +1,63 @@
+"""The ``rescind`` command: parses arguments, then calls the engine or starts the TUI."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from rescind import __version__
+from rescind.commands import COMMAND_MODULES
+from rescind.errors import RescindError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rescind",
+        description="Walk a responder through a leaked-credential incident: contain, assess, "
+        "notify, remediate, document; revoke behind confirmations; leave a signed record.",
+        epilog="Run `rescind` with no command to open the terminal app.",
+    )
+    parser.add_argument("--version", action="version", version=f"rescind {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a command group not built yet
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    try:
+        if func is None:
+            from rescind.commands.home import open_home
+
+            return open_home()
+        code: int = func(args)
+        return code
+    except RescindError as exc:
+        print(f"rescind: {exc.message}", file=sys.stderr)
+        if exc.fix:
+            print(f"  fix: {exc.fix}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rescind: interrupted; the incident record keeps everything written so far",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into e.g. `head`: not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""How the engine talks to whoever drives it: the headless CLI, the TUI, or a test.
+
+The engine calls these methods and never knows which front end answers. Each
+method may raise ``Aborted`` to stop the incident (the record keeps what happened).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from rescind.actions.base import Plan
+from rescind.errors import ActionError
+
+
+class Aborted(Exception):
+    """The responder chose to stop the incident."""
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"  # for the responder: approval, acknowledgement, answer
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass
+class StepState:
+    """A step as the front end sees it."""
+
+    id: str
+    phase: str
+    kind: str  # action | manual | prompt | note
+    title: str
+    text: str = ""  # the manual text, prompt question or note, references resolved
+    action: str | None = None
+    status: StepStatus = StepStatus.PENDING
+    outputs: dict[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None
+    error: str | None = None
+    note: str | None = None
+
+
+class Approval(StrEnum):
+    NONE = "none"
+    CONFIRM = "confirm"
+    TYPE_NAME = "type-name"
+    TWO_PERSON = "two-person"
+
+
+@dataclass
+class ApprovalRequest:
+    step: StepState
+    plan: Plan
+    policy: Approval
+    plan_file: Path  # the exact bytes a second responder signs with `rescind approve`
+    expected_names: list[str]  # for TYPE_NAME: what must be typed (any one target)
+
+
+@dataclass
+class ApprovalResponse:
+    approved: bool
+    typed: str | None = None  # TYPE_NAME: what the responder typed
+    token: str | None = None  # TWO_PERSON: the armored SSHSIG from `rescind approve`
+    reason: str | None = None  # why it was rejected, journaled
+
+
+@dataclass
+class FailureChoice:
+    choice: Literal["retry", "skip", "abort"]
+    reason: str = ""
+
+
+@dataclass
+class EngineEvent:
+    """Something the front end may show. kinds: journal, phase, step, progress,
+    anchor, blocked, warning, closed."""
+
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Responder(Protocol):
+    async def acknowledge(self, step: StepState) -> str | None:
+        """A manual step: return an optional note once the responder has done it."""
+
+    async def answer(self, step: StepState, default: str | None, secret: bool) -> str:
+        """A prompt step: return the answer."""
+
+    async def approve(self, request: ApprovalRequest) -> ApprovalResponse:
+        """An action's plan needs the confirmation its policy demands."""
+
+    async def on_failure(self, step: StepState, error: ActionError) -> FailureChoice:
+        """A step failed: retry, skip (with a reason) or abort."""
+
+    def event(self, event: EngineEvent) -> None:
+        """Progress, journal entries, anchors: show them; must not block."""
