@@ -1,0 +1,64 @@
+# The README's two commands: `make demo` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# The demo keeps its own signing key and incidents, away from the user's real config.
+DEMO_ENV := RESCIND_CONFIG_DIR=$(CURDIR)/.demo/config
+DEMO_RUNBOOK ?= runbooks/example-tabletop.yaml
+
+.PHONY: demo demo-headless test check lint typecheck contracts pytest bench screenshots clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "rescind needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[exercise]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+.demo/config/identity.json: | $(VENV)/.installed-run
+	$(DEMO_ENV) $(BIN)/rescind keys init --name "Demo Responder" --email responder@example.com
+
+demo: $(VENV)/.installed-run .demo/config/identity.json
+	$(DEMO_ENV) $(BIN)/rescind run $(DEMO_RUNBOOK) --mode exercise --auto-approve \
+		--out .demo/incidents --no-tui
+
+demo-headless: demo
+
+test: $(VENV)/.installed-dev ssh-keygen check pytest
+
+ssh-keygen:
+	@command -v ssh-keygen >/dev/null || { echo "installing openssh-client for the record tests"; \
+		apt-get update -qq && apt-get install -y -qq openssh-client >/dev/null; }
+
+.PHONY: ssh-keygen
+check: lint typecheck contracts
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy src
+
+contracts: $(VENV)/.installed-dev
+	$(BIN)/lint-imports
+
+pytest: $(VENV)/.installed-dev
+	@$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
+	exit $$rc
+
+bench: $(VENV)/.installed-dev
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python scripts/screenshots.py
+
+clean:
+	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache
