@@ -142,6 +142,8 @@ class Action(ABC, Generic[P]):
     providers: ClassVar[tuple[str, ...]] = ()
     # Output names other steps may reference as ${{ steps.<id>.outputs.<name> }}.
     outputs: ClassVar[tuple[str, ...]] = ()
+    # Outputs shown to the responder once and never journaled (e.g. a new external id).
+    secret_outputs: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     async def plan(self, ctx: ActionContext, params: P, step_id: str) -> Plan:
