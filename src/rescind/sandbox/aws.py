@@ -47,16 +47,38 @@ _active: AwsSandbox | None = None
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _latency(app: WsgiApp, delay: Callable[[], float]) -> WsgiApp:
-    """Delay every request by the sandbox's current latency (a real API round trip)."""
+class MotoTraffic:
+    """Requests to moto: the simulated round trip, a count, and the peak concurrency."""
 
-    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        seconds = delay()
-        if seconds > 0:
-            time.sleep(seconds)
-        return app(environ, start_response)
+    def __init__(self) -> None:
+        self.latency_ms = 0.0
+        self.requests = 0
+        self.in_flight = 0
+        self.peak = 0
+        self._lock = threading.Lock()
 
-    return wrapped
+    def wrap(self, app: WsgiApp) -> WsgiApp:
+        def wrapped(environ: dict[str, Any],
+                    start_response: Callable[..., Any]) -> Iterable[bytes]:
+            with self._lock:
+                self.requests += 1
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+            try:
+                if self.latency_ms > 0:
+                    time.sleep(self.latency_ms / 1000)
+                # moto answers with a complete body: materialise it inside the count.
+                return list(app(environ, start_response))
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+
+        return wrapped
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.peak = self.in_flight
 
 
 @dataclass
@@ -68,7 +90,7 @@ class AwsSandbox:
     regions: list[str]
     account_id: str
     trail: FakeCloudTrail = field(repr=False)
-    latency_ms: float = 0.0
+    traffic: MotoTraffic = field(default_factory=MotoTraffic, repr=False)
     responder_user: str = "responder"
     responder_key_id: str = RESPONDER_KEY_ID
     break_glass: list[str] = field(default_factory=list)
@@ -97,7 +119,7 @@ class AwsSandbox:
     # -- use --------------------------------------------------------------------
     @property
     def responder_arn(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:user/{self.responder_user}"
+        return str(_iam_backend(self.account_id).get_user(self.responder_user).arn)
 
     def env(self) -> dict[str, str]:
         """Environment for a process (or boto3 session) to act as the responder here.
@@ -127,9 +149,13 @@ class AwsSandbox:
             aws_access_key_id=self.responder_key_id,
             aws_secret_access_key=self._responder_secret, **kwargs)
 
+    @property
+    def latency_ms(self) -> float:
+        return self.traffic.latency_ms
+
     def set_latency(self, latency_ms: float) -> None:
         """Change the simulated round trip for moto and the fake CloudTrail."""
-        self.latency_ms = latency_ms
+        self.traffic.latency_ms = latency_ms
         self.trail.latency_ms = latency_ms
 
     # -- seeding ----------------------------------------------------------------
@@ -161,10 +187,8 @@ def start_aws_sandbox(scenario: Scenario | Path | None = None, *,
             raise RescindError("a simulated AWS account is already running in this process",
                                fix="stop it first (moto's state is shared by the process)")
         delay_ms = spec.latency_ms if latency_ms is None else latency_ms
-        sandbox_box: list[AwsSandbox] = []
-
-        stop_moto, endpoint = _start_moto(
-            lambda: sandbox_box[0].latency_ms / 1000 if sandbox_box else 0.0)
+        traffic = MotoTraffic()
+        stop_moto, endpoint = _start_moto(traffic)
         trail = FakeCloudTrail(spec.account_id, latency_ms=0.0)
         try:
             cloudtrail_url = trail.start()
@@ -178,8 +202,7 @@ def start_aws_sandbox(scenario: Scenario | Path | None = None, *,
 
         sandbox = AwsSandbox(endpoint_url=endpoint, cloudtrail_url=cloudtrail_url,
                              regions=list(spec.regions), account_id=spec.account_id,
-                             trail=trail, _stop=stop_all)
-        sandbox_box.append(sandbox)
+                             trail=trail, traffic=traffic, _stop=stop_all)
         _active = sandbox
     try:
         _reset_moto(endpoint)
@@ -188,13 +211,14 @@ def start_aws_sandbox(scenario: Scenario | Path | None = None, *,
         else:
             _Seeder(sandbox, spec).run()
         sandbox.set_latency(delay_ms)  # after seeding: the delay simulates the API, not setup
+        traffic.reset()
     except BaseException:
         sandbox.stop()
         raise
     return sandbox
 
 
-def _start_moto(delay: Callable[[], float]) -> tuple[Callable[[], None], str]:
+def _start_moto(traffic: MotoTraffic) -> tuple[Callable[[], None], str]:
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -211,7 +235,7 @@ def _start_moto(delay: Callable[[], float]) -> tuple[Callable[[], None], str]:
         daemon_threads = True
 
     app = DomainDispatcherApplication(create_backend_app)
-    server = Server("127.0.0.1", 0, _latency(app, delay), handler=QuietHandler)
+    server = Server("127.0.0.1", 0, traffic.wrap(app), handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     thread.start()
     port = server.server_address[1]
@@ -455,10 +479,9 @@ class _Seeder:
         sm = self.client("secretsmanager")
         sm.create_secret(Name=name, SecretString=value, Description=description)
         if readers:
-            acct = self.scenario.account_id
             policy = {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
-                "Principal": {"AWS": [f"arn:aws:iam::{acct}:user/{r}" for r in readers]}}]}
+                "Principal": {"AWS": [self.backend.get_user(r).arn for r in readers]}}]}
             sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy))
 
     # -- history --------------------------------------------------------------------
@@ -467,10 +490,12 @@ class _Seeder:
                            home_region=self.scenario.regions[0], now=self.now)
         for name, user in self.backend.users.items():
             ctx.user_ids[name] = user.id
+            ctx.paths[name] = user.path
             if user.access_keys:
                 ctx.user_keys[name] = user.access_keys[0].access_key_id
         for role in self.backend.roles.values():
             ctx.role_ids[role.name] = role.id
+            ctx.paths[role.name] = role.path
         return ctx
 
     def _history(self) -> None:

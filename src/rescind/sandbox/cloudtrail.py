@@ -158,9 +158,11 @@ class FakeCloudTrail:
             return [json.loads(v["CloudTrailEvent"]) for v in self._views.get(region, [])]
 
     def reset_counters(self) -> None:
+        """Zero the counts and refill every region's bucket (between test cases)."""
         with self._lock:
             self.requests.clear()
             self.throttled.clear()
+            self._buckets.clear()
 
     # -- server -------------------------------------------------------------
     def start(self) -> str:

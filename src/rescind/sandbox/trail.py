@@ -52,12 +52,19 @@ class TrailContext:
     user_ids: dict[str, str] = field(default_factory=dict)
     role_ids: dict[str, str] = field(default_factory=dict)
     user_keys: dict[str, str] = field(default_factory=dict)  # user name -> first key id
+    paths: dict[str, str] = field(default_factory=dict)  # user or role name -> IAM path
 
     def user_id(self, name: str) -> str:
         return self.user_ids.get(name) or _fake_id("AIDA", self.account_id, name)
 
     def role_id(self, name: str) -> str:
         return self.role_ids.get(name) or _fake_id("AROA", self.account_id, name)
+
+    def user_arn(self, name: str) -> str:
+        return f"arn:aws:iam::{self.account_id}:user{self.paths.get(name, '/')}{name}"
+
+    def role_arn(self, name: str) -> str:
+        return f"arn:aws:iam::{self.account_id}:role{self.paths.get(name, '/')}{name}"
 
 
 def user_identity(identity: Identity, ctx: TrailContext, when: datetime) -> dict[str, Any]:
@@ -70,7 +77,7 @@ def user_identity(identity: Identity, ctx: TrailContext, when: datetime) -> dict
         name = identity.user or "unknown-user"
         block: dict[str, Any] = {
             "type": "IAMUser", "principalId": ctx.user_id(name),
-            "arn": f"arn:aws:iam::{acct}:user/{name}", "accountId": acct,
+            "arn": ctx.user_arn(name), "accountId": acct,
             "accessKeyId": identity.access_key_id or ctx.user_keys.get(name, ""),
             "userName": name,
         }
@@ -87,7 +94,7 @@ def user_identity(identity: Identity, ctx: TrailContext, when: datetime) -> dict
             "accessKeyId": identity.access_key_id or _fake_id("ASIA", acct, role, session),
             "sessionContext": {
                 "sessionIssuer": {"type": "Role", "principalId": role_id,
-                                  "arn": f"arn:aws:iam::{acct}:role/{role}",
+                                  "arn": ctx.role_arn(role),
                                   "accountId": acct, "userName": role},
                 "webIdFederationData": {}, "attributes": attributes,
             },
@@ -108,7 +115,7 @@ def user_identity(identity: Identity, ctx: TrailContext, when: datetime) -> dict
             "accessKeyId": identity.access_key_id or _fake_id("ASIA", acct, "fed", name),
             "sessionContext": {
                 "sessionIssuer": {"type": "IAMUser", "principalId": ctx.user_id(issuer),
-                                  "arn": f"arn:aws:iam::{acct}:user/{issuer}",
+                                  "arn": ctx.user_arn(issuer),
                                   "accountId": acct, "userName": issuer},
                 "attributes": attributes,
             },
