@@ -20,12 +20,18 @@ class _Strict(BaseModel):
 
 
 class InputSpec(_Strict):
-    type: Literal["string", "integer", "number", "boolean"] = "string"
-    description: str = ""
-    pattern: str | None = None
-    default: str | int | float | bool | None = None
-    choices: list[str] | None = None
-    secret: bool = False
+    """A value the responder gives when the incident starts (--input NAME=VALUE)."""
+
+    type: Literal["string", "integer", "number", "boolean"] = Field(
+        "string", description="How the value given on the command line is read")
+    description: str = Field("", description="What to enter; shown when the input is asked for")
+    pattern: str | None = Field(
+        default=None, description="Regular expression the value as typed must match (search)")
+    default: str | int | float | bool | None = Field(
+        default=None, description="Used when the input is not given; without one it is required")
+    choices: list[str] | None = Field(default=None, description="The only values allowed")
+    secret: bool = Field(
+        default=False, description="Never echoed, journaled or written into the record")
 
     @property
     def required(self) -> bool:
@@ -33,10 +39,14 @@ class InputSpec(_Strict):
 
 
 class _StepBase(_Strict):
-    id: Annotated[str, Field(pattern=STEP_ID)]
-    name: str | None = None
-    description: str = ""
-    when: str | None = None
+    id: Annotated[str, Field(
+        pattern=STEP_ID, description="Unique across all phases; other steps use it in "
+        "${{ steps.ID.outputs.NAME }}")]
+    name: str | None = Field(default=None, description="Title shown instead of the id")
+    description: str = Field("", description="Longer explanation shown with the step")
+    when: str | None = Field(
+        default=None, description="CEL condition over inputs and steps; the step is skipped "
+        "when it is false")
 
     @property
     def kind(self) -> str:
@@ -48,9 +58,14 @@ class _StepBase(_Strict):
 
 
 class ActionStep(_StepBase):
-    action: str
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    max_targets: int | None = Field(default=None, ge=1)
+    """Runs a registered action: plan, approve, apply, verify."""
+
+    action: str = Field(
+        description="Name of a registered action, e.g. aws.iam.deactivate_access_key")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with",
+                                  description="The action's parameters; values may be references")
+    max_targets: int | None = Field(
+        default=None, ge=1, description="Raise the action's cap on the number of targets")
 
     @property
     def kind(self) -> str:
@@ -58,7 +73,9 @@ class ActionStep(_StepBase):
 
 
 class ManualStep(_StepBase):
-    manual: str
+    """A checklist item the responder does and acknowledges, with an optional note."""
+
+    manual: str = Field(description="What to do; references are filled in")
 
     @property
     def kind(self) -> str:
@@ -66,10 +83,14 @@ class ManualStep(_StepBase):
 
 
 class PromptStep(_StepBase):
-    prompt: str
-    default: str | None = None
-    pattern: str | None = None
-    secret: bool = False
+    """Asks the responder a question; the answer is output `answer`."""
+
+    prompt: str = Field(description="The question; references are filled in")
+    default: str | None = Field(default=None, description="Answer offered by default")
+    pattern: str | None = Field(
+        default=None, description="Regular expression the answer must match (search)")
+    secret: bool = Field(
+        default=False, description="The answer is never echoed, journaled or written")
 
     @property
     def kind(self) -> str:
@@ -77,7 +98,9 @@ class PromptStep(_StepBase):
 
 
 class NoteStep(_StepBase):
-    note: str
+    """Writes text into the incident record."""
+
+    note: str = Field(description="The text; references are filled in")
 
     @property
     def kind(self) -> str:
@@ -104,26 +127,32 @@ Step = Annotated[
 
 
 class Phases(_Strict):
-    contain: list[Step] = Field(default_factory=list)
-    assess: list[Step] = Field(default_factory=list)
-    notify: list[Step] = Field(default_factory=list)
-    remediate: list[Step] = Field(default_factory=list)
-    document: list[Step] = Field(default_factory=list)
+    """The incident-response phases, run in this order; any may be empty."""
+
+    contain: list[Step] = Field(default_factory=list, description="Stop the credential working")
+    assess: list[Step] = Field(default_factory=list, description="Find out what it did")
+    notify: list[Step] = Field(default_factory=list, description="Tell who needs to know")
+    remediate: list[Step] = Field(default_factory=list, description="Repair and rotate")
+    document: list[Step] = Field(default_factory=list, description="Record what happened")
 
     def items(self) -> list[tuple[str, list[ManualStep | ActionStep | PromptStep | NoteStep]]]:
         return [(p, list(getattr(self, p))) for p in PHASES]
 
 
 class Runbook(_Strict):
-    id: Annotated[str, Field(pattern=STEP_ID)]
-    title: str
-    description: str = ""
-    severity: Severity = "medium"
-    clouds: list[Literal["aws", "azure", "gcp"]] = Field(default_factory=list)
+    """A rescind runbook: the steps of one kind of incident, phase by phase."""
+
+    id: Annotated[str, Field(pattern=STEP_ID, description="Runbook id, used by `rescind run ID`")]
+    title: str = Field(description="One line shown in lists and the record")
+    description: str = Field("", description="When to use this runbook")
+    severity: Severity = Field("medium", description="Severity of the incident type")
+    clouds: list[Literal["aws", "azure", "gcp"]] = Field(
+        default_factory=list, description="Clouds the runbook's actions talk to")
     scenario: str | None = Field(
         default=None, description="Exercise scenario file, relative to the runbook")
-    inputs: dict[str, InputSpec] = Field(default_factory=dict)
-    phases: Phases
+    inputs: dict[str, InputSpec] = Field(
+        default_factory=dict, description="Values given when the incident starts, by name")
+    phases: Phases = Field(description="The five phases, run in order")
 
     def steps(self) -> list[tuple[str, ManualStep | ActionStep | PromptStep | NoteStep]]:
         """Every step with its phase, in execution order."""

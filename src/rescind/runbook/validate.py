@@ -32,7 +32,7 @@ from rescind.runbook.refs import BadRef, Ref, has_refs, scan_refs
 
 # coerce_inputs lives in inputs.py; it is exported here too so the engine takes the
 # whole "check before running" API from one module.
-__all__ = ["coerce_inputs", "load_and_validate", "outputs_of", "validate"]
+__all__ = ["coerce_inputs", "load_and_validate", "outputs_of", "secret_outputs_of", "validate"]
 
 AnyStep = ActionStep | ManualStep | PromptStep | NoteStep
 
@@ -49,8 +49,20 @@ def outputs_of(step: AnyStep) -> tuple[str, ...] | None:
     """The output names a step declares; None for an action that is not registered."""
     if isinstance(step, ActionStep):
         action = registry.get(step.action)
-        return None if action is None else tuple(action.outputs)
+        if action is None:
+            return None
+        return (*action.outputs, *(o for o in action.secret_outputs if o not in action.outputs))
     return STEP_OUTPUTS[step.kind]
+
+
+def secret_outputs_of(step: AnyStep) -> tuple[str, ...]:
+    """Outputs that must never be written into text that reaches the record."""
+    if isinstance(step, ActionStep):
+        action = registry.get(step.action)
+        return () if action is None else tuple(action.secret_outputs)
+    if isinstance(step, PromptStep) and step.secret:
+        return ("answer",)
+    return ()
 
 
 @dataclass
@@ -165,10 +177,13 @@ class _Checker:
             if "${{" in (getattr(step, fld) or ""):
                 self.add((*path, fld), f"references are not expanded in {fld}:")
         for fld in expanded:
-            key = "with" if fld == "with" else fld
             value = step.with_ if isinstance(step, ActionStep) else getattr(step, fld)
             for ref in scan_refs(value):
-                self.check_ref(n, (*path, key, *ref.path), ref)
+                self.check_ref(n, (*path, fld, *ref.path), ref)
+                # Step text is shown and journaled; only an action's params may carry a secret.
+                if fld != "with" and isinstance(ref, Ref) and self.is_secret(ref):
+                    self.add((*path, fld, *ref.path), f"{ref.text} is secret and {fld}: text "
+                             "reaches the record; pass it to an action's with: instead")
         if isinstance(step, ActionStep):
             self.check_action(path, step)
         if isinstance(step, PromptStep) and self.check_pattern((*path, "pattern"), step.pattern) \
@@ -192,6 +207,13 @@ class _Checker:
             self.add((*path, "with", *sub), message, key=key)
 
     # --- references and conditions ----------------------------------------------------
+
+    def is_secret(self, ref: Ref) -> bool:
+        if ref.kind == "inputs":
+            spec = self.runbook.inputs.get(ref.name)
+            return spec is not None and spec.secret
+        at = self.order.get(ref.name)
+        return at is not None and ref.output in secret_outputs_of(self.placed[at].step)
 
     def check_ref(self, n: int, path: tuple[Any, ...], ref: Ref | BadRef) -> None:
         if isinstance(ref, BadRef):
