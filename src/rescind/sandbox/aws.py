@@ -139,6 +139,21 @@ class AwsSandbox:
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
 
+    def provider_settings(self) -> dict[str, Any]:
+        """Incident settings that point rescind's AWS provider at this account as the responder.
+
+        Keys as ``rescind.providers.factory.build_providers`` reads them.
+        """
+        return {
+            "aws_region": self.regions[0],
+            "aws_regions": list(self.regions),
+            "aws_endpoint_url": self.endpoint_url,
+            "aws_cloudtrail_endpoint_url": self.cloudtrail_url,
+            "aws_access_key_id": self.responder_key_id,
+            "aws_secret_access_key": self._responder_secret,
+            "break_glass": list(self.break_glass),
+        }
+
     def client(self, service: str, region: str | None = None, **kwargs: Any) -> Any:
         """A boto3 client acting as the responder against this sandbox."""
         import boto3
