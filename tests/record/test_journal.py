@@ -17,18 +17,11 @@ from rescind.record.journal import (
     TornJournal,
     read_entries,
 )
-
-CHAIN_LOOP = r"""
-expect=0000000000000000000000000000000000000000000000000000000000000000; n=0
-while IFS= read -r line || { [ -n "$line" ] && echo "torn last line $((n+1))" && exit 2; }; do
-  [ "$(printf '%s' "$line" | cut -c10-73)" = "$expect" ] || { echo "chain broken at line $((n+1))"; exit 1; }
-  expect=$(printf '%s\n' "$line" | sha256sum | cut -d' ' -f1); n=$((n+1))
-done < journal.jsonl; echo "OK lines=$n head=$expect"
-"""
+from rescind.record.report import CHAIN_CHECK
 
 
 def run_chain_loop(folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", "-c", CHAIN_LOOP], cwd=folder, capture_output=True,
+    return subprocess.run(["bash", "-c", CHAIN_CHECK], cwd=folder, capture_output=True,
                           text=True, check=False)
 
 
@@ -206,3 +199,11 @@ def test_read_entries_reports_torn_tail_after_complete_lines(tmp_path: Path) -> 
         for e in read_entries(path):
             seen.append(e.seq)
     assert seen == [0]
+
+
+def test_chain_check_is_the_one_record_format_documents() -> None:
+    spec = Path(__file__).resolve().parents[3] / "shared" / "record-format.md"
+    if not spec.is_file():
+        pytest.skip("shared/record-format.md is not beside the repository")
+    block = spec.read_text().split("The chain itself, in plain shell")[1]
+    assert block.split("```sh\n")[1].split("```")[0].strip() == CHAIN_CHECK

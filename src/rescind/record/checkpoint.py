@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from rescind.errors import UsageError
-from rescind.record.journal import Journal, ensure_private_dir, write_private_file
+from rescind.record import sshsig
+from rescind.record.journal import Entry, Journal, ensure_private_dir, write_private_file
 from rescind.record.keys import Signer
 
 INCIDENT_NAMESPACE = "rescind-incident"
@@ -64,3 +65,20 @@ def checkpoint(journal: Journal, signer: Signer, incident_id: str, reason: str,
     ensure_private_dir(incident_dir / SIGNATURES_DIR)
     write_private_file(signature_path(incident_dir, entry.seq), armored.encode("ascii"))
     return Anchor(incident_id, entry.seq, entry.sha256, signer.fingerprint)
+
+
+def anchors_in(incident_dir: Path, entries: list[Entry], incident_id: str) -> list[Anchor]:
+    """The anchors of the signed checkpoints among ``entries``, e.g. to rebuild them
+    for the report after a resume. The key comes from each signature file (unverified:
+    ``verify_incident`` is what checks them)."""
+    out = []
+    for e in entries:
+        path = signature_path(incident_dir, e.seq)
+        if e.kind != "checkpoint" or not path.is_file():
+            continue
+        try:
+            fp = sshsig.parse(path.read_text(encoding="ascii", errors="replace")).fingerprint
+        except sshsig.SignatureInvalid:
+            continue
+        out.append(Anchor(incident_id, e.seq, e.sha256, fp))
+    return out

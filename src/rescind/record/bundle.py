@@ -1,0 +1,99 @@
+"""Sealing an incident folder: ``allowed_signers``, ``SHA256SUMS`` and its signature.
+
+``SHA256SUMS`` is exactly what ``sha256sum`` prints (``<hex>  <path>``, sorted,
+forward slashes) over every file of the folder except the sums, their signature
+and the lock, so ``sha256sum -c SHA256SUMS`` checks it with no rescind installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rescind.errors import RescindError
+from rescind.record.checkpoint import INCIDENT_NAMESPACE
+from rescind.record.journal import write_private_file
+from rescind.record.keys import Signer
+
+SUMS = "SHA256SUMS"
+SUMS_SIG = "SHA256SUMS.sig"
+ALLOWED_SIGNERS = "allowed_signers"
+LOCK = ".lock"
+UNSUMMED = frozenset({SUMS, SUMS_SIG, LOCK})
+
+
+@dataclass(frozen=True)
+class Sealed:
+    sums: Path
+    signature: Path
+    allowed_signers: Path
+    files: int  # how many files SHA256SUMS lists
+    verify_command: str  # ssh-keygen -Y verify ... < SHA256SUMS, run from the folder
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def incident_files(incident_dir: Path) -> Iterator[tuple[str, Path]]:
+    """(relative path with forward slashes, path) of every file the sums cover,
+    unsorted. Raises RescindError for what sha256sum could not check faithfully."""
+    for path in incident_dir.rglob("*"):
+        rel = path.relative_to(incident_dir).as_posix()
+        if path.is_symlink():
+            raise RescindError(f"{rel} is a symbolic link; an incident record holds only "
+                               "regular files", fix=f"replace {rel} with the file itself")
+        if path.is_dir():
+            continue
+        if rel in UNSUMMED:
+            continue
+        if "\n" in rel or "\\" in rel:
+            raise RescindError(f"file name {rel!r} cannot be listed in SHA256SUMS as is",
+                               fix="rename it without newlines or backslashes")
+        yield rel, path
+
+
+def sums_text(incident_dir: Path) -> tuple[str, int]:
+    rows = sorted(incident_files(incident_dir))
+    return "".join(f"{file_sha256(p)}  {rel}\n" for rel, p in rows), len(rows)
+
+
+def verify_command(email: str) -> str:
+    return (f"ssh-keygen -Y verify -f {ALLOWED_SIGNERS} -I {shlex.quote(email)} "
+            f"-n {INCIDENT_NAMESPACE} -s {SUMS_SIG} < {SUMS}")
+
+
+def allowed_signers_text(lines: Iterable[str]) -> str:
+    seen: list[str] = []
+    for line in lines:
+        line = line.strip()
+        if line and line not in seen:
+            seen.append(line)
+    return "".join(f"{line}\n" for line in seen)
+
+
+def seal(incident_dir: Path, signer: Signer, *, extra_signers: Iterable[str] = ()) -> Sealed:
+    """Write ``allowed_signers`` (the signer's line plus ``extra_signers``, e.g.
+    approvers), then ``SHA256SUMS`` over every file, then its SSHSIG."""
+    incident_dir = Path(incident_dir)
+    if not (incident_dir / "journal.jsonl").is_file():
+        raise RescindError(f"{incident_dir} has no journal.jsonl; it is not an incident folder")
+    allowed = incident_dir / ALLOWED_SIGNERS
+    write_private_file(allowed, allowed_signers_text(
+        [signer.allowed_signers_line(), *extra_signers]).encode())
+    # A stale signature must not sit beside fresh sums even for a moment of a crash.
+    (incident_dir / SUMS_SIG).unlink(missing_ok=True)
+    text, count = sums_text(incident_dir)
+    data = text.encode("utf-8")
+    sums = incident_dir / SUMS
+    write_private_file(sums, data)
+    sig = incident_dir / SUMS_SIG
+    write_private_file(sig, signer.sign(data, INCIDENT_NAMESPACE).encode("ascii"))
+    return Sealed(sums, sig, allowed, count, verify_command(signer.email))

@@ -1,0 +1,342 @@
+"""Verifying an incident folder: everything an auditor's stock-tool commands check,
+at once, with the first bad line named.
+
+Checks: each journal line's ``prev`` link and ``seq``; each
+``signatures/journal.<seq>.sig`` over the journal's first seq+1 lines (and that
+line seq is a checkpoint); approval tokens over their plan files; ``SHA256SUMS``
+against every file (and that no file was added); ``SHA256SUMS.sig``; that every
+signing key is in allowed_signers; and anchors kept outside the folder.
+A torn last line is "incomplete" (exit 2), not tampering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from rescind.errors import RescindError, UsageError
+from rescind.record import allowed_signers as allowed
+from rescind.record import sshsig
+from rescind.record.approval import APPROVAL_NAMESPACE
+from rescind.record.bundle import ALLOWED_SIGNERS, LOCK, SUMS, SUMS_SIG, file_sha256
+from rescind.record.checkpoint import INCIDENT_NAMESPACE, SIGNATURES_DIR, parse_anchor
+from rescind.record.journal import ZERO_HASH, chain_problem, entry_prev, parse_line
+
+JOURNAL = "journal.jsonl"
+_JOURNAL_SIG = re.compile(r"journal\.(0|[1-9][0-9]*)\.sig")
+_APPROVAL_SIG = re.compile(r"approval\.(.+)\.([0-9a-f]{12})\.sig")
+_SUMS_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
+
+
+@dataclass
+class VerifyReport:
+    status: str = "ok"  # ok | tampered | incomplete
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    incident: str | None = None
+    lines: int = 0
+    head: str = ZERO_HASH
+    checkpoints_verified: int = 0
+    approvals_verified: int = 0
+    anchors_verified: int = 0
+    sealed: bool = False
+    sums_checked: int = 0
+    seal_verified: bool = False
+    signer: str | None = None  # "principal SHA256:..." of the seal (else last checkpoint)
+    allowed_signers: str | None = None  # which file the keys were checked against
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, "tampered": 1, "incomplete": 2}[self.status]
+
+    def summary(self) -> list[str]:
+        """Human-readable lines for the CLI and the TUI."""
+        verdict = {"ok": "INTACT", "tampered": "TAMPERED", "incomplete": "INCOMPLETE"}
+        out = [f"{verdict[self.status]}: {self.incident or 'incident'}"]
+        out.append(f"  journal:      {self.lines} lines, head {self.head}")
+        out.append(f"  checkpoints:  {self.checkpoints_verified} signatures verified")
+        if self.approvals_verified:
+            out.append(f"  approvals:    {self.approvals_verified} verified")
+        if self.anchors_verified:
+            out.append(f"  anchors:      {self.anchors_verified} match")
+        if self.sealed:
+            out.append(f"  sums:         {self.sums_checked} files match SHA256SUMS")
+            out.append("  seal:         SHA256SUMS.sig "
+                       + ("verified" if self.seal_verified else "NOT verified"))
+        else:
+            out.append("  seal:         not sealed")
+        out.append(f"  signer:       {self.signer or 'unknown'}")
+        if self.allowed_signers:
+            out.append(f"  keys checked against: {self.allowed_signers}")
+        out.extend(f"  problem: {p}" for p in self.problems)
+        out.extend(f"  note: {n}" for n in self.notes)
+        return out
+
+
+class _Checker:
+    def __init__(self, incident_dir: Path, trusted: Path | None) -> None:
+        self.dir = incident_dir
+        self.report = VerifyReport()
+        self.tampered = False
+        self.incomplete = False
+        self.trust: list[allowed.AllowedSigner] | None = None
+        self.principal_by_fp: dict[str, str] = {}
+        self.signers: dict[int, str] = {}  # checkpoint seq -> fingerprint of its signature
+        self._load_trust(trusted)
+
+    def problem(self, text: str) -> None:
+        self.report.problems.append(text)
+        self.tampered = True
+
+    def unfinished(self, text: str) -> None:
+        self.report.problems.append(text)
+        self.incomplete = True
+
+    def _load_trust(self, trusted: Path | None) -> None:
+        if trusted is not None:
+            self.trust = allowed.load(trusted)  # a bad file of the auditor's: their error
+            self.report.allowed_signers = str(trusted)
+            return
+        own = self.dir / ALLOWED_SIGNERS
+        if not own.is_file():
+            self.report.notes.append(
+                "no allowed_signers: signatures were checked, but not whose keys made them; "
+                "pass --allowed-signers with the team's own list")
+            return
+        try:
+            self.trust = allowed.load(own)
+        except RescindError as exc:
+            self.problem(f"{ALLOWED_SIGNERS}: {exc.message}")
+            return
+        self.report.allowed_signers = f"{own} (the bundle's own copy)"
+        self.report.notes.append(
+            "keys were checked against the bundle's own allowed_signers; an auditor should "
+            "pass --allowed-signers with the team's own copy (anyone who rewrites a record "
+            "can also rewrite that file)")
+
+    def trusted(self, what: str, key: Ed25519PublicKey, namespace: str) -> str:
+        """The principal for ``key``, or a problem if it is not in allowed_signers."""
+        fp = sshsig.fingerprint(key)
+        if self.trust is None:
+            return fp
+        principals = allowed.find_principals(self.trust, key, namespace)
+        if not principals:
+            self.problem(f"{what}: signed by {fp}, a key not in allowed_signers for {namespace}")
+            return fp
+        self.principal_by_fp[fp] = principals[0]
+        return f"{principals[0]} {fp}"
+
+
+def verify_incident(incident_dir: Path, *, allowed_signers: Path | None = None,
+                    anchors: list[str] | tuple[str, ...] = ()) -> VerifyReport:
+    """Check an incident folder; see the module docstring. Raises UsageError only for
+    what the caller got wrong (no such folder, unreadable allowed_signers, bad anchor)."""
+    d = Path(incident_dir)
+    if not d.is_dir():
+        raise UsageError(f"{d} is not a folder", fix="pass the incident folder")
+    parsed_anchors = [parse_anchor(a) for a in anchors]
+    c = _Checker(d, allowed_signers)
+    r = c.report
+    journal_path = d / JOURNAL
+    if not journal_path.is_file():
+        c.problem(f"{JOURNAL} is missing")
+        data = b""
+    else:
+        data = journal_path.read_bytes()
+
+    # Raw complete lines; signatures and anchors are over bytes, valid chain or not.
+    ends: list[int] = []
+    pos = 0
+    while (nl := data.find(b"\n", pos)) >= 0:
+        ends.append(nl + 1)
+        pos = nl + 1
+    torn = len(data) - pos
+    hashes: list[str] = []
+    kinds: list[str | None] = []
+    closed = False
+    chain_ok = True
+    prev = ZERO_HASH
+    start = 0
+    for seq, end in enumerate(ends):
+        line = data[start:end]
+        start = end
+        digest = hashlib.sha256(line).hexdigest()
+        hashes.append(digest)
+        kind: str | None = None
+        if chain_ok:
+            try:
+                entry = parse_line(line, expect_seq=seq)
+                if entry_prev(entry) != prev:
+                    raise ValueError(chain_problem(seq))
+                kind = entry.kind
+                if seq == 0 and entry.kind == "incident.open":
+                    r.incident = str(entry.data.get("incident") or "") or None
+                closed = closed or entry.kind == "incident.close"
+            except ValueError as exc:
+                c.problem(f"seq {seq}: {exc}")
+                chain_ok = False
+        kinds.append(kind)
+        prev = digest
+    if chain_ok:
+        r.lines, r.head = len(ends), (hashes[-1] if hashes else ZERO_HASH)
+    else:
+        r.lines = sum(1 for k in kinds if k is not None)
+        r.head = hashes[r.lines - 1] if r.lines else ZERO_HASH
+    if torn:
+        c.unfinished(f"seq {len(ends)}: the last line is incomplete ({torn} bytes without a "
+                     "newline): a crash mid-write, not tampering; `rescind resume` repairs it")
+
+    signed_seqs = _check_signatures(c, data, ends, kinds)
+    unsigned = [s for s, k in enumerate(kinds) if k == "checkpoint" and s not in signed_seqs]
+    if unsigned:
+        r.notes.append("checkpoint(s) without a signature file: seq "
+                       + ", ".join(map(str, unsigned)))
+
+    for anchor in parsed_anchors:
+        if r.incident and anchor.incident != r.incident:
+            c.problem(f"anchor seq={anchor.seq} is for incident {anchor.incident}, "
+                      f"this record is {r.incident}")
+        elif anchor.seq >= len(hashes) or hashes[anchor.seq] != anchor.sha256:
+            c.problem(f"journal truncated or rewritten after anchor seq={anchor.seq}")
+        elif (fp := c.signers.get(anchor.seq)) and fp != anchor.fingerprint:
+            c.problem(f"anchor seq={anchor.seq} names key {anchor.fingerprint}, but "
+                      f"signatures/journal.{anchor.seq}.sig is by {fp}")
+        else:
+            r.anchors_verified += 1
+
+    _check_seal(c, closed)
+    if r.signer is None and c.signers:
+        last = c.signers[max(c.signers)]
+        principal = c.principal_by_fp.get(last)
+        r.signer = f"{principal} {last}" if principal else last
+    r.status = "tampered" if c.tampered else "incomplete" if c.incomplete else "ok"
+    return r
+
+
+def _check_signatures(c: _Checker, data: bytes, ends: list[int],
+                      kinds: list[str | None]) -> set[int]:
+    """Checkpoint and approval signatures; returns the seqs with a journal signature."""
+    sig_dir = c.dir / SIGNATURES_DIR
+    if not sig_dir.is_dir():
+        return set()
+    journal_sigs: dict[int, Path] = {}
+    for path in sorted(sig_dir.iterdir()):
+        rel = f"{SIGNATURES_DIR}/{path.name}"
+        if m := _JOURNAL_SIG.fullmatch(path.name):
+            journal_sigs[int(m[1])] = path
+        elif m := _APPROVAL_SIG.fullmatch(path.name):
+            _check_approval(c, path, rel, m[1], m[2])
+        else:
+            c.report.notes.append(f"{rel}: not a signature rescind writes; not checked")
+
+    # One running SHA-512 over the journal, copied at each signed seq: O(size), not
+    # O(size x checkpoints).
+    running = hashlib.sha512()
+    done = 0
+    for seq in sorted(journal_sigs):
+        rel = f"{SIGNATURES_DIR}/journal.{seq}.sig"
+        if seq >= len(ends):
+            c.problem(f"{rel} signs the journal through seq {seq}, but it has only "
+                      f"{len(ends)} complete lines: journal truncated after seq {seq}")
+            continue
+        if kinds[seq] is not None and kinds[seq] != "checkpoint":
+            c.problem(f"seq {seq}: {rel} signs it, but it is a {kinds[seq]} entry, "
+                      "not a checkpoint")
+        running.update(data[done:ends[seq]])
+        done = ends[seq]
+        try:
+            sig = sshsig.parse(journal_sigs[seq].read_text(encoding="ascii", errors="replace"))
+            digests = {"sha512": running.copy().digest()}
+            if sig.hash_alg != "sha512":
+                digests = {sig.hash_alg: hashlib.new(sig.hash_alg, data[:ends[seq]]).digest()}
+            key = sshsig.verify_parsed(sig, INCIDENT_NAMESPACE, digests=digests)
+        except sshsig.SignatureInvalid as exc:
+            c.problem(f"{rel}: {exc.message} (the journal's first {seq + 1} lines)")
+            continue
+        c.trusted(rel, key, INCIDENT_NAMESPACE)
+        c.signers[seq] = sshsig.fingerprint(key)
+        c.report.checkpoints_verified += 1
+    return set(journal_sigs)
+
+
+def _check_approval(c: _Checker, path: Path, rel: str, step: str, short: str) -> None:
+    plan = c.dir / "plans" / f"{step}.{short}.json"
+    if not plan.is_file():
+        c.problem(f"{rel}: its plan file plans/{plan.name} is missing")
+        return
+    plan_bytes = plan.read_bytes()
+    if hashlib.sha256(plan_bytes).hexdigest()[:12] != short:
+        c.problem(f"plans/{plan.name}: its content no longer has the hash its name says")
+    try:
+        key = sshsig.verify(path.read_text(encoding="ascii", errors="replace"), plan_bytes,
+                            APPROVAL_NAMESPACE)
+    except sshsig.SignatureInvalid as exc:
+        c.problem(f"{rel}: {exc.message}")
+        return
+    c.trusted(rel, key, APPROVAL_NAMESPACE)
+    c.report.approvals_verified += 1
+
+
+def _listed_files(d: Path, c: _Checker) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for path in d.rglob("*"):
+        rel = path.relative_to(d).as_posix()
+        if path.is_symlink():
+            c.problem(f"{rel}: a symbolic link in the record")
+        elif path.is_file() and rel not in (SUMS, SUMS_SIG, LOCK):
+            out[rel] = path
+    return out
+
+
+def _check_seal(c: _Checker, closed: bool) -> None:
+    r, d = c.report, c.dir
+    sums, sig = d / SUMS, d / SUMS_SIG
+    if not sums.exists() and not sig.exists():
+        if closed:
+            c.unfinished("the journal says the incident was closed, but the folder is not "
+                         "sealed (no SHA256SUMS): sealing was interrupted, or the seal removed")
+        else:
+            r.notes.append("not sealed: the incident is still open; the chain and checkpoints "
+                           "were checked")
+        return
+    r.sealed = True
+    if not sums.is_file():
+        c.problem(f"{SUMS} is missing but {SUMS_SIG} exists")
+        return
+    sums_bytes = sums.read_bytes()
+    present = _listed_files(d, c)
+    listed: set[str] = set()
+    for n, raw in enumerate(sums_bytes.decode("utf-8", "replace").splitlines(), start=1):
+        m = _SUMS_LINE.fullmatch(raw)
+        rel = m[2] if m else ""
+        if not m or rel.startswith("/") or ".." in rel.split("/"):
+            c.problem(f"{SUMS} line {n}: not a `<sha256>  <relative path>` line")
+            continue
+        if rel in listed:
+            c.problem(f"{SUMS} line {n}: {rel} is listed twice")
+            continue
+        listed.add(rel)
+        path = present.get(rel)
+        if path is None:
+            c.problem(f"{rel}: listed in {SUMS} but missing")
+        elif file_sha256(path) != m[1]:
+            c.problem(f"{rel}: changed since the seal (its SHA-256 differs from {SUMS})")
+        else:
+            r.sums_checked += 1
+    for rel in sorted(set(present) - listed):
+        c.problem(f"{rel}: not listed in {SUMS} (added after the seal)")
+    if not sig.is_file():
+        c.problem(f"{SUMS_SIG} is missing")
+        return
+    try:
+        key = sshsig.verify(sig.read_text(encoding="ascii", errors="replace"), sums_bytes,
+                            INCIDENT_NAMESPACE)
+    except sshsig.SignatureInvalid as exc:
+        c.problem(f"{SUMS_SIG}: {exc.message}")
+        return
+    r.signer = c.trusted(SUMS_SIG, key, INCIDENT_NAMESPACE)
+    r.seal_verified = True
