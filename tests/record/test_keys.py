@@ -246,3 +246,11 @@ def test_key_file_matching_identity_takes_its_name(_isolated_config: Path, jane:
     assert (signer.name, signer.email) == ("Jane Doe", "jane@example.com")
     with pytest.raises(RescindError, match="needs an email"):
         load_signer(jane.path)  # another key: the identity's email does not apply
+
+
+def test_ephemeral_signer_is_in_memory_only(_isolated_config: Path, tmp_path: Path) -> None:
+    signer = keys.ephemeral_signer("Exercise Approver", "approver@example.com")
+    assert ssh_keygen_accepts(signer, tmp_path)
+    assert keys.ephemeral_signer("A", "approver@example.com").fingerprint != signer.fingerprint
+    assert list(_isolated_config.iterdir()) == []
+    assert keyring.get_keyring().store == {}

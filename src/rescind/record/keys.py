@@ -152,6 +152,13 @@ class AgentSigner(_SignerBase):
         return f"AgentSigner({self.email}, {self.fingerprint})"
 
 
+def ephemeral_signer(name: str, email: str) -> KeySigner:
+    """A fresh in-memory key that is never stored: for exercise mode's simulated second
+    approver, and tests. Its public key reaches the record through allowed_signers."""
+    return KeySigner(Ed25519PrivateKey.generate(), name=check_name(name),
+                     email=check_email(email), source="in memory (not stored)")
+
+
 @dataclass(frozen=True)
 class Identity:
     name: str
@@ -449,9 +456,10 @@ def public_key_of(path: Path) -> Ed25519PublicKey:
     return load_private_key(data, path).public_key()
 
 
-def agent_key_count() -> int:
-    """Ed25519 keys in ssh-agent (0 without one); for `keys show`."""
+def agent_public_keys() -> list[str]:
+    """Public key lines of the Ed25519 keys in ssh-agent, in its order ([] without one)."""
     client = _agent()
     if client is None:
-        return 0
-    return sum(1 for k in client.identities() if k.key_type == sshsig.KEY_TYPE)
+        return []
+    return [sshsig.public_key_line(sshsig.public_key_from_blob(k.blob))
+            for k in client.identities() if k.key_type == sshsig.KEY_TYPE]
