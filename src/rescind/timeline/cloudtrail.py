@@ -1,0 +1,234 @@
+"""CloudTrail records → the normalized Event.
+
+Accepts a full record (S3 delivery files, ``Events[].CloudTrailEvent``) or a
+LookupEvents ``Events[]`` entry (its CloudTrailEvent string is used when present,
+else the entry's own fields). Unknown or missing fields are tolerated; a record
+without an id, name or time is rejected with :class:`MalformedRecord`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from rescind.timeline.event import Event
+from rescind.timeline.redact import redact
+
+SOURCE = "cloudtrail"
+# Read calls an attacker makes early (reconnaissance, loot) are worth a flag too.
+SENSITIVE_READS = frozenset({
+    "GetCallerIdentity", "GetSecretValue", "BatchGetSecretValue", "ListUsers",
+    "GetAccountAuthorizationDetails", "ListAccessKeys", "ListRoles", "GetParameter",
+    "GetParameters", "GetPasswordData", "ListSecrets", "GetSessionToken",
+    "GetFederationToken", "Decrypt",
+})
+# requestParameters keys naming what a call acted on, most specific first.
+TARGET_KEYS = ("userName", "roleName", "groupName", "policyArn", "policyName", "accessKeyId",
+               "secretId", "name", "roleArn", "instanceProfileName", "serialNumber",
+               "bucketName", "functionName", "keyId", "trailName", "instanceId")
+_EXTRA_TARGET = frozenset({"policyArn", "policyName", "accessKeyId"})
+
+
+class MalformedRecord(ValueError):
+    """A record that cannot become an Event (the reason is the message)."""
+
+
+def parse_time(value: Any) -> datetime:
+    """CloudTrail's ``eventTime`` (ISO, Z) or LookupEvents' EventTime (epoch s or datetime)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value), UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                return datetime.fromtimestamp(float(value), UTC)
+            except ValueError:
+                raise MalformedRecord(f"unreadable time {value!r}") from None
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise MalformedRecord("no event time")
+
+
+def actor_of(identity: Mapping[str, Any]) -> tuple[str, str]:
+    """(actor, actor type) for any userIdentity shape, including unknown ones."""
+    kind = str(identity.get("type") or "Unknown")
+    arn = identity.get("arn")
+    if kind == "AWSService":
+        return str(identity.get("invokedBy") or "aws-service"), kind
+    if kind == "AWSAccount":
+        account = identity.get("accountId") or ""
+        principal = identity.get("principalId") or ""
+        who = f"{account}:{principal}" if principal else str(account)
+        return who or "aws-account", kind
+    if kind == "IdentityCenterUser":
+        behalf = identity.get("onBehalfOf") or {}
+        user = behalf.get("userId") if isinstance(behalf, Mapping) else None
+        return str(user or identity.get("userName") or "identity-center-user"), kind
+    if arn:
+        return str(arn), kind
+    if identity.get("userName"):
+        return str(identity["userName"]), kind
+    if identity.get("principalId"):
+        return str(identity["principalId"]), kind
+    if identity.get("invokedBy"):
+        return str(identity["invokedBy"]), kind
+    return "unknown", kind
+
+
+def targets_of(record: Mapping[str, Any]) -> list[str]:
+    """What the call acted on: resources' ARNs, then named request parameters."""
+    found: list[str] = []
+    params = record.get("requestParameters")
+    if isinstance(params, Mapping):
+        primary = next((k for k in TARGET_KEYS
+                        if isinstance(params.get(k), str) and params[k]), None)
+        if primary:
+            found.append(str(params[primary]))
+            found.extend(str(params[k]) for k in TARGET_KEYS
+                         if k != primary and k in _EXTRA_TARGET
+                         and isinstance(params.get(k), str) and params[k])
+    response = record.get("responseElements")
+    if isinstance(response, Mapping):
+        key = response.get("accessKey")
+        if isinstance(key, Mapping) and key.get("accessKeyId"):
+            found.append(str(key["accessKeyId"]))
+    for res in record.get("resources") or []:
+        if isinstance(res, Mapping) and res.get("ARN") and res.get("type") != "AWS::IAM::AccessKey":
+            found.append(str(res["ARN"]))
+    return list(dict.fromkeys(found))
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _failed(record: Mapping[str, Any]) -> bool:
+    if record.get("errorCode"):
+        return True
+    response = record.get("responseElements")
+    return isinstance(response, Mapping) and response.get("ConsoleLogin") == "Failure"
+
+
+def is_relevant(record: Mapping[str, Any]) -> bool:
+    """Worth a responder's look: writes, failures, sign-ins and sensitive reads."""
+    name = str(record.get("eventName") or "")
+    read_only = record.get("readOnly")
+    if isinstance(read_only, str):
+        read_only = read_only.lower() == "true"
+    return (read_only is False or _failed(record) or name == "ConsoleLogin"
+            or name in SENSITIVE_READS)
+
+
+def from_record(record: Mapping[str, Any]) -> Event:
+    """One full CloudTrail record → Event (secrets redacted in ``raw``)."""
+    if not isinstance(record, Mapping):
+        raise MalformedRecord("a CloudTrail record is a JSON object")
+    uid = record.get("eventID")
+    name = record.get("eventName")
+    if not uid or not isinstance(uid, str):
+        raise MalformedRecord("no eventID")
+    if not name or not isinstance(name, str):
+        raise MalformedRecord("no eventName")
+    when = parse_time(record.get("eventTime"))
+    identity = record.get("userIdentity")
+    identity = identity if isinstance(identity, Mapping) else {}
+    actor, actor_type = actor_of(identity)
+    source = str(record.get("eventSource") or "")
+    ip = str(record.get("sourceIPAddress") or "")
+    failed = _failed(record)
+    error = str(record.get("errorCode") or "") or None
+    if error is None and failed:
+        error = "Failure"
+    targets = targets_of(record)
+    account = str(record.get("recipientAccountId") or identity.get("accountId") or "")
+    return Event(
+        uid=uid, time=when, source=SOURCE, cloud="aws", action=name, service=source,
+        actor=actor, actor_type=actor_type,
+        credential=str(identity["accessKeyId"]) if identity.get("accessKeyId") else None,
+        target=", ".join(targets), source_ip=ip,
+        user_agent=str(record.get("userAgent") or ""),
+        result="failure" if failed else "success", error=error,
+        region=str(record.get("awsRegion") or ""), account=account,
+        description=_describe(actor, name, source, targets, ip, record, failed),
+        relevant=is_relevant(record), raw=redact(dict(record)))
+
+
+def _short_actor(actor: str) -> str:
+    if actor.startswith("arn:") and actor.endswith(":root"):
+        return "root"
+    return actor.rsplit("/", 1)[-1] if actor.startswith("arn:") else actor
+
+
+def _describe(actor: str, name: str, source: str, targets: list[str], ip: str,
+              record: Mapping[str, Any], failed: bool) -> str:
+    who = _short_actor(actor)
+    where = f" from {ip}" if ip else ""
+    if name == "ConsoleLogin":
+        if failed:
+            reason = record.get("errorMessage") or "failed"
+            return f"console sign-in as {who} failed{where} ({reason})"
+        extra = record.get("additionalEventData")
+        mfa = isinstance(extra, Mapping) and extra.get("MFAUsed") == "Yes"
+        return f"{who} signed in to the AWS console{where}" + ("" if mfa else " without MFA")
+    service = source.split(".", 1)[0] if source else "?"
+    text = f"{who} called {service}:{name}"
+    if targets:
+        text += f" on {targets[0]}"
+    if ip:
+        text += f" from {ip}"
+    if failed:
+        code = record.get("errorCode") or "Failure"
+        message = record.get("errorMessage")
+        text += f" — failed: {code}" + (f" ({message})" if message else "")
+    return text
+
+
+def from_lookup_event(entry: Mapping[str, Any]) -> Event:
+    """One LookupEvents ``Events[]`` entry → Event, preferring its full CloudTrailEvent."""
+    if not isinstance(entry, Mapping):
+        raise MalformedRecord("a LookupEvents entry is a JSON object")
+    text = entry.get("CloudTrailEvent")
+    if isinstance(text, str) and text:
+        try:
+            record = json.loads(text)
+        except ValueError:
+            raise MalformedRecord("CloudTrailEvent is not valid JSON") from None
+        if not isinstance(record, Mapping):
+            raise MalformedRecord("CloudTrailEvent is not a JSON object")
+        return from_record(record)
+    # No full record: build what LookupEvents itself tells.
+    identity: dict[str, Any] = {"type": "Unknown"}
+    if entry.get("Username"):
+        identity["userName"] = entry["Username"]
+    if entry.get("AccessKeyId"):
+        identity["accessKeyId"] = entry["AccessKeyId"]
+    event_time = entry.get("EventTime")
+    if isinstance(event_time, datetime):
+        event_time = event_time.isoformat()
+    record = {
+        "eventID": entry.get("EventId"), "eventName": entry.get("EventName"),
+        "eventTime": event_time, "eventSource": entry.get("EventSource"),
+        "readOnly": str(entry.get("ReadOnly", "")).lower() == "true",
+        "userIdentity": identity,
+        "resources": [{"ARN": r.get("ResourceName"), "type": r.get("ResourceType")}
+                      for r in entry.get("Resources") or [] if isinstance(r, Mapping)],
+    }
+    return from_record(record)
+
+
+def looks_like_record(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and "eventName" in obj and ("eventTime" in obj
+                                                                 or "eventID" in obj)
+
+
+def looks_like_lookup_event(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and ("CloudTrailEvent" in obj or "EventId" in obj)

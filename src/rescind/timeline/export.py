@@ -1,0 +1,396 @@
+"""Write a timeline for its consumers: OCSF, Timesketch, CSV, raw evidence, or our own JSONL.
+
+- ``ocsf``: one OCSF event a line, strictly valid for OCSF_VERSION with the cloud
+  profile: API Activity 6003, Authentication 3002 (ConsoleLogin), Account Change
+  3001 (IAM user/key/policy changes and rescind's own revocations). Events worth
+  attention carry ``metadata.labels: ["relevant"]``.
+- ``timesketch``: flat JSONL with message, datetime (+00:00), timestamp (µs),
+  timestamp_desc; every line has the same keys and types.
+- ``csv``: for people; cells that a spreadsheet would run as a formula are quoted.
+- ``raw``: each event's record in its API's own shape (CloudTrail records as-is).
+- ``jsonl``: rescind's Event model, one a line (the incident's timeline.jsonl).
+
+Every format passes through :func:`rescind.timeline.redact.redact`: no secret leaves.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from rescind.errors import UsageError
+from rescind.timeline.cloudtrail import is_ip
+from rescind.timeline.event import Event
+from rescind.timeline.redact import redact
+
+Format = Literal["ocsf", "timesketch", "csv", "raw", "jsonl"]
+FORMATS: tuple[str, ...] = ("ocsf", "timesketch", "csv", "raw", "jsonl")
+OCSF_VERSION = "1.3.0"
+OCSF_PROFILES = ["cloud"]
+CSV_HEADER = ("time (UTC)", "source", "actor", "action", "target", "source IP", "result",
+              "description")
+TIMESKETCH_FIELDS = ("source", "cloud", "service", "action", "actor", "actor_type",
+                     "credential", "target", "source_ip", "user_agent", "result", "error",
+                     "region", "account", "event_uid")
+
+API_ACTIVITY, AUTHENTICATION, ACCOUNT_CHANGE = 6003, 3002, 3001
+_CATEGORY = {API_ACTIVITY: (6, "Application Activity"), AUTHENTICATION: (3, "Identity & Access "
+             "Management"), ACCOUNT_CHANGE: (3, "Identity & Access Management")}
+_CLASS_NAME = {API_ACTIVITY: "API Activity", AUTHENTICATION: "Authentication",
+               ACCOUNT_CHANGE: "Account Change"}
+_API_ACTIVITY_NAMES = {1: "Create", 2: "Read", 3: "Update", 4: "Delete", 99: "Other"}
+_ACCOUNT_ACTIVITY_NAMES = {1: "Create", 2: "Enable", 3: "Password Change", 4: "Password Reset",
+                           5: "Disable", 6: "Delete", 7: "Attach Policy", 8: "Detach Policy",
+                           9: "Lock", 10: "MFA Factor Enable", 11: "MFA Factor Disable",
+                           99: "Other"}
+# CloudTrail IAM calls that change a user, a key, a login or a policy → (activity, name).
+ACCOUNT_CHANGES: dict[str, tuple[int, str]] = {
+    "CreateUser": (1, "Create"), "DeleteUser": (6, "Delete"),
+    "CreateAccessKey": (99, "Create Access Key"), "DeleteAccessKey": (99, "Delete Access Key"),
+    "CreateLoginProfile": (99, "Create Login Profile"),
+    "UpdateLoginProfile": (4, "Password Reset"), "ChangePassword": (3, "Password Change"),
+    "DeleteLoginProfile": (99, "Delete Login Profile"),
+    "AttachUserPolicy": (7, "Attach Policy"), "PutUserPolicy": (7, "Attach Policy"),
+    "AttachRolePolicy": (7, "Attach Policy"), "PutRolePolicy": (7, "Attach Policy"),
+    "AttachGroupPolicy": (7, "Attach Policy"), "PutGroupPolicy": (7, "Attach Policy"),
+    "AddUserToGroup": (7, "Attach Policy"),
+    "DetachUserPolicy": (8, "Detach Policy"), "DeleteUserPolicy": (8, "Detach Policy"),
+    "DetachRolePolicy": (8, "Detach Policy"), "DeleteRolePolicy": (8, "Detach Policy"),
+    "DetachGroupPolicy": (8, "Detach Policy"), "DeleteGroupPolicy": (8, "Detach Policy"),
+    "RemoveUserFromGroup": (8, "Detach Policy"),
+    "EnableMFADevice": (10, "MFA Factor Enable"), "DeactivateMFADevice": (11, "MFA Factor Disable"),
+    "CreateRole": (1, "Create"), "DeleteRole": (6, "Delete"),
+    "UpdateAssumeRolePolicy": (99, "Update Trust Policy"),
+}
+# rescind's own revocations (action names) → (activity, name).
+OWN_ACCOUNT_CHANGES: dict[str, tuple[int, str]] = {
+    "aws.iam.deactivate_access_key": (5, "Disable"),
+    "aws.iam.delete_access_key": (99, "Delete Access Key"),
+    "aws.iam.revoke_sessions": (7, "Attach Policy"),
+    "aws.iam.quarantine_user": (7, "Attach Policy"),
+    "aws.iam.delete_login_profile": (99, "Delete Login Profile"),
+    "aws.iam.delete_role_policy": (8, "Detach Policy"),
+    "aws.iam.detach_role_policy": (8, "Detach Policy"),
+    "aws.iam.rotate_external_id": (99, "Rotate External ID"),
+}
+_PROVIDERS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP", "local": "local"}
+_AWS_USER_TYPES = {"IAMUser": (1, "User"), "Root": (2, "Admin"), "AWSService": (3, "System")}
+
+
+def _ms(when: datetime) -> int:
+    return int(when.astimezone(UTC).timestamp() * 1000)
+
+
+def _api_activity_id(action: str) -> int:
+    for prefixes, activity in ((("Create", "Put", "Attach", "Add", "Run", "Import", "Upload",
+                                 "Register", "Assume"), 1),
+                               (("Get", "List", "Describe", "Lookup", "Head", "Search",
+                                 "BatchGet", "Check", "Decrypt"), 2),
+                               (("Update", "Modify", "Set", "Enable", "Disable", "Tag",
+                                 "Untag", "Change", "Rotate", "Reset", "Start", "Stop",
+                                 "Reboot", "Deactivate", "Activate", "Revoke", "Quarantine"), 3),
+                               (("Delete", "Remove", "Detach", "Terminate", "Deregister"), 4)):
+        if action.startswith(prefixes):
+            return activity
+    short = action.rsplit(".", 1)[-1]
+    if short != action:
+        return _api_activity_id("".join(p.capitalize() for p in short.split("_")))
+    return 99
+
+
+def ocsf_class(event: Event) -> tuple[int, int, str]:
+    """(class_uid, activity_id, activity_name) for an event."""
+    if event.source == "rescind":
+        if event.action in OWN_ACCOUNT_CHANGES:
+            activity, name = OWN_ACCOUNT_CHANGES[event.action]
+            return ACCOUNT_CHANGE, activity, name
+        activity = _api_activity_id(event.action)
+        return API_ACTIVITY, activity, _API_ACTIVITY_NAMES[activity]
+    if event.action == "ConsoleLogin":
+        return AUTHENTICATION, 1, "Logon"
+    if event.service == "iam.amazonaws.com" and event.action in ACCOUNT_CHANGES:
+        activity, name = ACCOUNT_CHANGES[event.action]
+        return ACCOUNT_CHANGE, activity, name
+    activity = _api_activity_id(event.action)
+    return API_ACTIVITY, activity, _API_ACTIVITY_NAMES[activity]
+
+
+def _actor_user(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
+    identity = raw.get("userIdentity") if isinstance(raw.get("userIdentity"), Mapping) else {}
+    assert isinstance(identity, Mapping)
+    user: dict[str, Any] = {}
+    name = identity.get("userName")
+    if not name and event.actor.startswith("arn:"):
+        name = event.actor.rsplit("/", 1)[-1]
+    user["name"] = str(name or event.actor or "unknown")
+    user["uid"] = str(identity.get("arn") or identity.get("principalId") or event.actor
+                      or user["name"])
+    if identity.get("principalId") and identity.get("arn"):
+        user["uid_alt"] = str(identity["principalId"])
+    type_id, type_name = _AWS_USER_TYPES.get(event.actor_type, (99, event.actor_type or "Other"))
+    if event.actor_type in ("", "Unknown"):
+        type_id, type_name = 0, "Unknown"
+    user["type_id"], user["type"] = type_id, type_name
+    if event.credential:
+        user["credential_uid"] = event.credential
+    account = identity.get("accountId") or event.account
+    if account:
+        user["account"] = {"uid": str(account), "type_id": 10, "type": "AWS Account"}
+    return user
+
+
+def _actor(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
+    if event.source == "rescind":
+        actor: dict[str, Any] = {"app_name": "rescind"}
+        if event.actor and event.actor != "rescind":
+            actor["user"] = {"name": event.actor, "type_id": 1, "type": "User"}
+        return actor
+    actor = {"user": _actor_user(event, raw)}
+    identity = raw.get("userIdentity")
+    if isinstance(identity, Mapping):
+        if identity.get("invokedBy"):
+            actor["invoked_by"] = str(identity["invokedBy"])
+        context = identity.get("sessionContext")
+        if isinstance(context, Mapping):
+            session: dict[str, Any] = {}
+            attrs = context.get("attributes")
+            if isinstance(attrs, Mapping):
+                if attrs.get("creationDate"):
+                    try:
+                        created = datetime.fromisoformat(
+                            str(attrs["creationDate"]).replace("Z", "+00:00"))
+                        session["created_time"] = _ms(created)
+                    except ValueError:
+                        pass
+                if attrs.get("mfaAuthenticated") is not None:
+                    session["is_mfa"] = str(attrs["mfaAuthenticated"]).lower() == "true"
+            issuer = context.get("sessionIssuer")
+            if isinstance(issuer, Mapping) and issuer.get("arn"):
+                session["issuer"] = str(issuer["arn"])
+            if event.credential:
+                session["credential_uid"] = event.credential
+            if session:
+                actor["session"] = session
+    return actor
+
+
+def _src_endpoint(event: Event) -> dict[str, Any]:
+    ip = event.source_ip
+    if ip and is_ip(ip):
+        return {"ip": ip}
+    if ip:  # CloudTrail puts a service name here for calls AWS made on someone's behalf
+        return {"svc_name": ip, "domain": ip} if "." in ip else {"name": ip}
+    return {"name": "local" if event.source == "rescind" else "unknown"}
+
+
+def _resources(event: Event, raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for res in raw.get("resources") or []:
+        if isinstance(res, Mapping) and res.get("ARN"):
+            item: dict[str, Any] = {"uid": str(res["ARN"])}
+            if res.get("type"):
+                item["type"] = str(res["type"])
+            out.append(item)
+    seen = {r["uid"] for r in out}
+    for target in (t.strip() for t in event.target.split(",")):
+        if target and target not in seen:
+            out.append({"name": target})
+            seen.add(target)
+    return out
+
+
+def _target_user(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The account an Account Change / Authentication event is about."""
+    if event.action == "ConsoleLogin":
+        return _actor_user(event, raw)
+    params = raw.get("requestParameters")
+    params = params if isinstance(params, Mapping) else {}
+    if event.source == "rescind":
+        outputs = raw.get("outputs") if isinstance(raw.get("outputs"), Mapping) else {}
+        assert isinstance(outputs, Mapping)
+        first = event.target.split(",")[0].strip() if event.target else ""
+        name = str(outputs.get("user") or outputs.get("user_name") or first or "unknown")
+        user: dict[str, Any] = {"name": name}
+        if first.startswith(("AKIA", "ASIA")):
+            user["credential_uid"] = first
+        return user
+    named = params.get("userName") or params.get("roleName") or params.get("groupName")
+    user = {"name": str(named or event.target.split(",")[0].strip() or "unknown")}
+    if params.get("roleName"):
+        user["type_id"], user["type"] = 99, "Role"
+    elif params.get("userName"):
+        user["type_id"], user["type"] = 1, "User"
+    key = params.get("accessKeyId")
+    response = raw.get("responseElements")
+    if not key and isinstance(response, Mapping) and isinstance(response.get("accessKey"),
+                                                                Mapping):
+        key = response["accessKey"].get("accessKeyId")
+    if key:
+        user["credential_uid"] = str(key)
+    if event.account:
+        user["account"] = {"uid": event.account, "type_id": 10, "type": "AWS Account"}
+    return user
+
+
+def to_ocsf(event: Event) -> dict[str, Any]:
+    """One Event → one OCSF event of class 6003, 3002 or 3001 (cloud profile)."""
+    raw: Mapping[str, Any] = event.raw or {}
+    class_uid, activity_id, activity_name = ocsf_class(event)
+    category_uid, category_name = _CATEGORY[class_uid]
+    product = ({"name": "rescind", "vendor_name": "rescind"} if event.source == "rescind"
+               else {"name": "CloudTrail", "vendor_name": "AWS"} if event.source == "cloudtrail"
+               else {"name": event.source, "vendor_name": _PROVIDERS[event.cloud]})
+    metadata: dict[str, Any] = {"version": OCSF_VERSION, "profiles": list(OCSF_PROFILES),
+                                "product": product, "uid": event.uid,
+                                "event_code": event.action, "log_provider": event.source}
+    if raw.get("sharedEventID"):
+        metadata["correlation_uid"] = str(raw["sharedEventID"])
+    if event.relevant:
+        metadata["labels"] = ["relevant"]
+    status_id = {"success": 1, "failure": 2}.get(event.result, 0)
+    out: dict[str, Any] = {
+        "class_uid": class_uid, "class_name": _CLASS_NAME[class_uid],
+        "category_uid": category_uid, "category_name": category_name,
+        "activity_id": activity_id, "activity_name": activity_name,
+        "type_uid": class_uid * 100 + activity_id,
+        "type_name": f"{_CLASS_NAME[class_uid]}: {activity_name}",
+        "time": _ms(event.time), "severity_id": 1, "severity": "Informational",
+        "status_id": status_id, "status": {1: "Success", 2: "Failure"}.get(status_id, "Unknown"),
+        "message": event.description or event.action,
+        "metadata": metadata,
+        "cloud": _cloud(event),
+        "actor": _actor(event, raw),
+        "src_endpoint": _src_endpoint(event),
+        "raw_data": json.dumps(redact(dict(raw)), separators=(",", ":"), sort_keys=True)
+        if raw else None,
+    }
+    if out["raw_data"] is None:
+        del out["raw_data"]
+    if event.error:
+        out["status_code"] = event.error
+    if isinstance(raw.get("errorMessage"), str):
+        out["status_detail"] = raw["errorMessage"]
+    if event.user_agent:
+        out["http_request"] = {"user_agent": event.user_agent}
+    api: dict[str, Any] = {"operation": event.action}
+    if event.service:
+        api["service"] = {"name": event.service}
+    if raw.get("requestID"):
+        api["request"] = {"uid": str(raw["requestID"])}
+    out["api"] = api
+    if class_uid == API_ACTIVITY:
+        resources = _resources(event, raw)
+        if resources:
+            out["resources"] = resources
+    elif class_uid == AUTHENTICATION:
+        out["user"] = _target_user(event, raw)
+        out["service"] = {"name": "AWS Management Console"}
+        extra = raw.get("additionalEventData")
+        if isinstance(extra, Mapping) and extra.get("MFAUsed") in ("Yes", "No"):
+            out["is_mfa"] = extra["MFAUsed"] == "Yes"
+    else:
+        out["user"] = _target_user(event, raw)
+        policy = _policy(raw)
+        if policy:
+            out["policy"] = policy
+    return out
+
+
+def _policy(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    params = raw.get("requestParameters")
+    if not isinstance(params, Mapping):
+        return None
+    if params.get("policyArn"):
+        arn = str(params["policyArn"])
+        return {"uid": arn, "name": arn.rsplit("/", 1)[-1]}
+    if params.get("policyName"):
+        return {"name": str(params["policyName"])}
+    return None
+
+
+def _cloud(event: Event) -> dict[str, Any]:
+    cloud: dict[str, Any] = {"provider": _PROVIDERS[event.cloud]}
+    if event.region:
+        cloud["region"] = event.region
+    if event.account:
+        cloud["account"] = {"uid": event.account,
+                            **({"type_id": 10, "type": "AWS Account"} if event.cloud == "aws"
+                               else {})}
+    return cloud
+
+
+def to_timesketch(event: Event) -> dict[str, Any]:
+    """A flat Timesketch line: the three required keys, µs timestamp, same keys every line."""
+    when = event.time.astimezone(UTC)
+    line: dict[str, Any] = {
+        "message": event.description or f"{event.actor} {event.action} {event.target}".strip(),
+        "datetime": when.isoformat(timespec="microseconds"),
+        "timestamp": int(when.timestamp()) * 1_000_000 + when.microsecond,
+        "timestamp_desc": "Event Time",
+        "data_type": f"{event.source}:event",
+    }
+    values = event.model_dump(exclude={"raw", "time", "description", "relevant"})
+    values["event_uid"] = values.pop("uid")
+    for key in TIMESKETCH_FIELDS:
+        value = values.get(key)
+        line[key] = "" if value is None else str(value)
+    line["relevant"] = event.relevant
+    return line
+
+
+def _csv_cell(value: str) -> str:
+    """Keep a spreadsheet from running attacker-supplied text (user agents) as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def to_csv_row(event: Event) -> list[str]:
+    when = event.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [_csv_cell(v) for v in (when, event.source, event.actor, event.action, event.target,
+                                   event.source_ip, event.result, event.description)]
+
+
+def export(events: Iterable[Event], path: Path, fmt: str) -> int:
+    """Write ``events`` to ``path`` in ``fmt``; returns how many records were written.
+
+    Written to a temporary file and renamed, so a reader never sees half a file.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown timeline format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    written = 0
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            if fmt == "csv":
+                writer = csv.writer(fh)
+                writer.writerow(CSV_HEADER)
+                for event in events:
+                    writer.writerow([str(redact(c)) for c in to_csv_row(event)])
+                    written += 1
+            else:
+                for event in events:
+                    line = _line(event, fmt)
+                    if line is None:
+                        continue
+                    fh.write(json.dumps(line, separators=(",", ":"), ensure_ascii=False,
+                                        default=str) + "\n")
+                    written += 1
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return written
+
+
+def _line(event: Event, fmt: str) -> dict[str, Any] | None:
+    if fmt == "ocsf":
+        return redact(to_ocsf(event))  # type: ignore[no-any-return]
+    if fmt == "timesketch":
+        return redact(to_timesketch(event))  # type: ignore[no-any-return]
+    if fmt == "raw":
+        return redact(dict(event.raw)) if event.raw else None
+    return redact(event.model_dump(mode="json"))  # type: ignore[no-any-return]
