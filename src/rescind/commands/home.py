@@ -1,0 +1,44 @@
+"""Open the terminal app: ``rescind`` alone (home), ``rescind run`` and ``rescind resume``.
+
+Textual is imported here, not at the top of cli.py, so `rescind --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _run(app: Any) -> int:
+    try:
+        code = app.run()
+    finally:
+        # Whatever ended the app (quit, an exception), no incident stays locked by us.
+        for screen in list(app.screen_stack):
+            runner = getattr(screen, "runner", None)
+            if runner is not None:
+                runner.shutdown()
+    return int(code or 0)
+
+
+def open_home() -> int:
+    """The home screen: runbook library, incidents to resume or open, start an exercise."""
+    from rescind.tui.app import RescindApp
+
+    return _run(RescindApp())
+
+
+def run_tui(session_config: Any) -> int:
+    """`rescind run RUNBOOK`: the incident screen for a new incident (home underneath)."""
+    from rescind.tui.app import RescindApp
+
+    return _run(RescindApp(incidents_root=session_config.out_dir, start=session_config))
+
+
+def resume_tui(incident_dir: Path, *, key: Path | None = None,
+               settings: dict[str, Any] | None = None) -> int:
+    """`rescind resume DIR`: continue an interrupted incident in the app."""
+    from rescind.tui.app import RescindApp
+
+    return _run(RescindApp(incidents_root=incident_dir.resolve().parent, resume=incident_dir,
+                           key=key, settings=settings))

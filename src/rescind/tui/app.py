@@ -1,0 +1,68 @@
+"""The Textual app: wiring only. Screens, modals and widgets live in their own modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from rescind.tui.palette import RescindCommands
+from rescind.tui.screens.home import HomeScreen
+
+
+class RescindApp(App[int]):
+    CSS_PATH = "rescind.tcss"
+    TITLE = "rescind"
+    COMMANDS = App.COMMANDS | {RescindCommands}
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,f1", "help", "Help", id="app.help",
+                tooltip="Every key of this screen"),
+        Binding("q", "quit", "Quit", id="app.quit",
+                tooltip="Asks first when an incident is open or an action is in flight"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit_now"),
+    ]
+
+    def __init__(self, *, incidents_root: Path = Path("incidents"),
+                 start: Any = None, resume: Path | None = None,
+                 key: Path | None = None, settings: dict[str, Any] | None = None) -> None:
+        """``start`` (a SessionConfig) opens that incident; ``resume`` an interrupted one."""
+        super().__init__()
+        self.incidents_root = incidents_root
+        self._start = start
+        self._resume = resume
+        self._key = key
+        self._settings = settings
+
+    def on_mount(self) -> None:
+        home = HomeScreen(self.incidents_root)
+        self.push_screen(home)
+        if self._start is not None:
+            home.open_incident(self._start)
+        elif self._resume is not None:
+            home.resume(self._resume, key=self._key, settings=self._settings)
+
+    def action_help(self) -> None:
+        from rescind.tui.modals.help import HelpModal
+
+        if not isinstance(self.screen, HelpModal):
+            self.push_screen(HelpModal(self.screen))
+
+    async def action_quit(self) -> None:
+        from rescind.tui.modals.confirm import ConfirmModal
+
+        question = None
+        for screen in self.screen_stack:
+            ask = getattr(screen, "quit_question", None)
+            question = ask() if ask is not None else None
+            if question:
+                break
+        if question is None:
+            self.exit(0)
+            return
+        text, dangerous = question
+        self.push_screen(ConfirmModal("Quit rescind?", text, yes="Quit", no="Stay",
+                                      danger=dangerous),
+                         lambda yes: self.exit(0) if yes else None)

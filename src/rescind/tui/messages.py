@@ -1,0 +1,40 @@
+"""Messages the engine's side of the app posts to the screens."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+from rescind.engine.responder import EngineEvent
+
+if TYPE_CHECKING:
+    from rescind.tui.responder import Request
+
+
+class EngineEvents(Message):
+    """A burst of engine events, coalesced so a fast action repaints once, not per event."""
+
+    def __init__(self, events: list[EngineEvent]) -> None:
+        super().__init__()
+        self.events = events
+
+
+class RequestPending(Message):
+    """The engine waits for the responder: an acknowledgement, answer, approval or choice."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__()
+        self.request = request
+
+
+class SessionReady(Message):
+    """The incident is open (started or resumed) and its steps are known."""
+
+
+class RunFinished(Message):
+    """``session.run()`` returned: "completed" or "aborted"."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__()
+        self.outcome = outcome

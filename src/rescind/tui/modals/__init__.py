@@ -1,0 +1,1 @@
+"""Modal screens: each returns the responder's choice through ``dismiss``."""

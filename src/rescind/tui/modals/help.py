@@ -1,0 +1,88 @@
+"""Help: every key binding of the screen underneath, with what it does."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.dom import DOMNode
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Static
+
+
+def _own_bindings(node: DOMNode) -> list[Binding]:
+    """The bindings declared by rescind's classes for ``node`` (not Textual's built-ins)."""
+    found: list[Binding] = []
+    for cls in type(node).__mro__:
+        if not cls.__module__.startswith("rescind."):
+            continue
+        for item in cls.__dict__.get("BINDINGS", []):
+            if isinstance(item, Binding):
+                found.append(item)
+    return found
+
+
+def binding_rows(screen: Screen[object]) -> list[tuple[str, list[Binding]]]:
+    """(section title, bindings) for the screen, its widgets and the app."""
+    sections: list[tuple[str, list[Binding]]] = []
+    own = _own_bindings(screen)
+    if own:
+        sections.append((getattr(screen, "HELP_TITLE", "This screen"), own))
+    seen: set[type] = set()
+    for widget in screen.query("*"):
+        if type(widget) in seen:
+            continue
+        seen.add(type(widget))
+        bindings = _own_bindings(widget)
+        if bindings:
+            sections.append((getattr(widget, "HELP_TITLE", type(widget).__name__), bindings))
+    sections.append(("Everywhere", _own_bindings(screen.app)))
+    return sections
+
+
+class HelpModal(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,f1,q", "close", "Close help", id="help.close"),
+    ]
+
+    def __init__(self, screen: Screen[object]) -> None:
+        super().__init__(classes="dialog-screen")
+        self._sections = binding_rows(screen)
+        self._intro = getattr(screen, "HELP", "")
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(no_wrap=True, style="bold")
+        table.add_column()
+        for title, bindings in self._sections:
+            table.add_row(Text(title, style="bold underline"), "")
+            for binding in bindings:
+                keys = " / ".join(self.app.get_key_display(Binding(key, binding.action))
+                                  for key in binding.key.split(","))
+                text = binding.description
+                if binding.tooltip:
+                    text += f" — {binding.tooltip}"
+                table.add_row(f"  {keys}", text)
+        with Vertical(classes="dialog -wide", id="help"):
+            yield Static("Keys on this screen", classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                if self._intro:
+                    yield Static(self._intro, classes="dialog-how")
+                yield Static(table)
+                yield Static("Ctrl+P opens the command palette: every action by name.",
+                             classes="dialog-hint")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close", id="close", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    def on_button_pressed(self) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,359 @@
+"""The incident screen: header, five phases, the step list and the selected step's detail.
+
+The engine drives; this screen shows what it does and answers what it asks. A
+request (approve a plan, tick a manual step, answer, choose after a failure)
+opens its modal at once while this screen is on top; Escape hides it and Enter
+brings it back, because the engine keeps waiting either way.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.widgets import Footer, OptionList
+from textual.worker import Worker, WorkerState
+
+from rescind.engine.responder import EngineEvent, StepStatus
+from rescind.errors import RescindError
+from rescind.runbook.model import PromptStep
+from rescind.tui.messages import EngineEvents, RequestPending, RunFinished, SessionReady
+from rescind.tui.modals.approval import ApprovalModal
+from rescind.tui.modals.confirm import ConfirmModal, NoticeModal
+from rescind.tui.modals.failure import FailureModal
+from rescind.tui.modals.secret import SecretModal
+from rescind.tui.modals.step_input import AcknowledgeModal, AnswerModal
+from rescind.tui.palette import PaletteItem
+from rescind.tui.responder import Request
+from rescind.tui.runner import RUN_GROUP, IncidentRunner, Opener
+from rescind.tui.widgets.header import IncidentHeader
+from rescind.tui.widgets.phases import PhaseBar
+from rescind.tui.widgets.step_detail import StepDetail
+from rescind.tui.widgets.steps import StepList
+
+
+class IncidentScreen(Screen[None]):
+    HELP_TITLE = "Incident"
+    HELP = ("The engine runs the runbook phase by phase. When it needs you, a dialog "
+            "opens; Escape hides it and Enter brings it back. Every choice is journaled.")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "respond", "Respond", id="incident.respond",
+                tooltip="Open what the engine is waiting for"),
+        Binding("t", "timeline", "Timeline", id="incident.timeline",
+                tooltip="The merged audit-log timeline"),
+        Binding("r", "record", "Record", id="incident.record",
+                tooltip="Journal entries, checkpoints, verification"),
+        Binding("c", "cancel_step", "Cancel step", id="incident.cancel",
+                tooltip="Stop the running step; resume re-checks it first"),
+        Binding("u", "resume", "Resume", id="incident.resume",
+                tooltip="Continue after a cancel or an error"),
+        Binding("x", "close_incident", "Close incident", id="incident.close",
+                tooltip="Seal the record: report, SHA256SUMS, signature"),
+    ]
+
+    def __init__(self, opener: Opener, *, key: Any = None) -> None:
+        super().__init__()
+        self.runner = IncidentRunner(self, opener, key=key)
+        self.engine_events: Signal[list[EngineEvent]] = Signal(self, "engine-events")
+        self._active: str | None = None  # the step the engine works on
+
+    def compose(self) -> ComposeResult:
+        yield IncidentHeader()
+        yield PhaseBar()
+        with Horizontal(id="incident-body"):
+            yield StepList()
+            yield StepDetail()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(StepList).loading = True
+        self.runner.start()
+
+    def on_unmount(self) -> None:
+        self.runner.shutdown()
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def session(self) -> Any:
+        return self.runner.session
+
+    def on_session_ready(self, _: SessionReady) -> None:
+        session = self.session
+        self.query_one(IncidentHeader).show_incident(
+            session.mode, session.runbook.title, session.incident_id, session.started_at)
+        steps = self.query_one(StepList)
+        steps.loading = False
+        steps.load(session.steps)
+        steps.focus()
+        self._refresh_overview()
+        self.refresh_bindings()
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.refresh_bindings()
+        self._refresh_overview()
+        if message.outcome == "completed":
+            title, body = "All phases are done", (
+                "Close the incident now? Closing writes report.md, the timeline exports and "
+                "SHA256SUMS, signs them, and shows the command that verifies them.")
+        else:
+            title, body = "The incident was aborted", (
+                "The journal records the abort. Close the incident to seal what was done?")
+        self.app.push_screen(ConfirmModal(title, body, yes="Close incident", no="Not yet",
+                                          danger=False), self._close_answer)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != RUN_GROUP:
+            return
+        self.refresh_bindings()
+        if event.state is WorkerState.CANCELLED and self.runner.session is not None:
+            self.notify("Step cancelled. Press u to resume: rescind re-checks the "
+                        "interrupted step against the cloud first.", severity="warning",
+                        timeout=10)
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        opened = self.runner.session is not None
+        if isinstance(error, RescindError):
+            body = Text(error.message)
+            if error.fix:
+                body.append(f"\n\nfix: {error.fix}")
+        else:
+            body = Text(f"{type(error).__name__}: {error}")
+            if opened:
+                body.append("\n\nThe journal keeps everything so far. Press u to resume.")
+        title = "Could not open the incident" if not opened else "The incident stopped"
+        self.app.push_screen(NoticeModal(title, body, error=True),
+                             lambda _: None if opened else self.dismiss_to_home())
+
+    def dismiss_to_home(self) -> None:
+        self.runner.shutdown()
+        self.app.pop_screen()
+
+    # -------------------------------------------------------------- engine
+
+    def on_engine_events(self, message: EngineEvents) -> None:
+        steps = self.query_one(StepList)
+        detail = self.query_one(StepDetail)
+        for event in message.events:
+            data = event.data
+            if event.kind == "step":
+                steps.refresh_step(data["step"])
+                if data["status"] in (StepStatus.RUNNING.value, StepStatus.WAITING.value):
+                    self._follow(data["step"])
+            elif event.kind == "progress" and detail.step and detail.step.id == data["step"]:
+                detail.show_progress(int(data["done"]), int(data["total"]),
+                                     str(data.get("message", "")))
+            elif event.kind == "secret":
+                self.app.push_screen(SecretModal(str(data["step"]), str(data["name"]),
+                                                 str(data["value"])))
+            elif event.kind == "warning":
+                self.notify(str(data["message"]), severity="warning", timeout=8)
+            elif event.kind == "blocked":
+                self.notify(f"DRY-RUN blocked {data['operation']}: nothing was changed",
+                            severity="warning")
+            elif event.kind == "anchor":
+                self.notify(str(data["line"]), title="Checkpoint signed", timeout=6)
+        # Secrets go to their modal only; other screens get the rest.
+        self.engine_events.publish([e for e in message.events if e.kind != "secret"])
+        self._refresh_overview()
+
+    def _follow(self, step_id: str) -> None:
+        """Select the step the engine moved to, unless the responder is looking elsewhere."""
+        steps = self.query_one(StepList)
+        current = steps.selected_step
+        if current is None or current.id == self._active or current.id == step_id:
+            steps.select_step(step_id)
+        self._active = step_id
+
+    def _refresh_overview(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        self.query_one(PhaseBar).show(session.phase_progress(), session.phase)
+        self.query_one(IncidentHeader).show_head(session.head, session.seq)
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        step = self.query_one(StepList).selected_step
+        pending = self.runner.pending
+        waiting = pending.kind if pending and step and pending.step.id == step.id else None
+        self.query_one(StepDetail).show_step(step, waiting)
+
+    @on(OptionList.OptionHighlighted, "#step-list")
+    def _highlighted(self) -> None:
+        self._show_selected()
+
+    @on(OptionList.OptionSelected, "#step-list")
+    def _selected(self) -> None:
+        self.action_respond()
+
+    # ------------------------------------------------------------ requests
+
+    def on_request_pending(self, message: RequestPending) -> None:
+        self._follow(message.request.step.id)
+        self._show_selected()
+        if self.app.screen is self:
+            self._open_request(message.request)
+        else:
+            self.notify(f"“{message.request.step.title}” is waiting for you on the incident "
+                        "screen.", severity="warning", timeout=8)
+
+    def action_respond(self) -> None:
+        pending = self.runner.pending
+        if pending is None:
+            self.query_one(StepDetail).focus()
+            return
+        self.query_one(StepList).select_step(pending.step.id)
+        self._open_request(pending)
+
+    def _open_request(self, request: Request) -> None:
+        if request.future.done() or isinstance(self.app.screen, _REQUEST_MODALS):
+            return
+        if request.kind == "approve":
+            assert request.approval is not None
+            self.app.push_screen(ApprovalModal(request.approval, request.refusal),
+                                 request.resolve)
+        elif request.kind == "acknowledge":
+            self.app.push_screen(AcknowledgeModal(request.step),
+                                 lambda r: request.resolve(r[0]) if r is not None else None)
+        elif request.kind == "answer":
+            self.app.push_screen(
+                AnswerModal(request.step, default=request.default, secret=request.secret,
+                            pattern=self._prompt_pattern(request.step.id),
+                            refusal=request.refusal),
+                lambda answer: request.resolve(answer) if answer is not None else None)
+        elif request.kind == "failure":
+            assert request.error is not None
+            self.app.push_screen(FailureModal(request.step, request.error),
+                                 lambda c: request.resolve(c) if c is not None else None)
+
+    def _prompt_pattern(self, step_id: str) -> str | None:
+        for _, step in self.session.runbook.steps():
+            if step.id == step_id and isinstance(step, PromptStep):
+                return step.pattern
+        return None
+
+    # ------------------------------------------------------------- actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        runner = self.runner
+        if action == "cancel_step":
+            return runner.running and runner.session is not None and runner.pending is None
+        if action == "resume":
+            return runner.session is not None and not runner.running \
+                and runner.outcome is None and not self.closed
+        if action == "close_incident":
+            return runner.outcome is not None and not self.closed
+        if action in ("timeline", "record"):
+            return runner.session is not None
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.session is not None and self.session.closed)
+
+    def action_timeline(self) -> None:
+        from rescind.tui.screens.timeline import TimelineScreen
+
+        self.app.push_screen(TimelineScreen(self.session.incident_dir, session=self.session,
+                                            updates=self.engine_events))
+
+    def action_record(self) -> None:
+        from rescind.tui.screens.record import RecordScreen
+
+        self.app.push_screen(RecordScreen(self.session.incident_dir, session=self.session,
+                                          updates=self.engine_events,
+                                          close_info=self.runner.close_info))
+
+    def action_cancel_step(self) -> None:
+        in_flight = self.runner.in_flight
+        body = ("A cloud call may already be on its way. rescind stops waiting for it; "
+                "when you resume, it asks the cloud whether the change happened before "
+                "doing anything else." if in_flight else
+                "The running step stops. Resume (u) plans it again.")
+        self.app.push_screen(ConfirmModal("Cancel the running step?", body,
+                                          yes="Cancel step", no="Keep running"),
+                             lambda yes: self.runner.cancel() if yes else None)
+
+    def action_resume(self) -> None:
+        self.runner.reopen()
+
+    def action_close_incident(self) -> None:
+        self._close_answer(True)
+
+    def _close_answer(self, yes: bool | None) -> None:
+        if yes:
+            self._close()
+
+    @work(group="incident-close", exclusive=True, exit_on_error=False)
+    async def _close(self) -> None:
+        try:
+            await self.runner.close()
+        except RescindError as exc:
+            self.app.push_screen(NoticeModal("Could not close the incident",
+                                             f"{exc.message}\n\nfix: {exc.fix or '-'}",
+                                             error=True))
+            return
+        self.refresh_bindings()
+        self.action_record()
+
+    def palette_items(self) -> list[PaletteItem]:
+        offers = [
+            ("Respond to the waiting step", "Open what the engine waits for", "respond"),
+            ("Timeline", "The merged audit-log timeline", "timeline"),
+            ("Pull timeline", "Read the pulled events again and show them", "pull_timeline"),
+            ("Export timeline", "Write the timeline in one of the engine's formats",
+             "export_timeline"),
+            ("Record", "Journal entries and checkpoints", "record"),
+            ("Verify record", "Check the chain, signatures and seal", "verify"),
+            ("Cancel the running step", "Resume re-checks it first", "cancel_step"),
+            ("Resume the incident", "Continue after a cancel or an error", "resume"),
+            ("Close incident", "Seal the record and show how to verify it", "close_incident"),
+        ]
+        items = []
+        for name, help_text, action in offers:
+            gate = "timeline" if action in ("pull_timeline", "export_timeline") else \
+                "record" if action == "verify" else action
+            if self.check_action(gate, ()) and (action != "respond" or self.runner.pending):
+                items.append(PaletteItem(name, help_text, partial(self.run_action, action)))
+        return items
+
+    def action_pull_timeline(self) -> None:
+        self.action_timeline()
+
+    def action_export_timeline(self) -> None:
+        from rescind.tui.screens.timeline import TimelineScreen
+
+        screen = TimelineScreen(self.session.incident_dir, session=self.session,
+                                updates=self.engine_events)
+        self.app.push_screen(screen)
+        screen.call_after_refresh(screen.action_export)
+
+    def action_verify(self) -> None:
+        from rescind.tui.screens.record import RecordScreen
+
+        self.app.push_screen(RecordScreen(self.session.incident_dir, session=self.session,
+                                          updates=self.engine_events,
+                                          close_info=self.runner.close_info, verify=True))
+
+    def quit_question(self) -> tuple[str, bool] | None:
+        """(why quitting needs a confirmation, whether it is risky), or None."""
+        if self.runner.in_flight:
+            return ("An action is in flight: a cloud call may be under way. If you quit now, "
+                    "rescind re-checks it against the cloud when you resume the incident.",
+                    True)
+        if self.session is not None and not self.closed:
+            return ("The incident is still open. You can resume it later from the home "
+                    "screen.", False)
+        return None
+
+
+_REQUEST_MODALS = (ApprovalModal, AcknowledgeModal, AnswerModal, FailureModal)

@@ -1,0 +1,231 @@
+"""The record: journal entries as they are written, the chain's verify status, and at
+close the report, manifest and signature with the exact stock-tool commands."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.widgets import DataTable, Footer, Static
+
+from rescind.engine.responder import EngineEvent
+from rescind.record.journal import Entry
+from rescind.tui.palette import PaletteItem
+
+# The data keys worth a glance in the list; the full entry is in journal.jsonl.
+_SUMMARY_KEYS = ("phase", "title", "choice", "reason", "approved", "policy", "typed", "note",
+                 "ok", "detail", "error", "format", "path", "uid", "relevant", "status")
+
+
+def entry_summary(entry: Entry) -> str:
+    data = entry.data
+    parts = [str(data["step"])] if data.get("step") else []
+    for key in _SUMMARY_KEYS:
+        if key in data and data[key] not in (None, "", [], {}):
+            parts.append(f"{key}={data[key]}")
+    if entry.kind == "action.plan":
+        parts.append(f"plan {str(data.get('plan_hash', ''))[:12]}")
+    return "  ".join(parts)
+
+
+class RecordScreen(Screen[None]):
+    HELP_TITLE = "Record"
+    HELP = ("Each journal line is chained to the one before by its SHA-256, and checkpoints "
+            "sign the journal so far. At close, SHA256SUMS lists every file and is signed; "
+            "anyone can check it with ssh-keygen and sha256sum, without rescind.")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("v", "verify", "Verify", id="record.verify",
+                tooltip="Check the chain, signatures and seal now"),
+        Binding("c", "copy", "Copy commands", id="record.copy",
+                tooltip="Copy the verification commands (OSC 52)"),
+        Binding("s", "save", "Save commands", id="record.save",
+                tooltip="Write the verification commands to a file beside the incident"),
+        Binding("t", "timeline", "Timeline", id="record.timeline",
+                tooltip="The incident's merged timeline"),
+        Binding("escape", "back", "Back", id="record.back"),
+    ]
+
+    def __init__(self, incident_dir: Path, *, session: Any = None,
+                 updates: Signal[list[EngineEvent]] | None = None,
+                 close_info: Any = None, verify: bool = False) -> None:
+        super().__init__()
+        self._verify_now = verify
+        self.incident_dir = incident_dir
+        self.session = session
+        self._updates = updates
+        self.close_info = close_info
+        self._shown = 0  # journal entries already in the table
+        self.report: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text.assemble(("Record ", "bold"), self.incident_dir.name),
+                     id="record-title")
+        yield Static("not verified yet: press v", id="record-verify")
+        with Vertical(id="record-close"):
+            yield Static("", id="record-paths")
+        table: DataTable[str] = DataTable(id="record-journal", cursor_type="row",
+                                          zebra_stripes=True)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("seq", "time (UTC)", "kind", "what", "sha256")
+        self._append_entries()
+        table.focus()
+        if self._updates is not None:
+            self._updates.subscribe(self, self._on_engine_events)
+        self._show_close()
+        if self._verify_now or self.close_info is not None or self.session is None:
+            self.action_verify()
+
+    def _entries(self) -> list[Entry]:
+        if self.session is not None:
+            entries: list[Entry] = self.session.journal_entries()
+            return entries
+        from rescind.record.journal import read_entries
+
+        return list(read_entries(self.incident_dir / "journal.jsonl"))
+
+    def _append_entries(self) -> None:
+        table = self.query_one(DataTable)
+        at_end = table.cursor_row >= table.row_count - 1
+        for entry in self._entries()[self._shown:]:
+            table.add_row(str(entry.seq), entry.time[:19].replace("T", " "), entry.kind,
+                          entry_summary(entry), entry.sha256[:12])
+            self._shown += 1
+        if at_end and table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+
+    def _on_engine_events(self, events: list[EngineEvent]) -> None:
+        if any(e.kind == "journal" for e in events):
+            self._append_entries()
+        if any(e.kind == "closed" for e in events) and self.session is not None:
+            self._show_close()
+
+    # ----------------------------------------------------------------- close
+
+    def _sealed_paths(self) -> tuple[dict[str, Path], str] | None:
+        """(label → path, verify command) once the incident is sealed."""
+        info = self.close_info
+        if info is not None:
+            return ({"report": info.report, "manifest": info.sums,
+                     "signature": info.signature, "allowed signers": info.allowed_signers},
+                    info.verify_command)
+        sums_sig = self.incident_dir / "SHA256SUMS.sig"
+        if self.session is not None or not sums_sig.exists():
+            return None
+        from rescind.record.bundle import verify_command
+
+        signer = (self.report.signer or "").split(" ")[0] if self.report else ""
+        if not signer:
+            return None
+        return ({"report": self.incident_dir / "report.md",
+                 "manifest": self.incident_dir / "SHA256SUMS", "signature": sums_sig,
+                 "allowed signers": self.incident_dir / "allowed_signers"},
+                verify_command(signer))
+
+    def commands(self) -> str | None:
+        sealed = self._sealed_paths()
+        if sealed is None:
+            return None
+        folder = shlex.quote(str(self.incident_dir.resolve()))
+        return (f"cd {folder}\n{sealed[1]}\nsha256sum -c SHA256SUMS\n"
+                f"rescind verify {folder}\n")
+
+    def _show_close(self) -> None:
+        sealed = self._sealed_paths()
+        panel = self.query_one("#record-close")
+        panel.display = sealed is not None
+        if sealed is None:
+            return
+        paths, command = sealed
+        text = Text("Sealed. Files:\n", style="bold")
+        for label, path in paths.items():
+            text.append(f"  {label:>15}: ", style="dim")
+            text.append(f"{path}\n")
+        text.append(f"Verify with stock tools, from {self.incident_dir}:\n", style="bold")
+        text.append(f"  {command}\n", style="bold cyan")
+        text.append("  sha256sum -c SHA256SUMS\n", style="bold cyan")
+        text.append("c copies these commands · s saves them to a file", style="dim")
+        self.query_one("#record-paths", Static).update(text)
+
+    # --------------------------------------------------------------- actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("copy", "save"):
+            return self._sealed_paths() is not None
+        return True
+
+    @work(thread=True, exclusive=True, group="record-verify", exit_on_error=False)
+    def action_verify(self) -> None:
+        self.app.call_from_thread(self._verify_status, Text("verifying…", style="dim"))
+        if self.session is not None:
+            report = self.session.verify()
+        else:
+            from rescind.record.verify import verify_incident
+
+            report = verify_incident(self.incident_dir)
+        self.app.call_from_thread(self._verified, report)
+
+    def _verified(self, report: Any) -> None:
+        self.report = report
+        ok = report.exit_code == 0
+        lines = report.summary()
+        text = Text("✓ " if ok else "✗ ", style="bold green" if ok else "bold red")
+        text.append(lines[0], style="bold green" if ok else "bold red")
+        text.append(f" · {report.lines} lines · {report.checkpoints_verified} checkpoints "
+                    f"verified · {'sealed' if report.sealed else 'not sealed yet'}")
+        for problem in report.problems:
+            text.append(f"\n  problem: {problem}", style="red")
+        self._verify_status(text)
+        self._show_close()
+        self.refresh_bindings()
+
+    def _verify_status(self, text: Text) -> None:
+        self.query_one("#record-verify", Static).update(text)
+
+    def action_copy(self) -> None:
+        commands = self.commands()
+        if commands:
+            self.app.copy_to_clipboard(commands)
+            self.notify("Copied over OSC 52. If your terminal ignores that, press s to save "
+                        "them to a file.", title="Commands copied")
+
+    def action_save(self) -> None:
+        commands = self.commands()
+        if not commands:
+            return
+        # Beside the folder, not in it: a file added inside would fail `sha256sum -c`'s
+        # "no file was added" check.
+        path = self.incident_dir.parent / f"{self.incident_dir.name}.verify.sh"
+        path.write_text("#!/bin/sh\nset -e\n" + commands)
+        self.notify(f"Saved to {path}", title="Commands saved")
+
+    def action_timeline(self) -> None:
+        from rescind.tui.screens.timeline import TimelineScreen
+
+        self.app.push_screen(TimelineScreen(self.incident_dir, session=self.session,
+                                            updates=self._updates))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def palette_items(self) -> list[PaletteItem]:
+        items = [PaletteItem("Verify record", "Check the chain, signatures and seal",
+                             self.action_verify),
+                 PaletteItem("Timeline", "The incident's merged timeline", self.action_timeline)]
+        if self._sealed_paths() is not None:
+            items += [PaletteItem("Copy verification commands", "OSC 52 clipboard",
+                                  self.action_copy),
+                      PaletteItem("Save verification commands", "A file beside the incident",
+                                  self.action_save)]
+        return items

@@ -1,0 +1,270 @@
+"""The timeline: every pulled event and rescind's own actions, filterable, with the raw record.
+
+Loading (reading and parsing the events) runs in a thread; filtering runs on the
+keystroke, over precomputed lower-case rows, and repaints one screen of lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.widgets import Footer, Input, Static
+
+from rescind.engine.responder import EngineEvent
+from rescind.errors import RescindError
+from rescind.timeline.event import Event
+from rescind.tui.filter import EventFilter, Row, make_rows
+from rescind.tui.modals.export import ExportModal
+from rescind.tui.palette import PaletteItem
+from rescind.tui.sources import source_style
+from rescind.tui.widgets.event_table import EventTable
+
+FILTER_HELP = ("words match anywhere; actor: action: source: ip: result: target: region: "
+               "account: for one column; -word excludes; since: until: take UTC times like "
+               "2026-11-20T10:30; relevant:yes")
+
+
+# File names the export dialog suggests; the names close() writes for the same formats.
+_FILE_NAMES = {"ocsf": "timeline.ocsf.jsonl", "timesketch": "timeline.timesketch.jsonl",
+               "csv": "timeline.csv", "raw": "timeline.raw.jsonl",
+               "jsonl": "timeline.events.jsonl"}
+
+
+def export_formats() -> dict[str, str]:
+    """Every format the engine exports, with the file name each suggests."""
+    from rescind.timeline.export import FORMATS
+
+    return {name: _FILE_NAMES.get(name, f"timeline.{name}") for name in FORMATS}
+
+
+class TimelineScreen(Screen[None]):
+    HELP_TITLE = "Timeline"
+    HELP = "Filter syntax: " + FILTER_HELP
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filter", "Filter", id="timeline.filter",
+                tooltip="Type to narrow the events"),
+        Binding("m", "mark", "Mark relevant", id="timeline.mark",
+                tooltip="Flag the event as relevant (journaled, flagged in exports)"),
+        Binding("e", "export", "Export", id="timeline.export",
+                tooltip="Write the timeline in one of the engine's formats"),
+        Binding("d", "toggle_detail", "Detail", id="timeline.detail",
+                tooltip="Show or hide the raw event"),
+        Binding("f5", "reload", "Reload", id="timeline.reload",
+                tooltip="Read the timeline again from the incident folder"),
+        Binding("escape", "back", "Back", id="timeline.back"),
+    ]
+
+    def __init__(self, incident_dir: Path | None, *, session: Any = None,
+                 updates: Signal[list[EngineEvent]] | None = None,
+                 events: Sequence[Event] | None = None) -> None:
+        """Shows ``session``'s timeline, or a closed incident's (read-only), or ``events``."""
+        super().__init__()
+        self.incident_dir = incident_dir
+        self.session = session
+        self._updates = updates
+        self.events: Sequence[Event] = events or []
+        self.rows: list[Row] = []
+        self._preloaded = events is not None
+        self.filter = EventFilter()
+
+    def compose(self) -> ComposeResult:
+        yield Static("Timeline", id="timeline-title")
+        yield Input(placeholder="/ filter: e.g. actor:alice result:failure since:2026-11-20T10",
+                    id="timeline-filter", compact=True)
+        yield Static("", id="timeline-status")
+        yield EventTable(id="timeline-table")
+        with VerticalScroll(id="timeline-detail"):
+            yield Static("", id="timeline-raw")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(EventTable)
+        table.focus()
+        if self._updates is not None:
+            self._updates.subscribe(self, self._on_engine_events)
+        if self._preloaded:
+            self._loaded(list(self.events), make_rows(self.events))
+        else:
+            table.loading = True
+            self._load()
+
+    def _on_engine_events(self, events: list[EngineEvent]) -> None:
+        # A finished step may have pulled or added events (a pull, one of our own actions).
+        if any(e.kind == "step" and e.data.get("status") == "done" for e in events):
+            self._load()
+
+    @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
+    def _load(self) -> None:
+        events = self._read_events()
+        rows = make_rows(events)
+        self.app.call_from_thread(self._loaded, events, rows)
+
+    def _read_events(self) -> list[Event]:
+        if self.session is not None:
+            events: list[Event] = self.session.timeline()
+            return events
+        from rescind.engine.timeline import load_timeline
+        from rescind.record.journal import read_entries
+
+        assert self.incident_dir is not None
+        return load_timeline(self.incident_dir,
+                             list(read_entries(self.incident_dir / "journal.jsonl")))
+
+    def _loaded(self, events: list[Event], rows: list[Row]) -> None:
+        self.events = events
+        self.rows = rows
+        table = self.query_one(EventTable)
+        table.loading = False
+        table.set_events(events, self.filter.apply(rows))
+        self._status()
+
+    # ---------------------------------------------------------------- filter
+
+    @on(Input.Changed, "#timeline-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.apply_filter(event.value)
+
+    def apply_filter(self, text: str) -> None:
+        self.filter = EventFilter.parse(text)
+        self.query_one(EventTable).show(self.filter.apply(self.rows))
+        self._status()
+
+    @on(Input.Submitted, "#timeline-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(EventTable).focus()
+
+    def _status(self) -> None:
+        shown = self.query_one(EventTable).row_count
+        relevant = sum(1 for r in self.rows if r.relevant)
+        text = Text(f"{shown:,} of {len(self.rows):,} events", style="bold")
+        text.append(f" · {relevant} marked relevant", style="dim")
+        for problem in self.filter.problems:
+            text.append(f" · {problem}", style="yellow")
+        self.query_one("#timeline-status", Static).update(text)
+
+    # ---------------------------------------------------------------- detail
+
+    @on(EventTable.Highlighted)
+    def _highlighted(self, message: EventTable.Highlighted) -> None:
+        raw = self.query_one("#timeline-raw", Static)
+        if message.index < 0:
+            raw.update("No event matches the filter." if self.rows else "No events yet.")
+            return
+        raw.update(event_detail(self.events[message.index]))
+
+    @on(EventTable.Selected)
+    def _selected(self) -> None:
+        detail = self.query_one("#timeline-detail")
+        detail.display = True
+        detail.focus()
+
+    # --------------------------------------------------------------- actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "mark":
+            return self.session is not None and not self.session.closed
+        if action == "reload":
+            return not self._preloaded
+        return True
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#timeline-filter", Input).focus()
+
+    def action_back(self) -> None:
+        if self.focused is not self.query_one(EventTable):
+            self.query_one(EventTable).focus()
+        else:
+            self.app.pop_screen()
+
+    def action_toggle_detail(self) -> None:
+        detail = self.query_one("#timeline-detail")
+        detail.display = not detail.display
+
+    def action_reload(self) -> None:
+        self._load()
+
+    def action_mark(self) -> None:
+        table = self.query_one(EventTable)
+        index = table.current_index
+        if index < 0 or self.session is None:
+            return
+        event = self.events[index]
+        relevant = not event.relevant
+        self.session.mark_relevant(event.uid, relevant)
+        event.relevant = relevant
+        self.rows[index] = self.rows[index]._replace(relevant=relevant)
+        table.refresh()
+        self._status()
+        self.query_one("#timeline-raw", Static).update(event_detail(event))
+
+    def action_export(self) -> None:
+        folder = self.incident_dir or Path.cwd()
+        if self.session is None or self.session.closed:
+            # A sealed folder must not gain files: SHA256SUMS would no longer match it.
+            folder = folder.parent
+        self.app.push_screen(ExportModal(export_formats(), folder), self._export_chosen)
+
+    def _export_chosen(self, choice: tuple[str, Path] | None) -> None:
+        if choice is not None:
+            self._export(*choice)
+
+    @work(thread=True, group="timeline-export", exit_on_error=False)
+    def _export(self, fmt: str, path: Path) -> None:
+        try:
+            if self.session is not None and not self.session.closed:
+                written = self.session.export_timeline(fmt, path)
+            else:
+                from rescind.timeline.export import export
+
+                export(list(self.events), path, fmt)
+                written = path
+        except (OSError, ValueError, RescindError) as exc:
+            self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"Wrote {written}", title=f"Export: {fmt}")
+
+
+    def palette_items(self) -> list[PaletteItem]:
+        items = [PaletteItem("Export timeline", "OCSF, Timesketch, CSV and more",
+                             self.action_export),
+                 PaletteItem("Filter the timeline", FILTER_HELP, self.action_focus_filter)]
+        if self.check_action("mark", ()):
+            items.append(PaletteItem("Mark event relevant", "Toggle the flag on the event "
+                                     "under the cursor (journaled)", self.action_mark))
+        if self.check_action("reload", ()):
+            items.append(PaletteItem("Pull timeline", "Read the timeline again",
+                                     self.action_reload))
+        return items
+
+
+def event_detail(event: Event) -> RenderableType:
+    style = source_style(event.source)
+    head = Text()
+    head.append(f"{event.time.isoformat()}  ", style="bold")
+    head.append(f"[{style.label}]", style=f"bold {style.colour}")
+    head.append(f"  {event.action}  {event.result.upper()}")
+    if event.relevant:
+        head.append("  ★ RELEVANT", style="bold yellow")
+    lines = [head]
+    for label, value in (("actor", event.actor), ("credential", event.credential),
+                         ("target", event.target), ("source IP", event.source_ip),
+                         ("user agent", event.user_agent), ("region", event.region),
+                         ("account", event.account), ("error", event.error),
+                         ("description", event.description), ("uid", event.uid)):
+        if value:
+            lines.append(Text.assemble((f"{label:>11}: ", "dim"), str(value)))
+    raw = json.dumps(event.raw, indent=2, sort_keys=True, default=str) if event.raw else "—"
+    lines.append(Text("\nraw event", style="bold"))
+    lines.append(Text(raw))
+    return Group(*lines)
