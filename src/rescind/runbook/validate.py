@@ -197,10 +197,7 @@ class _Checker:
     def check_action(self, path: tuple[Any, ...], step: ActionStep) -> None:
         action = registry.get(step.action)
         if action is None:
-            known = registry.names()
-            hint = did_you_mean(step.action, known) or (
-                f"; known actions: {', '.join(known)}" if known else "; no actions are "
-                "installed (install rescind[aws], [azure] or [gcp])")
+            hint = did_you_mean(step.action, registry.names()) or _known_actions(step.action)
             self.add((*path, "action"), f"unknown action '{step.action}'{hint}")
             return
         for sub, message, key in _param_problems(action.name, action.params_model, step.with_):
@@ -287,6 +284,19 @@ class _Checker:
                 continue  # reported above as unknown names
             self.check_step_use(n, path, use.step, use.output, use.field,
                                 f"when: steps.{use.step}")
+
+
+def _known_actions(name: str) -> str:
+    """Which actions exist, briefly: those of the same namespace, else the namespaces."""
+    known = registry.names()
+    if not known:
+        return "; no actions are installed"
+    prefix = name.split(".")[0]
+    same = [n for n in known if n.split(".")[0] == prefix]
+    if same:
+        return f"; {prefix} actions are: {', '.join(same)}"
+    spaces = sorted({n.split(".")[0] + "." for n in known})
+    return f"; action names start with: {', '.join(spaces)}"
 
 
 def _reason(reason: str, spec: InputSpec) -> str:

@@ -1,0 +1,74 @@
+"""`rescind validate`: one FILE:LINE:COL line per problem on stderr, exit 2; else ok, exit 0."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rescind.cli import main
+from tests.runbook.conftest import EXAMPLE, REPO
+from tests.runbook.test_loader import BILLION_LAUGHS
+
+SHIPPED = sorted((REPO / "runbooks").glob("*.y*ml"))
+
+
+def test_shipped_runbooks_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(REPO / "runbooks")]) == 0
+    out = capsys.readouterr()
+    assert out.out == f"ok: {len(SHIPPED)} runbook(s) valid\n"
+    assert out.err == ""
+
+
+def test_file_and_id_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(EXAMPLE), "example-tabletop"]) == 0
+    assert capsys.readouterr().out == "ok: 2 runbook(s) valid\n"
+
+
+def test_problems_are_printed_one_per_line(tmp_path: Path, write: Callable[..., Path],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    bad = write("id: r\ntitl: t\nphases:\n  contain:\n    - {id: a, note: '${{ inputs.x }}'}\n",
+                "bad.yaml")
+    bomb = write(BILLION_LAUGHS, "bomb.yml")
+    write(EXAMPLE.read_text(), "good.yaml")
+    assert main(["validate", str(tmp_path)]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.splitlines() == [
+        f"{bad}:1:1: missing required key 'title'",
+        f"{bad}:2:1: unknown key 'titl' in runbook; did you mean 'title'?",
+        f"{bad}:5:21: ${{{{ inputs.x }}}} names no input; declare it under inputs:",
+        f"{bomb}:2:8: aliases (*a) are not allowed in runbooks; write the value out",
+        "2 of 3 runbook(s) invalid",
+    ]
+
+
+def test_empty_directory_and_missing_file(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"rescind: no *.yaml or *.yml files in {tmp_path}\n"
+                                       "  fix: pass runbook files or a folder that holds them\n")
+    assert main(["validate", str(tmp_path / "x.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["validate", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert "FILE:LINE:COL" in text and "Exit status" in text
+
+
+def test_hostile_file_never_tracebacks(write: Callable[..., Path]) -> None:
+    path = write(b"id: x\n" + b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n\xff", "hostile.yaml")
+    done = subprocess.run([sys.executable, "-m", "rescind", "validate", str(path)],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"{path}:3:1: not UTF-8: byte 0xff at byte offset 10010 cannot be decoded; save "
+        "the file as UTF-8",
+        "1 of 1 runbook(s) invalid"]
