@@ -1,0 +1,320 @@
+"""AWS: boto3 sessions from the standard chain, per-account assume-role, cached clients.
+
+boto3 and botocore are imported inside methods, so ``import rescind.providers.aws``
+stays cheap (``rescind --help`` and the TUI's first paint never load the SDK).
+Blocking SDK calls run on the provider's own thread pool (``run``/``acall``), as wide
+as its HTTP connection pool, so concurrent targets are not capped by asyncio's
+small default executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from rescind.actions.base import BlockedCall
+from rescind.errors import ActionError
+from rescind.providers.aws_errors import translate_error
+from rescind.providers.aws_guard import DryRunGuard, iam_prefix
+from rescind.providers.aws_guardrails import CallerIdentity, check_targets
+
+__all__ = ["AwsProvider", "CallerIdentity", "translate_error"]
+
+T = TypeVar("T")
+DEFAULT_WIDTH = 16
+_SESSION_NAME_BAD = re.compile(r"[^\w+=,.@-]")
+
+
+def _no_role(account: str) -> ActionError:
+    return ActionError(
+        f"no role to assume in account {account}", kind="config", retryable=False,
+        fix=f"add aws_assume_roles: {{'{account}': {{role_arn: "
+            f"arn:aws:iam::{account}:role/NAME}}}} to the settings")
+
+
+class _FixedCredentials:
+    """A botocore credential resolver that hands out one (refreshable) credentials object."""
+
+    def __init__(self, credentials: Any) -> None:
+        self._credentials = credentials
+
+    def load_credentials(self) -> Any:
+        return self._credentials
+
+
+class AwsProvider:
+    """The AWS provider: credentials, clients, the dry-run guard and the guardrails.
+
+    ``assume_roles`` maps an account id to the role rescind assumes there, either an
+    ARN or ``{"role_arn": ..., "external_id": ...}``; the session is named
+    ``rescind-<incident>``. ``credentials`` (access_key_id, secret_access_key,
+    session_token) override the chain, for the simulated account.
+    """
+
+    name = "aws"
+
+    def __init__(self, *, profile: str | None = None, region: str = "us-east-1",
+                 endpoint_url: str | None = None, cloudtrail_endpoint_url: str | None = None,
+                 assume_roles: Mapping[str, Any] | None = None,
+                 break_glass: Iterable[str] = (), incident_id: str | None = None,
+                 width: int = DEFAULT_WIDTH, max_attempts: int = 10,
+                 credentials: Mapping[str, str] | None = None) -> None:
+        self.profile = profile
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.cloudtrail_endpoint_url = cloudtrail_endpoint_url
+        self.assume_roles = dict(assume_roles or {})
+        self.break_glass = [str(b) for b in break_glass]
+        self.width = width
+        self.max_attempts = max_attempts
+        stamp = incident_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        self.session_name = _SESSION_NAME_BAD.sub("-", f"rescind-{stamp}")[:64]
+        self._credentials = dict(credentials) if credentials else None
+        self._lock = threading.RLock()
+        self._sessions: dict[str | None, Any] = {}  # account (None: the chain's) -> boto3.Session
+        self._clients: dict[tuple[str, str, str | None], Any] = {}
+        self._callers: dict[str | None, CallerIdentity] = {}
+        self._guard: DryRunGuard | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    # -- dry-run guard -------------------------------------------------------------
+    @property
+    def guarded(self) -> bool:
+        return self._guard is not None
+
+    def install_dry_run_guard(self, on_blocked: Callable[[BlockedCall], None]) -> None:
+        """Block every non-read call from now on, on every session and client.
+
+        botocore copies a session's event emitter into each client it creates, so the
+        hook goes on the sessions (clients made later) and on every cached client.
+        """
+        with self._lock:
+            if self._guard is not None:
+                return
+            self._guard = DryRunGuard(on_blocked)
+            for session in self._sessions.values():
+                self._guard.attach(session.events)
+            for client in self._clients.values():
+                self._guard.attach(client.meta.events)
+
+    @property
+    def blocked_calls(self) -> list[BlockedCall]:
+        """Every call the guard has blocked so far."""
+        return list(self._guard.blocked) if self._guard else []
+
+    # -- sessions and clients ----------------------------------------------------------
+    def _config(self) -> Any:
+        from botocore.config import Config
+
+        return Config(retries={"mode": "adaptive", "max_attempts": self.max_attempts},
+                      max_pool_connections=self.width, user_agent_extra="rescind",
+                      connect_timeout=10, read_timeout=60)
+
+    def _endpoint(self, service: str) -> str | None:
+        if service == "cloudtrail" and self.cloudtrail_endpoint_url:
+            return self.cloudtrail_endpoint_url
+        return self.endpoint_url
+
+    def _new_session(self, account: str | None) -> Any:
+        import boto3
+        import botocore.session
+
+        core = botocore.session.Session(profile=self.profile)
+        if account is None:
+            if self._credentials:
+                core.set_credentials(self._credentials.get("access_key_id"),
+                                     self._credentials.get("secret_access_key"),
+                                     self._credentials.get("session_token"))
+        else:
+            core.register_component("credential_provider",
+                                    _FixedCredentials(self._assumed_credentials(account)))
+        session = boto3.Session(botocore_session=core, region_name=self.region)
+        if self._guard is not None:
+            self._guard.attach(session.events)
+        return session
+
+    def _assumed_credentials(self, account: str) -> Any:
+        from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+
+        entry = self.assume_roles.get(account)
+        if entry is None:
+            raise _no_role(account)
+        role_arn = entry if isinstance(entry, str) else str(entry.get("role_arn", ""))
+        extra: dict[str, Any] = {"RoleSessionName": self.session_name}
+        if not isinstance(entry, str) and entry.get("external_id"):
+            extra["ExternalId"] = str(entry["external_id"])
+        base = self.session(None)
+
+        def creator(service: str, **kwargs: Any) -> Any:
+            # boto3 sessions are not thread-safe; a refresh may run in any worker thread.
+            with self._lock:
+                return base.client(service, region_name=self.region,
+                                   endpoint_url=self._endpoint(service), config=self._config(),
+                                   **kwargs)
+
+        source = base.get_credentials()
+        if source is None:
+            from botocore.exceptions import NoCredentialsError
+
+            raise self.translate_error(NoCredentialsError(), action="sts:AssumeRole")
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=creator, source_credentials=source,
+            role_arn=role_arn, extra_args=extra, cache={})
+        return DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials,
+                                              method="assume-role")
+
+    def session(self, account: str | None = None) -> Any:
+        """The boto3 session for ``account`` (None: the credential chain's own account)."""
+        key = self._session_key(account)
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                try:
+                    session = self._new_session(key)
+                except ActionError:
+                    raise
+                except Exception as exc:
+                    raise self.translate_error(exc) from exc
+                self._sessions[key] = session
+            return session
+
+    def _session_key(self, account: str | None) -> str | None:
+        """None for the chain's own account, so a default-account target needs no lookup."""
+        if account is None or account not in self.assume_roles:
+            return None
+        return account
+
+    def client(self, service: str, region: str | None = None,
+               account: str | None = None) -> Any:
+        """A cached client per (service, region, account), made on first use."""
+        region = region or self.region
+        key = (service, region, self._session_key(account))
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                try:
+                    client = self.session(account).client(
+                        service, region_name=region, endpoint_url=self._endpoint(service),
+                        config=self._config())
+                except ActionError:
+                    raise
+                except Exception as exc:
+                    raise self.translate_error(exc) from exc
+                self._clients[key] = client
+            return client
+
+    # -- who we are ---------------------------------------------------------------
+    def caller_identity(self, account: str | None = None) -> CallerIdentity:
+        """sts:GetCallerIdentity for the session used in ``account`` (cached)."""
+        key = self._session_key(account)
+        with self._lock:
+            cached = self._callers.get(key)
+        if cached is not None:
+            return cached
+        reply = self.call("sts", "GetCallerIdentity", account=account)
+        try:
+            frozen = self.session(account).get_credentials().get_frozen_credentials()
+            key_id: str | None = frozen.access_key
+        except Exception as exc:
+            raise self.translate_error(exc) from exc
+        identity = CallerIdentity(account=str(reply["Account"]), arn=str(reply["Arn"]),
+                                  user_id=str(reply.get("UserId", "")), access_key_id=key_id)
+        if account is not None and key is not None and identity.account != account:
+            raise ActionError(f"the role for account {account} is in account "
+                              f"{identity.account}", kind="config", retryable=False,
+                              fix=f"fix aws_assume_roles[{account!r}] in the settings")
+        with self._lock:
+            self._callers[key] = identity
+        return identity
+
+    def account_id(self, account: str | None = None) -> str:
+        """The account a call with ``account`` acts in (the caller's own when None)."""
+        if account is not None:
+            if account in self.assume_roles:
+                return account
+            home = self.caller_identity(None).account
+            if account != home:
+                raise _no_role(account)
+            return home
+        return self.caller_identity(None).account
+
+    def check_targets(self, *, account: str | None = None, users: Iterable[str] = (),
+                      roles: Iterable[str] = (), access_keys: Iterable[tuple[str, str]] = (),
+                      break_glass: Iterable[str] = (), max_targets: int | None = None,
+                      count: int | None = None) -> None:
+        """The guardrails (aws_guardrails.check_targets) against this provider's caller."""
+        caller = self.caller_identity(account)
+        check_targets(caller, account=self.account_id(account), users=users, roles=roles,
+                      access_keys=access_keys, break_glass=[*self.break_glass, *break_glass],
+                      max_targets=max_targets, count=count)
+
+    # -- calls ----------------------------------------------------------------------
+    def translate_error(self, exc: BaseException, *, action: str | None = None,
+                        resource: str | None = None) -> ActionError:
+        return translate_error(exc, action=action, resource=resource, profile=self.profile)
+
+    def call(self, service: str, operation: str, *, region: str | None = None,
+             account: str | None = None, resource: str | None = None,
+             **params: Any) -> dict[str, Any]:
+        """Call ``operation`` (its API name, e.g. ``UpdateAccessKey``); errors translated."""
+        from botocore import xform_name
+
+        client = self.client(service, region, account)
+        action = f"{iam_prefix(client.meta.service_model)}:{operation}"
+        try:
+            reply: dict[str, Any] = getattr(client, xform_name(operation))(**params)
+        except Exception as exc:
+            raise self.translate_error(exc, action=action, resource=resource) from exc
+        return reply
+
+    def paginate(self, service: str, operation: str, result_key: str, *,
+                 region: str | None = None, account: str | None = None,
+                 resource: str | None = None, **params: Any) -> list[Any]:
+        """Every item under ``result_key`` across all pages of ``operation``."""
+        from botocore import xform_name
+
+        client = self.client(service, region, account)
+        action = f"{iam_prefix(client.meta.service_model)}:{operation}"
+        items: list[Any] = []
+        try:
+            for page in client.get_paginator(xform_name(operation)).paginate(**params):
+                items.extend(page.get(result_key, []))
+        except Exception as exc:
+            raise self.translate_error(exc, action=action, resource=resource) from exc
+        return items
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self.width,
+                                                    thread_name_prefix="rescind-aws")
+            return self._executor
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking function on the provider's pool (as wide as its connection pool)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool(), functools.partial(fn, *args, **kwargs))
+
+    async def acall(self, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+        return await self.run(self.call, service, operation, **kwargs)
+
+    async def apaginate(self, service: str, operation: str, result_key: str,
+                        **kwargs: Any) -> list[Any]:
+        return await self.run(self.paginate, service, operation, result_key, **kwargs)
+
+    def close(self) -> None:
+        """Stop the worker threads and close the HTTP connections (idempotent)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+            clients = list(self._clients.values())
+            self._clients.clear()
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        for client in clients:
+            client.close()

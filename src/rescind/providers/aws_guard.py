@@ -1,0 +1,143 @@
+"""The AWS dry-run guard: a botocore ``before-call`` hook that only lets reads through.
+
+Reads are recognised by an explicit allow-list of operation-name prefixes (plus
+``sts:AssumeRole``, which only obtains credentials to read another account); every
+other operation is answered with a synthetic empty response instead of a request,
+and reported as a BlockedCall with its parameters, secrets redacted. Being a
+transport hook, it also stops a mutating call an action makes by mistake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rescind.actions.base import BlockedCall
+
+# An operation is a read if its name is one of these prefixes followed by a capital
+# letter (GetUser, ListAccessKeys, LookupEvents). Everything else is blocked, including
+# Generate*, BatchGet*, Search*, Scan*: conservative by construction.
+READ_PREFIXES: tuple[str, ...] = ("Get", "List", "Describe", "Lookup", "Head", "Simulate")
+READ_OPERATIONS: frozenset[str] = frozenset({"sts:AssumeRole"})
+
+REDACTED = "<redacted>"
+# Parameter names (lower-cased, non-alphanumerics dropped) whose values are secrets.
+_SECRET_PARTS = ("password", "secret", "token", "privatekey", "externalid",
+                 "authenticationcode", "credential")
+_NOT_SECRET = frozenset({"secretid", "secretname", "secretarn", "secretids", "nexttoken",
+                         "clientrequesttoken", "tokencodeserialnumber"})
+_GUARD_ID = "rescind-dry-run-guard"
+_PARAMS_KEY = "rescind.api_params"
+
+
+def iam_prefix(service_model: Any) -> str:
+    """The IAM action prefix of a botocore service model (iam, sts, secretsmanager)."""
+    metadata = getattr(service_model, "metadata", {}) or {}
+    return str(metadata.get("signingName") or metadata.get("endpointPrefix")
+               or service_model.service_name)
+
+
+def is_read_operation(service: str, operation: str) -> bool:
+    """Whether ``service:operation`` is on the dry-run allow-list."""
+    if f"{service}:{operation}" in READ_OPERATIONS:
+        return True
+    for prefix in READ_PREFIXES:
+        if (operation.startswith(prefix) and len(operation) > len(prefix)
+                and operation[len(prefix)].isupper()):
+            return True
+    return False
+
+
+def _is_secret_key(key: str) -> bool:
+    norm = "".join(ch for ch in key.lower() if ch.isalnum())
+    return norm not in _NOT_SECRET and any(part in norm for part in _SECRET_PARTS)
+
+
+def redact(value: Any) -> Any:
+    """``value`` with secret fields replaced, recursing into JSON documents in strings.
+
+    Policy documents travel as JSON strings; an ``sts:ExternalId`` condition inside a
+    trust policy is a secret too, so JSON strings are parsed and redacted as objects.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): REDACTED if _is_secret_key(str(k)) else redact(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return redact(parsed)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class DryRunGuard:
+    """Registered on botocore event emitters; blocks non-read calls and reports them.
+
+    ``on_blocked`` is called on the event loop that installed the guard when there
+    is one (boto3 calls run in worker threads; the engine's journal lives on the
+    loop), otherwise directly in the calling thread.
+    """
+
+    def __init__(self, on_blocked: Callable[[BlockedCall], None]) -> None:
+        self._on_blocked = on_blocked
+        self.blocked: list[BlockedCall] = []
+        self._lock = threading.Lock()
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    def attach(self, emitter: Any) -> None:
+        """Register on a session's or a client's event emitter (idempotent)."""
+        emitter.register_first("before-parameter-build", self._remember_params,
+                               unique_id=f"{_GUARD_ID}-params")
+        emitter.register_first("before-call", self._before_call, unique_id=_GUARD_ID)
+
+    def _remember_params(self, params: Mapping[str, Any], context: dict[str, Any],
+                         **_: Any) -> None:
+        # before-call only sees the serialized request; keep the API parameters.
+        context[_PARAMS_KEY] = dict(params)
+
+    def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> Any:
+        service = iam_prefix(model.service_model)
+        if is_read_operation(service, model.name):
+            return None
+        call = BlockedCall(provider="aws", operation=f"{service}:{model.name}",
+                           params=redact(context.get(_PARAMS_KEY, {})))
+        with self._lock:
+            self.blocked.append(call)
+        self._report(call)
+        return _synthetic_response()
+
+    def _report(self, call: BlockedCall) -> None:
+        loop = self._loop
+        if loop is not None and loop.is_running() and not _on_loop_thread(loop):
+            loop.call_soon_threadsafe(self._on_blocked, call)
+        else:
+            self._on_blocked(call)
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _synthetic_response() -> tuple[Any, dict[str, Any]]:
+    from botocore.awsrequest import AWSResponse
+
+    http = AWSResponse("https://dry-run.invalid/", 200, {}, None)
+    parsed = {"ResponseMetadata": {"RequestId": "rescind-dry-run", "HTTPStatusCode": 200,
+                                   "HTTPHeaders": {}, "RetryAttempts": 0}}
+    return http, parsed
