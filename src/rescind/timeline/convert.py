@@ -60,27 +60,34 @@ def read_text(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _items(doc: Any, where: str) -> Iterator[tuple[str, Any]]:
-    """(position, item) for every record or Events entry inside one JSON document."""
+def _items(doc: Any, where: str) -> Iterator[tuple[str, str, Any]]:
+    """(position, kind, item) for every record or Events entry in one JSON document.
+
+    ``kind`` is "record" inside ``Records``, "lookup" inside ``Events``, else "any".
+    """
     if isinstance(doc, Mapping):
         if isinstance(doc.get("Records"), list):
             for i, item in enumerate(doc["Records"]):
-                yield f"{where}Records[{i}]", item
+                yield f"{where}Records[{i}]", "record", item
             return
         if isinstance(doc.get("Events"), list):
             for i, item in enumerate(doc["Events"]):
-                yield f"{where}Events[{i}]", item
+                yield f"{where}Events[{i}]", "lookup", item
             return
-        yield where.rstrip(" ") or "document", doc
+        yield where.rstrip(" ") or "document", "any", doc
         return
     if isinstance(doc, list):
         for i, item in enumerate(doc):
-            yield f"{where}[{i}]", item
+            yield f"{where}[{i}]", "any", item
         return
-    yield where.rstrip(" ") or "document", doc
+    yield where.rstrip(" ") or "document", "any", doc
 
 
-def _event(item: Any) -> Event:
+def _event(item: Any, kind: str) -> Event:
+    if kind == "record" and isinstance(item, Mapping):
+        return from_record(item)
+    if kind == "lookup" and isinstance(item, Mapping):
+        return from_lookup_event(item)
     if looks_like_lookup_event(item):
         return from_lookup_event(item)
     if looks_like_record(item):
@@ -111,10 +118,10 @@ def convert_files(paths: list[Path]) -> ConvertResult:
                     result.malformed.append(Malformed(name, f"line {number}",
                                                       f"not JSON ({exc.msg})"))
         for where, doc in documents:
-            for position, item in _items(doc, where):
+            for position, kind, item in _items(doc, where):
                 result.records += 1
                 try:
-                    result.events.append(_event(item))
+                    result.events.append(_event(item, kind))
                 except MalformedRecord as exc:
                     result.malformed.append(Malformed(name, position, str(exc)))
                 except (TypeError, ValueError) as exc:  # e.g. a field of an impossible type

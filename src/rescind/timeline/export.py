@@ -153,8 +153,8 @@ def _actor(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
     actor = {"user": _actor_user(event, raw)}
     identity = raw.get("userIdentity")
     if isinstance(identity, Mapping):
-        if identity.get("invokedBy"):
-            actor["invoked_by"] = str(identity["invokedBy"])
+        if identity.get("invokedBy"):  # OCSF deprecated actor.invoked_by for app_name
+            actor["app_name"] = str(identity["invokedBy"])
         context = identity.get("sessionContext")
         if isinstance(context, Mapping):
             session: dict[str, Any] = {}
