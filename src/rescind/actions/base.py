@@ -63,6 +63,9 @@ class Plan(BaseModel):
     mutating: bool
     summary: str = ""
     state: dict[str, Any] = Field(default_factory=dict)
+    # Outputs already known when planning (e.g. a key's owner). They stand in for
+    # apply's result when a crash between intent and outcome hides it.
+    outputs: dict[str, Any] = Field(default_factory=dict)
 
     def canonical_bytes(self) -> bytes:
         """The exact bytes that are hashed, written as the plan file and signed."""

@@ -1,0 +1,58 @@
+"""`rescind resume DIR`: continue an interrupted incident where it stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from rescind.commands.run import (
+    add_session_options,
+    check_auto_approve,
+    drive,
+    parse_inputs,
+    session_settings,
+    wants_tui,
+)
+from rescind.modes import Mode
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "resume", help="continue an interrupted incident",
+        description="Continue an interrupted incident from its journal: completed steps are "
+        "not repeated, and an action announced but not confirmed is first re-verified "
+        "against the cloud.")
+    p.add_argument("incident", type=Path, help="the incident folder")
+    add_session_options(p)
+    p.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE",
+                   help="secret inputs again (they are never recorded)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if wants_tui(args):
+        try:
+            from rescind.commands.home import resume_tui
+        except ImportError:
+            pass
+        else:
+            return resume_tui(args.incident, key=args.key, settings=session_settings(args))
+    return asyncio.run(_resume(args))
+
+
+async def _resume(args: argparse.Namespace) -> int:
+    from rescind.engine.session import IncidentSession
+    from rescind.engine.state import recover
+    from rescind.headless import ExerciseResponder, TerminalResponder
+    from rescind.record.journal import read_entries
+
+    journal = args.incident / "journal.jsonl"
+    if journal.is_file():
+        check_auto_approve(args, Mode(recover(read_entries(journal)).mode))
+    responder = ExerciseResponder() if args.auto_approve else TerminalResponder()
+    session = await IncidentSession.resume(args.incident, responder, key=args.key,
+                                           settings=session_settings(args),
+                                           inputs=parse_inputs(args.input))
+    return await drive(session, responder)

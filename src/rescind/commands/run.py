@@ -1,0 +1,141 @@
+"""`rescind run RUNBOOK`: start an incident from a runbook."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from rescind.errors import UsageError
+from rescind.modes import Mode
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "run", help="start an incident from a runbook",
+        description="Start an incident: validate the runbook, create the incident folder, "
+        "and walk through contain, assess, notify, remediate and document. Opens the "
+        "terminal app unless --no-tui is given (or the output is not a terminal).")
+    p.add_argument("runbook", help="runbook file, or the id of a shipped runbook")
+    add_session_options(p)
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.EXERCISE.value,
+                   help="live: the real accounts; dry-run: the real accounts, read-only; "
+                        "exercise: a simulated cloud (default: exercise)")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE",
+                   help="a runbook input; repeat for several")
+    p.add_argument("--out", type=Path, default=Path("incidents"), metavar="DIR",
+                   help="folder that holds incident folders (default: ./incidents)")
+    p.add_argument("--scenario", type=Path, metavar="FILE",
+                   help="exercise scenario (default: the runbook's own `scenario:`)")
+    p.set_defaults(func=run)
+
+
+def add_session_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by `run` and `resume`."""
+    p.add_argument("--no-tui", action="store_true",
+                   help="run in the terminal without the app; approvals are asked inline")
+    p.add_argument("--auto-approve", action="store_true",
+                   help="exercise mode only: acknowledge, answer and approve everything")
+    p.add_argument("--key", type=Path, metavar="PATH",
+                   help="signing key: an OpenSSH ed25519 private key, or a .pub whose key "
+                        "is in ssh-agent (default: the key from `rescind keys init`)")
+    p.add_argument("--profile", metavar="NAME", help="AWS profile for live and dry-run")
+    p.add_argument("--region", metavar="NAME", help="AWS home region (default us-east-1)")
+    p.add_argument("--break-glass", action="append", default=[], metavar="PRINCIPAL",
+                   help="a principal rescind must never revoke; repeat for several")
+    p.add_argument("--approvers", type=Path, metavar="FILE",
+                   help="allowed_signers file of keys trusted for two-person approvals")
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, str]:
+    inputs: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--input {pair!r} is not KEY=VALUE",
+                             fix="write it as --input ticket=IR-42")
+        inputs[key.strip()] = value
+    return inputs
+
+
+def session_settings(args: argparse.Namespace) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if args.profile:
+        settings["aws_profile"] = args.profile
+    if args.region:
+        settings["aws_region"] = args.region
+    if args.break_glass:
+        settings["break_glass"] = list(args.break_glass)
+    if args.approvers:
+        settings["approvers"] = str(args.approvers.resolve())
+    return settings
+
+
+def check_auto_approve(args: argparse.Namespace, mode: Mode) -> None:
+    if args.auto_approve and mode is not Mode.EXERCISE:
+        raise UsageError(f"--auto-approve is refused in {mode.value} mode: every change to a "
+                         "real account needs a person's approval",
+                         fix="drop --auto-approve, or use --mode exercise for a tabletop")
+
+
+def wants_tui(args: argparse.Namespace) -> bool:
+    return not args.no_tui and not args.auto_approve and sys.stdin.isatty() \
+        and sys.stdout.isatty()
+
+
+def run(args: argparse.Namespace) -> int:
+    from rescind.engine.session import SessionConfig
+    from rescind.runbook.library import find_runbook
+
+    mode = Mode(args.mode)
+    check_auto_approve(args, mode)
+    config = SessionConfig(runbook=find_runbook(args.runbook), mode=mode,
+                           inputs=parse_inputs(args.input), out_dir=args.out, key=args.key,
+                           settings=session_settings(args), scenario=args.scenario)
+    if wants_tui(args):
+        try:
+            from rescind.commands.home import run_tui
+        except ImportError:
+            pass
+        else:
+            return run_tui(config)
+    return asyncio.run(run_headless(config, auto=args.auto_approve))
+
+
+async def run_headless(config: Any, *, auto: bool) -> int:
+    from rescind.engine.session import IncidentSession
+    from rescind.headless import ExerciseResponder, TerminalResponder
+
+    responder = ExerciseResponder() if auto else TerminalResponder()
+    session = await IncidentSession.start(config, responder)
+    return await drive(session, responder)
+
+
+async def drive(session: Any, responder: Any) -> int:
+    """Run a started or resumed session to its end and print where the record is."""
+    say = responder.say
+    say(f"incident {session.incident_id}  [{session.mode.banner}]  {session.runbook.title}")
+    say(f"record: {session.incident_dir}")
+    try:
+        outcome = await session.run()
+        if outcome != "completed":
+            say(f"\nincident aborted; the record so far is in {session.incident_dir}")
+            say(f"resume with: rescind resume {session.incident_dir}")
+            return 1
+        info = await session.close()
+        report = session.verify()
+        say("\nincident closed and sealed.")
+        say(f"  report:    {info.report}")
+        say(f"  manifest:  {info.sums}")
+        say(f"  signature: {info.signature}")
+        say(f"  {info.anchor.line}")
+        say(f"verify ({'intact' if report.exit_code == 0 else 'NOT intact'}):")
+        say(f"  cd {session.incident_dir}")
+        say(f"  {info.verify_command}")
+        say("  sha256sum -c SHA256SUMS")
+        say(f"  rescind verify {session.incident_dir}")
+        return 0 if report.exit_code == 0 else 1
+    finally:
+        session.shutdown()

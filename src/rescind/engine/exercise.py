@@ -1,0 +1,47 @@
+"""Exercise mode: start the simulated clouds a runbook's scenario describes.
+
+Imported only in exercise mode, so live and dry-run never load the sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rescind.errors import UsageError
+from rescind.runbook.model import Runbook
+
+
+def start_simulated_clouds(
+        runbook: Runbook, runbook_path: Path,
+        scenario: Path | None = None) -> tuple[dict[str, Any], Callable[[], None]]:
+    """Start a sandbox for each cloud the runbook uses; return provider settings and a stopper."""
+    if not runbook.clouds:
+        return {}, lambda: None
+    path = scenario
+    if path is None and runbook.scenario:
+        path = (runbook_path.parent / runbook.scenario).resolve()
+    if path is not None and not path.is_file():
+        raise UsageError(f"exercise scenario {path} does not exist",
+                         fix=f"fix `scenario:` in {runbook_path.name} or pass --scenario FILE")
+    settings: dict[str, Any] = {}
+    stoppers: list[Callable[[], None]] = []
+    if "aws" in runbook.clouds:
+        from rescind.sandbox.aws import start_aws_sandbox
+
+        sandbox = start_aws_sandbox(path)
+        stoppers.append(sandbox.stop)
+        settings.update(sandbox.provider_settings())
+    unsupported = set(runbook.clouds) - {"aws"}
+    if unsupported:
+        for stop in stoppers:
+            stop()
+        raise UsageError(f"no simulated cloud for {', '.join(sorted(unsupported))} yet",
+                         fix="run this runbook in live or dry-run mode")
+
+    def stop_all() -> None:
+        for stop in stoppers:
+            stop()
+
+    return settings, stop_all

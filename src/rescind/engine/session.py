@@ -1,0 +1,782 @@
+"""An incident session: runs a runbook's phases step by step and records everything.
+
+Every action step goes plan → approve → apply → verify. The journal gets the
+intent before a mutating call and the outcome after; a checkpoint signs the
+journal after every mutating action and at the end of every phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rescind import __version__
+from rescind.actions import registry
+from rescind.actions.base import ActionContext, BlockedCall, Plan, Result
+from rescind.engine.lock import IncidentLock
+from rescind.engine.policy import required_approval
+from rescind.engine.responder import (
+    Aborted,
+    Approval,
+    ApprovalRequest,
+    ApprovalResponse,
+    EngineEvent,
+    Responder,
+    StepState,
+    StepStatus,
+)
+from rescind.engine.state import RecoveredState, recover
+from rescind.errors import ActionError, ApprovalRefused, RescindError, UsageError
+from rescind.modes import Mode
+from rescind.record.checkpoint import Anchor, checkpoint
+from rescind.record.journal import Entry, Journal
+from rescind.record.keys import Signer, load_signer
+from rescind.runbook.conditions import compile_condition
+from rescind.runbook.model import ActionStep, ManualStep, NoteStep, PromptStep, Runbook
+from rescind.runbook.refs import resolve
+from rescind.runbook.validate import coerce_inputs, load_and_validate
+
+REDACTED = "[redacted]"
+AnyStep = ActionStep | ManualStep | PromptStep | NoteStep
+
+
+@dataclass
+class SessionConfig:
+    runbook: Path
+    mode: Mode = Mode.EXERCISE
+    inputs: dict[str, str] = field(default_factory=dict)
+    out_dir: Path = Path("incidents")
+    key: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    # Tests and embedders may hand in providers instead of the standard chains.
+    providers: dict[str, Any] | None = None
+    scenario: Path | None = None
+
+
+@dataclass
+class CloseInfo:
+    report: Path
+    sums: Path
+    signature: Path
+    allowed_signers: Path
+    verify_command: str
+    anchor: Anchor
+
+
+def _incident_id(runbook_id: str) -> str:
+    return f"{datetime.now(UTC):%Y-%m-%d}-{runbook_id}-{secrets.token_hex(3)}"
+
+
+class IncidentSession:
+    """One incident: its folder, journal, lock, providers and step states."""
+
+    def __init__(self, *, incident_dir: Path, runbook: Runbook, runbook_path: Path,
+                 mode: Mode, inputs: dict[str, Any], secret_inputs: set[str],
+                 journal: Journal, lock: IncidentLock, signer: Signer,
+                 responder: Responder, settings: dict[str, Any],
+                 providers: dict[str, Any] | None) -> None:
+        self.incident_dir = incident_dir
+        self.incident_id = incident_dir.name
+        self.runbook = runbook
+        self.runbook_path = runbook_path
+        self.mode = mode
+        self.inputs = inputs
+        self.secret_inputs = secret_inputs
+        self.journal = journal
+        self.lock = lock
+        self.signer = signer
+        self.responder = responder
+        self.settings = dict(settings)
+        self._providers = providers
+        self._stop_sandbox: Callable[[], None] = _nothing
+        self.started_at = datetime.now(UTC)
+        self.anchors: list[Anchor] = []
+        self.steps: list[StepState] = [
+            StepState(id=s.id, phase=p, kind=s.kind, title=s.title,
+                      action=s.action if isinstance(s, ActionStep) else None)
+            for p, s in runbook.steps()
+        ]
+        self._defs: dict[str, AnyStep] = {s.id: s for _, s in runbook.steps()}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.phase: str | None = None
+        self.in_flight = False
+        self.closed = False
+        self._recovered: RecoveredState | None = None
+        self._secret_output_keys: set[tuple[str, str]] = set()
+        self._secret_values: set[str] = {str(inputs[k]) for k in secret_inputs
+                                         if inputs.get(k) not in (None, "")}
+
+    # ----------------------------------------------------------------- opening
+
+    @classmethod
+    async def start(cls, config: SessionConfig, responder: Responder) -> IncidentSession:
+        """Validate everything, create the incident folder, lock it and open the journal."""
+        loaded = load_and_validate(config.runbook)
+        runbook = loaded.runbook
+        inputs = coerce_inputs(runbook, config.inputs)
+        secret_inputs = {k for k, spec in runbook.inputs.items() if spec.secret}
+        signer = load_signer(config.key)
+        settings = dict(config.settings)
+        stop: Callable[[], None] = _nothing
+        if config.mode is Mode.EXERCISE and config.providers is None:
+            from rescind.engine.exercise import start_simulated_clouds
+
+            sandbox_settings, stop = await asyncio.to_thread(
+                start_simulated_clouds, runbook, loaded.path, config.scenario)
+            settings.update(sandbox_settings)
+        try:
+            providers = config.providers
+            if providers is None:
+                providers = _build_providers(runbook, config.mode, settings)
+            sink = _BlockedSink()
+            _guard_dry_run(runbook, config.mode, providers, sink)
+            os.umask(0o077)
+            config.out_dir.mkdir(parents=True, exist_ok=True)
+            incident_dir = config.out_dir / _incident_id(runbook.id)
+            incident_dir.mkdir(mode=0o700)
+            lock = IncidentLock(incident_dir)
+            lock.acquire()
+            journal = Journal.create(incident_dir / "journal.jsonl")
+        except BaseException:
+            stop()
+            raise
+        session = cls(incident_dir=incident_dir, runbook=runbook, runbook_path=loaded.path,
+                      mode=config.mode, inputs=inputs, secret_inputs=secret_inputs,
+                      journal=journal, lock=lock, signer=signer, responder=responder,
+                      settings=settings, providers=providers)
+        session._stop_sandbox = stop
+        session._append("incident.open", {
+            "incident": session.incident_id,
+            "runbook": {"id": runbook.id, "title": runbook.title,
+                        "path": str(loaded.path), "sha256": loaded.sha256},
+            "mode": config.mode.value,
+            "inputs": session._redacted_inputs(),
+            "responder": session._responder_identity(),
+            "settings": _public_settings(settings),
+            "rescind_version": __version__,
+            "host": socket.gethostname(),
+        })
+        sink.target = session._on_blocked
+        return session
+
+    @classmethod
+    async def resume(cls, incident_dir: Path, responder: Responder, *, key: Path | None = None,
+                     settings: dict[str, Any] | None = None,
+                     providers: dict[str, Any] | None = None,
+                     inputs: dict[str, str] | None = None) -> IncidentSession:
+        """Reopen an interrupted incident; completed steps are not repeated."""
+        incident_dir = incident_dir.resolve()
+        journal_path = incident_dir / "journal.jsonl"
+        if not journal_path.is_file():
+            raise UsageError(f"{incident_dir} is not an incident folder (no journal.jsonl)",
+                             fix="pass the folder `rescind run` created under incidents/")
+        lock = IncidentLock(incident_dir)
+        lock.acquire()
+        try:
+            journal = Journal.open(journal_path, repair_torn=True)
+            state = recover(journal.entries())
+            if state.closed:
+                raise UsageError(f"incident {incident_dir.name} is already closed",
+                                 fix=f"check it with `rescind verify {incident_dir}`")
+            loaded = load_and_validate(Path(state.runbook_path))
+            if loaded.sha256 != state.runbook_sha256:
+                raise UsageError(
+                    f"runbook {state.runbook_path} changed since the incident started",
+                    fix="restore the runbook the incident started with (its sha256 is in "
+                        "the journal's incident.open entry)")
+            runbook = loaded.runbook
+            secret_inputs = {k for k, spec in runbook.inputs.items() if spec.secret}
+            # Secret inputs were never journaled: they must be given again.
+            merged = {k: str(v) for k, v in state.inputs.items() if k not in secret_inputs}
+            merged.update(inputs or {})
+            missing = sorted(k for k in secret_inputs
+                             if k not in merged and runbook.inputs[k].default is None)
+            if missing:
+                raise UsageError(
+                    f"secret input(s) {', '.join(missing)} are not recorded in the journal",
+                    fix="resume with " + " ".join(f"--input {k}=..." for k in missing))
+            coerced = coerce_inputs(runbook, merged)
+            mode = Mode(state.mode)
+            all_settings = dict(state.settings) | dict(settings or {})
+            stop: Callable[[], None] = _nothing
+            if mode is Mode.EXERCISE and providers is None:
+                from rescind.engine.exercise import start_simulated_clouds
+
+                # The simulated cloud does not survive a crash; resuming starts it anew.
+                sandbox_settings, stop = await asyncio.to_thread(
+                    start_simulated_clouds, runbook, loaded.path, None)
+                all_settings.update(sandbox_settings)
+            if providers is None:
+                providers = _build_providers(runbook, mode, all_settings)
+            sink = _BlockedSink()
+            _guard_dry_run(runbook, mode, providers, sink)
+            signer = load_signer(key)
+        except BaseException:
+            lock.release()
+            raise
+        session = cls(incident_dir=incident_dir, runbook=runbook, runbook_path=loaded.path,
+                      mode=mode, inputs=coerced, secret_inputs=secret_inputs, journal=journal,
+                      lock=lock, signer=signer, responder=responder, settings=all_settings,
+                      providers=providers)
+        session._stop_sandbox = stop
+        session._recovered = state
+        session.outputs = {k: dict(v) for k, v in state.outputs.items()}
+        for step in session.steps:
+            if step.id in state.done:
+                step.status = StepStatus.DONE
+                step.outputs = session.outputs.get(step.id, {})
+            elif step.id in state.skipped:
+                step.status = StepStatus.SKIPPED
+        session._append("incident.resume", {
+            "responder": session._responder_identity(),
+            "completed_steps": sorted(state.done | state.skipped),
+            "pending_intent": state.pending_intent,
+        })
+        sink.target = session._on_blocked
+        return session
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self) -> str:
+        """Run every phase to the end. Returns "completed" or "aborted"."""
+        try:
+            if self._recovered and self._recovered.pending_intent:
+                await self._reverify(self._recovered.pending_intent)
+            for phase, steps in self.runbook.phases.items():
+                if self._recovered and phase in self._recovered.phases_ended:
+                    continue
+                self.phase = phase
+                self._append("phase.start", {"phase": phase})
+                self._emit("phase", phase=phase, status="start")
+                for step_def in steps:
+                    state = self._state(step_def.id)
+                    if state.status in (StepStatus.DONE, StepStatus.SKIPPED):
+                        continue
+                    await self._run_step(step_def, state)
+                self._append("phase.end", {"phase": phase})
+                self._checkpoint(f"end of phase {phase}", phase=phase)
+                self._emit("phase", phase=phase, status="end")
+            self.phase = None
+            return "completed"
+        except Aborted as exc:
+            self._append("incident.abort", {"reason": str(exc) or "responder aborted"})
+            self._checkpoint("aborted")
+            return "aborted"
+
+    async def _run_step(self, step: AnyStep, state: StepState) -> None:
+        if step.when:
+            condition = compile_condition(step.when)
+            if not condition.evaluate(self.inputs, self._steps_view()):
+                self._skip(state, f"condition is false: {step.when}")
+                return
+        self._append("step.start", {"step": step.id, "phase": state.phase,
+                                    "kind": state.kind, "title": state.title})
+        while True:
+            self._set_status(state, StepStatus.RUNNING)
+            try:
+                if isinstance(step, ManualStep):
+                    await self._manual(step, state)
+                elif isinstance(step, PromptStep):
+                    await self._prompt(step, state)
+                elif isinstance(step, NoteStep):
+                    text = self._text(step.note)
+                    state.text = text
+                    self._append("note", {"step": step.id, "text": text})
+                    self._finish(state, {})
+                else:
+                    await self._action(step, state)
+                return
+            except RescindError as exc:
+                if not isinstance(exc, ActionError):
+                    # e.g. a reference to an output a skipped step never produced
+                    exc = ActionError(exc.message, fix=exc.fix, retryable=False)
+                self.in_flight = False
+                state.error = self._scrub(exc.message)
+                self._set_status(state, StepStatus.FAILED)
+                self._append("step.failed", {"step": step.id, "error": str(exc),
+                                             "kind": exc.kind})
+                choice = await self.responder.on_failure(state, exc)
+                self._append("step.choice", {"step": step.id, "choice": choice.choice,
+                                             "reason": choice.reason})
+                if choice.choice == "retry":
+                    state.error = None
+                    continue
+                if choice.choice == "skip":
+                    self._skip(state, choice.reason or "skipped by the responder")
+                    return
+                raise Aborted(choice.reason or f"aborted at step {step.id}") from exc
+
+    async def _manual(self, step: ManualStep, state: StepState) -> None:
+        state.text = self._text(step.manual)
+        self._set_status(state, StepStatus.WAITING)
+        note = await self.responder.acknowledge(state)
+        state.note = note
+        self._append("manual.ack", {"step": step.id, "text": state.text, "note": note})
+        self._finish(state, {"note": note or ""})
+
+    async def _prompt(self, step: PromptStep, state: StepState) -> None:
+        state.text = self._text(step.prompt)
+        self._set_status(state, StepStatus.WAITING)
+        while True:
+            answer = await self.responder.answer(state, step.default, step.secret)
+            if step.pattern and not re.fullmatch(step.pattern, answer):
+                self._emit("warning", message=f"the answer must match {step.pattern}")
+                continue
+            break
+        if step.secret and answer:
+            self._secret_values.add(answer)
+        self._append("prompt.answer", {"step": step.id, "question": state.text,
+                                       "answer": REDACTED if step.secret else answer})
+        # A secret answer stays in memory for later steps and is never journaled.
+        self._finish(state, {"answer": answer}, secret_keys={"answer"} if step.secret else set())
+
+    async def _action(self, step: ActionStep, state: StepState) -> None:
+        action_cls = registry.get(step.action)
+        if action_cls is None:  # validation prevents this unless the registry changed
+            raise ActionError(f"unknown action {step.action}", retryable=False)
+        action = action_cls()
+        raw = resolve(step.with_, self.inputs, self.outputs)
+        if step.max_targets is not None:
+            raw = {**raw, "max_targets": step.max_targets} if "max_targets" in (
+                action.params_model.model_fields) else raw
+        try:
+            params = action.parse_params(raw)
+        except ValueError as exc:
+            raise ActionError(f"bad parameters for {step.action}: {exc}", kind="error",
+                              retryable=False) from None
+        ctx = self._context(step.id)
+        plan = await _call(action.plan(ctx, params, step.id))
+        # What is shown, hashed, signed and journaled is the plan with every secret
+        # value redacted; apply alone gets the real values.
+        shown = Plan.model_validate(self._scrub(plan.model_dump(mode="json")))
+        state.plan = shown
+        state.text = shown.summary
+        plan_file = self._write_plan(shown)
+        self._append("action.plan", {"step": step.id, "action": step.action,
+                                     "plan_hash": shown.digest,
+                                     "plan": shown.model_dump(mode="json")})
+        policy = required_approval(shown, self.mode)
+        planned = plan.digest
+        await self._approve(state, shown, policy, plan_file)
+        if plan.digest != planned or plan_file.read_bytes() != shown.canonical_bytes():
+            raise ActionError("the plan changed after it was approved; refusing to apply",
+                              kind="conflict", fix="retry to plan and approve again")
+        self.in_flight = plan.mutating
+        self._append("action.intent", {"step": step.id, "plan_hash": shown.digest,
+                                       "targets": plan.targets})
+        result = await _call(action.apply(ctx, plan))
+        public, secret_outputs = _split_outputs(result, action.secret_outputs)
+        public = {**plan.outputs, **public}
+        self._secret_values |= {str(v) for v in secret_outputs.values() if str(v)}
+        self._append("action.outcome", {"step": step.id, "plan_hash": shown.digest,
+                                        "action": step.action, "targets": plan.targets,
+                                        "ok": True, "outputs": public,
+                                        "details": result.details, "undo": result.undo})
+        self.in_flight = False
+        for name, value in secret_outputs.items():
+            self._emit("secret", step=step.id, name=name, value=value)
+        if self.mode is Mode.DRY_RUN and plan.mutating:
+            self._append("action.verify", {"step": step.id, "ok": None,
+                                           "detail": "dry-run: no change was made to verify"})
+        else:
+            verification = await _call(action.verify(ctx, plan, result))
+            self._append("action.verify", {"step": step.id, "ok": verification.ok,
+                                           "detail": verification.detail})
+            if not verification.ok:
+                raise ActionError(f"verification failed: {verification.detail}", kind="error")
+        if plan.mutating:
+            self._checkpoint(f"after {step.id}", step=step.id)
+        self._finish(state, {**public, **secret_outputs}, secret_keys=set(secret_outputs))
+
+    async def _approve(self, state: StepState, plan: Plan, policy: Approval,
+                       plan_file: Path) -> None:
+        if policy is Approval.NONE:
+            return
+        expected = plan.targets or [plan.step_id]
+        request = ApprovalRequest(step=state, plan=plan, policy=policy, plan_file=plan_file,
+                                  expected_names=expected)
+        while True:
+            self._set_status(state, StepStatus.WAITING)
+            response = await self.responder.approve(request)
+            entry: dict[str, Any] = {"step": state.id, "plan_hash": plan.digest,
+                                     "policy": policy.value, "by": self._responder_identity()}
+            if not response.approved:
+                self._append("action.approval", entry | {
+                    "approved": False, "reason": response.reason or "declined"})
+                raise ActionError("the responder declined the plan", kind="declined",
+                                  fix="retry to re-plan, or skip with a reason")
+            try:
+                entry |= self._check_approval(policy, response, plan, plan_file, expected)
+            except ApprovalRefused as exc:
+                self._append("action.approval", entry | {"approved": False,
+                                                         "reason": exc.message})
+                self._emit("warning", message=exc.message)
+                continue
+            self._append("action.approval", entry | {"approved": True})
+            self._set_status(state, StepStatus.RUNNING)
+            return
+
+    def _check_approval(self, policy: Approval, response: ApprovalResponse, plan: Plan,
+                        plan_file: Path, expected: list[str]) -> dict[str, Any]:
+        if policy is Approval.TYPE_NAME:
+            if (response.typed or "").strip() not in expected:
+                raise ApprovalRefused(
+                    f"typed name does not match; type one of: {', '.join(expected)}")
+            return {"typed": response.typed}
+        if policy is Approval.TWO_PERSON:
+            from rescind.record.approval import check_approval
+
+            if not response.token:
+                raise ApprovalRefused("a two-person approval needs a token from "
+                                      f"`rescind approve {plan_file}`")
+            approvers = self.settings.get("approvers")
+            info = check_approval(response.token, plan_file.read_bytes(),
+                                  requester_fingerprint=self.signer.fingerprint,
+                                  trusted=Path(approvers) if approvers else None)
+            token_path = self.incident_dir / "signatures" / f"approval.{state_safe(plan)}.sig"
+            token_path.parent.mkdir(mode=0o700, exist_ok=True)
+            token_path.write_text(response.token.strip() + "\n")
+            return {"approver": {"fingerprint": info.fingerprint,
+                                 "public_key_line": info.public_key_line},
+                    "token": str(token_path.relative_to(self.incident_dir))}
+        return {}
+
+    async def _reverify(self, pending: dict[str, Any]) -> None:
+        """An intent without an outcome: find out from the cloud whether it happened."""
+        step_id = pending["step"]
+        step = self._defs.get(step_id)
+        plan = Plan.model_validate(pending["plan"])
+        if not isinstance(step, ActionStep):
+            return
+        action_cls = registry.get(step.action)
+        if action_cls is None:
+            return
+        verification = await _call(action_cls().verify(self._context(step_id), plan, None))
+        self._append("action.verify", {"step": step_id, "ok": verification.ok,
+                                       "detail": verification.detail, "recovered": True})
+        state = self._state(step_id)
+        if verification.ok:
+            self._append("action.outcome", {"step": step_id, "plan_hash": plan.digest,
+                                            "action": step.action, "targets": plan.targets,
+                                            "ok": True, "outputs": plan.outputs,
+                                            "recovered": True,
+                                            "details": ["confirmed by verify after a crash"]})
+            self._checkpoint(f"after {step_id} (recovered)", step=step_id)
+            self._finish(state, dict(plan.outputs))
+        else:
+            self._emit("warning", message=f"step {step_id} did not take effect before the "
+                                          "interruption; it will be planned again")
+
+    # ------------------------------------------------------------------ closing
+
+    async def close(self) -> CloseInfo:
+        """Seal the incident: report.md, SHA256SUMS, its signature, allowed_signers."""
+        if self.in_flight:
+            raise UsageError("an action is still in flight", fix="wait for it to finish")
+        from rescind.record.bundle import seal
+        from rescind.record.journal import read_entries
+        from rescind.record.report import render_report
+
+        self._write_timeline_exports()
+        self._append("incident.close", {"status": "closed"})
+        anchor = self._checkpoint("incident closed")
+        entries = list(read_entries(self.journal.path))
+        report = self.incident_dir / "report.md"
+        report.write_text(render_report(self.incident_dir, entries,
+                                        signer_email=self.signer.email, anchors=self.anchors))
+        os.chmod(report, 0o600)
+        sealed = seal(self.incident_dir, self.signer, extra_signers=self._approver_lines())
+        self.closed = True
+        info = CloseInfo(report=report, sums=sealed.sums, signature=sealed.signature,
+                         allowed_signers=sealed.allowed_signers,
+                         verify_command=sealed.verify_command, anchor=anchor)
+        self._emit("closed", report=str(report), verify_command=info.verify_command)
+        return info
+
+    def shutdown(self) -> None:
+        """Release the lock and stop any simulated cloud. Safe to call twice."""
+        self.journal.close()
+        self.lock.release()
+        self._stop_sandbox()
+        self._stop_sandbox = _nothing
+
+    # --------------------------------------------------------------- timeline
+
+    def timeline(self) -> list[Any]:
+        from rescind.engine.timeline import load_timeline
+
+        return load_timeline(self.incident_dir, self.journal_entries())
+
+    def mark_relevant(self, uid: str, relevant: bool = True) -> None:
+        self._append("timeline.relevant", {"uid": uid, "relevant": relevant})
+
+    def export_timeline(self, fmt: str, path: Path) -> Path:
+        from rescind.timeline.export import export
+
+        events = self.timeline()
+        export(events, path, fmt)
+        self._append("timeline.export", {"format": fmt, "path": str(path),
+                                         "events": len(events)})
+        return path
+
+    def _write_timeline_exports(self) -> None:
+        events = self.timeline()
+        if not events:
+            return
+        from rescind.timeline.export import export
+
+        for fmt, name in (("csv", "timeline.csv"), ("ocsf", "timeline.ocsf.jsonl"),
+                          ("timesketch", "timeline.timesketch.jsonl")):
+            export(events, self.incident_dir / name, fmt)
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def head(self) -> str:
+        return self.journal.head
+
+    @property
+    def seq(self) -> int:
+        return self.journal.next_seq
+
+    def journal_entries(self) -> list[Entry]:
+        return self.journal.entries()
+
+    def phase_progress(self) -> dict[str, tuple[int, int]]:
+        progress: dict[str, tuple[int, int]] = {}
+        for phase, steps in self.runbook.phases.items():
+            states = [self._state(s.id) for s in steps]
+            finished = sum(s.status in (StepStatus.DONE, StepStatus.SKIPPED) for s in states)
+            progress[phase] = (finished, len(states))
+        return progress
+
+    def verify(self) -> Any:
+        from rescind.record.verify import verify_incident
+
+        return verify_incident(self.incident_dir,
+                               anchors=[a.line for a in self.anchors])
+
+    # ---------------------------------------------------------------- helpers
+
+    def _state(self, step_id: str) -> StepState:
+        return next(s for s in self.steps if s.id == step_id)
+
+    def _steps_view(self) -> dict[str, dict[str, Any]]:
+        return {s.id: {"status": s.status.value, "outputs": self.outputs.get(s.id, {})}
+                for s in self.steps}
+
+    def _text(self, template: str) -> str:
+        value = resolve(template, self._public_inputs(), self._public_outputs())
+        return str(value)
+
+    def _public_inputs(self) -> dict[str, Any]:
+        # Text shown or journaled never carries a secret: references to one read as redacted.
+        return {k: (REDACTED if k in self.secret_inputs else v) for k, v in self.inputs.items()}
+
+    def _public_outputs(self) -> dict[str, dict[str, Any]]:
+        secret = self._secret_output_keys
+        return {sid: {k: (REDACTED if (sid, k) in secret else v) for k, v in outs.items()}
+                for sid, outs in self.outputs.items()}
+
+    def _redacted_inputs(self) -> dict[str, Any]:
+        return self._public_inputs()
+
+    def _finish(self, state: StepState, outputs: dict[str, Any],
+                secret_keys: set[str] | None = None) -> None:
+        self.outputs[state.id] = outputs
+        if secret_keys:
+            self._secret_output_keys |= {(state.id, k) for k in secret_keys}
+        state.outputs = {k: (REDACTED if k in (secret_keys or set()) else v)
+                         for k, v in outputs.items()}
+        self._append("step.done", {"step": state.id, "outputs": state.outputs})
+        self._set_status(state, StepStatus.DONE)
+
+    def _skip(self, state: StepState, reason: str) -> None:
+        self.outputs[state.id] = {}
+        self._append("step.skipped", {"step": state.id, "reason": reason})
+        self._set_status(state, StepStatus.SKIPPED)
+
+    def _set_status(self, state: StepState, status: StepStatus) -> None:
+        state.status = status
+        self._emit("step", step=state.id, status=status.value)
+
+    def _scrub(self, value: Any) -> Any:
+        """Replace every known secret value inside ``value`` with the redaction mark.
+
+        The last line of defence: whatever path a secret took into a plan, an error
+        message or a note, it does not reach the journal or the screen.
+        """
+        if not self._secret_values:
+            return value
+        if isinstance(value, str):
+            for secret in self._secret_values:
+                value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(v) for v in value]
+        return value
+
+    def _append(self, kind: str, data: dict[str, Any]) -> int:
+        entry = self.journal.append(kind, self._scrub(data))
+        self._emit("journal", seq=entry.seq, kind=kind, time=entry.time, sha256=entry.sha256)
+        return entry.seq
+
+    def _emit(self, event_kind: str, /, **data: Any) -> None:
+        if event_kind != "secret":  # the one event meant to show a secret, once
+            data = self._scrub(data)
+        self.responder.event(EngineEvent(event_kind, data))
+
+    def _checkpoint(self, reason: str, **extra: Any) -> Anchor:
+        anchor = checkpoint(self.journal, self.signer, self.incident_id, reason, extra or None)
+        self.anchors.append(anchor)
+        self._emit("journal", seq=anchor.seq, kind="checkpoint", time="", sha256=anchor.sha256)
+        self._emit("anchor", line=anchor.line)
+        return anchor
+
+    def _responder_identity(self) -> dict[str, str]:
+        return {"name": self.signer.name, "email": self.signer.email,
+                "fingerprint": self.signer.fingerprint}
+
+    def _write_plan(self, plan: Plan) -> Path:
+        plans = self.incident_dir / "plans"
+        plans.mkdir(mode=0o700, exist_ok=True)
+        path = plans / f"{plan.step_id}.{plan.digest[:12]}.json"
+        path.write_bytes(plan.canonical_bytes())
+        return path
+
+    def _approver_lines(self) -> list[str]:
+        from rescind.record.journal import read_entries
+
+        lines = []
+        for entry in read_entries(self.journal.path):
+            approver = entry.data.get("approver") if entry.kind == "action.approval" else None
+            if approver and entry.data.get("approved"):
+                lines.append(f'approver-{approver["fingerprint"][7:19]}@rescind '
+                             f'namespaces="rescind-approval" {approver["public_key_line"]}')
+        return sorted(set(lines))
+
+    def _context(self, step_id: str) -> ActionContext:
+        def journal(kind: str, data: dict[str, Any]) -> int:
+            return self._append(kind, {"step": step_id, **data})
+
+        def progress(done: int, total: int, message: str) -> None:
+            self._emit("progress", step=step_id, done=done, total=total, message=message)
+
+        def evidence(name: str, data: bytes) -> Path:
+            folder = self.incident_dir / "evidence"
+            folder.mkdir(mode=0o700, exist_ok=True)
+            path = folder / name
+            path.write_bytes(data)
+            return path
+
+        return ActionContext(mode=self.mode, incident_dir=self.incident_dir,
+                             providers=self._providers or {}, journal=journal,
+                             progress=progress, evidence=evidence, settings=self.settings)
+
+    def _on_blocked(self, call: BlockedCall) -> None:
+        step = next((s.id for s in self.steps if s.status is StepStatus.RUNNING), None)
+        self._append("dryrun.blocked", {"step": step, "provider": call.provider,
+                                        "operation": call.operation, "params": call.params,
+                                        "text": call.describe()})
+        self._emit("blocked", step=step, operation=call.operation, params=call.params)
+
+
+def _nothing() -> None:
+    pass
+
+
+def state_safe(plan: Plan) -> str:
+    return f"{plan.step_id}.{plan.digest[:12]}"
+
+
+async def _call(awaitable: Any) -> Any:
+    """Await an action coroutine, turning an unexpected exception into an ActionError.
+
+    A bug in an action must end the step with a message and a choice, never a
+    traceback that loses the responder's place.
+    """
+    try:
+        return await awaitable
+    except (ActionError, Aborted, asyncio.CancelledError):
+        raise
+    except RescindError as exc:
+        raise ActionError(exc.message, fix=exc.fix) from exc
+    except Exception as exc:
+        raise ActionError(f"unexpected {type(exc).__name__}: {exc}", kind="error") from exc
+
+
+def _split_outputs(result: Result, secret_names: tuple[str, ...]) -> tuple[dict[str, Any],
+                                                                            dict[str, Any]]:
+    public = {k: v for k, v in result.outputs.items() if k not in secret_names}
+    secret = {k: v for k, v in result.outputs.items() if k in secret_names}
+    return public, secret
+
+
+def _needed_providers(runbook: Runbook) -> set[str]:
+    needed: set[str] = set()
+    for _, step in runbook.steps():
+        if isinstance(step, ActionStep):
+            cls = registry.get(step.action)
+            if cls is not None:
+                needed.update(cls.providers)
+    return needed
+
+
+def _build_providers(runbook: Runbook, mode: Mode, settings: Mapping[str, Any]) -> dict[str, Any]:
+    needed = _needed_providers(runbook)
+    if not needed:
+        return {}
+    from rescind.providers.factory import build_providers
+
+    providers: dict[str, Any] = build_providers(needed, mode, settings)
+    return providers
+
+
+class _BlockedSink:
+    """Receives blocked calls; the session attaches itself once it exists."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[BlockedCall], None] | None = None
+
+    def __call__(self, call: BlockedCall) -> None:
+        if self.target is not None:
+            self.target(call)
+
+
+def _guard_dry_run(runbook: Runbook, mode: Mode, providers: Mapping[str, Any],
+                   sink: Callable[[BlockedCall], None]) -> None:
+    """In dry-run, install every provider's guard, or refuse to start.
+
+    The guarantee is structural: a provider that cannot block mutating calls at
+    its transport is not allowed into a dry-run at all.
+    """
+    if mode is not Mode.DRY_RUN:
+        return
+    names = sorted(_needed_providers(runbook) | set(providers))
+    for name in names:
+        provider = providers.get(name)
+        install = getattr(provider, "install_dry_run_guard", None)
+        if provider is not None and callable(install):
+            install(sink)
+        if provider is None or not callable(install) or not getattr(provider, "guarded", False):
+            raise UsageError(
+                f"dry-run refused: provider {name!r} has no dry-run guard, so a mutating "
+                "call could not be stopped",
+                fix="run in exercise mode against the simulated cloud instead")
+
+
+def _public_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings worth recording (no credentials); resume reuses them."""
+    return {k: v for k, v in settings.items()
+            if isinstance(v, str | int | float | bool | list | dict | type(None))
+            and not any(s in k.lower() for s in ("secret", "token", "password", "credential"))}

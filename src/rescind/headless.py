@@ -1,0 +1,183 @@
+"""The headless front end: the engine driven from a plain terminal, or automatically.
+
+``TerminalResponder`` asks on the terminal; ``ExerciseResponder`` (``--auto-approve``,
+exercise mode only) acknowledges, answers with defaults and approves by itself, the
+second approver being a throwaway key made for the exercise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from typing import Any, TextIO
+
+from rescind.actions.base import Plan
+from rescind.engine.responder import (
+    Aborted,
+    Approval,
+    ApprovalRequest,
+    ApprovalResponse,
+    EngineEvent,
+    FailureChoice,
+    StepState,
+)
+from rescind.errors import ActionError
+
+EXERCISE_ANSWER = "(exercise)"
+
+
+def describe_plan(plan: Plan) -> list[str]:
+    lines = [f"plan {plan.digest[:12]}  {plan.action}  risk={plan.risk.value}  "
+             f"{'reversible' if plan.reversible else 'IRREVERSIBLE'}"]
+    if plan.summary:
+        lines.append(f"  {plan.summary}")
+    for change in plan.changes:
+        lines.append(f"  {change.target}: {change.field}: "
+                     f"{_short(change.before)} -> {_short(change.after)}")
+    lines.extend(f"  ! {w}" for w in plan.warnings)
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Printer:
+    """Shows engine events as lines on the terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def say(self, line: str = "") -> None:
+        print(line, file=self.out, flush=True)
+
+    def event(self, event: EngineEvent) -> None:
+        data = event.data
+        if event.kind == "phase" and data["status"] == "start":
+            self.say(f"\n== {data['phase'].upper()} ==")
+        elif event.kind == "anchor":
+            self.say(f"   {data['line']}")
+        elif event.kind == "blocked":
+            self.say(f"   dry-run blocked: {data['operation']}")
+        elif event.kind == "warning":
+            self.say(f"   warning: {data['message']}")
+        elif event.kind == "progress":
+            self.say(f"   {data['done']}/{data['total']} {data['message']}")
+        elif event.kind == "secret":
+            # Shown once, on the terminal only: the engine never journals it.
+            self.say(f"   SECRET {data['name']} (shown once, store it now): {data['value']}")
+        elif event.kind == "step" and data["status"] in ("done", "skipped"):
+            self.say(f"   [{data['status']}] {data['step']}")
+
+
+class TerminalResponder(_Printer):
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        super().__init__(out)
+
+    async def _ask(self, prompt: str, secret: bool = False) -> str:
+        try:
+            if secret:
+                secret_answer: str = await asyncio.to_thread(getpass.getpass, prompt)
+                return secret_answer
+            self.out.write(prompt)
+            self.out.flush()
+            line = await asyncio.to_thread(sys.stdin.readline)
+        except (EOFError, KeyboardInterrupt):
+            raise Aborted("no answer on the terminal") from None
+        if not line:
+            raise Aborted("standard input closed; use --auto-approve in exercise mode "
+                          "or run in a terminal")
+        return line.rstrip("\n")
+
+    async def acknowledge(self, step: StepState) -> str | None:
+        self.say(f"-- [manual] {step.title}: {step.text}")
+        note = await self._ask("   done? press Enter (optionally type a note first): ")
+        return note or None
+
+    async def answer(self, step: StepState, default: str | None, secret: bool) -> str:
+        hint = f" [{default}]" if default and not secret else ""
+        answer = await self._ask(f"-- [prompt] {step.text}{hint}: ", secret=secret)
+        return answer or (default or "")
+
+    async def approve(self, request: ApprovalRequest) -> ApprovalResponse:
+        self.say(f"-- [action] {request.step.title}")
+        for line in describe_plan(request.plan):
+            self.say(f"   {line}")
+        if request.policy is Approval.CONFIRM:
+            typed = await self._ask("   apply this plan? type 'yes' to apply: ")
+            return ApprovalResponse(approved=typed.strip().lower() == "yes",
+                                    reason=None if typed else "declined")
+        if request.policy is Approval.TYPE_NAME:
+            typed = await self._ask(f"   type the target's name to apply "
+                                    f"({', '.join(request.expected_names)}), empty to decline: ")
+            return ApprovalResponse(approved=bool(typed.strip()), typed=typed)
+        self.say("   two-person approval: the second responder runs")
+        self.say(f"     rescind approve {request.plan_file}")
+        self.say("   and sends you the token; paste it below (empty line to decline):")
+        lines: list[str] = []
+        while True:
+            line = await self._ask("")
+            if not line.strip() and not lines:
+                return ApprovalResponse(approved=False, reason="no token given")
+            lines.append(line)
+            if line.startswith("-----END SSH SIGNATURE-----"):
+                return ApprovalResponse(approved=True, token="\n".join(lines) + "\n")
+
+    async def on_failure(self, step: StepState, error: ActionError) -> FailureChoice:
+        self.say(f"   FAILED {step.id}: {error.message}")
+        if error.fix:
+            self.say(f"   fix: {error.fix}")
+        while True:
+            choice = (await self._ask("   [r]etry, [s]kip, or [a]bort? ")).strip().lower()
+            if choice in ("r", "retry"):
+                return FailureChoice("retry")
+            if choice in ("s", "skip"):
+                reason = await self._ask("   reason for skipping (journaled): ")
+                return FailureChoice("skip", reason or "skipped by the responder")
+            if choice in ("a", "abort"):
+                return FailureChoice("abort", "aborted by the responder")
+
+
+class ExerciseResponder(_Printer):
+    """Plays the responder in a tabletop: everything approved, failures skipped."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        super().__init__(out)
+        self._second: Any = None
+
+    async def acknowledge(self, step: StepState) -> str | None:
+        self.say(f"-- [manual] {step.title}: {step.text}  -> {EXERCISE_ANSWER}")
+        return EXERCISE_ANSWER
+
+    async def answer(self, step: StepState, default: str | None, secret: bool) -> str:
+        answer = default if default is not None else EXERCISE_ANSWER
+        self.say(f"-- [prompt] {step.text} -> {'***' if secret else answer}")
+        return answer
+
+    async def approve(self, request: ApprovalRequest) -> ApprovalResponse:
+        self.say(f"-- [action] {request.step.title}")
+        for line in describe_plan(request.plan):
+            self.say(f"   {line}")
+        self.say(f"   auto-approved ({request.policy.value}, exercise)")
+        if request.policy is Approval.TYPE_NAME:
+            return ApprovalResponse(approved=True, typed=request.expected_names[0])
+        if request.policy is Approval.TWO_PERSON:
+            from rescind.record.approval import sign_approval
+
+            return ApprovalResponse(approved=True, token=sign_approval(
+                request.plan_file.read_bytes(), self._second_approver()))
+        return ApprovalResponse(approved=True)
+
+    def _second_approver(self) -> Any:
+        if self._second is None:
+            from rescind.record.keys import ephemeral_signer
+
+            self._second = ephemeral_signer("Exercise Approver", "approver@example.com")
+        return self._second
+
+    async def on_failure(self, step: StepState, error: ActionError) -> FailureChoice:
+        self.say(f"   FAILED {step.id}: {error.message} -> skipped (exercise)")
+        return FailureChoice("skip", f"exercise: {error.message}")
