@@ -84,7 +84,7 @@ class TerminalResponder(_Printer):
                 return secret_answer
             self.out.write(prompt)
             self.out.flush()
-            line = await asyncio.to_thread(sys.stdin.readline)
+            line: str = await asyncio.to_thread(sys.stdin.readline)
         except (EOFError, KeyboardInterrupt):
             raise Aborted("no answer on the terminal") from None
         if not line:

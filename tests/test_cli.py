@@ -1,0 +1,105 @@
+"""The `rescind` command as a user meets it: help, clean errors, a whole run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rescind.commands import COMMAND_MODULES
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "runbooks" / "example-tabletop.yaml"
+
+
+def rescind(*args: str, cwd: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rescind", *args], cwd=cwd or ROOT,
+                          capture_output=True, text=True, input=stdin, env=os.environ.copy(),
+                          timeout=120)
+
+
+def assert_clean_failure(done: subprocess.CompletedProcess[str], code: int) -> None:
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("rescind: ") or done.stderr.startswith("usage:")
+
+
+def test_every_command_has_help() -> None:
+    top = rescind("--help")
+    assert top.returncode == 0
+    names = [m.rsplit(".", 1)[1] for m in COMMAND_MODULES]
+    for name in names:
+        assert name in top.stdout
+        sub = rescind(name, "--help")
+        assert sub.returncode == 0 and "usage: rescind " + name in sub.stdout, sub.stderr
+
+
+@pytest.fixture
+def keyed(tmp_path: Path) -> Path:
+    done = rescind("keys", "init", "--name", "Jane Responder", "--email", "jane@example.com")
+    assert done.returncode == 0, done.stderr
+    return tmp_path
+
+
+def test_auto_approve_refused_outside_exercise(keyed: Path) -> None:
+    for mode in ("live", "dry-run"):
+        done = rescind("run", str(EXAMPLE), "--mode", mode, "--auto-approve", "--no-tui",
+                       "--out", str(keyed / "inc"))
+        assert_clean_failure(done, 2)
+        assert "--auto-approve is refused" in done.stderr
+    assert not (keyed / "inc").exists()
+
+
+def test_bad_runbook_lists_every_problem_with_its_position(keyed: Path) -> None:
+    bad = keyed / "bad.yaml"
+    bad.write_text("id: bad\ntitle: Bad\nphases:\n  contain:\n    - id: a\n      manul: x\n"
+                   "  asess: []\n")
+    done = rescind("run", str(bad), "--no-tui", "--auto-approve", "--out", str(keyed / "inc"))
+    assert_clean_failure(done, 2)
+    assert f"{bad}:7:3:" in done.stderr and f"{bad}:6:" in done.stderr
+
+
+def test_bad_input_names_the_input(keyed: Path) -> None:
+    done = rescind("run", str(EXAMPLE), "--no-tui", "--auto-approve", "--input", "ticket=nope",
+                   "--out", str(keyed / "inc"))
+    assert_clean_failure(done, 2)
+    assert "ticket" in done.stderr
+
+
+def test_no_signing_key_is_one_clear_message(tmp_path: Path) -> None:
+    done = rescind("run", str(EXAMPLE), "--no-tui", "--auto-approve", "--out", str(tmp_path))
+    assert_clean_failure(done, 1)
+    assert "rescind keys init" in done.stderr
+
+
+def test_headless_exercise_run_produces_a_verified_record(keyed: Path) -> None:
+    done = rescind("run", "example-tabletop", "--no-tui", "--auto-approve",
+                   "--out", str(keyed / "inc"))
+    assert done.returncode == 0, done.stderr
+    (incident,) = (keyed / "inc").iterdir()
+    assert f"rescind verify {incident}" in done.stdout
+    assert "ssh-keygen -Y verify -f allowed_signers -I jane@example.com" in done.stdout
+    verified = rescind("verify", str(incident))
+    assert verified.returncode == 0 and "INTACT" in verified.stdout
+
+
+def test_headless_terminal_answers_from_stdin(keyed: Path) -> None:
+    answers = "\n".join(["", "the prod account", "told them", "rotated", ""]) + "\n"
+    done = rescind("run", str(EXAMPLE), "--no-tui", "--out", str(keyed / "inc"), stdin=answers)
+    assert done.returncode == 0, done.stderr
+    (incident,) = (keyed / "inc").iterdir()
+    journal = (incident / "journal.jsonl").read_text()
+    assert '"answer":"the prod account"' in journal
+    report = (incident / "report.md").read_text()
+    assert "Lessons learned from the prod account" in report
+
+
+def test_closed_stdin_aborts_and_keeps_the_record(keyed: Path) -> None:
+    done = rescind("run", str(EXAMPLE), "--no-tui", "--out", str(keyed / "inc"), stdin="")
+    assert done.returncode == 1
+    (incident,) = (keyed / "inc").iterdir()
+    assert "rescind resume" in done.stdout
+    assert rescind("verify", str(incident)).returncode == 0
