@@ -171,12 +171,16 @@ def test_references_outside_expanded_fields(problems: Problems) -> None:
           - id: a
             name: "Step ${{ inputs.x }}"
             manual: x
+          - id: b
+            prompt: q
+            default: "${{ inputs.x }}"
         """, inputs="x: {default: a, description: 'the ${{ inputs.x }}'}\n")
     text = text.replace("title: t", "title: T ${{ inputs.x }}")
     assert problems(text) == [
         "2:8: references are not expanded in title:",
         "4:32: references are not expanded in description:",
         "8:13: references are not expanded in name:",
+        "12:16: references are not expanded in default:",
     ]
 
 

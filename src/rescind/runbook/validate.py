@@ -39,8 +39,8 @@ AnyStep = ActionStep | ManualStep | PromptStep | NoteStep
 # The fields whose references the engine resolves; a ${{ }} anywhere else would be
 # shown to the responder literally, so it is an error.
 EXPANDED: dict[str, tuple[str, ...]] = {
-    "action": ("with",), "manual": ("manual",), "prompt": ("prompt", "default"),
-    "note": ("note",)}
+    "action": ("with",), "manual": ("manual",), "prompt": ("prompt",), "note": ("note",)}
+LITERAL: tuple[str, ...] = ("name", "description", "default")
 STEP_OUTPUTS: dict[str, tuple[str, ...]] = {"manual": ("note",), "prompt": ("answer",),
                                             "note": ()}
 
@@ -173,8 +173,8 @@ class _Checker:
     def check_step(self, n: int, placed: _Placed) -> None:
         step, path = placed.step, placed.path
         expanded = EXPANDED[step.kind]
-        for fld in ("name", "description"):
-            if "${{" in (getattr(step, fld) or ""):
+        for fld in LITERAL:
+            if "${{" in (getattr(step, fld, None) or ""):
                 self.add((*path, fld), f"references are not expanded in {fld}:")
         for fld in expanded:
             value = step.with_ if isinstance(step, ActionStep) else getattr(step, fld)
