@@ -10,7 +10,7 @@ an event to keep it history-only).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,30 +18,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rescind.errors import UsageError
+from rescind.timeline.window import parse_when
 
 ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
-_OFFSET_RE = re.compile(r"^([+-])\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_time(value: str | datetime, now: datetime) -> datetime:
     """Resolve ``-2h`` / ``+5m`` / ``now`` (relative to ``now``) or an ISO 8601 time to UTC."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = value.strip()
-    if text == "now":
-        return now
-    match = _OFFSET_RE.match(text)
-    if match:
-        sign = -1 if match.group(1) == "-" else 1
-        seconds = float(match.group(2)) * _UNIT_SECONDS[match.group(3)]
-        return now + timedelta(seconds=sign * seconds)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"not a time: {value!r}",
-                         fix="use an offset like -7d, -2h, -30m, or an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_when(value, now)
 
 
 class _Model(BaseModel):

@@ -43,6 +43,7 @@ class ConvertResult:
     malformed: list[Malformed] = field(default_factory=list)
     files: int = 0
     records: int = 0  # records seen, good or not
+    by_file: dict[str, list[Event]] = field(default_factory=dict)
 
 
 def read_text(path: Path) -> str:
@@ -121,7 +122,9 @@ def convert_files(paths: list[Path]) -> ConvertResult:
             for position, kind, item in _items(doc, where):
                 result.records += 1
                 try:
-                    result.events.append(_event(item, kind))
+                    event = _event(item, kind)
+                    result.events.append(event)
+                    result.by_file.setdefault(name, []).append(event)
                 except MalformedRecord as exc:
                     result.malformed.append(Malformed(name, position, str(exc)))
                 except (TypeError, ValueError) as exc:  # e.g. a field of an impossible type

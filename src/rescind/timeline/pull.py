@@ -223,6 +223,16 @@ def _action_error(code: str, region: str, exc: BaseException) -> ActionError:
                                               "InvalidTimeRangeException"))
 
 
+def _unique(path: Path) -> Path:
+    """``path``, or ``name-2.jsonl``, ``name-3.jsonl``...: evidence is never overwritten."""
+    n = 1
+    candidate = path
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
 
@@ -266,8 +276,8 @@ async def pull_cloudtrail(
         limiter = RegionLimiter()
         sink: TextIO | None = None
         if evidence_dir is not None:
-            path = evidence_dir / (f"cloudtrail-lookup-{region}-{_safe(lookup[0])}-"
-                                   f"{_safe(lookup[1])}.jsonl")
+            path = _unique(evidence_dir / (f"cloudtrail-lookup-{region}-{_safe(lookup[0])}-"
+                                           f"{_safe(lookup[1])}.jsonl"))
             paths.append(path)
             sink = path.open("w", encoding="utf-8")
         try:

@@ -1,0 +1,69 @@
+"""Add events and their evidence to an incident folder's ``timeline.jsonl`` and ``evidence/``.
+
+The caller holds the incident's lock (``rescind.engine.lock.IncidentLock``): the
+timeline is rewritten whole (merged, de-duplicated, atomically replaced).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rescind.errors import UsageError
+from rescind.timeline.event import Event
+from rescind.timeline.export import export
+from rescind.timeline.merge import merge
+from rescind.timeline.redact import redact
+
+TIMELINE_FILE = "timeline.jsonl"
+EVIDENCE_DIR = "evidence"
+
+
+def check_incident(incident_dir: Path) -> None:
+    if not (incident_dir / "journal.jsonl").is_file():
+        raise UsageError(f"{incident_dir} is not an incident folder (no journal.jsonl)",
+                         fix="pass the folder `rescind run` created, e.g. incidents/<id>")
+
+
+def load_events(path: Path) -> list[Event]:
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [Event.model_validate(json.loads(line)) for line in fh if line.strip()]
+
+
+def add_events(incident_dir: Path, events: Iterable[Event]) -> int:
+    """Merge ``events`` into the incident's timeline.jsonl; returns how many were new."""
+    check_incident(incident_dir)
+    path = incident_dir / TIMELINE_FILE
+    existing = load_events(path)
+    merged = merge([existing, events])
+    export(merged, path, "jsonl")
+    return len(merged) - len(existing)
+
+
+def evidence_path(incident_dir: Path, name: str) -> Path:
+    """A new file name under evidence/ (never overwrites what is there)."""
+    folder = incident_dir / EVIDENCE_DIR
+    folder.mkdir(exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or "evidence"
+    candidate = folder / stem
+    n = 1
+    while candidate.exists():
+        base, dot, ext = stem.rpartition(".")
+        candidate = folder / (f"{base}-{n}.{ext}" if dot else f"{stem}-{n}")
+        n += 1
+    return candidate
+
+
+def write_raw_evidence(incident_dir: Path, name: str,
+                       records: Iterable[Mapping[str, Any]]) -> Path:
+    """Records in their API's own shape, one a line, secrets stripped."""
+    path = evidence_path(incident_dir, name)
+    with path.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(redact(dict(record)), separators=(",", ":")) + "\n")
+    return path
