@@ -1,5 +1,8 @@
 # The README's two commands: `make demo` and `make test`. Everything else is a helper.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip's configured-but-absent mirror folders print one warning per package: noise.
+QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,14 +15,14 @@ DEMO_RUNBOOK ?= runbooks/example-tabletop.yaml
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "rescind needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip $(QUIET_PIP)
 
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[exercise]'
+	$(BIN)/python -m pip install --quiet -e '.[exercise]' $(QUIET_PIP)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' $(QUIET_PIP)
 	touch $@ $(VENV)/.installed-run
 
 .demo/config/identity.json: | $(VENV)/.installed-run

@@ -131,11 +131,12 @@ async def drive(session: Any, responder: Any) -> int:
         say(f"  manifest:  {info.sums}")
         say(f"  signature: {info.signature}")
         say(f"  {info.anchor.line}")
-        say(f"verify ({'intact' if report.exit_code == 0 else 'NOT intact'}):")
+        say(f"record {'verified intact' if report.exit_code == 0 else 'NOT intact'}; "
+            "anyone can check it with stock tools, from the incident folder:")
         say(f"  cd {session.incident_dir}")
         say(f"  {info.verify_command}")
         say("  sha256sum -c SHA256SUMS")
-        say(f"  rescind verify {session.incident_dir}")
+        say(f"or all at once: rescind verify {session.incident_dir}")
         return 0 if report.exit_code == 0 else 1
     finally:
         session.shutdown()

@@ -140,7 +140,7 @@ class IncidentSession:
             _guard_dry_run(runbook, config.mode, providers, sink)
             os.umask(0o077)
             config.out_dir.mkdir(parents=True, exist_ok=True)
-            incident_dir = config.out_dir / _incident_id(runbook.id)
+            incident_dir = config.out_dir.resolve() / _incident_id(runbook.id)
             incident_dir.mkdir(mode=0o700)
             lock = IncidentLock(incident_dir)
             lock.acquire()
