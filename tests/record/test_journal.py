@@ -9,12 +9,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rescind.record.journal import (
     ZERO_HASH,
     Journal,
     JournalCorrupt,
     TornJournal,
+    _dumps,
     read_entries,
 )
 from rescind.record.report import CHAIN_CHECK
@@ -207,3 +210,28 @@ def test_chain_check_is_the_one_record_format_documents() -> None:
         pytest.skip("shared/record-format.md is not beside the repository")
     block = spec.read_text().split("The chain itself, in plain shell")[1]
     assert block.split("```sh\n")[1].split("```")[0].strip() == CHAIN_CHECK
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20)
+
+
+@given(st.dictionaries(st.text(max_size=10), json_values, max_size=6))
+@settings(max_examples=200, deadline=None)
+def test_line_encoding_is_exactly_json_dumps(data: dict[str, object]) -> None:
+    # The journal's fast encoder must write what json.dumps would, byte for byte.
+    expected = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    assert _dumps(data) == expected
+
+
+def test_cyclic_data_is_refused(tmp_path: Path) -> None:
+    data: dict[str, object] = {}
+    data["self"] = data
+    with Journal.create(tmp_path / "journal.jsonl") as j:
+        with pytest.raises(ValueError):
+            j.append("note", data)
+        assert j.append("note", {"ok": True}).seq == 0

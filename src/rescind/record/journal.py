@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,13 +62,47 @@ class Entry:
     sha256: str  # hex SHA-256 of ``line`` including its "\n": the next line's prev
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, ISO 8601 with microseconds and Z. The date-and-seconds part is formatted
+    once per second: every append pays for this, right after an fsync, when the
+    CPU caches are cold and each Python step costs several times its usual time."""
+    global _second_cache
+    us = time.time_ns() // 1000
+    sec, frac = divmod(us, 1_000_000)
+    cached_sec, prefix = _second_cache
+    if sec != cached_sec:
+        prefix = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache = (sec, prefix)
+    return f"{prefix}.{frac:06d}Z"
+
+
+# One encoder, built once: json.dumps with options builds a new one on every call.
+# allow_nan=False: NaN/Infinity are not JSON and other tools would reject the line.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _not_json(value: object) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# CPython's C encoder, made once, halves the cost of an encode (JSONEncoder.encode
+# rebuilds it on every call). Same output; without it, the portable path is used.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODER = (_c_make_encoder(None, _not_json, json.encoder.encode_basestring, None, ":", ",",
+                              False, False, False) if _c_make_encoder is not None else None)
 
 
 def _dumps(value: Any) -> str:
-    # allow_nan=False: NaN/Infinity are not JSON and other tools would reject the line.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if _C_ENCODER is None or isinstance(value, str):
+        return _ENCODER.encode(value)
+    try:
+        return "".join(_C_ENCODER(value, 0))
+    except RecursionError:
+        raise ValueError("journal data is nested too deeply or refers to itself") from None
+_KINDS: dict[str, str] = {}  # kind -> its JSON; the engine uses a few dozen kinds
 
 
 def parse_line(line: bytes, expect_seq: int | None = None) -> Entry:
@@ -82,7 +117,7 @@ def parse_line(line: bytes, expect_seq: int | None = None) -> Entry:
         raise ValueError(f"not valid JSON ({exc})") from None
     if not isinstance(obj, dict) or tuple(obj) != LINE_KEYS:
         raise ValueError(f"keys must be exactly {', '.join(LINE_KEYS)} in that order")
-    prev, seq, time, kind, data = (obj[k] for k in LINE_KEYS)
+    prev, seq, when, kind, data = (obj[k] for k in LINE_KEYS)
     if not (isinstance(prev, str) and len(prev) == 64
             and all(c in "0123456789abcdef" for c in prev)):
         raise ValueError("prev is not a lowercase hex SHA-256")
@@ -90,11 +125,11 @@ def parse_line(line: bytes, expect_seq: int | None = None) -> Entry:
         raise ValueError("seq is not a non-negative integer")
     if expect_seq is not None and seq != expect_seq:
         raise ValueError(f"seq is {seq}, expected {expect_seq}")
-    if not isinstance(time, str) or not isinstance(kind, str) or not kind:
+    if not isinstance(when, str) or not isinstance(kind, str) or not kind:
         raise ValueError("time and kind must be strings")
     if not isinstance(data, dict):
         raise ValueError("data is not an object")
-    return Entry(seq=seq, time=time, kind=kind, data=data, line=line,
+    return Entry(seq=seq, time=when, kind=kind, data=data, line=line,
                  sha256=hashlib.sha256(line).hexdigest())
 
 
@@ -254,55 +289,82 @@ class Journal:
     def next_seq(self) -> int:
         return len(self._ends)
 
-    def _entry(self, seq: int, kind: str, data: dict[str, Any]) -> Entry:
+    @staticmethod
+    def _encode(kind: str, data: dict[str, Any]) -> tuple[str, str]:
+        """The JSON of kind and data; raises before anything is written if they are bad."""
         if not isinstance(kind, str) or not kind:
             raise ValueError("journal entry kind must be a non-empty string")
         if not isinstance(data, dict):
             raise TypeError("journal entry data must be a dict")
-        time = utc_now()
-        data_json = _dumps(data)
-        line = (f'{{"prev":"{self._head}","seq":{seq},"time":"{time}",'
-                f'"kind":{_dumps(kind)},"data":{data_json}}}\n').encode()
-        # Entry.data is the data as stored, not the caller's mutable dict.
-        return Entry(seq, time, kind, json.loads(data_json), line,
-                     hashlib.sha256(line).hexdigest())
+        kind_json = _KINDS.get(kind)
+        if kind_json is None:
+            kind_json = _KINDS.setdefault(kind, _dumps(kind))
+        return kind_json, _dumps(data)
+
+    def _line(self, seq: int, now: str, kind_json: str, data_json: str) -> bytes:
+        return (f'{{"prev":"{self._head}","seq":{seq},"time":"{now}",'
+                f'"kind":{kind_json},"data":{data_json}}}\n').encode()
+
+    def _commit(self, blob: bytes, ends: int | list[int]) -> None:
+        """Write and fsync ``blob`` (whole lines ending at offset(s) ``ends``); on failure
+        cut the file back so no partial line is left for the next append to chain onto."""
+        fd = self._fd
+        if fd < 0:
+            raise RescindError(f"{self._path} is closed")
+        try:
+            written = os.write(fd, blob)
+            if written < len(blob):
+                _write_all(fd, blob[written:])
+            os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._ends[-1] if self._ends else 0)
+            raise
+        if isinstance(ends, int):
+            self._ends.append(ends)
+        else:
+            self._ends.extend(ends)
 
     def append(self, kind: str, data: dict[str, Any]) -> Entry:
-        """Append one entry; returns once it is on disk (written and fsynced)."""
-        return self.append_many([(kind, data)])[0]
+        """Append one entry; returns once it is on disk (written and fsynced).
+
+        ``Entry.data`` is a shallow copy of ``data`` (decoding the line back would cost
+        more than the rest of the append); ``read_entries`` gives the stored form.
+        Data that is not JSON (NaN, objects) raises before anything is written.
+        """
+        kind_json, data_json = self._encode(kind, data)
+        with self._lock:
+            seq = len(self._ends)
+            now = utc_now()
+            line = self._line(seq, now, kind_json, data_json)
+            digest = hashlib.sha256(line).hexdigest()
+            self._commit(line, (self._ends[-1] if seq else 0) + len(line))
+            self._head = digest
+        return Entry(seq, now, kind, dict(data), line, digest)
 
     def append_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Entry]:
         """Append several entries with one write and one fsync (group commit)."""
+        encoded = [(kind, *self._encode(kind, data)) for kind, data in items]
         with self._lock:
-            if self._fd < 0:
-                raise RescindError(f"{self._path} is closed")
             head = self._head
-            entries: list[Entry] = []
             seq = len(self._ends)
-            try:
-                for kind, data in items:
-                    entry = self._entry(seq, kind, data)
-                    entries.append(entry)
-                    self._head = entry.sha256
-                    seq += 1
-            except BaseException:
-                self._head = head
-                raise
-            blob = b"".join(e.line for e in entries)
             size = self._ends[-1] if self._ends else 0
+            entries, ends = [], []
             try:
-                _write_all(self._fd, blob)
-                os.fsync(self._fd)
+                for (kind, kind_json, data_json), (_k, data) in zip(encoded, items, strict=True):
+                    now = utc_now()
+                    line = self._line(seq, now, kind_json, data_json)
+                    digest = hashlib.sha256(line).hexdigest()
+                    entries.append(Entry(seq, now, kind, dict(data), line, digest))
+                    self._head = digest
+                    size += len(line)
+                    ends.append(size)
+                    seq += 1
+                self._commit(b"".join(e.line for e in entries), ends)
             except BaseException:
-                # Leave no partial line behind for the next append to chain onto.
                 self._head = head
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, size)
                 raise
-            for e in entries:
-                size += len(e.line)
-                self._ends.append(size)
-            return entries
+        return entries
 
     def bytes_through(self, seq: int) -> bytes:
         """The journal's exact bytes from its start through line ``seq`` (inclusive)."""
