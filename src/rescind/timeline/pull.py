@@ -160,12 +160,16 @@ def _count_throttles(client: Any, totals: _Totals) -> None:
 
 def _pull_region(client: Any, region: str, lookup: tuple[str, str], since: datetime,
                  until: datetime, limiter: RegionLimiter, totals: _Totals,
-                 sink: TextIO | None) -> list[dict[str, Any]]:
-    """All pages of one region, in order; returns the raw Events entries."""
+                 sink: TextIO | None) -> tuple[list[Event], int]:
+    """All pages of one region, in order: (events, malformed entries).
+
+    Pages are normalized as they arrive, while the limiter holds the next request.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
     _count_throttles(client, totals)
-    entries: list[dict[str, Any]] = []
+    events: list[Event] = []
+    malformed = 0
     token: str | None = None
     rng = random.Random()
     while True:
@@ -203,11 +207,15 @@ def _pull_region(client: Any, region: str, lookup: tuple[str, str], since: datet
         if sink is not None:
             sink.write(json.dumps(page, separators=(",", ":"), default=str) + "\n")
             sink.flush()
-        entries.extend(page["Events"])
         totals.page(region, len(page["Events"]))
+        for entry in page["Events"]:
+            try:
+                events.append(from_lookup_event(entry))
+            except MalformedRecord:
+                malformed += 1
         token = response.get("NextToken")
         if not token:
-            return entries
+            return events, malformed
 
 
 def _action_error(code: str, region: str, exc: BaseException) -> ActionError:
@@ -271,7 +279,7 @@ async def pull_cloudtrail(
     if evidence_dir is not None:
         evidence_dir.mkdir(parents=True, exist_ok=True)
 
-    def run_region(region: str) -> list[dict[str, Any]]:
+    def run_region(region: str) -> tuple[list[Event], int]:
         client = client_factory(region)
         limiter = RegionLimiter()
         sink: TextIO | None = None
@@ -281,39 +289,36 @@ async def pull_cloudtrail(
             paths.append(path)
             sink = path.open("w", encoding="utf-8")
         try:
-            entries = _pull_region(client, region, lookup, since, until, limiter, totals, sink)
+            pulled = _pull_region(client, region, lookup, since, until, limiter, totals, sink)
         finally:
             if sink is not None:
                 sink.close()
         totals.done(region)
-        return entries
+        return pulled
 
     # One thread per region: the default executor is too small for many regions.
     with ThreadPoolExecutor(max_workers=len(regions),
                             thread_name_prefix="cloudtrail-pull") as pool:
         results = await asyncio.gather(
             *(loop.run_in_executor(pool, run_region, r) for r in regions))
-    events, duplicates, malformed = _normalize(entry for entries in results for entry in entries)
+    events, duplicates = _dedupe(event for region_events, _ in results
+                                 for event in region_events)
+    malformed = sum(bad for _, bad in results)
     return PullResult(events=events, pages=totals.pages, regions_done=totals.regions_done,
                       throttled=totals.throttled, raw_pages_paths=sorted(paths),
                       duplicates=duplicates, malformed=malformed, lookups=[lookup])
 
 
-def _normalize(entries: Iterable[dict[str, Any]]) -> tuple[list[Event], int, int]:
+def _dedupe(events: Iterable[Event]) -> tuple[list[Event], int]:
+    """Each EventId once, oldest first; and how many repeats were dropped."""
     by_id: dict[str, Event] = {}
-    duplicates = malformed = 0
-    for entry in entries:
-        try:
-            event = from_lookup_event(entry)
-        except MalformedRecord:
-            malformed += 1
-            continue
+    duplicates = 0
+    for event in events:
         if event.uid in by_id:
             duplicates += 1
-            continue
-        by_id[event.uid] = event
-    events = sorted(by_id.values(), key=lambda e: (e.time, e.uid))
-    return events, duplicates, malformed
+        else:
+            by_id[event.uid] = event
+    return sorted(by_id.values(), key=lambda e: (e.time, e.uid)), duplicates
 
 
 def _utc(when: datetime) -> datetime:
@@ -368,16 +373,9 @@ async def pull_cloudtrail_role(
                                              lookup=("AccessKeyId", key), since=since,
                                              until=until, progress=progress,
                                              evidence_dir=evidence_dir))
-    by_id: dict[str, Event] = {}
-    duplicates = 0
-    for result in results:
-        for event in result.events:
-            if event.uid in by_id:
-                duplicates += 1
-            else:
-                by_id[event.uid] = event
+    events, duplicates = _dedupe(e for r in results for e in r.events)
     return PullResult(
-        events=sorted(by_id.values(), key=lambda e: (e.time, e.uid)),
+        events=events,
         pages=sum(r.pages for r in results), regions_done=list(regions),
         throttled=sum(r.throttled for r in results),
         raw_pages_paths=[p for r in results for p in r.raw_pages_paths],
