@@ -71,3 +71,33 @@ def test_symlinks_and_non_incidents_are_refused(jane: SshKey, tmp_path: Path) ->
     os.symlink("/etc/hostname", folder / "evidence" / "link")
     with pytest.raises(RescindError, match="symbolic link"):
         seal(folder, jane.signer())
+
+
+def test_checkpoints_by_an_earlier_responder_stay_verifiable(jane: SshKey, omar: SshKey,
+                                                             tmp_path: Path) -> None:
+    """Jane starts the incident, Omar resumes and closes it: both keys go into
+    allowed_signers, so the stock commands for Jane's checkpoint work too."""
+    from rescind.record.checkpoint import checkpoint
+    from rescind.record.verify import verify_incident
+
+    folder = tmp_path / "incident"
+    j_signer, o_signer = jane.signer("Jane"), omar.signer("Omar")
+    with Journal.create(folder / "journal.jsonl") as j:
+        j.append("incident.open", {"incident": "IR-5", "responder": {
+            "name": "Jane", "email": jane.email, "fingerprint": j_signer.fingerprint}})
+        first = checkpoint(j, j_signer, "IR-5", "phase")
+    with Journal.open(folder / "journal.jsonl") as j:
+        j.append("incident.resume", {"responder": {
+            "name": "Omar", "email": omar.email, "fingerprint": o_signer.fingerprint}})
+        checkpoint(j, o_signer, "IR-5", "close")
+    seal(folder, o_signer)
+    lines = (folder / "allowed_signers").read_text().splitlines()
+    assert lines[0].startswith("omar@example.com ")
+    assert lines[1] == ('jane@example.com namespaces="rescind-incident" '
+                        + j_signer.public_key_line)
+    assert verify_incident(folder).exit_code == 0
+    res = subprocess.run(
+        f"head -n {first.seq + 1} journal.jsonl | ssh-keygen -Y verify -f allowed_signers "
+        f"-I jane@example.com -n rescind-incident -s signatures/journal.{first.seq}.sig",
+        shell=True, cwd=folder, capture_output=True, check=False)
+    assert res.returncode == 0, res.stderr

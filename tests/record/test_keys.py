@@ -254,3 +254,15 @@ def test_ephemeral_signer_is_in_memory_only(_isolated_config: Path, tmp_path: Pa
     assert keys.ephemeral_signer("A", "approver@example.com").fingerprint != signer.fingerprint
     assert list(_isolated_config.iterdir()) == []
     assert keyring.get_keyring().store == {}
+
+
+def test_passphrase_key_without_bcrypt_points_to_the_agent(
+        keys_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("bcrypt")  # needed to make the key; then pretend it is missing
+    key = make_key(keys_dir, "protected3", "p@example.com", passphrase="words words")
+    real_find_spec = keys.importlib.util.find_spec
+    monkeypatch.setattr(keys.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "bcrypt" else real_find_spec(name, *a))
+    with pytest.raises(RescindError, match="needs the bcrypt package") as info:
+        load_signer(key.path, email="p@example.com")
+    assert info.value.fix is not None and f"--key {key.path}.pub" in info.value.fix

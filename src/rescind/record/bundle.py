@@ -79,15 +79,48 @@ def allowed_signers_text(lines: Iterable[str]) -> str:
     return "".join(f"{line}\n" for line in seen)
 
 
+def checkpoint_signer_lines(incident_dir: Path, skip_fingerprint: str) -> list[str]:
+    """allowed_signers lines for other keys that signed checkpoints (a colleague who
+    ran part of the incident before a resume), named by the journal's responder
+    entries. Signatures are not verified here: verify_incident does that."""
+    from rescind.record import sshsig
+    from rescind.record.allowed_signers import signer_line
+    from rescind.record.journal import read_entries
+
+    emails: dict[str, str] = {}
+    try:
+        for e in read_entries(incident_dir / "journal.jsonl"):
+            who = e.data.get("responder") if e.kind in ("incident.open",
+                                                        "incident.resume") else None
+            if isinstance(who, dict) and who.get("fingerprint") and who.get("email"):
+                emails[str(who["fingerprint"])] = str(who["email"])
+    except RescindError:
+        pass  # a damaged journal still gets sealed as it is; verify reports it
+    lines = []
+    for path in sorted((incident_dir / "signatures").glob("journal.*.sig")):
+        try:
+            sig = sshsig.parse(path.read_text(encoding="ascii", errors="replace"))
+        except sshsig.SignatureInvalid:
+            continue
+        fp = sig.fingerprint
+        if fp != skip_fingerprint:
+            principal = emails.get(fp) or f"signer-{fp[7:19]}@rescind"
+            lines.append(signer_line(principal, sshsig.public_key_line(sig.public_key),
+                                     INCIDENT_NAMESPACE))
+    return lines
+
+
 def seal(incident_dir: Path, signer: Signer, *, extra_signers: Iterable[str] = ()) -> Sealed:
-    """Write ``allowed_signers`` (the signer's line plus ``extra_signers``, e.g.
-    approvers), then ``SHA256SUMS`` over every file, then its SSHSIG."""
+    """Write ``allowed_signers`` (the signer's line, any other key that signed a
+    checkpoint, and ``extra_signers`` such as approvers), then ``SHA256SUMS`` over
+    every file, then its SSHSIG."""
     incident_dir = Path(incident_dir)
     if not (incident_dir / "journal.jsonl").is_file():
         raise RescindError(f"{incident_dir} has no journal.jsonl; it is not an incident folder")
     allowed = incident_dir / ALLOWED_SIGNERS
+    others = checkpoint_signer_lines(incident_dir, signer.fingerprint)
     write_private_file(allowed, allowed_signers_text(
-        [signer.allowed_signers_line(), *extra_signers]).encode())
+        [signer.allowed_signers_line(), *others, *extra_signers]).encode())
     # A stale signature must not sit beside fresh sums even for a moment of a crash.
     (incident_dir / SUMS_SIG).unlink(missing_ok=True)
     text, count = sums_text(incident_dir)
