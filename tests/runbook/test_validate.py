@@ -248,6 +248,7 @@ def test_inputs(problems: Problems) -> None:
         ok: {type: boolean, default: true, pattern: "^(true|false)$"}
         code: {default: abc, pattern: "^[0-9]+$", secret: true}
         empty: {choices: []}
+        pin: {type: integer, default: "s3cret", secret: true}
         """)) == [
         "4:21: pattern is not a valid regular expression: missing ), unterminated subpattern "
         "at position 13",
@@ -260,6 +261,7 @@ def test_inputs(problems: Problems) -> None:
         "8:23: default 'x' does not match the pattern ^y",
         "10:19: the default does not match the pattern ^[0-9]+$",
         "11:20: choices is empty; remove it or list the values",
+        "12:33: the default is text but the input is integer; write it unquoted",
     ]
 
 

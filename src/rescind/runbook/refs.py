@@ -166,9 +166,10 @@ def _resolve_string(text: str, inputs: Mapping[str, Any],
                     outputs: Mapping[str, Mapping[str, Any]]) -> Any:
     if OPEN not in text:
         return text
-    refs = find_refs(text)
-    if len(refs) == 1 and refs[0].text == text:
-        return _lookup(refs[0], inputs, outputs)
+    whole = whole_ref(text)
+    if whole is not None:
+        return _lookup(whole, inputs, outputs)
+    find_refs(text)  # any malformed reference raises before anything is filled in
     return _TOKEN.sub(lambda m: str(_lookup(find_refs(m.group(0))[0], inputs, outputs)), text)
 
 

@@ -136,14 +136,14 @@ class _Checker:
         if spec.choices == []:
             self.add((*base, "choices"), "choices is empty; remove it or list the values")
         if spec.default is not None and pattern_ok:
+            shown = "the default" if spec.secret else f"default {as_text(spec.default)!r}"
             if isinstance(spec.default, str) and spec.type != "string":
-                self.add((*base, "default"), f"default {spec.default!r} is text but the input "
-                         f"is {spec.type}; write it unquoted")
+                self.add((*base, "default"), f"{shown} is text but the input is {spec.type}; "
+                         "write it unquoted")
                 return
             try:
                 check(spec, spec.default)
             except ValueError as exc:
-                shown = "the default" if spec.secret else f"default {as_text(spec.default)!r}"
                 self.add((*base, "default"), f"{shown} {_reason(str(exc), spec)}")
 
     def check_pattern(self, path: tuple[Any, ...], pattern: str | None) -> bool:

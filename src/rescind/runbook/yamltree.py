@@ -22,7 +22,7 @@ from rescind.runbook.problems import Mark, Problem, RunbookError
 
 MAX_BYTES = 1 << 20  # a runbook is a few KiB; anything past 1 MiB is a mistake or an attack
 MAX_DEPTH = 64
-MAX_NODES = 100_000
+MAX_NODES = 20_000  # a large runbook has a few hundred
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _SCALAR_TAGS = frozenset({_STR_TAG, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
@@ -177,9 +177,11 @@ class _Builder:
         if tag not in _SCALAR_TAGS:
             self.problem(_mark(ev.start_mark), _tag_message(tag))
             return ev.value
+        if tag == _STR_TAG:
+            return ev.value
         node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
         try:
-            return self.constructor.construct_object(node)
+            return self.constructor.yaml_constructors[tag](self.constructor, node)
         except (yaml.YAMLError, ValueError) as exc:
             self.problem(_mark(ev.start_mark), f"cannot read this value: {exc}")
             return ev.value
