@@ -73,8 +73,10 @@ class HomeScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#incident-table", DataTable).add_columns(
             "incident", "runbook", "mode", "started", "state")
-        self.query_one("#runbooks", OptionList).loading = True
-        self.query_one("#runbooks").focus()
+        # A placeholder rather than a loading overlay: the list keeps keyboard focus.
+        runbooks = self.query_one("#runbooks", OptionList)
+        runbooks.add_option(Option(Text("reading runbooks…", style="dim"), disabled=True))
+        runbooks.focus()
         # Start loading only after the first frame is on screen.
         self.call_after_refresh(self.action_reload)
 
@@ -104,8 +106,6 @@ class HomeScreen(Screen[None]):
 
     def _show_runbooks(self, runbooks: list[Any]) -> None:
         self.runbooks = runbooks
-        options = self.query_one("#runbooks", OptionList)
-        options.loading = False
         self._filter_runbooks(self.query_one("#library-filter", Input).value)
 
     def _filter_runbooks(self, text: str) -> None:

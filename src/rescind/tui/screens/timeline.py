@@ -96,7 +96,8 @@ class TimelineScreen(Screen[None]):
         if self._preloaded:
             self._loaded(list(self.events), make_rows(self.events))
         else:
-            table.loading = True
+            # Said in the status line, not with a loading overlay: the table keeps focus.
+            self.query_one("#timeline-status", Static).update("reading the timeline…")
             self._load()
 
     def _on_engine_events(self, events: list[EngineEvent]) -> None:
@@ -125,7 +126,6 @@ class TimelineScreen(Screen[None]):
         self.events = events
         self.rows = rows
         table = self.query_one(EventTable)
-        table.loading = False
         table.set_events(events, self.filter.apply(rows))
         self._status()
 
