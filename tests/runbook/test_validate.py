@@ -275,10 +275,16 @@ def test_prompt_pattern_and_default(problems: Problems) -> None:
             prompt: Ticket?
             pattern: "^[A-Z]+-[0-9]+$"
             default: "ir-1"
+          - id: c
+            prompt: PIN?
+            secret: true
+            pattern: "^[0-9]+$"
+            default: "abc"
         """)) == [
         "7:16: pattern is not a valid regular expression: unterminated character set at "
         "position 0",
         "11:16: default 'ir-1' does not match the pattern ^[A-Z]+-[0-9]+$",
+        "16:16: the default does not match the pattern ^[0-9]+$",
     ]
 
 

@@ -189,7 +189,8 @@ class _Checker:
         if isinstance(step, PromptStep) and self.check_pattern((*path, "pattern"), step.pattern) \
                 and step.pattern and step.default is not None and not has_refs(step.default) \
                 and re.search(step.pattern, step.default) is None:
-            self.add((*path, "default"), f"default {step.default!r} does not match the "
+            shown = "the default" if step.secret else f"default {step.default!r}"
+            self.add((*path, "default"), f"{shown} does not match the "
                      f"pattern {step.pattern}")
         if step.when is not None:
             self.check_when(n, (*path, "when"), step.when)
