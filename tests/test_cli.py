@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "runbooks" / "example-tabletop.yaml"
 
 
-def rescind(*args: str, cwd: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def rescind(*args: str, cwd: Path | None = None,
+            stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rescind", *args], cwd=cwd or ROOT,
                           capture_output=True, text=True, input=stdin, env=os.environ.copy(),
                           timeout=120)

@@ -54,6 +54,8 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True)
     action: str
     step_id: str
+    # Set by the engine, so a signed approval names the incident it is for.
+    incident: str = ""
     params: dict[str, Any]
     targets: list[str] = Field(default_factory=list)
     changes: list[Change] = Field(default_factory=list)

@@ -54,5 +54,6 @@ async def _resume(args: argparse.Namespace) -> int:
     responder = ExerciseResponder() if args.auto_approve else TerminalResponder()
     session = await IncidentSession.resume(args.incident, responder, key=args.key,
                                            settings=session_settings(args),
-                                           inputs=parse_inputs(args.input))
+                                           inputs=parse_inputs(args.input),
+                                           email=args.email)
     return await drive(session, responder)

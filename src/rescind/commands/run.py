@@ -41,6 +41,8 @@ def add_session_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", type=Path, metavar="PATH",
                    help="signing key: an OpenSSH ed25519 private key, or a .pub whose key "
                         "is in ssh-agent (default: the key from `rescind keys init`)")
+    p.add_argument("--email", metavar="EMAIL",
+                   help="your email, when --key is not the key from `rescind keys init`")
     p.add_argument("--profile", metavar="NAME", help="AWS profile for live and dry-run")
     p.add_argument("--region", metavar="NAME", help="AWS home region (default us-east-1)")
     p.add_argument("--break-glass", action="append", default=[], metavar="PRINCIPAL",
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     check_auto_approve(args, mode)
     config = SessionConfig(runbook=find_runbook(args.runbook), mode=mode,
                            inputs=parse_inputs(args.input), out_dir=args.out, key=args.key,
+                           email=args.email,
                            settings=session_settings(args), scenario=args.scenario)
     if wants_tui(args):
         try:

@@ -55,6 +55,7 @@ class SessionConfig:
     inputs: dict[str, str] = field(default_factory=dict)
     out_dir: Path = Path("incidents")
     key: Path | None = None
+    email: str | None = None  # for a --key that is not rescind's own identity
     settings: dict[str, Any] = field(default_factory=dict)
     # Tests and embedders may hand in providers instead of the standard chains.
     providers: dict[str, Any] | None = None
@@ -123,7 +124,7 @@ class IncidentSession:
         runbook = loaded.runbook
         inputs = coerce_inputs(runbook, config.inputs)
         secret_inputs = {k for k, spec in runbook.inputs.items() if spec.secret}
-        signer = load_signer(config.key)
+        signer = load_signer(config.key, email=config.email)
         settings = dict(config.settings)
         stop: Callable[[], None] = _nothing
         if config.mode is Mode.EXERCISE and config.providers is None:
@@ -171,7 +172,8 @@ class IncidentSession:
     async def resume(cls, incident_dir: Path, responder: Responder, *, key: Path | None = None,
                      settings: dict[str, Any] | None = None,
                      providers: dict[str, Any] | None = None,
-                     inputs: dict[str, str] | None = None) -> IncidentSession:
+                     inputs: dict[str, str] | None = None,
+                     email: str | None = None) -> IncidentSession:
         """Reopen an interrupted incident; completed steps are not repeated."""
         incident_dir = incident_dir.resolve()
         journal_path = incident_dir / "journal.jsonl"
@@ -218,7 +220,7 @@ class IncidentSession:
                 providers = _build_providers(runbook, mode, all_settings)
             sink = _BlockedSink()
             _guard_dry_run(runbook, mode, providers, sink)
-            signer = load_signer(key)
+            signer = load_signer(key, email=email)
         except BaseException:
             lock.release()
             raise
@@ -356,7 +358,8 @@ class IncidentSession:
         plan = await _call(action.plan(ctx, params, step.id))
         # What is shown, hashed, signed and journaled is the plan with every secret
         # value redacted; apply alone gets the real values.
-        shown = Plan.model_validate(self._scrub(plan.model_dump(mode="json")))
+        shown = Plan.model_validate(self._scrub(plan.model_dump(mode="json"))
+                                    | {"incident": self.incident_id})
         state.plan = shown
         state.text = shown.summary
         plan_file = self._write_plan(shown)
@@ -432,7 +435,7 @@ class IncidentSession:
                     f"typed name does not match; type one of: {', '.join(expected)}")
             return {"typed": response.typed}
         if policy is Approval.TWO_PERSON:
-            from rescind.record.approval import check_approval
+            from rescind.record.approval import check_approval, store_approval
 
             if not response.token:
                 raise ApprovalRefused("a two-person approval needs a token from "
@@ -441,9 +444,7 @@ class IncidentSession:
             info = check_approval(response.token, plan_file.read_bytes(),
                                   requester_fingerprint=self.signer.fingerprint,
                                   trusted=Path(approvers) if approvers else None)
-            token_path = self.incident_dir / "signatures" / f"approval.{state_safe(plan)}.sig"
-            token_path.parent.mkdir(mode=0o700, exist_ok=True)
-            token_path.write_text(response.token.strip() + "\n")
+            token_path = store_approval(self.incident_dir, plan.step_id, plan.digest, info)
             return {"approver": {"fingerprint": info.fingerprint,
                                  "public_key_line": info.public_key_line},
                     "token": str(token_path.relative_to(self.incident_dir))}
@@ -482,7 +483,7 @@ class IncidentSession:
         if self.in_flight:
             raise UsageError("an action is still in flight", fix="wait for it to finish")
         from rescind.record.bundle import seal
-        from rescind.record.journal import read_entries
+        from rescind.record.journal import read_entries, write_private_file
         from rescind.record.report import render_report
 
         self._write_timeline_exports()
@@ -490,9 +491,9 @@ class IncidentSession:
         anchor = self._checkpoint("incident closed")
         entries = list(read_entries(self.journal.path))
         report = self.incident_dir / "report.md"
-        report.write_text(render_report(self.incident_dir, entries,
-                                        signer_email=self.signer.email, anchors=self.anchors))
-        os.chmod(report, 0o600)
+        write_private_file(report, render_report(
+            self.incident_dir, entries, signer_email=self.signer.email,
+            anchors=self.anchors).encode())
         sealed = seal(self.incident_dir, self.signer, extra_signers=self._approver_lines())
         self.closed = True
         info = CloseInfo(report=report, sums=sealed.sums, signature=sealed.signature,
@@ -648,10 +649,12 @@ class IncidentSession:
                 "fingerprint": self.signer.fingerprint}
 
     def _write_plan(self, plan: Plan) -> Path:
-        plans = self.incident_dir / "plans"
-        plans.mkdir(mode=0o700, exist_ok=True)
-        path = plans / f"{plan.step_id}.{plan.digest[:12]}.json"
-        path.write_bytes(plan.canonical_bytes())
+        from rescind.record.approval import plan_path
+        from rescind.record.journal import ensure_private_dir, write_private_file
+
+        path = plan_path(self.incident_dir, plan.step_id, plan.digest)
+        ensure_private_dir(path.parent)
+        write_private_file(path, plan.canonical_bytes())
         return path
 
     def _approver_lines(self) -> list[str]:
@@ -673,10 +676,11 @@ class IncidentSession:
             self._emit("progress", step=step_id, done=done, total=total, message=message)
 
         def evidence(name: str, data: bytes) -> Path:
-            folder = self.incident_dir / "evidence"
-            folder.mkdir(mode=0o700, exist_ok=True)
-            path = folder / name
-            path.write_bytes(data)
+            from rescind.record.journal import ensure_private_dir, write_private_file
+
+            path = self.incident_dir / "evidence" / name
+            ensure_private_dir(path.parent)
+            write_private_file(path, data)
             return path
 
         return ActionContext(mode=self.mode, incident_dir=self.incident_dir,
@@ -693,10 +697,6 @@ class IncidentSession:
 
 def _nothing() -> None:
     pass
-
-
-def state_safe(plan: Plan) -> str:
-    return f"{plan.step_id}.{plan.digest[:12]}"
 
 
 async def _call(awaitable: Any) -> Any:
