@@ -299,3 +299,20 @@ def test_plan_file_is_the_hashed_bytes(tmp_path: Path) -> None:
                 mutating=False)
     assert hashlib.sha256(plan.canonical_bytes()).hexdigest() == plan.digest
     assert json.loads(plan.canonical_bytes())["action"] == "a"
+
+
+async def test_condition_that_fails_at_run_time_offers_a_choice(
+        tmp_path: Path, cloud: FakeCloud) -> None:
+    body = RUNBOOK.replace("      manual: \"Look", "      when: 'int(inputs.user) == 1'\n"
+                           "      manual: \"Look")
+    responder = ScriptedResponder(
+        approvals=[ApprovalResponse(approved=True), ApprovalResponse(approved=True, typed="alice")],
+        failures=[FailureChoice("skip", "condition broken")])
+    session = await start(tmp_path, cloud, responder, body=body)
+    try:
+        assert await session.run() == "completed"
+    finally:
+        session.shutdown()
+    assert len(responder.errors) == 1
+    look = next(s for s in session.steps if s.id == "look")
+    assert look.status is StepStatus.SKIPPED

@@ -274,17 +274,15 @@ class IncidentSession:
             return "aborted"
 
     async def _run_step(self, step: AnyStep, state: StepState) -> None:
-        if step.when:
-            condition = compile_condition(step.when)
-            if not condition.evaluate(self.inputs, self._steps_view()):
-                self._skip(state, f"condition is false: {step.when}")
-                return
         self._append("step.start", {"step": step.id, "phase": state.phase,
                                     "kind": state.kind, "title": state.title})
         while True:
             self._set_status(state, StepStatus.RUNNING)
             try:
-                if isinstance(step, ManualStep):
+                if step.when and not compile_condition(step.when).evaluate(
+                        self.inputs, self._steps_view()):
+                    self._skip(state, f"condition is false: {step.when}")
+                elif isinstance(step, ManualStep):
                     await self._manual(step, state)
                 elif isinstance(step, PromptStep):
                     await self._prompt(step, state)
