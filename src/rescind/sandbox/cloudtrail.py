@@ -226,11 +226,12 @@ class FakeCloudTrail:
             raise ApiError(400, "InvalidEventCategoryException",
                            f"Invalid EventCategory: {category}")
         now = time.time()
-        start = _epoch(body.get("StartTime"), now - RETENTION.total_seconds())
+        start = _epoch(body.get("StartTime"), 0.0)
         end = _epoch(body.get("EndTime"), now)
         if start > end:
             raise ApiError(400, "InvalidTimeRangeException",
                            "Start time must be before end time.")
+        start = max(start, now - RETENTION.total_seconds())  # only the last 90 days exist
         query = hashlib.sha256(json.dumps(
             [attr, body.get("StartTime"), body.get("EndTime"), category],
             sort_keys=True).encode()).hexdigest()[:16]
