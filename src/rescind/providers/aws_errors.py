@@ -101,7 +101,8 @@ def _client_error(exc: BaseException, *, action: str | None, resource: str | Non
     if code in PERMISSION_CODES:
         match = _DENIED.search(message)
         needed = (match.group("action") if match else None) or what
-        on = resource or (match.group("resource") if match else None)
+        # AWS's own message names the exact resource (with its IAM path); prefer it.
+        on = (match.group("resource") if match else None) or resource
         caller = _CALLER.search(message)
         target = f" on {on}" if on else ""
         who = caller.group("caller") if caller else "the caller"
