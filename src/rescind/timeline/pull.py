@@ -76,13 +76,25 @@ class RegionLimiter:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
+    def wait(self, stop: threading.Event | None = None) -> None:
+        """Block until this region may send; returns early (raising) once ``stop`` is set."""
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
             self._next = start + self.interval
         if start > now:
-            time.sleep(start - now)
+            _sleep(start - now, stop)
+
+
+class _Stopped(Exception):
+    """Another region failed, or the pull was cancelled: stop this region quietly."""
+
+
+def _sleep(seconds: float, stop: threading.Event | None) -> None:
+    if stop is None:
+        time.sleep(seconds)
+    elif stop.wait(seconds):
+        raise _Stopped
 
 
 class _Totals:
@@ -160,12 +172,12 @@ def _count_throttles(client: Any, totals: _Totals) -> None:
 
 def _pull_region(client: Any, region: str, lookup: tuple[str, str], since: datetime,
                  until: datetime, limiter: RegionLimiter, totals: _Totals,
-                 sink: TextIO | None) -> tuple[list[Event], int]:
+                 sink: TextIO | None, stop: threading.Event) -> tuple[list[Event], int]:
     """All pages of one region, in order: (events, malformed entries).
 
     Pages are normalized as they arrive, while the limiter holds the next request.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     _count_throttles(client, totals)
     events: list[Event] = []
@@ -181,7 +193,7 @@ def _pull_region(client: Any, region: str, lookup: tuple[str, str], since: datet
         backoff = 0.5
         waited = 0.0
         while True:
-            limiter.wait()
+            limiter.wait(stop)
             try:
                 response = client.lookup_events(**kwargs)
                 break
@@ -197,9 +209,13 @@ def _pull_region(client: Any, region: str, lookup: tuple[str, str], since: datet
                             "account and region") from None
                 # Same request, same token: the page is retried, never skipped.
                 delay = rng.uniform(0, backoff)  # full jitter
-                time.sleep(delay)
+                _sleep(delay, stop)
                 waited += delay
                 backoff = min(backoff * 2, 20.0)
+            except NoCredentialsError:
+                raise ActionError("no AWS credentials found", kind="expired",
+                                  fix="sign in (aws sso login), pass --profile, or set "
+                                      "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY") from None
             except BotoCoreError as exc:
                 raise ActionError(f"CloudTrail in {region} could not be reached: {exc}",
                                   kind="error", fix="check the network and the endpoint") from None
@@ -289,7 +305,10 @@ async def pull_cloudtrail(
             paths.append(path)
             sink = path.open("w", encoding="utf-8")
         try:
-            pulled = _pull_region(client, region, lookup, since, until, limiter, totals, sink)
+            pulled = _pull_region(client, region, lookup, since, until, limiter, totals, sink,
+                                  stop)
+        except _Stopped:
+            return [], 0  # the pull as a whole is failing or cancelled: nothing to report
         finally:
             if sink is not None:
                 sink.close()
@@ -297,10 +316,15 @@ async def pull_cloudtrail(
         return pulled
 
     # One thread per region: the default executor is too small for many regions.
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=len(regions),
                             thread_name_prefix="cloudtrail-pull") as pool:
-        results = await asyncio.gather(
-            *(loop.run_in_executor(pool, run_region, r) for r in regions))
+        try:
+            results = await asyncio.gather(
+                *(loop.run_in_executor(pool, run_region, r) for r in regions))
+        except BaseException:
+            stop.set()  # the other regions stop at their next wait, then the pool closes
+            raise
     events, duplicates = _dedupe(event for region_events, _ in results
                                  for event in region_events)
     malformed = sum(bad for _, bad in results)
