@@ -7,6 +7,7 @@ start them from its own home screen without test-only settings.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,10 @@ from rescind.errors import ActionError
 from rescind.timeline.event import Event
 
 RUNBOOK = Path(__file__).parent / "runbooks" / "tui-drill.yaml"
+SLOW_RUNBOOK = Path(__file__).parent / "runbooks" / "tui-slow.yaml"
 STATE: dict[str, Path] = {}
+# Opened by a test to let drill.slow_revoke's cloud call finish.
+GATE: dict[str, asyncio.Event] = {}
 
 
 def load() -> dict[str, Any]:
@@ -35,7 +39,8 @@ def reset(path: Path) -> None:
     STATE["path"] = path
     save({"keys": {"AKIAIOSFODNN7EXAMPLE": "Active"},
           "users": {"backup-admin": True, "deploy-bot": True},
-          "pull_failures": 1, "pulls": 0})
+          "pull_failures": 1, "pulls": 0, "slow_calls": 0, "sessions_revoked": False})
+    GATE["open"] = asyncio.Event()
 
 
 class KeyParams(BaseModel):
@@ -160,4 +165,37 @@ def sample_events(key: str) -> list[Event]:
             for n, (action, service, actor, ip, result, target) in enumerate(rows)]
 
 
-ACTIONS: tuple[type[Action], ...] = (DisableKey, DeleteUser, PullEvents)  # type: ignore[type-arg]
+class SlowRevoke(Action[UserParams]):
+    """A mutating call that hangs until the test opens GATE: an action in flight."""
+
+    name = "drill.slow_revoke"
+    description = "Revoke a test user's sessions, slowly."
+    params_model = UserParams
+    risk = Risk.MEDIUM
+    reversible = True
+    mutating = True
+
+    async def plan(self, ctx: ActionContext, params: UserParams, step_id: str) -> Plan:
+        return Plan(action=self.name, step_id=step_id, params=params.model_dump(),
+                    targets=[params.user], risk=self.risk, reversible=True, mutating=True,
+                    changes=[Change(target=params.user, field="sessions", before="valid",
+                                    after="revoked")],
+                    summary=f"Revoke the sessions of {params.user}")
+
+    async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
+        data = load()
+        data["slow_calls"] += 1
+        save(data)
+        await GATE["open"].wait()
+        data = load()
+        data["sessions_revoked"] = True
+        save(data)
+        return Result()
+
+    async def verify(self, ctx: ActionContext, plan: Plan, result: Result | None) -> Verification:
+        done = bool(load()["sessions_revoked"])
+        return Verification(ok=done, detail="revoked" if done else "still valid")
+
+
+ACTIONS: tuple[type[Action], ...] = (DisableKey, DeleteUser, PullEvents,
+                                                  SlowRevoke)  # type: ignore[type-arg]

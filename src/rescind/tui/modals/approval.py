@@ -58,10 +58,8 @@ class ApprovalModal(ModalScreen[ApprovalResponse]):
                 yield Static(Text(f"✗ Refused: {self.refusal}", style="bold"),
                              id="approval-refusal", classes="refusal")
             if self.policy is Approval.TYPE_NAME:
-                names = ", ".join(self.request.expected_names)
-                yield Static(f"Type one of: {names}", classes="dialog-hint")
+                yield Static(self._names_hint(), id="typed-match", classes="dialog-hint")
                 yield Input(placeholder="target name", id="typed")
-                yield Static("", id="typed-match", classes="dialog-hint")
             elif self.policy is Approval.TWO_PERSON:
                 yield Static(Text(self.command, style="bold"), id="approve-command")
                 yield TextArea(id="token", soft_wrap=True, show_line_numbers=False)
@@ -71,6 +69,9 @@ class ApprovalModal(ModalScreen[ApprovalResponse]):
                     yield Button("Copy command", id="copy")
                 yield Button("Approve", id="approve", variant="error")
 
+    def _names_hint(self) -> str:
+        return f"Type one of: {', '.join(self.request.expected_names)}"
+
     def on_mount(self) -> None:
         safe_first = not self.request.plan.reversible or self.policy is not Approval.CONFIRM
         self.query_one("#cancel" if safe_first else "#approve", Button).focus()
@@ -79,8 +80,8 @@ class ApprovalModal(ModalScreen[ApprovalResponse]):
     def _typed_changed(self, event: Input.Changed) -> None:
         matches = event.value.strip() in self.request.expected_names
         hint = self.query_one("#typed-match", Static)
-        hint.update("✓ matches a target" if matches else
-                    ("✗ does not match any target" if event.value else ""))
+        verdict = ("  ✓ matches" if matches else "  ✗ no match") if event.value else ""
+        hint.update(self._names_hint() + verdict)
         hint.set_class(matches, "-ok")
         hint.set_class(bool(event.value) and not matches, "-bad")
 

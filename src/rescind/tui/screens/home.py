@@ -72,7 +72,7 @@ class HomeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#incident-table", DataTable).add_columns(
-            "incident", "runbook", "mode", "started", "state")
+            "state", "incident", "mode", "started", "runbook")
         # A placeholder rather than a loading overlay: the list keeps keyboard focus.
         runbooks = self.query_one("#runbooks", OptionList)
         runbooks.add_option(Option(Text("reading runbooks…", style="dim"), disabled=True))
@@ -126,11 +126,13 @@ class HomeScreen(Screen[None]):
         table = self.query_one("#incident-table", DataTable)
         table.clear()
         for n, info in enumerate(incidents):
-            table.add_row(Text(info.id), Text(info.title or info.runbook_id),
-                          Text(info.mode.upper()), Text(info.started[:16].replace("T", " ")),
-                          Text(info.state, style=STATE_STYLE.get(info.state, "")), key=str(n))
+            # State first: it decides what Enter does, and must survive a narrow terminal.
+            table.add_row(Text(info.state, style=STATE_STYLE.get(info.state, "")),
+                          Text(info.id), Text(info.mode.upper()),
+                          Text(info.started[:16].replace("T", " ")),
+                          Text(info.title or info.runbook_id), key=str(n))
         if not incidents:
-            table.add_row(Text("no incidents yet", style="dim"), Text(""), Text(""), Text(""),
+            table.add_row(Text(""), Text("no incidents yet", style="dim"), Text(""), Text(""),
                           Text(""))
 
     @on(Input.Changed, "#library-filter")

@@ -21,14 +21,16 @@ from rescind.record.journal import Entry
 from rescind.tui.palette import PaletteItem
 
 # The data keys worth a glance in the list; the full entry is in journal.jsonl.
-_SUMMARY_KEYS = ("phase", "title", "choice", "reason", "approved", "policy", "typed", "note",
-                 "ok", "detail", "error", "format", "path", "uid", "relevant", "status")
+_SUMMARY_KEYS = ("phase", "title", "answer", "choice", "reason", "approved", "policy", "typed",
+                 "note", "ok", "detail", "error", "format", "path", "uid", "relevant", "status")
 
 
 def entry_summary(entry: Entry) -> str:
     data = entry.data
     parts = [str(data["step"])] if data.get("step") else []
     for key in _SUMMARY_KEYS:
+        if key == "title" and data.get(key) == data.get("step"):
+            continue
         if key in data and data[key] not in (None, "", [], {}):
             parts.append(f"{key}={data[key]}")
     if entry.kind == "action.plan":
@@ -44,9 +46,9 @@ class RecordScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v", "verify", "Verify", id="record.verify",
                 tooltip="Check the chain, signatures and seal now"),
-        Binding("c", "copy", "Copy commands", id="record.copy",
+        Binding("c", "copy", "Copy", id="record.copy",
                 tooltip="Copy the verification commands (OSC 52)"),
-        Binding("s", "save", "Save commands", id="record.save",
+        Binding("s", "save", "Save commands", id="record.save", show=False,
                 tooltip="Write the verification commands to a file beside the incident"),
         Binding("t", "timeline", "Timeline", id="record.timeline",
                 tooltip="The incident's merged timeline"),
@@ -69,6 +71,7 @@ class RecordScreen(Screen[None]):
         yield Static(Text.assemble(("Record ", "bold"), self.incident_dir.name),
                      id="record-title")
         yield Static("not verified yet: press v", id="record-verify")
+        yield Static("", id="record-anchor")
         with Vertical(id="record-close"):
             yield Static("", id="record-paths")
         table: DataTable[str] = DataTable(id="record-journal", cursor_type="row",
@@ -78,7 +81,7 @@ class RecordScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("seq", "time (UTC)", "kind", "what", "sha256")
+        table.add_columns("seq", "time (UTC)", "kind", "sha256", "what")
         self._append_entries()
         table.focus()
         if self._updates is not None:
@@ -98,12 +101,23 @@ class RecordScreen(Screen[None]):
     def _append_entries(self) -> None:
         table = self.query_one(DataTable)
         at_end = table.cursor_row >= table.row_count - 1
-        for entry in self._entries()[self._shown:]:
+        entries = self._entries()
+        self._show_anchor(entries)
+        for entry in entries[self._shown:]:
             table.add_row(str(entry.seq), entry.time[:19].replace("T", " "), entry.kind,
-                          entry_summary(entry), entry.sha256[:12])
+                          entry.sha256[:12], entry_summary(entry))
             self._shown += 1
         if at_end and table.row_count:
             table.move_cursor(row=table.row_count - 1)
+
+    def _show_anchor(self, entries: list[Entry]) -> None:
+        """The latest anchor: paste it into the ticket, so a later rewrite shows."""
+        from rescind.record.checkpoint import anchors_in
+
+        anchors = anchors_in(self.incident_dir, entries, self.incident_dir.name)
+        if anchors:
+            self.query_one("#record-anchor", Static).update(
+                Text.assemble(("latest anchor  ", "dim"), (anchors[-1].line, "bold")))
 
     def _on_engine_events(self, events: list[EngineEvent]) -> None:
         if any(e.kind == "journal" for e in events):

@@ -16,7 +16,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Footer, Input, Static
@@ -58,9 +58,9 @@ class TimelineScreen(Screen[None]):
                 tooltip="Flag the event as relevant (journaled, flagged in exports)"),
         Binding("e", "export", "Export", id="timeline.export",
                 tooltip="Write the timeline in one of the engine's formats"),
-        Binding("d", "toggle_detail", "Detail", id="timeline.detail",
+        Binding("d", "toggle_detail", "Detail", id="timeline.detail", show=False,
                 tooltip="Show or hide the raw event"),
-        Binding("f5", "reload", "Reload", id="timeline.reload",
+        Binding("f5", "reload", "Reload", id="timeline.reload", show=False,
                 tooltip="Read the timeline again from the incident folder"),
         Binding("escape", "back", "Back", id="timeline.back"),
     ]
@@ -79,9 +79,12 @@ class TimelineScreen(Screen[None]):
         self.filter = EventFilter()
 
     def compose(self) -> ComposeResult:
-        yield Static("Timeline", id="timeline-title")
-        yield Input(placeholder="/ filter: e.g. actor:alice result:failure since:2026-11-20T10",
-                    id="timeline-filter", compact=True)
+        name = self.incident_dir.name if self.incident_dir is not None else "events"
+        yield Static(f"Timeline  {name}", id="timeline-title")
+        with Horizontal(id="timeline-filter-row"):
+            yield Static("filter › ", id="timeline-filter-label")
+            yield Input(placeholder="/ e.g. actor:alice result:failure since:2026-11-20T10",
+                        id="timeline-filter", compact=True)
         yield Static("", id="timeline-status")
         yield EventTable(id="timeline-table")
         with VerticalScroll(id="timeline-detail"):

@@ -1,0 +1,172 @@
+"""Snapshot tests of the four screens at 120x40 and 80x24 (pytest-textual-snapshot).
+
+Everything that differs between runs is frozen (clock, incident id, host, signing
+key) and the runbook library holds only the drill runbooks, so a snapshot changes
+only when what a responder sees changes. Update with `pytest --snapshot-update`
+after looking at the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from rescind.engine.responder import (
+    Approval,
+    ApprovalRequest,
+    ApprovalResponse,
+    EngineEvent,
+    FailureChoice,
+    StepState,
+)
+from rescind.engine.session import IncidentSession, SessionConfig
+from rescind.errors import ActionError
+from rescind.modes import Mode
+from rescind.tui.app import RescindApp
+from rescind.tui.modals.approval import ApprovalModal
+from tests.tui import drill
+from tests.tui.conftest import screen_named, wait_for
+
+SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
+Snap = Callable[..., bool]
+
+
+class Scripted:
+    """Answers every request the way a responder running the drill would."""
+
+    async def acknowledge(self, step: StepState) -> str | None:
+        return "checked"
+
+    async def answer(self, step: StepState, default: str | None, secret: bool) -> str:
+        return "CS-12"
+
+    async def approve(self, request: ApprovalRequest) -> ApprovalResponse:
+        if request.policy is Approval.TYPE_NAME:
+            return ApprovalResponse(approved=True, typed=request.expected_names[0])
+        return ApprovalResponse(approved=True)
+
+    async def on_failure(self, step: StepState, error: ActionError) -> FailureChoice:
+        return FailureChoice("retry")
+
+    def event(self, event: EngineEvent) -> None:
+        pass
+
+
+@pytest.fixture
+def snap_env(identity: None, workdir: Path, drill_cloud: Path, frozen: datetime,
+             monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Relative paths (stable on screen and in the journal) and only the drill runbooks."""
+    shutil.copytree(drill.RUNBOOK.parent, workdir / "runbooks")
+    monkeypatch.setattr("rescind.runbook.library.runbook_dirs", lambda: [Path("runbooks")])
+    return workdir
+
+
+def _config() -> SessionConfig:
+    return SessionConfig(runbook=Path("runbooks/tui-drill.yaml"), mode=Mode.EXERCISE,
+                         inputs={"ticket": "IR-7"}, out_dir=Path("incidents"))
+
+
+@pytest.fixture
+def closed_incident(snap_env: Path) -> Path:
+    """The drill, run to the end and closed by the engine without the app."""
+
+    async def run() -> Path:
+        session = await IncidentSession.start(_config(), Scripted())
+        try:
+            assert await session.run() == "completed"
+            await session.close()
+        finally:
+            session.shutdown()
+        return session.incident_dir
+
+    incident_dir = asyncio.run(run())
+    # Give the seal a second incident beside it: one the responder left half-way.
+    asyncio.run(_interrupted())
+    return incident_dir
+
+
+async def _interrupted() -> None:
+    config = SessionConfig(runbook=Path("runbooks/tui-slow.yaml"), mode=Mode.EXERCISE,
+                           out_dir=Path("incidents"))
+    session = await IncidentSession.start(config, Scripted())
+    session.shutdown()
+
+
+async def _settle(pilot: Pilot[Any]) -> None:
+    """No toasts, no blinking cursors: only what the screen itself shows."""
+    await pilot.pause(0.2)
+    pilot.app.clear_notifications()
+    for screen in pilot.app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_home(snap_compare: Snap, closed_incident: Path, size: tuple[int, int]) -> None:
+    async def ready(pilot: Pilot[Any]) -> None:
+        home = pilot.app.screen
+        await wait_for(pilot, lambda: len(getattr(home, "incidents", [])) == 2, "incidents")
+        await wait_for(pilot, lambda: getattr(home, "runbooks", None), "runbooks")
+        await _settle(pilot)
+
+    assert snap_compare(RescindApp(), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_incident_plan_and_typed_confirmation(snap_compare: Snap, snap_env: Path,
+                                              size: tuple[int, int]) -> None:
+    async def ready(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+
+        def approval(step: str) -> Callable[[], bool]:
+            return lambda: isinstance(app.screen, ApprovalModal) \
+                and app.screen.request.step.id == step
+
+        await wait_for(pilot, approval("disable-key"), "the first approval")
+        await pilot.press("enter")
+        await wait_for(pilot, approval("delete-backdoor"), "the typed confirmation")
+        await _settle(pilot)
+
+    assert snap_compare(RescindApp(start=_config()), terminal_size=size, run_before=ready)
+
+
+async def _open_closed_incident(pilot: Pilot[Any]) -> None:
+    home = pilot.app.screen
+    await wait_for(pilot, lambda: len(getattr(home, "incidents", [])) == 2, "incidents")
+    newest_closed = next(n for n, i in enumerate(home.incidents) if i.state == "verified")
+    await pilot.press("tab", *["down"] * newest_closed, "enter")
+    await wait_for(pilot, screen_named(pilot, "RecordScreen"), "the record screen")
+    record = pilot.app.screen
+    await wait_for(pilot, lambda: record.report is not None, "verification")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_timeline(snap_compare: Snap, closed_incident: Path, size: tuple[int, int]) -> None:
+    async def ready(pilot: Pilot[Any]) -> None:
+        await _open_closed_incident(pilot)
+        await pilot.press("t")
+        await wait_for(pilot, screen_named(pilot, "TimelineScreen"), "the timeline")
+        timeline = pilot.app.screen
+        await wait_for(pilot, lambda: timeline.rows, "events")
+        await pilot.press("slash", *"actor:deploy-bot", "enter", "down", "down")
+        await _settle(pilot)
+
+    assert snap_compare(RescindApp(), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_record(snap_compare: Snap, closed_incident: Path, size: tuple[int, int]) -> None:
+    async def ready(pilot: Pilot[Any]) -> None:
+        await _open_closed_incident(pilot)
+        await _settle(pilot)
+
+    assert snap_compare(RescindApp(), terminal_size=size, run_before=ready)
