@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -85,6 +87,13 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], what: str
 
 def screen_named(pilot: Pilot[Any], name: str) -> Callable[[], bool]:
     return lambda: type(pilot.app.screen).__name__ == name
+
+
+def text_of(widget: Static, width: int = 200) -> str:
+    """What a Static shows, as plain text (its content may be any Rich renderable)."""
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
 
 
 def journal(incident_dir: Path) -> list[Entry]:

@@ -120,9 +120,15 @@ _SPANS = {"%Y-%m-%dT%H:%M:%S": 1, "%Y-%m-%dT%H:%M": 60, "%Y-%m-%dT%H": 3600,
           "%Y-%m-%d": 86400, "%Y-%m-%d %H:%M:%S": 1, "%Y-%m-%d %H:%M": 60}
 
 
+# Zero-padded only: "2026-11-2" is someone still typing "2026-11-20", not the 2nd.
+_TIME_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}(?::\d{2}(?::\d{2})?)?)?")
+
+
 def parse_time(text: str, *, end: bool = False) -> float | None:
     """Epoch seconds of an ISO 8601 UTC prefix; ``end`` gives the end of its span."""
     text = text.strip().removesuffix("Z").removesuffix("z")
+    if not _TIME_SHAPE.fullmatch(text):
+        return None
     for fmt in _TIME_FORMATS:
         try:
             parsed = datetime.strptime(text, fmt).replace(tzinfo=UTC)

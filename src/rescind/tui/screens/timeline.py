@@ -160,7 +160,10 @@ class TimelineScreen(Screen[None]):
 
     @on(EventTable.Highlighted)
     def _highlighted(self, message: EventTable.Highlighted) -> None:
-        raw = self.query_one("#timeline-raw", Static)
+        found = self.query("#timeline-raw").results(Static)
+        raw = next(found, None)
+        if raw is None:  # the screen is closing
+            return
         if message.index < 0:
             raw.update("No event matches the filter." if self.rows else "No events yet.")
             return

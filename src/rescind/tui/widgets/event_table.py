@@ -78,7 +78,7 @@ class EventTable(ScrollView, can_focus=True):
     EventTable > .event-table--failure { color: $error; text-style: bold; }
     """
 
-    cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
+    cursor: reactive[int] = reactive(0, always_update=True, repaint=False, init=False)
 
     class Highlighted(Message):
         """The cursor moved to the event at ``index`` in the merged timeline (-1: none)."""
@@ -94,6 +94,9 @@ class EventTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self._events: Sequence[Event] = ()
         self._visible: list[int] = []  # indices into _events, in display order
+        # The event the cursor was last on: a filter that briefly matches nothing
+        # (half-typed) must not lose the responder's place.
+        self._anchor = -1
 
     # ------------------------------------------------------------------ data
 
@@ -103,7 +106,7 @@ class EventTable(ScrollView, can_focus=True):
 
     def show(self, visible: list[int]) -> None:
         """Display these events (indices into the merged timeline), keeping the cursor's event."""
-        current = self.current_index
+        current = self.current_index if self.current_index >= 0 else self._anchor
         self._visible = visible
         position = 0
         if current >= 0 and visible:
@@ -137,6 +140,8 @@ class EventTable(ScrollView, can_focus=True):
         elif value >= top + page:
             self.scroll_to(y=value - page + 1, animate=False, immediate=True)
         self.refresh()
+        if self.current_index >= 0:
+            self._anchor = self.current_index
         self.post_message(self.Highlighted(self.current_index))
 
     def action_cursor(self, delta: int) -> None:

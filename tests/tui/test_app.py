@@ -1,0 +1,116 @@
+"""Help, the command palette, NO_COLOR, and the responder bridge's coalescing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from textual.binding import Binding
+from textual.widgets import Static
+
+from rescind.engine.responder import EngineEvent, StepState
+from rescind.engine.session import SessionConfig
+from rescind.modes import Mode
+from rescind.tui.app import RescindApp
+from rescind.tui.modals.approval import ApprovalModal
+from rescind.tui.responder import Request, TuiResponder
+from rescind.tui.screens.home import EXERCISE_RUNBOOKS
+from rescind.tui.screens.incident import IncidentScreen
+from tests.tui import drill
+from tests.tui.conftest import screen_named, text_of, wait_for
+
+
+async def test_help_lists_every_key_of_the_incident_screen(identity: None, workdir: Path,
+                                                           drill_cloud: Path) -> None:
+    config = SessionConfig(runbook=drill.RUNBOOK, mode=Mode.EXERCISE,
+                           inputs={"ticket": "IR-1"}, out_dir=Path("incidents"))
+    app = RescindApp(start=config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
+        await pilot.press("escape")  # decline: the failure dialog opens
+        await wait_for(pilot, screen_named(pilot, "FailureModal"), "the failure choice")
+        await pilot.press("escape")  # hide it; the engine keeps waiting
+        incident = app.screen
+        assert isinstance(incident, IncidentScreen) and incident.runner.pending is not None
+        await pilot.press("f1")
+        await wait_for(pilot, screen_named(pilot, "HelpModal"), "help")
+        shown = "\n".join(text_of(s, 120) for s in app.screen.query(Static))
+        bindings = [b for cls in (IncidentScreen, RescindApp)
+                    for b in cls.BINDINGS if isinstance(b, Binding)]
+        for binding in bindings:
+            assert binding.description in shown, binding
+        assert "Step list" in shown and "Respond" in shown
+        await pilot.press("escape")
+        await pilot.press("enter")  # Enter brings the hidden failure dialog back
+        await wait_for(pilot, screen_named(pilot, "FailureModal"), "the failure choice again")
+
+
+async def test_palette_offers_runbooks_and_starts_one(identity: None, workdir: Path,
+                                                      drill_cloud: Path) -> None:
+    app = RescindApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        home = app.screen
+        await wait_for(pilot, lambda: getattr(home, "runbooks", None), "runbooks")
+        names = [item.name for item in home.palette_items()]
+        assert "Start an exercise" in names and "Start runbook: TUI drill" in names
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, screen_named(pilot, "CommandPalette"), "the palette")
+        await pilot.press(*"runbook: TUI drill")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, screen_named(pilot, "InputsForm"), "the inputs form")
+        assert app.screen.runbook.id == "tui-drill"
+
+
+async def test_e_starts_the_exercise_runbook(identity: None, workdir: Path) -> None:
+    app = RescindApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        home = app.screen
+        await wait_for(pilot, lambda: getattr(home, "runbooks", None), "runbooks")
+        await pilot.press("e")
+        await wait_for(pilot, screen_named(pilot, "InputsForm"), "the inputs form")
+        form = app.screen
+        assert form.runbook.id in EXERCISE_RUNBOOKS and form.chosen_mode is Mode.EXERCISE
+
+
+async def test_no_color_keeps_the_mode_word(identity: None, workdir: Path, drill_cloud: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    config = SessionConfig(runbook=drill.SLOW_RUNBOOK, mode=Mode.EXERCISE,
+                           out_dir=Path("incidents"))
+    app = RescindApp(start=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
+        assert app.no_color
+        incident = next(s for s in app.screen_stack if isinstance(s, IncidentScreen))
+        assert "EXERCISE" in text_of(incident.query_one("#mode-banner", Static))
+
+
+async def test_responder_coalesces_bursts_and_hops_threads() -> None:
+    batches: list[list[EngineEvent]] = []
+    requests: list[Request] = []
+    responder = TuiResponder(requests.append, batches.append)
+    for n in range(100):
+        responder.event(EngineEvent("progress", {"done": n}))
+    thread = threading.Thread(target=responder.event,
+                              args=(EngineEvent("progress", {"done": 100}),))
+    thread.start()
+    thread.join()
+    await asyncio.sleep(0.2)
+    assert [len(b) for b in batches] == [101]
+
+    step = StepState(id="s", phase="contain", kind="prompt", title="s")
+    answer = asyncio.create_task(responder.answer(step, None, False))
+    await asyncio.sleep(0)
+    first = requests[-1]
+    first.resolve("bad")
+    assert await answer == "bad"
+    responder.event(EngineEvent("warning", {"message": "the answer must match ^X$"}))
+    again = asyncio.create_task(responder.answer(step, None, False))
+    await asyncio.sleep(0)
+    assert requests[-1].refusal == "the answer must match ^X$"
+    requests[-1].resolve("X")
+    assert await again == "X"
+    assert responder.pending is None

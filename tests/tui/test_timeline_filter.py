@@ -1,0 +1,91 @@
+"""The timeline filter and the virtual table, up to 100,000 events."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from textual.widgets import Static
+
+from rescind.timeline.event import Event
+from rescind.tui.app import RescindApp
+from rescind.tui.filter import EventFilter, make_rows, parse_time
+from rescind.tui.screens.timeline import TimelineScreen
+from rescind.tui.widgets.event_table import EventTable
+from tests.tui.conftest import screen_named, text_of, wait_for
+
+START = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+SOURCES = (("cloudtrail", "aws"), ("graph.audit", "azure"), ("graph.signin", "azure"),
+           ("gcp.audit", "gcp"), ("rescind", "local"))
+
+
+def synthetic(n: int, seed: int = 7) -> list[Event]:
+    rnd = random.Random(seed)
+    events = []
+    for i in range(n):
+        source, cloud = SOURCES[rnd.randrange(len(SOURCES))]
+        events.append(Event.model_construct(
+            uid=f"e{i}", time=START + timedelta(seconds=3 * i), source=source, cloud=cloud,
+            action=rnd.choice(("ListBuckets", "CreateUser", "CreateAccessKey", "AssumeRole")),
+            service="iam", actor=rnd.choice(("deploy-bot", "backup-admin", "alice@example.com")),
+            actor_type="IAMUser", credential="AKIAIOSFODNN7EXAMPLE",
+            target=f"arn:aws:iam::123456789012:user/u{i % 50}",
+            source_ip=rnd.choice(("203.0.113.50", "198.51.100.7")), user_agent="aws-cli/2",
+            result="failure" if rnd.random() < 0.05 else "success", error=None,
+            region="us-east-1", account="123456789012", description="", relevant=i % 997 == 0,
+            raw={"n": i}))
+    return events
+
+
+def test_terms_fields_negation_and_time_range() -> None:
+    events = synthetic(2000)
+    rows = make_rows(events)
+
+    def count(text: str) -> int:
+        return len(EventFilter.parse(text).apply(rows))
+
+    assert count("") == 2000
+    assert count("actor:deploy-bot") == sum(e.actor == "deploy-bot" for e in events)
+    assert count("ACTOR:Deploy-Bot") == count("actor:deploy-bot")
+    assert count("result:failure ip:203.0.113.50") == sum(
+        e.result == "failure" and e.source_ip == "203.0.113.50" for e in events)
+    assert count("-action:list") == sum("list" not in e.action.lower() for e in events)
+    assert count("source:graph") == sum(e.source.startswith("graph") for e in events)
+    # The label a responder sees filters too.
+    assert count("source:entra") == count("source:graph")
+    assert count('"arn:aws:iam::123456789012:user/u7"') == 40
+    assert count("arn:aws:iam::123456789012:user/u7") == 40  # the colon belongs to the value
+    since, until = START + timedelta(minutes=10), START + timedelta(minutes=20)
+    assert count("since:2026-11-20T08:10 until:2026-11-20T08:20") == sum(
+        since <= e.time <= until + timedelta(seconds=59) for e in events)
+    assert count("relevant:yes") == sum(e.relevant for e in events)
+
+
+def test_half_typed_time_is_reported_and_ignored() -> None:
+    parsed = EventFilter.parse("actor:alice since:2026-11-2")
+    assert parsed.since is None and parsed.problems
+    assert [t.value for t in parsed.terms] == ["alice"]
+    assert parse_time("2026-11-20", end=True) == parse_time("2026-11-21") - 1e-6  # type: ignore[operator]
+
+
+async def test_hundred_thousand_events_filter_and_cursor(identity: None, workdir: Path) -> None:
+    events = synthetic(100_000)
+    app = RescindApp(incidents_root=Path("incidents"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.push_screen(TimelineScreen(None, events=events))
+        await wait_for(pilot, screen_named(pilot, "TimelineScreen"), "the timeline")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.query(EventTable), "the table")
+        table = screen.query_one(EventTable)
+        await wait_for(pilot, lambda: table.row_count == 100_000, "all rows")
+        await pilot.press("end")
+        assert table.current_index == 99_999
+        await pilot.press("slash", *"result:failure")
+        expected = [i for i, e in enumerate(events) if e.result == "failure"]
+        assert table.row_count == len(expected)
+        assert table.current_index == expected[-1]  # the cursor kept its place
+        await pilot.press("enter", "home")
+        assert table.current_index == expected[0]
+        detail = text_of(screen.query_one("#timeline-raw", Static))
+        assert f"uid: {events[expected[0]].uid}" in detail and "FAILURE" in detail
