@@ -203,7 +203,7 @@ async def run_targets(ctx: ActionContext, action: str, calls: Sequence[TargetCal
             done.append(call.target)
             ctx.journal("action.target", {**base, "stage": "outcome", "ok": True})
         finished += 1
-        ctx.progress(finished, total, f"{verb}: {finished}/{total}")
+        ctx.progress(finished, total, verb)
 
     await bounded(calls, one, provider.width)
     if failures:

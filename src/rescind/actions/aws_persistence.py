@@ -24,7 +24,8 @@ from rescind.timeline.event import Event
 
 TIMELINE_FILE = "timeline.jsonl"
 OUTPUTS = ("users", "access_key_ids", "roles", "policies", "login_profiles", "groups",
-           "findings", "count")
+           "secrets_read", "findings", "count")
+SECRET_READS = frozenset({"GetSecretValue", "BatchGetSecretValue"})
 # eventName -> kind of persistence it creates or changes.
 PERSISTENCE_EVENTS = {
     "CreateUser": "user",
@@ -110,7 +111,8 @@ class _Tracker:
         if key and key in self.keys:
             return True
         name = str(identity.get("userName") or event.actor.rsplit("/", 1)[-1]).lower()
-        if identity.get("type", "IAMUser") == "IAMUser" and name in self.users:
+        kind = identity.get("type", "IAMUser")
+        if (kind == "IAMUser" and name in self.users) or (kind == "Root" and "root" in self.users):
             return True
         arn = str(identity.get("arn") or event.actor)
         return bool(self.role and f":assumed-role/{self.role}/" in arn.lower())
@@ -232,6 +234,16 @@ def _unique(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(v for v in values if v))
 
 
+def secret_read(event: Event, record: dict[str, Any]) -> list[str]:
+    """The secret ids a successful GetSecretValue / BatchGetSecretValue read."""
+    if (record.get("eventName") or event.action) not in SECRET_READS or \
+            record.get("errorCode") or event.result == "failure":
+        return []
+    rp = record.get("requestParameters") or {}
+    ids = [rp.get("secretId"), *(rp.get("secretIdList") or [])]
+    return [str(i) for i in ids if i]
+
+
 def summarize(findings: list[dict[str, Any]], own_key: str | None) -> dict[str, Any]:
     """The outputs: what still exists, by kind, ready for the remediation steps."""
     live = [f for f in findings if f.get("exists")]
@@ -256,7 +268,8 @@ def summarize(findings: list[dict[str, Any]], own_key: str | None) -> dict[str, 
 class FindPersistence(Action[PersistenceParams]):
     name = "aws.iam.find_persistence"
     description = ("From the pulled timeline: users, keys, roles, policies and login profiles "
-                   "the credential created or changed, with their current state (read-only)")
+                   "the credential created or changed, with their current state, and the "
+                   "secrets it read (read-only)")
     params_model = PersistenceParams
     risk = Risk.LOW
     reversible = False
@@ -277,12 +290,14 @@ class FindPersistence(Action[PersistenceParams]):
         events = load_events(path)
         tracker = _Tracker(params)
         findings: list[dict[str, Any]] = []
+        secrets: list[str] = []
         for event in events:
             if event.cloud != "aws":
                 continue
             record = cloudtrail_record(event)
             if not tracker.matches(event, record):
                 continue
+            secrets += secret_read(event, record)
             finding = finding_from(event, record)
             if finding is not None:
                 findings.append(finding)
@@ -293,10 +308,13 @@ class FindPersistence(Action[PersistenceParams]):
             finding.update(await reader.state(finding))
 
         await bounded(findings, read, aws(ctx).width)
-        outputs = summarize(findings, params.access_key_id)
+        outputs = summarize(findings, params.access_key_id) | {"secrets_read": _unique(secrets)}
         live = [f for f in findings if f.get("exists")]
         warnings = [f"{f['event']} at {f['time']} from {f.get('source_ip', '?')}: "
                     f"{_describe(f)} still exists" for f in live]
+        if outputs["secrets_read"]:
+            warnings.append("The credential read secrets: " + ", ".join(outputs["secrets_read"])
+                            + " (rotate them)")
         warnings.append("Only IAM persistence is checked: also review the timeline for "
                         "Lambda, EC2, S3 bucket policies, KMS key policies and "
                         "Organizations changes")

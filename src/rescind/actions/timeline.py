@@ -73,7 +73,7 @@ class TimelinePull(Action[PullParams]):
     mutating = False
     providers = ("aws",)
     outputs: ClassVar[tuple[str, ...]] = OUTPUTS
-    permissions: ClassVar[tuple[str, ...]] = ("cloudtrail:LookupEvents",)
+    permissions: ClassVar[tuple[str, ...]] = ("cloudtrail:LookupEvents", "iam:GetRole")
 
     async def plan(self, ctx: ActionContext, params: PullParams, step_id: str) -> Plan:
         from rescind.timeline.window import parse_when
@@ -83,7 +83,13 @@ class TimelinePull(Action[PullParams]):
         regions = list(dict.fromkeys(params.regions or ctx.settings.get("aws_regions")
                                      or [provider.region]))
         if params.aws.role_arn:
-            lookup = ("role", params.aws.role_arn)
+            role = params.aws.role_arn
+            if not role.startswith("arn:"):
+                # LookupEvents finds AssumeRole calls by the role's ARN (with its path).
+                reply = await provider.acall("iam", "GetRole", account=params.account,
+                                             RoleName=role, resource=f"role {role}")
+                role = str(reply["Role"]["Arn"])
+            lookup = ("role", role)
         elif params.aws.access_key_id:
             lookup = ("AccessKeyId", params.aws.access_key_id)
         else:
@@ -119,8 +125,7 @@ class TimelinePull(Action[PullParams]):
 
         def progress(p: PullProgress) -> None:
             ctx.progress(len(p.regions_done), p.regions_total,
-                         f"{p.events:,} events in {p.pages:,} pages; "
-                         f"{len(p.regions_done)}/{p.regions_total} regions done")
+                         f"regions done; {p.events:,} events in {p.pages:,} pages")
 
         if kind == "role":
             pulled = await pull_cloudtrail_role(client_for, regions=regions, role=value,
