@@ -131,7 +131,7 @@ async def test_drill_from_home_to_verified_record(identity: None, workdir: Path,
         await wait_for(pilot, screen_named(pilot, "TimelineScreen"), "the timeline")
         timeline = app.screen
         table = timeline.query_one(EventTable)
-        await wait_for(pilot, lambda: timeline.rows, "the timeline to load")
+        await wait_for(pilot, lambda: len(timeline.rows), "the timeline to load")
         total = table.row_count
         assert total >= len(drill.sample_events("x"))
         await pilot.press("slash", *"result:failure")

@@ -156,7 +156,7 @@ def test_timeline(snap_compare: Snap, closed_incident: Path, size: tuple[int, in
         await pilot.press("t")
         await wait_for(pilot, screen_named(pilot, "TimelineScreen"), "the timeline")
         timeline = pilot.app.screen
-        await wait_for(pilot, lambda: timeline.rows, "events")
+        await wait_for(pilot, lambda: len(timeline.rows), "events")
         await pilot.press("slash", *"actor:deploy-bot", "enter", "down", "down")
         await _settle(pilot)
 

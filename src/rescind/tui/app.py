@@ -13,7 +13,8 @@ from rescind.tui.screens.home import HomeScreen
 
 
 class RescindApp(App[int]):
-    CSS_PATH = "rescind.tcss"
+    # Absolute, so subclasses elsewhere (benchmarks, embedders) find it too.
+    CSS_PATH = Path(__file__).with_name("rescind.tcss")
     TITLE = "rescind"
     COMMANDS = App.COMMANDS | {RescindCommands}
     ENABLE_COMMAND_PALETTE = True

@@ -17,10 +17,10 @@ ignored, so the table never empties while the responder is still typing.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 from rescind.timeline.event import Event
 from rescind.tui.sources import source_label
@@ -32,14 +32,34 @@ _ALIASES = {"src": "source", "source_ip": "ip", "user": "actor", "from": "since"
 _TOKEN = re.compile(r'(-?)(?:([a-z_]+):)?("([^"]*)"?|\S+)', re.IGNORECASE)
 
 
-class Row(NamedTuple):
-    """One event reduced to what the filter and the table need, precomputed once."""
+class Rows:
+    """The timeline as lower-cased columns, built once, so a filter is a few tight passes.
 
-    position: int  # in the merged timeline
-    ts: float  # epoch seconds
-    fields: tuple[str, ...]  # lower-cased column values, in FIELDS order
-    blob: str  # every column lower-cased, joined, for free-text terms
-    relevant: bool
+    A term narrows the candidates with one list comprehension over one column
+    (the way a column store scans), and a time range on a time-sorted timeline is
+    two binary searches; a keystroke on 100,000 events costs milliseconds.
+    """
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        self.columns: list[list[str]] = [[] for _ in FIELDS]
+        self.blob: list[str] = []
+        self.ts: list[float] = []
+        self.relevant: list[bool] = []
+        for event in events:
+            values = (event.actor, event.action,
+                      f"{event.source} {source_label(event.source)}", event.source_ip,
+                      event.result, event.target, event.region, event.account, event.service)
+            lowered = [value.lower() for value in values]
+            for column, value in zip(self.columns, lowered, strict=True):
+                column.append(value)
+            extra = f"{event.description}\x00{event.credential or ''}\x00{event.user_agent}"
+            self.blob.append("\x00".join((*lowered, extra.lower())))
+            self.ts.append(event.time.timestamp())
+            self.relevant.append(event.relevant)
+        self.time_sorted = all(a <= b for a, b in zip(self.ts, self.ts[1:], strict=False))
+
+    def __len__(self) -> int:
+        return len(self.ts)
 
 
 @dataclass(frozen=True)
@@ -56,11 +76,6 @@ class EventFilter:
     until: float | None = None
     relevant: bool | None = None
     problems: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not self.terms and self.since is None and self.until is None \
-            and self.relevant is None
 
     @classmethod
     def parse(cls, text: str) -> EventFilter:
@@ -92,25 +107,33 @@ class EventFilter:
                 result.terms.append(Term(position, value.lower(), negate))
         return result
 
-    def matches(self, row: Row) -> bool:
-        if self.since is not None and row.ts < self.since:
-            return False
-        if self.until is not None and row.ts > self.until:
-            return False
-        if self.relevant is not None and row.relevant != self.relevant:
-            return False
-        for term in self.terms:
-            haystack = row.blob if term.field is None else row.fields[term.field]
-            if (term.value in haystack) == term.negate:
-                return False
-        return True
-
-    def apply(self, rows: Sequence[Row]) -> list[int]:
-        """Positions (in ``rows``) of the rows that match, in order."""
-        if self.empty:
-            return list(range(len(rows)))
-        matches = self.matches
-        return [i for i, row in enumerate(rows) if matches(row)]
+    def apply(self, rows: Rows) -> list[int]:
+        """Positions of the matching events, in timeline order."""
+        candidates: Sequence[int] = range(len(rows))
+        if self.since is not None or self.until is not None:
+            low = self.since if self.since is not None else float("-inf")
+            high = self.until if self.until is not None else float("inf")
+            if rows.time_sorted:
+                candidates = range(bisect_left(rows.ts, low), bisect_right(rows.ts, high))
+            else:
+                ts = rows.ts
+                candidates = [i for i in candidates if low <= ts[i] <= high]
+        if self.relevant is not None:
+            flags, wanted = rows.relevant, self.relevant
+            candidates = [i for i in candidates if flags[i] == wanted]
+        # Field terms first: a column is shorter to scan than the whole row.
+        for term in sorted(self.terms, key=lambda t: t.field is None):
+            column = rows.blob if term.field is None else rows.columns[term.field]
+            value = term.value
+            if isinstance(candidates, range) and len(candidates) == len(column):
+                candidates = ([i for i, text in enumerate(column) if value not in text]
+                              if term.negate else
+                              [i for i, text in enumerate(column) if value in text])
+            elif term.negate:
+                candidates = [i for i in candidates if value not in column[i]]
+            else:
+                candidates = [i for i in candidates if value in column[i]]
+        return list(candidates)
 
 
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H", "%Y-%m-%d",
@@ -138,16 +161,3 @@ def parse_time(text: str, *, end: bool = False) -> float | None:
         return stamp + _SPANS[fmt] - 1e-6 if end else stamp
     return None
 
-
-def make_row(index: int, event: Event) -> Row:
-    label = source_label(event.source)
-    fields = (event.actor, event.action, f"{event.source} {label}", event.source_ip,
-              event.result, event.target, event.region, event.account, event.service)
-    lowered = tuple(value.lower() for value in fields)
-    extra = f"{event.description}\x00{event.credential or ''}\x00{event.user_agent}".lower()
-    return Row(index, event.time.timestamp(), lowered, "\x00".join((*lowered, extra)),
-               event.relevant)
-
-
-def make_rows(events: Sequence[Event]) -> list[Row]:
-    return [make_row(i, event) for i, event in enumerate(events)]

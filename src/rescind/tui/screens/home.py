@@ -71,8 +71,6 @@ class HomeScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#incident-table", DataTable).add_columns(
-            "state", "incident", "mode", "started", "runbook")
         # A placeholder rather than a loading overlay: the list keeps keyboard focus.
         runbooks = self.query_one("#runbooks", OptionList)
         runbooks.add_option(Option(Text("reading runbooks…", style="dim"), disabled=True))
@@ -124,7 +122,9 @@ class HomeScreen(Screen[None]):
     def _show_incidents(self, incidents: list[Any]) -> None:
         self.incidents = incidents
         table = self.query_one("#incident-table", DataTable)
-        table.clear()
+        # Columns are rebuilt too, so their widths fit the new rows.
+        table.clear(columns=True)
+        table.add_columns("state", "incident", "mode", "started", "runbook")
         for n, info in enumerate(incidents):
             # State first: it decides what Enter does, and must survive a narrow terminal.
             table.add_row(Text(info.state, style=STATE_STYLE.get(info.state, "")),

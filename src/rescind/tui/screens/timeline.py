@@ -24,7 +24,7 @@ from textual.widgets import Footer, Input, Static
 from rescind.engine.responder import EngineEvent
 from rescind.errors import RescindError
 from rescind.timeline.event import Event
-from rescind.tui.filter import EventFilter, Row, make_rows
+from rescind.tui.filter import EventFilter, Rows
 from rescind.tui.modals.export import ExportModal
 from rescind.tui.palette import PaletteItem
 from rescind.tui.sources import source_style
@@ -74,7 +74,7 @@ class TimelineScreen(Screen[None]):
         self.session = session
         self._updates = updates
         self.events: Sequence[Event] = events or []
-        self.rows: list[Row] = []
+        self.rows = Rows(())
         self._preloaded = events is not None
         self.filter = EventFilter()
 
@@ -97,7 +97,7 @@ class TimelineScreen(Screen[None]):
         if self._updates is not None:
             self._updates.subscribe(self, self._on_engine_events)
         if self._preloaded:
-            self._loaded(list(self.events), make_rows(self.events))
+            self._loaded(list(self.events), Rows(self.events))
         else:
             # Said in the status line, not with a loading overlay: the table keeps focus.
             self.query_one("#timeline-status", Static).update("reading the timeline…")
@@ -111,8 +111,7 @@ class TimelineScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
     def _load(self) -> None:
         events = self._read_events()
-        rows = make_rows(events)
-        self.app.call_from_thread(self._loaded, events, rows)
+        self.app.call_from_thread(self._loaded, events, Rows(events))
 
     def _read_events(self) -> list[Event]:
         if self.session is not None:
@@ -125,7 +124,7 @@ class TimelineScreen(Screen[None]):
         return load_timeline(self.incident_dir,
                              list(read_entries(self.incident_dir / "journal.jsonl")))
 
-    def _loaded(self, events: list[Event], rows: list[Row]) -> None:
+    def _loaded(self, events: list[Event], rows: Rows) -> None:
         self.events = events
         self.rows = rows
         table = self.query_one(EventTable)
@@ -149,12 +148,12 @@ class TimelineScreen(Screen[None]):
 
     def _status(self) -> None:
         shown = self.query_one(EventTable).row_count
-        relevant = sum(1 for r in self.rows if r.relevant)
+        relevant = sum(self.rows.relevant)
         text = Text(f"{shown:,} of {len(self.rows):,} events", style="bold")
         text.append(f" · {relevant} marked relevant", style="dim")
         for problem in self.filter.problems:
             text.append(f" · {problem}", style="yellow")
-        self.query_one("#timeline-status", Static).update(text)
+        self.query_one("#timeline-status", Static).update(text, layout=False)
 
     # ---------------------------------------------------------------- detail
 
@@ -209,7 +208,7 @@ class TimelineScreen(Screen[None]):
         relevant = not event.relevant
         self.session.mark_relevant(event.uid, relevant)
         event.relevant = relevant
-        self.rows[index] = self.rows[index]._replace(relevant=relevant)
+        self.rows.relevant[index] = relevant
         table.refresh()
         self._status()
         self.query_one("#timeline-raw", Static).update(event_detail(event))

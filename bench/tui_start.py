@@ -1,0 +1,144 @@
+"""Cold start to first paint of the home screen, beside a minimal Textual app.
+
+Each app runs as a fresh process on a pseudo-terminal (120x40), exactly as a
+responder starts it; the clock runs from spawning the process until a marker text
+from its first frame arrives on the terminal. The baseline is a Textual app with
+one Static widget, started and painted the same way, interleaved run by run so
+machine noise falls on both. Also reported: the home screen with its runbook
+library filled in (loaded in a thread after the first paint), and the heaviest
+imports before the first paint (`python -X importtime`). Goal (issue 5): home
+first paint under 1.5x the baseline.
+
+    python bench/tui_start.py [--runs 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+BASELINE = """
+from textual.app import App
+from textual.widgets import Static
+
+class Minimal(App):
+    def compose(self):
+        yield Static("baseline first paint")
+
+Minimal().run()
+"""
+HOME = "from rescind.cli import main; raise SystemExit(main([]))"
+ANSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-B]|.)")
+FIRST_PAINT = {"baseline": re.compile(b"baseline first paint"),
+               "home": re.compile(b"walk a leaked-credential")}
+# A runbook's severity: only the loaded library shows one.
+LIBRARY = re.compile(rb"  (LOW|MEDIUM|HIGH|CRITICAL)  ")
+
+
+def spawn_until(code: str, markers: list[re.Pattern[bytes]], env: dict[str, str], cwd: Path,
+                timeout: float = 30.0) -> list[float]:
+    """Seconds from spawn until each marker has appeared on the terminal, in order."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    start = time.perf_counter()
+    proc = subprocess.Popen([PYTHON, "-c", code], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, cwd=cwd, start_new_session=True)
+    os.close(slave)
+    seen = b""
+    times: list[float] = []
+    try:
+        while len(times) < len(markers):
+            if time.perf_counter() - start > timeout:
+                raise RuntimeError(f"no {markers[len(times)].pattern!r} within {timeout}s: "
+                                   f"{ANSI.sub(b'', seen)[-300:]!r}")
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            seen += chunk
+            text = ANSI.sub(b"", seen)
+            while len(times) < len(markers) and markers[len(times)].search(text):
+                times.append(time.perf_counter() - start)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
+    return times
+
+
+def heaviest_imports(env: dict[str, str], cwd: Path, top: int = 8) -> list[str]:
+    """Top-level packages by cumulative import time, measured with -X importtime."""
+    # What runs before the first frame: the CLI parser, then the app and its home screen.
+    probe = ("from rescind.cli import build_parser; build_parser(); "
+             "from rescind.tui.app import RescindApp")
+    result = subprocess.run([PYTHON, "-X", "importtime", "-c", probe], env=env, cwd=cwd,
+                            capture_output=True, text=True, check=True)
+    totals: dict[str, int] = {}
+    for line in result.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue
+        name = parts[2].rstrip()
+        if name.startswith(" ") and not name.startswith("  "):
+            totals[name.strip()] = int(parts[1])
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+    return [f"{name} {micros / 1000:.0f} ms" for name, micros in ranked]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor",
+                   RESCIND_CONFIG_DIR=str(cwd / "config"), PYTHONDONTWRITEBYTECODE="1")
+        env.pop("NO_COLOR", None)
+        env.pop("TEXTUAL", None)
+        env["RESCIND_RUNBOOK_PATH"] = str(ROOT / "runbooks")
+        # Warm the disk cache and compiled bytecode once for both, then measure.
+        spawn_until(BASELINE, [FIRST_PAINT["baseline"]], env, cwd)
+        spawn_until(HOME, [FIRST_PAINT["home"], LIBRARY], env, cwd)
+        base: list[float] = []
+        home: list[float] = []
+        library: list[float] = []
+        for _ in range(args.runs):
+            base += spawn_until(BASELINE, [FIRST_PAINT["baseline"]], env, cwd)
+            first, loaded = spawn_until(HOME, [FIRST_PAINT["home"], LIBRARY], env, cwd)
+            home.append(first)
+            library.append(loaded)
+        imports = heaviest_imports(env, cwd)
+    b, h, lib = (statistics.median(x) for x in (base, home, library))
+    print(f"runs: {args.runs} each, 120x40 pseudo-terminal, medians")
+    print(f"baseline (one Static) first paint: {b * 1000:7.1f} ms")
+    print(f"rescind home first paint:          {h * 1000:7.1f} ms   ratio {h / b:.2f}x "
+          f"(goal < 1.5x)")
+    print(f"rescind home with runbook library: {lib * 1000:7.1f} ms   ratio {lib / b:.2f}x")
+    print("heaviest imports before first paint: " + ", ".join(imports))
+    return 0 if h / b < 1.5 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
