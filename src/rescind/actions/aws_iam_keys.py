@@ -90,23 +90,20 @@ async def resolve_keys(provider: AwsProvider, account: str | None, params: KeyPa
                               kind="not-found", retryable=False,
                               fix="check the key id, or leave out `user` to look its owner up")
         return {k: found[k] for k in wanted}
-    owners = await _owners(provider, account, wanted)
-    by_user: dict[str, dict[str, dict[str, Any]]] = {}
+    found = await _scan(provider, account, wanted)
+    owners = await _owners(provider, account, [k for k in wanted if k not in found])
     users = list(dict.fromkeys(owners.values()))
 
     async def read(user: str) -> None:
-        by_user[user] = {k["AccessKeyId"]: _key(k) for k in await list_keys(provider, account,
-                                                                             user)}
+        for key in await list_keys(provider, account, user):
+            found.setdefault(key["AccessKeyId"], _key(key))
 
     await bounded(users, read, provider.width)
-    resolved: dict[str, dict[str, Any]] = {}
-    for key_id in wanted:
-        info = by_user.get(owners[key_id], {}).get(key_id)
-        if info is None:
-            raise ActionError(f"access key {key_id} disappeared while it was being looked up",
-                              kind="not-found", retryable=False, fix="retry to re-plan")
-        resolved[key_id] = info
-    return resolved
+    missing = [k for k in wanted if k not in found]
+    if missing:
+        raise ActionError(f"access key {missing[0]} disappeared while it was being looked up",
+                          kind="not-found", retryable=False, fix="retry to re-plan")
+    return {k: found[k] for k in wanted}
 
 
 def _key(meta: dict[str, Any]) -> dict[str, Any]:
@@ -115,26 +112,35 @@ def _key(meta: dict[str, Any]) -> dict[str, Any]:
             "created": created.isoformat() if isinstance(created, datetime) else created}
 
 
-async def _owners(provider: AwsProvider, account: str | None, keys: list[str]) -> dict[str, str]:
-    """Each key's owning user.
+async def _scan(provider: AwsProvider, account: str | None, keys: list[str]
+                ) -> dict[str, dict[str, Any]]:
+    """For a mass revocation, every key of every user, when that is the cheaper way.
 
-    Few keys: GetAccessKeyLastUsed per key. Many keys (a mass revocation): when the
-    account has no more users than there are keys, listing every user's keys costs
-    fewer requests than one lookup per key.
+    Looking a key's owner up costs a request per key, then one per owner for the
+    status. When the account has no more users than there are keys, listing each
+    user's keys costs fewer (one ListUsers page holds 1,000 users).
     """
+    if len(keys) <= TARGET_CAP:
+        return {}
+    users = await provider.apaginate("iam", "ListUsers", "Users", account=account,
+                                     PaginationConfig={"PageSize": 1000})
+    if len(users) > len(keys):
+        return {}
+    wanted = set(keys)
+    found: dict[str, dict[str, Any]] = {}
+
+    async def scan(user: dict[str, Any]) -> None:
+        for key in await list_keys(provider, account, user["UserName"]):
+            if key["AccessKeyId"] in wanted:
+                found[key["AccessKeyId"]] = _key(key)
+
+    await bounded(users, scan, provider.width)
+    return found
+
+
+async def _owners(provider: AwsProvider, account: str | None, keys: list[str]) -> dict[str, str]:
+    """Each key's owning user, from GetAccessKeyLastUsed."""
     owners: dict[str, str] = {}
-    if len(keys) > TARGET_CAP:
-        users = await provider.apaginate("iam", "ListUsers", "Users", account=account)
-        if len(users) <= len(keys):
-            wanted = set(keys)
-
-            async def scan(user: dict[str, Any]) -> None:
-                for key in await list_keys(provider, account, user["UserName"]):
-                    if key["AccessKeyId"] in wanted:
-                        owners[key["AccessKeyId"]] = key["UserName"]
-
-            await bounded(users, scan, provider.width)
-    missing = [k for k in keys if k not in owners]
 
     async def last_used(key_id: str) -> None:
         try:
@@ -146,7 +152,7 @@ async def _owners(provider: AwsProvider, account: str | None, keys: list[str]) -
             raise
         owners[key_id] = reply["UserName"]
 
-    await bounded(missing, last_used, provider.width)
+    await bounded(keys, last_used, provider.width)
     return owners
 
 
