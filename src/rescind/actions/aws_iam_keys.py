@@ -258,7 +258,7 @@ class DeactivateAccessKey(Action[KeyParams]):
     outputs: ClassVar[tuple[str, ...]] = ("user", "users", "access_key_ids")
     permissions: ClassVar[tuple[str, ...]] = (
         "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:ListUsers",
-        "iam:UpdateAccessKey", "sts:GetCallerIdentity")
+        "iam:UpdateAccessKey", "sts:GetCallerIdentity", "sts:GetAccessKeyInfo")
 
     async def plan(self, ctx: ActionContext, params: KeyParams, step_id: str) -> Plan:
         return await _plan_keys(type(self), ctx, params, step_id, after=INACTIVE,
@@ -340,7 +340,7 @@ class DeleteAccessKey(Action[DeleteKeyParams]):
     outputs: ClassVar[tuple[str, ...]] = ("user", "users", "access_key_ids")
     permissions: ClassVar[tuple[str, ...]] = (
         "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:ListUsers",
-        "iam:DeleteAccessKey", "sts:GetCallerIdentity")
+        "iam:DeleteAccessKey", "sts:GetCallerIdentity", "sts:GetAccessKeyInfo")
 
     async def plan(self, ctx: ActionContext, params: DeleteKeyParams, step_id: str) -> Plan:
         plan = await _plan_keys(type(self), ctx, params, step_id, after=DELETED,

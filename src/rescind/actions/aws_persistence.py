@@ -277,7 +277,7 @@ class FindPersistence(Action[PersistenceParams]):
     providers = ("aws",)
     outputs: ClassVar[tuple[str, ...]] = OUTPUTS
     permissions: ClassVar[tuple[str, ...]] = (
-        "iam:GetUser", "iam:ListAccessKeys", "iam:GetLoginProfile", "iam:GetUserPolicy",
+        "iam:ListAccessKeys", "iam:GetLoginProfile", "iam:GetUserPolicy",
         "iam:GetRolePolicy", "iam:GetGroupPolicy", "iam:ListAttachedUserPolicies",
         "iam:ListAttachedRolePolicies", "iam:ListAttachedGroupPolicies",
         "iam:ListGroupsForUser", "iam:GetRole", "iam:GetPolicy", "iam:ListMFADevices",
