@@ -73,8 +73,9 @@ class HelpModal(ModalScreen[None]):
                 if self._intro:
                     yield Static(self._intro, classes="dialog-how")
                 yield Static(table)
-                yield Static("Ctrl+P opens the command palette: every action by name.",
-                             classes="dialog-hint")
+                yield Static("Tab and Shift+Tab move between panes and fields; ↑ ↓ move in a "
+                             "list; Enter chooses; Escape closes a dialog. Ctrl+P opens the "
+                             "command palette: every action by name.", classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", id="close", variant="primary")
 

@@ -253,14 +253,16 @@ def _runbook_prompt(info: Any) -> Text:
     text = Text()
     text.append(info.title or info.id, style="bold")
     if info.severity:
-        text.append(f"  {info.severity.upper()}", style=SEVERITY_STYLE.get(info.severity, ""))
+        text.append("  ")
+        text.append(f" {info.severity.upper()} ", style=SEVERITY_STYLE.get(info.severity, ""))
     if info.clouds:
         text.append(f"  {' '.join(info.clouds)}", style="cyan")
     text.append(f"  {info.id}", style="dim")
     if info.problems:
         text.append(f"\n  ✗ {info.problems[0]}", style="red")
     elif info.description:
-        text.append(f"\n  {info.description}", style="dim")
+        # One line: the list is for choosing; the form shows the rest.
+        text.append(f"\n  {' '.join(info.description.split())}", style="dim")
     return text
 
 

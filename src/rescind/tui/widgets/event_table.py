@@ -45,12 +45,17 @@ _COLUMNS = (
     Column("ip", "Source IP", 15, 0, 96),
 )
 _RESULT_TEXT = {"success": "ok", "failure": "FAIL", "unknown": "?"}
+# Columns whose end says most: arn:aws:iam::123456789012:user/deploy-bot.
+_TAIL_FIRST = frozenset({"actor", "target"})
 
 
-def _fit(text: str, width: int) -> str:
+def _fit(text: str, width: int, *, tail: bool = False) -> str:
+    """Pad or cut to ``width``; ``tail`` keeps the end (an ARN's user, not its prefix)."""
     if len(text) <= width:
         return text.ljust(width)
-    return text[: max(width - 1, 0)] + "…" if width else ""
+    if not width:
+        return ""
+    return "…" + text[len(text) - width + 1:] if tail else text[: width - 1] + "…"
 
 
 class EventTable(ScrollView, can_focus=True):
@@ -224,7 +229,8 @@ class EventTable(ScrollView, can_focus=True):
             cell_style = row_style + style if style is not None else row_style
             if position == self.cursor and style is not None:
                 cell_style = row_style + Style(bold=True)
-            segments.append(Segment(_fit(text, size), cell_style))
+            segments.append(Segment(_fit(text, size, tail=column.key in _TAIL_FIRST),
+                                    cell_style))
         used = sum(size for _, size in layout) + len(layout) - 1
         if used < width:
             segments.append(Segment(" " * (width - used), row_style))

@@ -1,0 +1,122 @@
+"""The shipped exercise runbooks, run through the app against the simulated cloud."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from rescind.engine.responder import Approval
+from rescind.engine.session import SessionConfig
+from rescind.modes import Mode
+from rescind.record.verify import verify_incident
+from rescind.tui.app import RescindApp
+from rescind.tui.screens.incident import IncidentScreen
+from tests.tui.conftest import kinds, text_of, wait_for
+
+RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
+
+
+async def _tab_to(pilot: Pilot[Any], widget_id: str) -> None:
+    for _ in range(8):
+        if pilot.app.focused is not None and pilot.app.focused.id == widget_id:
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"Tab never reached #{widget_id}")
+
+
+async def respond_until_sealed(pilot: Pilot[Any], log: list[str]) -> Any:
+    """Answer every dialog the way a responder following the screens would."""
+    app = pilot.app
+    handled: set[int] = set()
+
+    def next_dialog() -> bool:
+        screen = app.screen
+        return (id(screen) not in handled and type(screen).__name__ in (
+            "ApprovalModal", "AcknowledgeModal", "AnswerModal", "FailureModal",
+            "ConfirmModal", "SecretModal")) or type(screen).__name__ == "RecordScreen"
+
+    while True:
+        await wait_for(pilot, next_dialog, "the next dialog", timeout=60)
+        screen = app.screen
+        name = type(screen).__name__
+        handled.add(id(screen))
+        if name == "RecordScreen":
+            return screen
+        if name == "FailureModal":
+            raise AssertionError(f"step {screen.step.id} failed: {screen.error}")
+        log.append(f"{name}:{getattr(getattr(screen, 'step', None), 'id', '')}")
+        if name == "ApprovalModal":
+            log[-1] = f"{name}:{screen.request.step.id}:{screen.policy.value}"
+            if screen.policy is Approval.TYPE_NAME:
+                await _tab_to(pilot, "typed")
+                await pilot.press(*screen.request.expected_names[0], "enter")
+            else:
+                assert screen.policy is Approval.CONFIRM, screen.policy
+                await _tab_to(pilot, "approve")
+                await pilot.press("enter")
+        elif name == "AcknowledgeModal":
+            await pilot.press("space")
+            await _tab_to(pilot, "note")
+            await pilot.press("enter")
+        elif name == "AnswerModal":
+            if not screen.default:
+                await pilot.press(*"the deploy bucket")
+            await pilot.press("enter")
+        elif name == "ConfirmModal":
+            await pilot.press("enter")  # "Close incident"
+        elif name == "SecretModal":
+            await _tab_to(pilot, "done")
+            await pilot.press("enter")
+
+
+@pytest.mark.slow
+async def test_example_tabletop_through_the_app(identity: None, workdir: Path) -> None:
+    config = SessionConfig(runbook=RUNBOOKS / "example-tabletop.yaml", mode=Mode.EXERCISE,
+                           out_dir=Path("incidents"))
+    app = RescindApp(start=config)
+    log: list[str] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        record = await respond_until_sealed(pilot, log)
+        await wait_for(pilot, lambda: record.report is not None, "verification")
+        assert record.report.exit_code == 0
+        incident_dir = record.incident_dir
+    assert log == ["AcknowledgeModal:scope", "AnswerModal:impact",
+                   "AcknowledgeModal:tell-security", "AcknowledgeModal:rotate",
+                   "ConfirmModal:"]
+    assert verify_incident(incident_dir).exit_code == 0
+    assert kinds(incident_dir, "note", step="summary")
+
+
+@pytest.mark.slow
+async def test_aws_access_key_exercise_through_the_app(identity: None, workdir: Path) -> None:
+    config = SessionConfig(runbook=RUNBOOKS / "aws-access-key-compromise.yaml",
+                           mode=Mode.EXERCISE, inputs={"access_key_id": "AKIAIOSFODNN7EXAMPLE"},
+                           out_dir=Path("incidents"))
+    app = RescindApp(start=config)
+    log: list[str] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        incident = next(s for s in app.screen_stack if isinstance(s, IncidentScreen))
+        banner = ""
+
+        def opened() -> bool:
+            nonlocal banner
+            banner = text_of(incident.query_one("#mode-banner"))
+            return "EXERCISE" in banner
+
+        await wait_for(pilot, opened, "the incident header", timeout=60)
+        record = await respond_until_sealed(pilot, log)
+        await wait_for(pilot, lambda: record.report is not None, "verification")
+        assert record.report.exit_code == 0, record.report.summary()
+        incident_dir = record.incident_dir
+        await pilot.press("t")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "TimelineScreen", "timeline")
+        timeline = app.screen
+        await wait_for(pilot, lambda: len(timeline.rows), "the pulled events")
+        await pilot.press("slash", *"action:createuser")
+        assert timeline.query_one("EventTable").row_count >= 1
+    print("\n".join(log))
+    assert any(entry.startswith("ApprovalModal:delete_key:type-name") for entry in log)
+    assert verify_incident(incident_dir).exit_code == 0
