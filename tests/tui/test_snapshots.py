@@ -66,6 +66,8 @@ def snap_env(identity: None, workdir: Path, drill_cloud: Path, frozen: datetime,
     """Relative paths (stable on screen and in the journal) and only the drill runbooks."""
     shutil.copytree(drill.RUNBOOK.parent, workdir / "runbooks")
     monkeypatch.setattr("rescind.runbook.library.runbook_dirs", lambda: [Path("runbooks")])
+    # Toasts come and go on timers; a snapshot holds only what the screen itself shows.
+    monkeypatch.setattr(RescindApp, "notify", lambda self, *args, **kwargs: None)
     return workdir
 
 
@@ -101,9 +103,8 @@ async def _interrupted() -> None:
 
 
 async def _settle(pilot: Pilot[Any]) -> None:
-    """No toasts, no blinking cursors: only what the screen itself shows."""
+    """No blinking cursors, nothing still settling."""
     await pilot.pause(0.2)
-    pilot.app.clear_notifications()
     for screen in pilot.app.screen_stack:
         for field in screen.query(Input):
             field.cursor_blink = False

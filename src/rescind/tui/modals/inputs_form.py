@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.validation import Function, Integer, Number, Regex, Validator
+from textual.validation import Function, Integer, Number, Regex, ValidationResult, Validator
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Select, Static
 
 from rescind.modes import Mode
@@ -115,17 +115,19 @@ class InputsForm(ModalScreen[StartChoice | None]):
         if fields:
             fields.first().focus()
             for field in fields:
-                field.validate(field.value)
+                self._show_problem(field, field.validate(field.value))
         self._update_start()
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
-        name = (event.input.id or "").removeprefix("in-")
-        result = event.validation_result
+        self._show_problem(event.input, event.validation_result)
+        self._update_start()
+
+    def _show_problem(self, field: Input, result: ValidationResult | None) -> None:
+        name = (field.id or "").removeprefix("in-")
         problem = "" if result is None or result.is_valid else \
             "; ".join(result.failure_descriptions)
         self.query_one(f"#problem-{name}", Static).update(problem)
-        self._update_start()
 
     @on(RadioSet.Changed, "#mode")
     def _mode_changed(self) -> None:

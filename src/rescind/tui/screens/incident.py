@@ -8,6 +8,7 @@ brings it back, because the engine keeps waiting either way.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
@@ -88,7 +89,7 @@ class IncidentScreen(Screen[None]):
     def on_session_ready(self, _: SessionReady) -> None:
         session = self.session
         self.query_one(IncidentHeader).show_incident(
-            session.mode, session.runbook.title, session.incident_id, session.started_at)
+            session.mode, session.runbook.title, session.incident_id, _opened_at(session))
         steps = self.query_one(StepList)
         steps.loading = False
         steps.load(session.steps)
@@ -354,6 +355,18 @@ class IncidentScreen(Screen[None]):
             return ("The incident is still open. You can resume it later from the home "
                     "screen.", False)
         return None
+
+
+def _opened_at(session: Any) -> datetime:
+    """When the incident was opened (its first journal line), not when this process resumed it."""
+    entries = session.journal_entries()
+    if entries:
+        try:
+            return datetime.fromisoformat(entries[0].time)
+        except ValueError:
+            pass
+    started: datetime = session.started_at
+    return started
 
 
 _REQUEST_MODALS = (ApprovalModal, AcknowledgeModal, AnswerModal, FailureModal)
