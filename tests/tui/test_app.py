@@ -114,3 +114,14 @@ async def test_responder_coalesces_bursts_and_hops_threads() -> None:
     requests[-1].resolve("X")
     assert await again == "X"
     assert responder.pending is None
+
+
+async def test_keymap_file_remaps_a_binding_by_id(identity: None, workdir: Path,
+                                                  _isolated_config: Path) -> None:
+    (_isolated_config / "keymap.json").write_text('{"home.filter": "f3"}')
+    app = RescindApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        home = app.screen
+        await wait_for(pilot, lambda: getattr(home, "runbooks", None), "runbooks")
+        await pilot.press("f3")
+        assert app.focused is not None and app.focused.id == "library-filter"

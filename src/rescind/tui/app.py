@@ -40,10 +40,20 @@ class RescindApp(App[int]):
     def on_mount(self) -> None:
         home = HomeScreen(self.incidents_root)
         self.push_screen(home)
+        self.call_after_refresh(self._apply_keymap)
         if self._start is not None:
             home.open_incident(self._start)
         elif self._resume is not None:
             home.resume(self._resume, key=self._key, settings=self._settings)
+
+    def _apply_keymap(self) -> None:
+        from rescind.tui.keymap import load_keymap
+
+        keymap, problem = load_keymap()
+        if problem:
+            self.notify(problem, severity="warning", timeout=10)
+        if keymap:
+            self.set_keymap(keymap)
 
     def action_help(self) -> None:
         from rescind.tui.modals.help import HelpModal

@@ -63,9 +63,11 @@ class HelpModal(ModalScreen[None]):
             for binding in bindings:
                 keys = " / ".join(self.app.get_key_display(Binding(key, binding.action))
                                   for key in binding.key.split(","))
-                text = binding.description
+                text = Text(binding.description)
                 if binding.tooltip:
-                    text += f" — {binding.tooltip}"
+                    text.append(f" — {binding.tooltip}")
+                if binding.id:
+                    text.append(f"  [{binding.id}]", style="dim")  # for keymap.json
                 table.add_row(f"  {keys}", text)
         with Vertical(classes="dialog -wide", id="help"):
             yield Static("Keys on this screen", classes="dialog-title")
