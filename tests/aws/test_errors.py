@@ -16,7 +16,7 @@ from rescind.errors import ActionError
 from rescind.modes import Mode
 from rescind.providers.aws import AwsProvider
 from rescind.sandbox.aws import AwsSandbox
-from tests.aws.conftest import LEAKED_KEY, Recorder
+from tests.aws.conftest import LEAKED_KEY, SECOND_KEY, Recorder
 
 
 def _ctx(tmp_path: Path, provider: AwsProvider, recorder: Recorder) -> ActionContext:
@@ -125,20 +125,50 @@ async def test_throttling_is_retried_then_reported(tmp_path: Path, recorder: Rec
     assert len(seen) == 2  # the first try and botocore's adaptive retry
 
 
-async def test_a_target_that_vanishes_between_plan_and_apply(
-        sandbox: AwsSandbox, make_ctx: Callable[..., ActionContext], recorder: Recorder) -> None:
+async def test_a_key_that_vanishes_before_deactivation_is_reported_the_rest_contained(
+        sandbox: AwsSandbox, make_ctx: Callable[..., ActionContext], recorder: Recorder,
+        iam: Any) -> None:
     ctx = make_ctx()
     action = registry.get("aws.iam.deactivate_access_key")
     assert action is not None
     instance = action()
-    plan = await instance.plan(ctx, instance.parse_params({"access_key_id": LEAKED_KEY}), "s")
-    sandbox.client("iam").delete_access_key(UserName="deploy-bot", AccessKeyId=LEAKED_KEY)
+    params = instance.parse_params({"access_key_ids": [LEAKED_KEY, SECOND_KEY]})
+    plan = await instance.plan(ctx, params, "s")
+    iam.delete_access_key(UserName="deploy-bot", AccessKeyId=LEAKED_KEY)
     with pytest.raises(ActionError) as err:
         await instance.apply(ctx, plan)
-    assert err.value.kind == "not-found"
-    assert not err.value.retryable
+    assert err.value.kind == "not-found" and not err.value.retryable
     assert LEAKED_KEY in err.value.message and "re-plan" in (err.value.fix or "")
-    assert recorder.targets() == []  # refused before any call
+    outcomes = {d["target"]: d["ok"] for d in recorder.targets("outcome")}
+    assert outcomes == {LEAKED_KEY: False, SECOND_KEY: True}
+    keys = iam.list_access_keys(UserName="deploy-bot")["AccessKeyMetadata"]
+    assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [(SECOND_KEY, "Inactive")]
+
+
+async def test_a_key_that_vanishes_before_deletion_is_refused_before_any_call(
+        sandbox: AwsSandbox, make_ctx: Callable[..., ActionContext], recorder: Recorder,
+        iam: Any) -> None:
+    for key in (LEAKED_KEY, SECOND_KEY):
+        iam.update_access_key(UserName="deploy-bot", AccessKeyId=key, Status="Inactive")
+    ctx = make_ctx()
+    action = registry.get("aws.iam.delete_access_key")
+    assert action is not None
+    instance = action()
+    plan = await instance.plan(ctx, instance.parse_params(
+        {"access_key_ids": [LEAKED_KEY, SECOND_KEY]}), "s")
+    iam.delete_access_key(UserName="deploy-bot", AccessKeyId=LEAKED_KEY)
+    with pytest.raises(ActionError) as err:
+        await instance.apply(ctx, plan)
+    assert err.value.kind == "not-found" and not err.value.retryable
+    assert recorder.targets() == []  # refused before any call: SECOND_KEY is still there
+    # Reactivated since the plan: deleting it now would delete an active key.
+    plan = await instance.plan(ctx, instance.parse_params({"access_key_id": SECOND_KEY}), "s")
+    iam.update_access_key(UserName="deploy-bot", AccessKeyId=SECOND_KEY, Status="Active")
+    with pytest.raises(ActionError) as err:
+        await instance.apply(ctx, plan)
+    assert err.value.kind == "conflict"
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(
+        UserName="deploy-bot")["AccessKeyMetadata"]] == [SECOND_KEY]
 
 
 async def test_a_target_that_changed_since_the_plan_is_a_conflict(

@@ -280,9 +280,12 @@ async def _set_status(name: str, ctx: ActionContext, plan: Plan, *, forward: boo
     account = plan.params.get("account")
     targets: dict[str, dict[str, Any]] = plan.state["targets"]
     if forward:
-        current = await key_status(provider, account, _users(targets))
-        todo = drift(targets, current, what="access key")
-        wanted = {k: targets[k]["after"] for k in todo}
+        # No re-read before deactivating: setting a key Inactive is idempotent, so no
+        # change made since the plan can make it do more than planned, and a key deleted
+        # since fails on its own (not-found, journaled) while the others are contained.
+        # Containment must not wait for 1,000 reads, nor stop for one vanished key; the
+        # verify step reads every key back.
+        wanted = {k: t["after"] for k, t in targets.items() if t["before"] != t["after"]}
     else:
         undo = (result.undo or {}) if result else {}
         wanted = {k: v["status"] for k, v in undo.get("access_keys", {}).items()}
