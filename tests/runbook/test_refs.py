@@ -101,3 +101,12 @@ def test_malformed_reference_is_not_resolved() -> None:
 def test_text_without_references_is_unchanged() -> None:
     text = "100% {{ not jinja }} $HOME ${ x }"
     assert resolve(text, {}, {}) == text
+
+
+def test_lists_read_as_text_inside_strings() -> None:
+    from rescind.runbook.refs import resolve
+
+    outputs = {"p": {"users": ["backup-admin", "eve"], "roles": []}}
+    text = "users ${{ steps.p.outputs.users }}, roles ${{ steps.p.outputs.roles }}"
+    assert resolve(text, {}, outputs) == "users backup-admin, eve, roles none"
+    assert resolve("${{ steps.p.outputs.users }}", {}, outputs) == ["backup-admin", "eve"]
