@@ -8,7 +8,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The demo keeps its own signing key and incidents, away from the user's real config.
 DEMO_ENV := RESCIND_CONFIG_DIR=$(CURDIR)/.demo/config
-DEMO_RUNBOOK ?= runbooks/example-tabletop.yaml
+DEMO_RUNBOOK ?= runbooks/aws-access-key-compromise.yaml
+DEMO_ARGS ?= --input access_key_id=AKIAIOSFODNN7EXAMPLE
+DEMO_RUN = $(DEMO_ENV) $(BIN)/rescind run $(DEMO_RUNBOOK) $(DEMO_ARGS) --mode exercise \
+	--out .demo/incidents
 
 .PHONY: demo demo-headless test check lint typecheck contracts pytest bench screenshots clean
 
@@ -28,11 +31,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 .demo/config/identity.json: | $(VENV)/.installed-run
 	$(DEMO_ENV) $(BIN)/rescind keys init --name "Demo Responder" --email responder@example.com
 
+# In a terminal the demo opens the app and the responder drives it; elsewhere
+# (a pipe, CI) it plays the whole incident headless with every step approved.
 demo: $(VENV)/.installed-run .demo/config/identity.json
-	$(DEMO_ENV) $(BIN)/rescind run $(DEMO_RUNBOOK) --mode exercise --auto-approve \
-		--out .demo/incidents --no-tui
+	@if [ -t 0 ] && [ -t 1 ]; then $(DEMO_RUN); else $(DEMO_RUN) --auto-approve --no-tui; fi
 
-demo-headless: demo
+demo-headless: $(VENV)/.installed-run .demo/config/identity.json
+	$(DEMO_RUN) --auto-approve --no-tui
 
 test: $(VENV)/.installed-dev ssh-keygen check pytest
 

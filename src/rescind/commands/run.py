@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,14 @@ async def run_headless(config: Any, *, auto: bool) -> int:
     return await drive(session, responder)
 
 
+def _program() -> str:
+    """How the user can call rescind again: by name if it is on PATH (e.g. make demo
+    runs .venv/bin/rescind without activating the venv)."""
+    if shutil.which("rescind") or not sys.argv[0].endswith("rescind"):
+        return "rescind"
+    return sys.argv[0]
+
+
 async def drive(session: Any, responder: Any) -> int:
     """Run a started or resumed session to its end and print where the record is."""
     say = responder.say
@@ -125,7 +134,7 @@ async def drive(session: Any, responder: Any) -> int:
         outcome = await session.run()
         if outcome != "completed":
             say(f"\nincident aborted; the record so far is in {session.incident_dir}")
-            say(f"resume with: rescind resume {session.incident_dir}")
+            say(f"resume with: {_program()} resume {session.incident_dir}")
             return 1
         info = await session.close()
         report = session.verify()
@@ -139,7 +148,7 @@ async def drive(session: Any, responder: Any) -> int:
         say(f"  cd {session.incident_dir}")
         say(f"  {info.verify_command}")
         say("  sha256sum -c SHA256SUMS")
-        say(f"or all at once: rescind verify {session.incident_dir}")
+        say(f"or all at once: {_program()} verify {session.incident_dir}")
         return 0 if report.exit_code == 0 else 1
     finally:
         session.shutdown()
