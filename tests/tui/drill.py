@@ -21,6 +21,7 @@ from rescind.timeline.event import Event
 
 RUNBOOK = Path(__file__).parent / "runbooks" / "tui-drill.yaml"
 SLOW_RUNBOOK = Path(__file__).parent / "runbooks" / "tui-slow.yaml"
+CRITICAL_RUNBOOK = Path(__file__).parent / "runbooks" / "tui-critical.yaml"
 STATE: dict[str, Path] = {}
 # Opened by a test to let drill.slow_revoke's cloud call finish.
 GATE: dict[str, asyncio.Event] = {}
@@ -197,5 +198,59 @@ class SlowRevoke(Action[UserParams]):
         return Verification(ok=done, detail="revoked" if done else "still valid")
 
 
+class TokenParams(BaseModel):
+    name: str
+
+
+class RotateToken(Action[TokenParams]):
+    """Rotates a token; the new value is a secret output, shown once and never journaled."""
+
+    name = "drill.rotate_token"
+    description = "Rotate a test token."
+    params_model = TokenParams
+    risk = Risk.MEDIUM
+    reversible = True
+    mutating = True
+    outputs: ClassVar[tuple[str, ...]] = ("token",)
+    secret_outputs: ClassVar[tuple[str, ...]] = ("token",)
+
+    async def plan(self, ctx: ActionContext, params: TokenParams, step_id: str) -> Plan:
+        return Plan(action=self.name, step_id=step_id, params=params.model_dump(),
+                    targets=[params.name], risk=self.risk, reversible=True, mutating=True,
+                    changes=[Change(target=params.name, field="token", before="old",
+                                    after="new (shown once)")],
+                    summary=f"Rotate the token {params.name}")
+
+    async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
+        return Result(outputs={"token": NEW_TOKEN})
+
+
+class DisableEveryone(Action[UserParams]):
+    """Critical: the two-person rule applies."""
+
+    name = "drill.disable_everyone"
+    description = "Disable every user of the test cloud."
+    params_model = UserParams
+    risk = Risk.CRITICAL
+    reversible = False
+    mutating = True
+
+    async def plan(self, ctx: ActionContext, params: UserParams, step_id: str) -> Plan:
+        users = sorted(load()["users"])
+        return Plan(action=self.name, step_id=step_id, params=params.model_dump(),
+                    targets=users, risk=self.risk, reversible=False, mutating=True,
+                    changes=[Change(target=u, field="enabled", before=True, after=False)
+                             for u in users],
+                    summary=f"Disable all {len(users)} users")
+
+    async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
+        data = load()
+        data["users"] = {u: False for u in data["users"]}
+        save(data)
+        return Result()
+
+
+NEW_TOKEN = "tok-7f3a9c1e5b2d4f60"  # what RotateToken hands over, once
+
 ACTIONS: tuple[type[Action], ...] = (DisableKey, DeleteUser, PullEvents,
-                                                  SlowRevoke)  # type: ignore[type-arg]
+                                                  SlowRevoke, RotateToken, DisableEveryone)  # type: ignore[type-arg]

@@ -58,14 +58,17 @@ class InputsForm(ModalScreen[StartChoice | None]):
     ]
 
     def __init__(self, runbook: Runbook, path: Path, *, mode: Mode = Mode.EXERCISE,
-                 values: dict[str, str] | None = None, only: set[str] | None = None) -> None:
-        """``only`` limits the form to those inputs (resuming asks for secrets again)."""
+                 values: dict[str, str] | None = None, only: set[str] | None = None,
+                 fixed_mode: bool = False) -> None:
+        """``only`` limits the form to those inputs (resuming asks for secrets again);
+        ``fixed_mode`` keeps the mode chosen on the command line."""
         super().__init__(classes="dialog-screen")
         self.runbook = runbook
         self.path = path
         self.mode = mode
         self.values = values or {}
         self.only = only
+        self.fixed_mode = fixed_mode or only is not None
 
     @property
     def specs(self) -> dict[str, InputSpec]:
@@ -82,7 +85,7 @@ class InputsForm(ModalScreen[StartChoice | None]):
                     yield Static("This runbook takes no inputs.", classes="dialog-hint")
                 for name, spec in self.specs.items():
                     yield from self._field(name, spec)
-                if not resuming:
+                if not self.fixed_mode:
                     yield Static("Mode", classes="field-label")
                     with RadioSet(id="mode"):
                         for mode, label in _MODES:
@@ -147,7 +150,7 @@ class InputsForm(ModalScreen[StartChoice | None]):
 
     @property
     def chosen_mode(self) -> Mode:
-        if self.only is not None:
+        if self.fixed_mode:
             return self.mode
         pressed = self.query_one("#mode", RadioSet).pressed_button
         return Mode(pressed.name) if pressed is not None and pressed.name else self.mode

@@ -168,14 +168,40 @@ class HomeScreen(Screen[None]):
         if choice is None:
             return
         from rescind.engine.session import SessionConfig
-
-        self.open_incident(SessionConfig(runbook=choice.runbook, mode=choice.mode,
-                                         inputs=choice.inputs, out_dir=self.incidents_root))
-
-    def open_incident(self, config: Any) -> None:
         from rescind.tui.runner import start_opener
         from rescind.tui.screens.incident import IncidentScreen
 
+        config = SessionConfig(runbook=choice.runbook, mode=choice.mode, inputs=choice.inputs,
+                               out_dir=self.incidents_root)
+        self.app.push_screen(IncidentScreen(start_opener(config)))
+
+    def open_incident(self, config: Any) -> None:
+        """Open a new incident; inputs that are missing or wrong are asked for first."""
+        from rescind.errors import RescindError
+        from rescind.runbook.inputs import coerce_inputs
+        from rescind.runbook.validate import load_and_validate
+        from rescind.tui.modals.confirm import NoticeModal
+        from rescind.tui.modals.inputs_form import InputsForm
+        from rescind.tui.runner import start_opener
+        from rescind.tui.screens.incident import IncidentScreen
+
+        try:
+            loaded = load_and_validate(config.runbook)
+        except RescindError as exc:
+            self.app.push_screen(NoticeModal(f"{config.runbook} has problems", str(exc),
+                                             error=True))
+            return
+        try:
+            coerce_inputs(loaded.runbook, config.inputs)
+        except RescindError:
+            def chosen(choice: Any) -> None:
+                if choice is not None:
+                    config.inputs = choice.inputs
+                    self.open_incident(config)
+
+            self.app.push_screen(InputsForm(loaded.runbook, config.runbook, mode=config.mode,
+                                            values=config.inputs, fixed_mode=True), chosen)
+            return
         self.app.push_screen(IncidentScreen(start_opener(config), key=config.key))
 
     def action_exercise(self) -> None:

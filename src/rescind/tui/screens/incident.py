@@ -64,6 +64,7 @@ class IncidentScreen(Screen[None]):
         self.runner = IncidentRunner(self, opener, key=key)
         self.engine_events: Signal[list[EngineEvent]] = Signal(self, "engine-events")
         self._active: str | None = None  # the step the engine works on
+        self._hidden: Request | None = None  # the request the responder put aside
 
     def compose(self) -> ComposeResult:
         yield IncidentHeader()
@@ -218,23 +219,35 @@ class IncidentScreen(Screen[None]):
     def _open_request(self, request: Request) -> None:
         if request.future.done() or isinstance(self.app.screen, _REQUEST_MODALS):
             return
+
+        def hide() -> None:  # put aside: Enter brings it back
+            self._hidden = request
+
+        def answered(value: Any) -> None:
+            hide() if value is None else request.resolve(value)
+
         if request.kind == "approve":
             assert request.approval is not None
-            self.app.push_screen(ApprovalModal(request.approval, request.refusal),
-                                 request.resolve)
+            self.app.push_screen(ApprovalModal(request.approval, request.refusal), answered)
         elif request.kind == "acknowledge":
+            # (note,): the note itself may be None.
             self.app.push_screen(AcknowledgeModal(request.step),
-                                 lambda r: request.resolve(r[0]) if r is not None else None)
+                                 lambda r: hide() if r is None else request.resolve(r[0]))
         elif request.kind == "answer":
             self.app.push_screen(
                 AnswerModal(request.step, default=request.default, secret=request.secret,
                             pattern=self._prompt_pattern(request.step.id),
-                            refusal=request.refusal),
-                lambda answer: request.resolve(answer) if answer is not None else None)
+                            refusal=request.refusal), answered)
         elif request.kind == "failure":
             assert request.error is not None
-            self.app.push_screen(FailureModal(request.step, request.error),
-                                 lambda c: request.resolve(c) if c is not None else None)
+            self.app.push_screen(FailureModal(request.step, request.error), answered)
+
+    def on_screen_resume(self) -> None:
+        """Back on this screen (a dialog, the timeline closed): show what still waits,
+        unless the responder hid exactly that."""
+        pending = self.runner.pending
+        if pending is not None and pending is not self._hidden:
+            self.call_after_refresh(self._open_request, pending)
 
     def _prompt_pattern(self, step_id: str) -> str | None:
         for _, step in self.session.runbook.steps():

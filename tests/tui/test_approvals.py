@@ -1,0 +1,122 @@
+"""The two-person rule, a secret shown once, skip with a reason, and missing inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Static, TextArea
+
+from rescind.engine.responder import Approval
+from rescind.engine.session import SessionConfig
+from rescind.modes import Mode
+from rescind.record.approval import sign_approval
+from rescind.record.keys import ephemeral_signer
+from rescind.record.verify import verify_incident
+from rescind.tui.app import RescindApp
+from rescind.tui.modals.approval import ApprovalModal
+from rescind.tui.screens.incident import IncidentScreen
+from tests.tui import drill
+from tests.tui.conftest import journal, kinds, screen_named, text_of, wait_for
+
+
+async def _tab_to(pilot: Pilot[Any], widget_id: str) -> None:
+    for _ in range(10):
+        if pilot.app.focused is not None and pilot.app.focused.id == widget_id:
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"Tab never reached #{widget_id}")
+
+
+def _config(runbook: Path, **inputs: str) -> SessionConfig:
+    return SessionConfig(runbook=runbook, mode=Mode.EXERCISE, inputs=dict(inputs),
+                         out_dir=Path("incidents"))
+
+
+async def test_secret_once_then_two_person_approval(identity: None, workdir: Path,
+                                                    drill_cloud: Path) -> None:
+    app = RescindApp(start=_config(drill.CRITICAL_RUNBOOK))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
+        incident = next(s for s in app.screen_stack if isinstance(s, IncidentScreen))
+        incident_dir = incident.session.incident_dir
+        await pilot.press("enter")  # rotate-token: reversible, Approve is focused
+
+        # The new token is shown once, in its own dialog, and nowhere on disk.
+        await wait_for(pilot, screen_named(pilot, "SecretModal"), "the secret")
+        assert drill.NEW_TOKEN in text_of(app.screen.query_one("#secret-value", Static))
+        await _tab_to(pilot, "done")
+        await pilot.press("enter")
+        on_disk = b"".join(p.read_bytes() for p in incident_dir.rglob("*") if p.is_file())
+        assert drill.NEW_TOKEN.encode() not in on_disk
+
+        # Critical: a second responder's token, pasted.
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal)
+                       and app.screen.policy is Approval.TWO_PERSON, "the two-person approval")
+        modal = app.screen
+        assert app.focused is not None and app.focused.id == "cancel"
+        plan_file = modal.request.plan_file
+        assert str(plan_file) in modal.command
+        await _tab_to(pilot, "approve")
+        await pilot.press("enter")  # nothing pasted yet: refused in place
+        assert app.screen is modal
+        second = ephemeral_signer("Bo Second", "bo@example.com")
+        token = sign_approval(plan_file.read_bytes(), second)
+        await _tab_to(pilot, "token")
+        modal.query_one(TextArea).post_message(events.Paste(token))
+        await pilot.pause()
+        await _tab_to(pilot, "approve")
+        await pilot.press("enter")
+        await wait_for(pilot, screen_named(pilot, "ConfirmModal"), "the close offer")
+        assert set(drill.load()["users"].values()) == {False}
+        approved = kinds(incident_dir, "action.approval", step="disable-everyone",
+                         approved=True)
+        assert approved and approved[0]["approver"]["fingerprint"] == second.fingerprint
+        await pilot.press("enter")
+        await wait_for(pilot, screen_named(pilot, "RecordScreen"), "the record")
+        record = app.screen
+        await wait_for(pilot, lambda: record.report is not None, "verification")
+        assert record.report.exit_code == 0 and record.report.approvals_verified == 1
+    assert verify_incident(incident_dir).exit_code == 0
+
+
+async def test_skip_a_failed_step_with_a_reason(identity: None, workdir: Path,
+                                                drill_cloud: Path) -> None:
+    app = RescindApp(start=_config(drill.RUNBOOK, ticket="IR-3"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
+        incident_dir = next(s for s in app.screen_stack
+                            if isinstance(s, IncidentScreen)).session.incident_dir
+        await pilot.press("escape")  # decline: journaled, then the failure choice
+        await wait_for(pilot, screen_named(pilot, "FailureModal"), "the failure choice")
+        skip = app.screen.query_one("#skip")
+        assert skip.disabled, "a skip needs a reason"
+        await _tab_to(pilot, "reason")
+        await pilot.press(*"key already inactive")
+        assert not skip.disabled
+        await _tab_to(pilot, "skip")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal)
+                       and app.screen.request.step.id == "delete-backdoor", "the next step")
+    assert kinds(incident_dir, "action.approval", step="disable-key", approved=False)
+    assert kinds(incident_dir, "step.skipped", step="disable-key",
+                 reason="key already inactive")
+    assert drill.load()["keys"]["AKIAIOSFODNN7EXAMPLE"] == "Active"
+
+
+async def test_run_without_required_inputs_asks_for_them(identity: None, workdir: Path,
+                                                         drill_cloud: Path) -> None:
+    app = RescindApp(start=_config(drill.RUNBOOK, ticket="not a ticket"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, screen_named(pilot, "InputsForm"), "the inputs form")
+        form = app.screen
+        assert form.query_one("#start").disabled
+        assert "must match" in text_of(form.query_one("#problem-ticket", Static))
+        await pilot.press(*["backspace"] * 20, *"IR-4", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
+        session = next(s for s in app.screen_stack if isinstance(s, IncidentScreen)).session
+        assert session.inputs["ticket"] == "IR-4"
+    opened = [e.data for e in journal(session.incident_dir) if e.kind == "incident.open"]
+    assert opened[0]["inputs"]["ticket"] == "IR-4"
