@@ -20,6 +20,7 @@ from rescind.record.journal import Entry, read_entries
 from tests.tui import drill
 
 FROZEN = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+IDENTITY_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 
 
 @pytest.fixture
@@ -27,9 +28,8 @@ def identity(_isolated_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Jane's signing identity, the same key every run (fingerprints in snapshots stay put)."""
     from rescind.record import keys
 
-    fixed = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
     with monkeypatch.context() as patch:
-        patch.setattr(Ed25519PrivateKey, "generate", classmethod(lambda cls: fixed))
+        patch.setattr(Ed25519PrivateKey, "generate", classmethod(lambda cls: IDENTITY_KEY))
         keys.init_key("Jane Responder", "jane@example.com")
 
 
