@@ -773,8 +773,18 @@ def _guard_dry_run(runbook: Runbook, mode: Mode, providers: Mapping[str, Any],
                 fix="run in exercise mode against the simulated cloud instead")
 
 
+_SECRET_KEY_PARTS = ("secret", "token", "password", "credential", "external_id", "key_id")
+
+
 def _public_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings worth recording (no credentials); resume reuses them."""
-    return {k: v for k, v in settings.items()
-            if isinstance(v, str | int | float | bool | list | dict | type(None))
-            and not any(s in k.lower() for s in ("secret", "token", "password", "credential"))}
+    """Settings worth recording, for resume; credentials dropped at every depth."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: clean(v) for k, v in value.items()
+                    if not any(p in str(k).lower() for p in _SECRET_KEY_PARTS)}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
+    cleaned: dict[str, Any] = clean(settings)
+    return cleaned
