@@ -95,5 +95,10 @@ async def test_action_in_flight_quit_asks_and_cancel_resumes(identity: None, wor
         record = app.screen
         await wait_for(pilot, lambda: record.report is not None, "verification")
         assert record.report.exit_code == 0
-        await pilot.press("q")  # closed: quits without asking
+        await pilot.press("escape", "h")  # back to the incident, then home: no question
+        await wait_for(pilot, screen_named(pilot, "HomeScreen"), "the home screen")
+        home = app.screen
+        await wait_for(pilot, lambda: [i.state for i in getattr(home, "incidents", [])]
+                       == ["verified"], "the sealed incident listed as verified")
+        await pilot.press("q")  # nothing open: quits without asking
     assert not app.is_running

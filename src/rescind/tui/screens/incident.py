@@ -57,6 +57,8 @@ class IncidentScreen(Screen[None]):
                 tooltip="Continue after a cancel or an error"),
         Binding("x", "close_incident", "Close incident", id="incident.close",
                 tooltip="Seal the record: report, SHA256SUMS, signature"),
+        Binding("h", "home", "Home", id="incident.home", show=False,
+                tooltip="Leave this incident for the home screen (it stays resumable)"),
     ]
 
     def __init__(self, opener: Opener, *, key: Any = None) -> None:
@@ -300,6 +302,16 @@ class IncidentScreen(Screen[None]):
     def action_resume(self) -> None:
         self.runner.reopen()
 
+    def action_home(self) -> None:
+        question = self.quit_question()
+        if question is None:
+            self.dismiss_to_home()
+            return
+        text, dangerous = question
+        self.app.push_screen(ConfirmModal("Leave this incident?", text, yes="Leave",
+                                          no="Stay", danger=dangerous),
+                             lambda yes: self.dismiss_to_home() if yes else None)
+
     def action_close_incident(self) -> None:
         self._close_answer(True)
 
@@ -331,6 +343,7 @@ class IncidentScreen(Screen[None]):
             ("Cancel the running step", "Resume re-checks it first", "cancel_step"),
             ("Resume the incident", "Continue after a cancel or an error", "resume"),
             ("Close incident", "Seal the record and show how to verify it", "close_incident"),
+            ("Back to home", "Leave this incident; it stays resumable", "home"),
         ]
         items = []
         for name, help_text, action in offers:
