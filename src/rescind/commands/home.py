@@ -10,15 +10,9 @@ from typing import Any
 
 
 def _run(app: Any) -> int:
-    try:
-        code = app.run()
-    finally:
-        # Whatever ended the app (quit, an exception), no incident stays locked by us.
-        for screen in list(app.screen_stack):
-            runner = getattr(screen, "runner", None)
-            if runner is not None:
-                runner.shutdown()
-    return int(code or 0)
+    # The incident screen shuts its session down (lock, simulated cloud) when the app
+    # unmounts it, however the app ends.
+    return int(app.run() or 0)
 
 
 def open_home() -> int:
