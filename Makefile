@@ -9,9 +9,7 @@ BIN := $(VENV)/bin
 # The demo keeps its own signing key and incidents, away from the user's real config.
 DEMO_ENV := RESCIND_CONFIG_DIR=$(CURDIR)/.demo/config
 DEMO_RUNBOOK ?= runbooks/aws-access-key-compromise.yaml
-DEMO_ARGS ?= --input access_key_id=AKIAIOSFODNN7EXAMPLE
-DEMO_RUN = $(DEMO_ENV) $(BIN)/rescind run $(DEMO_RUNBOOK) $(DEMO_ARGS) --mode exercise \
-	--out .demo/incidents
+DEMO_RUN = $(DEMO_ENV) $(BIN)/rescind run $(DEMO_RUNBOOK) --mode exercise --out .demo/incidents
 
 .PHONY: demo demo-headless test check lint typecheck contracts pytest bench screenshots clean
 

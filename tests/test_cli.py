@@ -104,3 +104,14 @@ def test_closed_stdin_aborts_and_keeps_the_record(keyed: Path) -> None:
     (incident,) = (keyed / "inc").iterdir()
     assert "rescind resume" in done.stdout
     assert rescind("verify", str(incident)).returncode == 0
+
+
+def test_aws_exercise_plays_the_scenarios_inputs(keyed: Path) -> None:
+    """`make demo` headless: the scenario says which key leaked; no --input needed."""
+    done = rescind("run", "aws-access-key-compromise", "--no-tui", "--auto-approve",
+                   "--out", str(keyed / "inc"))
+    assert done.returncode == 0, done.stderr
+    (incident,) = (keyed / "inc").iterdir()
+    journal = (incident / "journal.jsonl").read_text()
+    assert '"access_key_id":"AKIAIOSFODNN7EXAMPLE"' in journal
+    assert rescind("verify", str(incident)).returncode == 0

@@ -153,11 +153,11 @@ async def test_role_session_compromise(tmp_path: Path) -> None:
 
 
 async def test_third_party_role_rotation(tmp_path: Path) -> None:
-    run = exercise(tmp_path, "aws-third-party-role-rotation", role="tailpipe-connector-role")
+    run = exercise(tmp_path, "aws-third-party-role-rotation", role="costexport-connector-role")
     async with run as (session, responder):
         assert responder.failures == []
         iam = _client(session, "iam")
-        role = "tailpipe-connector-role"
+        role = "costexport-connector-role"
         assert iam.list_role_policies(RoleName=role)["PolicyNames"] == [
             "AWSRevokeOlderSessions"]
         trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
@@ -165,10 +165,10 @@ async def test_third_party_role_rotation(tmp_path: Path) -> None:
         secrets = responder.of_kind("secret")
         assert [(s["step"], s["name"]) for s in secrets] == [
             ("rotate_external_id", "external_id")]
-        assert secrets[0]["value"] == new_id != "tailpipe-example-external-id"
+        assert secrets[0]["value"] == new_id != "costexport-example-external-id"
         # The deleted policy document is kept in the record; the new external id is not.
         plan = next(p for p in responder.plans if p.action == "aws.iam.delete_role_policy")
-        assert plan.state["targets"]["TailpipeAccess"]["before"]["Statement"]
+        assert plan.state["targets"]["CostExportAccess"]["before"]["Statement"]
         secret_value = new_id
     written = list((tmp_path / "incidents").rglob("*"))
     assert written

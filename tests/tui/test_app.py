@@ -125,3 +125,22 @@ async def test_keymap_file_remaps_a_binding_by_id(identity: None, workdir: Path,
         await wait_for(pilot, lambda: getattr(home, "runbooks", None), "runbooks")
         await pilot.press("f3")
         assert app.focused is not None and app.focused.id == "library-filter"
+
+
+async def test_exercise_form_is_filled_from_the_scenario_and_shows_patterns_verbatim(
+        identity: None, workdir: Path) -> None:
+    from textual.widgets import Input
+
+    app = RescindApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        home = app.screen
+        await wait_for(pilot, lambda: getattr(home, "runbooks", None), "runbooks")
+        await pilot.press("e")
+        await wait_for(pilot, screen_named(pilot, "InputsForm"), "the inputs form")
+        form = app.screen
+        field = form.query_one("#in-access_key_id", Input)
+        assert field.value == "AKIAIOSFODNN7EXAMPLE"  # from the scenario's inputs
+        field.value = "not-a-key"
+        await pilot.pause(0.2)
+        problem = text_of(form.query_one("#problem-access_key_id", Static), 120)
+        assert "must match ^AKIA[A-Z0-9]{16}$" in problem  # brackets are not markup

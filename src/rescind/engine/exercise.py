@@ -13,15 +13,40 @@ from rescind.errors import UsageError
 from rescind.runbook.model import Runbook
 
 
+def scenario_path(runbook: Runbook, runbook_path: Path,
+                  scenario: Path | None = None) -> Path | None:
+    if scenario is not None:
+        return scenario
+    if runbook.scenario:
+        return (runbook_path.parent / runbook.scenario).resolve()
+    return None
+
+
+def scenario_inputs(runbook: Runbook, runbook_path: Path,
+                    scenario: Path | None = None) -> dict[str, str]:
+    """The inputs an exercise scenario plays, read without starting anything."""
+    path = scenario_path(runbook, runbook_path, scenario)
+    if path is None or not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}  # starting the sandbox reports a broken scenario properly
+    inputs = data.get("inputs") if isinstance(data, dict) else None
+    if not isinstance(inputs, dict):
+        return {}
+    return {str(k): str(v) for k, v in inputs.items() if k in runbook.inputs}
+
+
 def start_simulated_clouds(
         runbook: Runbook, runbook_path: Path,
         scenario: Path | None = None) -> tuple[dict[str, Any], Callable[[], None]]:
     """Start a sandbox for each cloud the runbook uses; return provider settings and a stopper."""
     if not runbook.clouds:
         return {}, lambda: None
-    path = scenario
-    if path is None and runbook.scenario:
-        path = (runbook_path.parent / runbook.scenario).resolve()
+    path = scenario_path(runbook, runbook_path, scenario)
     if path is not None and not path.is_file():
         raise UsageError(f"exercise scenario {path} does not exist",
                          fix=f"fix `scenario:` in {runbook_path.name} or pass --scenario FILE")

@@ -122,7 +122,12 @@ class IncidentSession:
         """Validate everything, create the incident folder, lock it and open the journal."""
         loaded = load_and_validate(config.runbook)
         runbook = loaded.runbook
-        inputs = coerce_inputs(runbook, config.inputs)
+        raw_inputs = dict(config.inputs)
+        if config.mode is Mode.EXERCISE:
+            from rescind.engine.exercise import scenario_inputs
+
+            raw_inputs = scenario_inputs(runbook, loaded.path, config.scenario) | raw_inputs
+        inputs = coerce_inputs(runbook, raw_inputs)
         secret_inputs = {k for k, spec in runbook.inputs.items() if spec.secret}
         signer = load_signer(config.key, email=config.email)
         settings = dict(config.settings)

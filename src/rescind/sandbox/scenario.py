@@ -169,6 +169,9 @@ class ResponderSpec(_Model):
 class Scenario(_Model):
     name: str = "scenario"
     description: str = ""
+    # The runbook inputs this exercise plays out (e.g. which key leaked), so a
+    # facilitator's players start without knowing the scenario's ids.
+    inputs: dict[str, str] = Field(default_factory=dict)
     account_id: str = "123456789012"
     regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
     latency_ms: float = Field(default=0.0, ge=0)

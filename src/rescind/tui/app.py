@@ -51,7 +51,7 @@ class RescindApp(App[int]):
 
         keymap, problem = load_keymap()
         if problem:
-            self.notify(problem, severity="warning", timeout=10)
+            self.notify(problem, severity="warning", timeout=10, markup=False)
         if keymap:
             self.set_keymap(keymap)
 

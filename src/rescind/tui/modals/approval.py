@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static, TextArea
 
 from rescind.engine.responder import Approval, ApprovalRequest, ApprovalResponse
+from rescind.tui.widgets.plain import Plain
 from rescind.tui.widgets.plan_view import render_plan
 
 _HOW = {
@@ -50,18 +51,18 @@ class ApprovalModal(ModalScreen[ApprovalResponse]):
     def compose(self) -> ComposeResult:
         plan = self.request.plan
         with Vertical(classes="dialog -wide", id="approval"):
-            yield Static(f"Approve: {self.request.step.title}", classes="dialog-title")
+            yield Plain(f"Approve: {self.request.step.title}", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
-                yield Static(render_plan(plan), id="approval-plan")
-            yield Static(_HOW.get(self.policy, ""), classes="dialog-how")
+                yield Plain(render_plan(plan), id="approval-plan")
+            yield Plain(_HOW.get(self.policy, ""), classes="dialog-how")
             if self.refusal:
-                yield Static(Text(f"✗ Refused: {self.refusal}", style="bold"),
+                yield Plain(Text(f"✗ Refused: {self.refusal}", style="bold"),
                              id="approval-refusal", classes="refusal")
             if self.policy is Approval.TYPE_NAME:
-                yield Static(self._names_hint(), id="typed-match", classes="dialog-hint")
+                yield Plain(self._names_hint(), id="typed-match", classes="dialog-hint")
                 yield Input(placeholder="target name", id="typed")
             elif self.policy is Approval.TWO_PERSON:
-                yield Static(Text(self.command, style="bold"), id="approve-command")
+                yield Plain(Text(self.command, style="bold"), id="approve-command")
                 yield TextArea(id="token", soft_wrap=True, show_line_numbers=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")

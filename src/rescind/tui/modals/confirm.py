@@ -9,7 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button
+
+from rescind.tui.widgets.plain import Plain
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -30,9 +32,9 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self._title, classes="dialog-title")
+            yield Plain(self._title, classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
-                yield Static(self._body)
+                yield Plain(self._body)
             with Horizontal(classes="dialog-buttons"):
                 # The safe choice comes first, so it is where focus lands.
                 yield Button(self._no, id="no", variant="primary" if self._danger else "default")
@@ -65,9 +67,9 @@ class NoticeModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -error" if self._error else "dialog"):
-            yield Static(self._title, classes="dialog-title")
+            yield Plain(self._title, classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
-                yield Static(self._body)
+                yield Plain(self._body)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("OK", id="ok", variant="primary")
 

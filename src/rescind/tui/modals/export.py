@@ -10,7 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, RadioButton, RadioSet
+
+from rescind.tui.widgets.plain import Plain
 
 
 class ExportModal(ModalScreen[tuple[str, Path] | None]):
@@ -28,7 +30,7 @@ class ExportModal(ModalScreen[tuple[str, Path] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="export"):
-            yield Static("Export the timeline", classes="dialog-title")
+            yield Plain("Export the timeline", classes="dialog-title")
             with RadioSet(id="formats"):
                 for n, name in enumerate(self._names):
                     yield RadioButton(f"{name}  ({self._formats[name]})", value=n == 0)

@@ -10,10 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input
 
 from rescind.engine.responder import FailureChoice, StepState
 from rescind.errors import ActionError
+from rescind.tui.widgets.plain import Plain
 
 
 class FailureModal(ModalScreen[FailureChoice | None]):
@@ -31,7 +32,7 @@ class FailureModal(ModalScreen[FailureChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -error"):
-            yield Static(f"Step failed: {self.step.title}", classes="dialog-title")
+            yield Plain(f"Step failed: {self.step.title}", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 body = Text()
                 body.append(f"{self.error.message}\n", style="bold")
@@ -41,7 +42,7 @@ class FailureModal(ModalScreen[FailureChoice | None]):
                 if not self.error.retryable:
                     body.append("\nRetrying will not help: skip it with a reason, or abort.",
                                 style="yellow")
-                yield Static(body)
+                yield Plain(body)
             yield Input(placeholder="reason (needed to skip or abort; journaled)", id="reason")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Retry", id="retry", variant="primary",

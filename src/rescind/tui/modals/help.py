@@ -11,7 +11,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Static
+from textual.widgets import Button
+
+from rescind.tui.widgets.plain import Plain
 
 
 def _own_bindings(node: DOMNode) -> list[Binding]:
@@ -70,12 +72,12 @@ class HelpModal(ModalScreen[None]):
                     text.append(f"  [{binding.id}]", style="dim")  # for keymap.json
                 table.add_row(f"  {keys}", text)
         with Vertical(classes="dialog -wide", id="help"):
-            yield Static("Keys on this screen", classes="dialog-title")
+            yield Plain("Keys on this screen", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 if self._intro:
-                    yield Static(self._intro, classes="dialog-how")
-                yield Static(table)
-                yield Static("Tab and Shift+Tab move between panes and fields; ↑ ↓ move in a "
+                    yield Plain(self._intro, classes="dialog-how")
+                yield Plain(table)
+                yield Plain("Tab and Shift+Tab move between panes and fields; ↑ ↓ move in a "
                              "list; Enter chooses; Escape closes a dialog. Ctrl+P opens the "
                              "command palette: every action by name.", classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):

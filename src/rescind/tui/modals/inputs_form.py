@@ -20,9 +20,11 @@ from textual.screen import ModalScreen
 from textual.validation import Function, Integer, Number, Regex, ValidationResult, Validator
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Select, Static
 
+from rescind.engine.exercise import scenario_inputs
 from rescind.modes import Mode
 from rescind.runbook.model import InputSpec, Runbook
 from rescind.tui.modals.confirm import ConfirmModal
+from rescind.tui.widgets.plain import Plain
 
 _MODES = (
     (Mode.EXERCISE, "EXERCISE — simulated cloud, nothing real changes"),
@@ -67,6 +69,9 @@ class InputsForm(ModalScreen[StartChoice | None]):
         self.path = path
         self.mode = mode
         self.values = values or {}
+        if mode is Mode.EXERCISE and only is None:
+            # An exercise's scenario says which key leaked; players need not know it.
+            self.values = scenario_inputs(runbook, path) | self.values
         self.only = only
         self.fixed_mode = fixed_mode or only is not None
 
@@ -79,14 +84,14 @@ class InputsForm(ModalScreen[StartChoice | None]):
         resuming = self.only is not None
         with Vertical(classes="dialog -wide", id="inputs-form"):
             title = "Resume" if resuming else "Start"
-            yield Static(f"{title}: {self.runbook.title}", classes="dialog-title")
+            yield Plain(f"{title}: {self.runbook.title}", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 if not self.specs:
-                    yield Static("This runbook takes no inputs.", classes="dialog-hint")
+                    yield Plain("This runbook takes no inputs.", classes="dialog-hint")
                 for name, spec in self.specs.items():
                     yield from self._field(name, spec)
                 if not self.fixed_mode:
-                    yield Static("Mode", classes="field-label")
+                    yield Plain("Mode", classes="field-label")
                     with RadioSet(id="mode"):
                         for mode, label in _MODES:
                             yield RadioButton(label, value=mode is self.mode, name=mode.value)
@@ -97,9 +102,9 @@ class InputsForm(ModalScreen[StartChoice | None]):
     def _field(self, name: str, spec: InputSpec) -> ComposeResult:
         need = "required" if spec.required else f"default {spec.default}"
         label = f"{name}  ({spec.type}, {need}{', secret' if spec.secret else ''})"
-        yield Static(label, classes="field-label")
+        yield Plain(label, classes="field-label")
         if spec.description:
-            yield Static(spec.description, classes="dialog-hint")
+            yield Plain(spec.description, classes="dialog-hint")
         value = self.values.get(name, "" if spec.default is None else str(spec.default))
         field_id = f"in-{name}"
         if spec.type == "boolean":
@@ -111,7 +116,7 @@ class InputsForm(ModalScreen[StartChoice | None]):
             yield Input(value="" if spec.secret else value, password=spec.secret,
                         placeholder=spec.pattern or spec.type, validators=_validators(spec),
                         valid_empty=not spec.required, id=field_id)
-            yield Static("", id=f"problem-{name}", classes="dialog-hint -bad")
+            yield Plain("", id=f"problem-{name}", classes="dialog-hint -bad")
 
     def on_mount(self) -> None:
         fields = self.query(Input)
@@ -189,7 +194,7 @@ class InputsForm(ModalScreen[StartChoice | None]):
     def _start(self) -> None:
         problems = self._problems()
         if problems:
-            self.notify("; ".join(problems), severity="warning")
+            self.notify("; ".join(problems), severity="warning", markup=False)
             return
         choice = StartChoice(self.path, self.chosen_mode, self._collect())
         if choice.mode is not Mode.LIVE:

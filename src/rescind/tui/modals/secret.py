@@ -15,6 +15,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from rescind.tui.widgets.plain import Plain
+
 
 class SecretModal(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -29,10 +31,10 @@ class SecretModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(f"Shown once: {self._name}", classes="dialog-title")
-            yield Static(f"Step {self._step} produced this secret. rescind does not keep it: "
+            yield Plain(f"Shown once: {self._name}", classes="dialog-title")
+            yield Plain(f"Step {self._step} produced this secret. rescind does not keep it: "
                          "store it now (password manager, vault).", classes="dialog-how")
-            yield Static(Text(self._value, style="bold"), id="secret-value")
+            yield Plain(Text(self._value, style="bold"), id="secret-value")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Copy", id="copy")
                 yield Button("I have stored it", id="done", variant="primary")

@@ -19,6 +19,7 @@ from textual.validation import Regex, ValidationResult, Validator
 from textual.widgets import Button, Checkbox, Input, Static
 
 from rescind.engine.responder import StepState
+from rescind.tui.widgets.plain import Plain
 
 _LATER = Binding("escape", "later", "Later", id="step.later",
                  tooltip="Hide this; the step keeps waiting (Enter brings it back)")
@@ -35,9 +36,9 @@ class AcknowledgeModal(ModalScreen[tuple[str | None] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(f"Manual step: {self.step.title}", classes="dialog-title")
+            yield Plain(f"Manual step: {self.step.title}", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
-                yield Static(self.step.text or self.step.title)
+                yield Plain(self.step.text or self.step.title)
             yield Checkbox("I have done this", id="done")
             yield Input(placeholder="note for the record (optional)", id="note")
             with Horizontal(classes="dialog-buttons"):
@@ -93,16 +94,16 @@ class AnswerModal(ModalScreen[str | None]):
             validators.append(Regex(f"(?:{self.pattern})\\Z",
                                     failure_description=f"must match {self.pattern}"))
         with Vertical(classes="dialog"):
-            yield Static(f"Question: {self.step.title}", classes="dialog-title")
+            yield Plain(f"Question: {self.step.title}", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
-                yield Static(self.step.text or self.step.title)
+                yield Plain(self.step.text or self.step.title)
             if self.refusal:
-                yield Static(Text(f"✗ {self.refusal}", style="bold"), classes="refusal")
+                yield Plain(Text(f"✗ {self.refusal}", style="bold"), classes="refusal")
             yield Input(value="" if self.secret else (self.default or ""),
                         placeholder="answer" + (" (hidden)" if self.secret else ""),
                         password=self.secret, validators=validators, id="answer",
                         valid_empty=bool(self.default))
-            yield Static("", id="answer-problem", classes="dialog-hint -bad")
+            yield Plain("", id="answer-problem", classes="dialog-hint -bad")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Later", id="later")
                 yield Button("Answer", id="confirm", variant="primary")

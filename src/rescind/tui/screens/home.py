@@ -17,11 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, OptionList, Static
+from textual.widgets import DataTable, Footer, Input, OptionList
 from textual.widgets.option_list import Option
 
 from rescind.modes import Mode
 from rescind.tui.palette import PaletteItem
+from rescind.tui.widgets.plain import Plain
 
 # "Start an exercise" picks the first of these that is installed.
 EXERCISE_RUNBOOKS = ("aws-access-key-compromise", "example-tabletop")
@@ -54,17 +55,17 @@ class HomeScreen(Screen[None]):
         self.incidents: list[Any] = []  # rescind.engine.incidents.IncidentInfo
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("rescind", "bold"),
+        yield Plain(Text.assemble(("rescind", "bold"),
                                    ("  walk a leaked-credential incident from containment to "
                                     "a signed record", "dim")), id="home-title")
         with Vertical(id="library"):
-            yield Static("Runbooks  (Enter starts one · e starts the exercise)",
+            yield Plain("Runbooks  (Enter starts one · e starts the exercise)",
                          classes="pane-title")
             yield Input(placeholder="/ filter by title, cloud, severity", id="library-filter",
                         compact=True)
             yield OptionList(id="runbooks")
         with Vertical(id="incidents"):
-            yield Static(f"Incidents in {self.incidents_root}/  (Enter resumes or opens)",
+            yield Plain(f"Incidents in {self.incidents_root}/  (Enter resumes or opens)",
                          classes="pane-title")
             table: DataTable[Text] = DataTable(id="incident-table", cursor_type="row")
             yield table

@@ -159,10 +159,11 @@ class IncidentScreen(Screen[None]):
                 self.app.push_screen(SecretModal(str(data["step"]), str(data["name"]),
                                                  str(data["value"])))
             elif event.kind == "warning":
-                self.notify(str(data["message"]), severity="warning", timeout=8)
+                self.notify(str(data["message"]), severity="warning", timeout=8,
+                            markup=False)
             elif event.kind == "blocked":
                 self.notify(f"DRY-RUN blocked {data['operation']}: nothing was changed",
-                            severity="warning")
+                            severity="warning", markup=False)
             elif event.kind == "anchor":
                 self.notify(str(data["line"]), title="Checkpoint signed", timeout=6)
         # Secrets go to their modal only; other screens get the rest.

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Static
 from rescind.engine.responder import EngineEvent
 from rescind.record.journal import Entry
 from rescind.tui.palette import PaletteItem
+from rescind.tui.widgets.plain import Plain
 
 # The data keys worth a glance in the list; the full entry is in journal.jsonl.
 _SUMMARY_KEYS = ("phase", "title", "answer", "choice", "reason", "approved", "policy", "typed",
@@ -68,12 +69,12 @@ class RecordScreen(Screen[None]):
         self.report: Any = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("Record ", "bold"), self.incident_dir.name),
+        yield Plain(Text.assemble(("Record ", "bold"), self.incident_dir.name),
                      id="record-title")
-        yield Static("not verified yet: press v", id="record-verify")
-        yield Static("", id="record-anchor")
+        yield Plain("not verified yet: press v", id="record-verify")
+        yield Plain("", id="record-anchor")
         with Vertical(id="record-close"):
-            yield Static("", id="record-paths")
+            yield Plain("", id="record-paths")
         table: DataTable[str] = DataTable(id="record-journal", cursor_type="row",
                                           zebra_stripes=True)
         yield table

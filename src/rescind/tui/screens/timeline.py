@@ -29,6 +29,7 @@ from rescind.tui.modals.export import ExportModal
 from rescind.tui.palette import PaletteItem
 from rescind.tui.sources import source_style
 from rescind.tui.widgets.event_table import EventTable
+from rescind.tui.widgets.plain import Plain
 
 FILTER_HELP = ("words match anywhere; actor: action: source: ip: result: target: region: "
                "account: for one column; -word excludes; since: until: take UTC times like "
@@ -80,15 +81,15 @@ class TimelineScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         name = self.incident_dir.name if self.incident_dir is not None else "events"
-        yield Static(f"Timeline  {name}", id="timeline-title")
+        yield Plain(f"Timeline  {name}", id="timeline-title")
         with Horizontal(id="timeline-filter-row"):
-            yield Static("filter › ", id="timeline-filter-label")
+            yield Plain("filter › ", id="timeline-filter-label")
             yield Input(placeholder="/ e.g. actor:alice result:failure since:2026-11-20T10",
                         id="timeline-filter", compact=True)
-        yield Static("", id="timeline-status")
+        yield Plain("", id="timeline-status")
         yield EventTable(id="timeline-table")
         with VerticalScroll(id="timeline-detail"):
-            yield Static("", id="timeline-raw")
+            yield Plain("", id="timeline-raw")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from rescind.modes import Mode
 from rescind.tui import clock
+from rescind.tui.widgets.plain import Plain
 
 
 class IncidentHeader(Vertical):
@@ -27,10 +28,10 @@ class IncidentHeader(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="header-top"):
-            yield Static(" … ", id="mode-banner")
-            yield Static("opening the incident…", id="header-title")
-            yield Static("", id="header-clock")
-        yield Static("", id="header-ids")
+            yield Plain(" … ", id="mode-banner")
+            yield Plain("opening the incident…", id="header-title")
+            yield Plain("", id="header-clock")
+        yield Plain("", id="header-ids")
 
     def on_mount(self) -> None:
         self.set_interval(1, self._tick)

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import ProgressBar, Static
 
 from rescind.engine.responder import StepState, StepStatus
+from rescind.tui.widgets.plain import Plain
 from rescind.tui.widgets.plan_view import render_plan
 from rescind.tui.widgets.steps import STATUS_MARK
 
@@ -27,11 +28,11 @@ class StepDetail(VerticalScroll, can_focus=True):
         self.waiting: str | None = None  # request kind when this step waits for the responder
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="detail-head")
-        yield Static("", id="detail-call", classes="call-to-action")
+        yield Plain("", id="detail-head")
+        yield Plain("", id="detail-call", classes="call-to-action")
         yield ProgressBar(id="detail-progress", show_eta=False)
-        yield Static("", id="detail-progress-text", classes="dim")
-        yield Static("", id="detail-body")
+        yield Plain("", id="detail-progress-text", classes="dim")
+        yield Plain("", id="detail-body")
 
     def on_mount(self) -> None:
         self._set_progress_visible(False)
