@@ -187,6 +187,8 @@ class IncidentSession:
                              fix="pass the folder `rescind run` created under incidents/")
         lock = IncidentLock(incident_dir)
         lock.acquire()
+        journal: Journal | None = None
+        stop: Callable[[], None] = _nothing
         try:
             journal = Journal.open(journal_path, repair_torn=True)
             state = recover(journal.entries())
@@ -213,7 +215,6 @@ class IncidentSession:
             coerced = coerce_inputs(runbook, merged)
             mode = Mode(state.mode)
             all_settings = dict(state.settings) | dict(settings or {})
-            stop: Callable[[], None] = _nothing
             if mode is Mode.EXERCISE and providers is None:
                 from rescind.engine.exercise import start_simulated_clouds
 
@@ -227,6 +228,9 @@ class IncidentSession:
             _guard_dry_run(runbook, mode, providers, sink)
             signer = load_signer(key, email=email)
         except BaseException:
+            stop()
+            if journal is not None:
+                journal.close()
             lock.release()
             raise
         session = cls(incident_dir=incident_dir, runbook=runbook, runbook_path=loaded.path,
