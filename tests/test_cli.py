@@ -115,3 +115,16 @@ def test_aws_exercise_plays_the_scenarios_inputs(keyed: Path) -> None:
     journal = (incident / "journal.jsonl").read_text()
     assert '"access_key_id":"AKIAIOSFODNN7EXAMPLE"' in journal
     assert rescind("verify", str(incident)).returncode == 0
+
+
+def test_resume_repairs_a_torn_journal_from_the_command_line(keyed: Path) -> None:
+    """A crash mid-write leaves a torn last line; `rescind resume` is what repairs it."""
+    done = rescind("run", str(EXAMPLE), "--no-tui", "--out", str(keyed / "inc"), stdin="")
+    assert done.returncode == 1
+    (incident,) = (keyed / "inc").iterdir()
+    with (incident / "journal.jsonl").open("ab") as fh:
+        fh.write(b'{"prev":"00')
+    resumed = rescind("resume", str(incident), "--no-tui", "--auto-approve")
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    assert '"kind":"journal.torn"' in (incident / "journal.jsonl").read_text()
+    assert rescind("verify", str(incident)).returncode == 0

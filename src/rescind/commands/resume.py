@@ -50,7 +50,8 @@ async def _resume(args: argparse.Namespace) -> int:
 
     journal = args.incident / "journal.jsonl"
     if journal.is_file():
-        check_auto_approve(args, Mode(recover(read_entries(journal)).mode))
+        # A torn last line is no obstacle: resume repairs it once it holds the lock.
+        check_auto_approve(args, Mode(recover(read_entries(journal, allow_torn=True)).mode))
     responder = ExerciseResponder() if args.auto_approve else TerminalResponder()
     session = await IncidentSession.resume(args.incident, responder, key=args.key,
                                            settings=session_settings(args),

@@ -167,15 +167,20 @@ def _iter_entries(data: bytes, path: Path) -> Iterator[tuple[Entry, int]]:
         seq += 1
 
 
-def read_entries(path: Path | str) -> Iterator[Entry]:
+def read_entries(path: Path | str, *, allow_torn: bool = False) -> Iterator[Entry]:
     """Entries of a journal file, in order, with the chain checked as they are read.
 
     Raises JournalCorrupt at a broken line and TornJournal after the last complete
-    line when the file ends mid-line.
+    line when the file ends mid-line, unless ``allow_torn``: then a torn last line
+    (a crash mid-write, which resume repairs) just ends the entries.
     """
     p = Path(path)
-    for entry, _end in _iter_entries(p.read_bytes(), p):
-        yield entry
+    try:
+        for entry, _end in _iter_entries(p.read_bytes(), p):
+            yield entry
+    except TornJournal:
+        if not allow_torn:
+            raise
 
 
 def _fsync_dir(path: Path) -> None:
