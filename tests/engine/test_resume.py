@@ -98,3 +98,13 @@ async def test_resume_repairs_a_torn_last_line(tmp_path: Path) -> None:
     kinds = [e.kind for e in read_entries(incident / "journal.jsonl")]
     assert "journal.torn" in kinds
     assert verify_incident(incident).exit_code == 0
+
+
+def test_a_torn_incident_is_listed_as_interrupted(tmp_path: Path) -> None:
+    from rescind.engine.incidents import list_incidents
+
+    incident, _cloud = killed_run(tmp_path, "ack")
+    with (incident / "journal.jsonl").open("ab") as fh:
+        fh.write(b'{"prev":"00')
+    (info,) = list_incidents(incident.parent)
+    assert info.state == "interrupted" and info.runbook_id != "?"

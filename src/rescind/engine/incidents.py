@@ -41,7 +41,8 @@ def list_incidents(root: Path = Path("incidents")) -> list[IncidentInfo]:
         if not journal.is_file():
             continue
         try:
-            state = recover(read_entries(journal))
+            # A torn last line is a crash mid-write, which resume repairs: interrupted.
+            state = recover(read_entries(journal, allow_torn=True))
             status = incident_state(folder)
         except Exception:
             found.append(IncidentInfo(folder.name, folder, "?", "(unreadable journal)",
