@@ -270,6 +270,25 @@ phases:
     assert verify_incident(session.incident_dir).exit_code == 0
 
 
+async def test_a_secret_in_an_error_message_is_not_shown(tmp_path: Path,
+                                                        cloud: FakeCloud) -> None:
+    canary = "canaryuser"
+    body = RUNBOOK.replace("  user: {type: string, pattern: \"^[a-z]+$\", default: alice}",
+                           "  user: {type: string, secret: true}")
+    responder = ScriptedResponder(failures=[FailureChoice("abort")])
+    session = await start(tmp_path, cloud, responder, body=body, user=canary)
+    try:
+        assert await session.run() == "aborted"
+    finally:
+        session.shutdown()
+    (error,) = responder.errors
+    assert "does not exist" in error.message and canary not in error.message
+    assert error.kind == "not-found" and error.retryable is False
+    failed = next(s for s in session.steps if s.id == "disable")
+    assert failed.error is not None and canary not in failed.error
+    assert canary.encode() not in (session.incident_dir / "journal.jsonl").read_bytes()
+
+
 async def test_second_process_on_the_same_incident_is_refused(
         tmp_path: Path, cloud: FakeCloud) -> None:
     from rescind.errors import IncidentLocked

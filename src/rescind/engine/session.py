@@ -303,12 +303,10 @@ class IncidentSession:
                 else:
                     await self._action(step, state)
                 return
-            except RescindError as exc:
-                if not isinstance(exc, ActionError):
-                    # e.g. a reference to an output a skipped step never produced
-                    exc = ActionError(exc.message, fix=exc.fix, retryable=False)
+            except RescindError as caught:
+                exc = self._shown_error(caught)
                 self.in_flight = False
-                state.error = self._scrub(exc.message)
+                state.error = exc.message
                 self._set_status(state, StepStatus.FAILED)
                 self._append("step.failed", {"step": step.id, "error": str(exc),
                                              "kind": exc.kind})
@@ -321,7 +319,19 @@ class IncidentSession:
                 if choice.choice == "skip":
                     self._skip(state, choice.reason or "skipped by the responder")
                     return
-                raise Aborted(choice.reason or f"aborted at step {step.id}") from exc
+                raise Aborted(choice.reason or f"aborted at step {step.id}") from caught
+
+    def _shown_error(self, error: RescindError) -> ActionError:
+        """The failure as the responder sees it: an ActionError (not every failure is
+        one, e.g. a reference to an output a skipped step never produced), with every
+        secret value redacted, since the front end shows what it is given."""
+        if isinstance(error, ActionError):
+            kind, retryable = error.kind, error.retryable
+        else:
+            kind, retryable = "error", False
+        return ActionError(self._scrub(error.message), kind=kind,
+                           fix=self._scrub(error.fix) if error.fix else None,
+                           retryable=retryable)
 
     async def _manual(self, step: ManualStep, state: StepState) -> None:
         state.text = self._text(step.manual)
