@@ -128,3 +128,11 @@ def test_resume_repairs_a_torn_journal_from_the_command_line(keyed: Path) -> Non
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert '"kind":"journal.torn"' in (incident / "journal.jsonl").read_text()
     assert rescind("verify", str(incident)).returncode == 0
+
+
+def test_out_that_is_not_a_folder_is_one_clear_message(keyed: Path) -> None:
+    taken = keyed / "taken"
+    taken.write_text("not a folder")
+    done = rescind("run", str(EXAMPLE), "--no-tui", "--auto-approve", "--out", str(taken))
+    assert_clean_failure(done, 2)
+    assert str(taken) in done.stderr and "--out" in done.stderr

@@ -145,9 +145,14 @@ class IncidentSession:
             sink = _BlockedSink()
             _guard_dry_run(runbook, config.mode, providers, sink)
             os.umask(0o077)
-            config.out_dir.mkdir(parents=True, exist_ok=True)
-            incident_dir = config.out_dir.resolve() / _incident_id(runbook.id)
-            incident_dir.mkdir(mode=0o700)
+            try:
+                config.out_dir.mkdir(parents=True, exist_ok=True)
+                incident_dir = config.out_dir.resolve() / _incident_id(runbook.id)
+                incident_dir.mkdir(mode=0o700)
+            except OSError as exc:
+                raise UsageError(f"cannot create an incident folder in {config.out_dir}: "
+                                 f"{exc.strerror}",
+                                 fix="pass --out a folder you can write to") from None
             lock = IncidentLock(incident_dir)
             lock.acquire()
             journal = Journal.create(incident_dir / "journal.jsonl")
