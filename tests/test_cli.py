@@ -136,3 +136,15 @@ def test_out_that_is_not_a_folder_is_one_clear_message(keyed: Path) -> None:
     done = rescind("run", str(EXAMPLE), "--no-tui", "--auto-approve", "--out", str(taken))
     assert_clean_failure(done, 2)
     assert str(taken) in done.stderr and "--out" in done.stderr
+
+
+def test_started_with_stdin_closed_aborts_cleanly(keyed: Path) -> None:
+    """`<&-` leaves sys.stdin None: no terminal to ask on, and no traceback."""
+    for extra in ([], ["--no-tui"]):
+        done = subprocess.run(
+            ["sh", "-c", 'exec "$0" -m rescind "$@" <&-', sys.executable, "run", str(EXAMPLE),
+             "--out", str(keyed / "inc"), *extra],
+            cwd=ROOT, capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+        assert done.returncode == 1, (done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert "rescind resume" in done.stdout

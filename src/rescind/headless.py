@@ -26,6 +26,8 @@ from rescind.engine.responder import (
 from rescind.errors import ActionError
 
 EXERCISE_ANSWER = "(exercise)"
+_STDIN_CLOSED = ("standard input closed; use --auto-approve in exercise mode "
+                 "or run in a terminal")
 
 
 def describe_plan(plan: Plan) -> list[str]:
@@ -78,6 +80,8 @@ class TerminalResponder(_Printer):
         super().__init__(out)
 
     async def _ask(self, prompt: str, secret: bool = False) -> str:
+        if sys.stdin is None:  # started with standard input closed (`<&-`)
+            raise Aborted(_STDIN_CLOSED)
         try:
             if secret:
                 secret_answer: str = await asyncio.to_thread(getpass.getpass, prompt)
@@ -88,8 +92,7 @@ class TerminalResponder(_Printer):
         except (EOFError, KeyboardInterrupt):
             raise Aborted("no answer on the terminal") from None
         if not line:
-            raise Aborted("standard input closed; use --auto-approve in exercise mode "
-                          "or run in a terminal")
+            raise Aborted(_STDIN_CLOSED)
         return line.rstrip("\n")
 
     async def acknowledge(self, step: StepState) -> str | None:

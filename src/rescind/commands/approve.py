@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     signer = load_signer(args.key, email=args.email)
     print(f"Signing as {signer.name} <{signer.email}> {signer.fingerprint}", file=err)
     if not args.yes:
-        if not sys.stdin.isatty():
+        if sys.stdin is None or not sys.stdin.isatty():  # None: started with `<&-`
             raise UsageError("refusing to approve without a terminal to confirm on",
                              fix="run it in a terminal, or pass --yes after reading the plan")
         # The prompt goes to stderr: stdout carries only the token, ready to pipe.

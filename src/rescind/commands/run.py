@@ -84,8 +84,13 @@ def check_auto_approve(args: argparse.Namespace, mode: Mode) -> None:
 
 
 def wants_tui(args: argparse.Namespace) -> bool:
-    return not args.no_tui and not args.auto_approve and sys.stdin.isatty() \
-        and sys.stdout.isatty()
+    # A stream started closed (`<&-`) is None: no terminal there either.
+    return not args.no_tui and not args.auto_approve and _is_terminal(sys.stdin) \
+        and _is_terminal(sys.stdout)
+
+
+def _is_terminal(stream: Any) -> bool:
+    return stream is not None and bool(stream.isatty())
 
 
 def run(args: argparse.Namespace) -> int:
