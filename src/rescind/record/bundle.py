@@ -7,6 +7,7 @@ and the lock, so ``sha256sum -c SHA256SUMS`` checks it with no rescind installed
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shlex
 from collections.abc import Iterable, Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from rescind.errors import RescindError
 from rescind.record.checkpoint import INCIDENT_NAMESPACE
-from rescind.record.journal import write_private_file
+from rescind.record.journal import Entry, write_private_file
 from rescind.record.keys import Signer
 
 SUMS = "SHA256SUMS"
@@ -79,6 +80,17 @@ def allowed_signers_text(lines: Iterable[str]) -> str:
     return "".join(f"{line}\n" for line in seen)
 
 
+def responder_emails(entries: Iterable[Entry],
+                     into: dict[str, str] | None = None) -> dict[str, str]:
+    """Fingerprint -> email of each responder who opened or resumed the incident."""
+    out = {} if into is None else into
+    for e in entries:
+        who = e.data.get("responder") if e.kind in ("incident.open", "incident.resume") else None
+        if isinstance(who, dict) and who.get("fingerprint") and who.get("email"):
+            out[str(who["fingerprint"])] = str(who["email"])
+    return out
+
+
 def checkpoint_signer_lines(incident_dir: Path, skip_fingerprint: str) -> list[str]:
     """allowed_signers lines for other keys that signed checkpoints (a colleague who
     ran part of the incident before a resume), named by the journal's responder
@@ -88,14 +100,10 @@ def checkpoint_signer_lines(incident_dir: Path, skip_fingerprint: str) -> list[s
     from rescind.record.journal import read_entries
 
     emails: dict[str, str] = {}
-    try:
-        for e in read_entries(incident_dir / "journal.jsonl"):
-            who = e.data.get("responder") if e.kind in ("incident.open",
-                                                        "incident.resume") else None
-            if isinstance(who, dict) and who.get("fingerprint") and who.get("email"):
-                emails[str(who["fingerprint"])] = str(who["email"])
-    except RescindError:
-        pass  # a damaged journal still gets sealed as it is; verify reports it
+    # A damaged journal still gets sealed as it is (verify reports it), with the
+    # emails named before the damage.
+    with contextlib.suppress(RescindError):
+        responder_emails(read_entries(incident_dir / "journal.jsonl"), into=emails)
     lines = []
     for path in sorted((incident_dir / "signatures").glob("journal.*.sig")):
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rescind.record.approval import APPROVAL_NAMESPACE
-from rescind.record.bundle import verify_command
+from rescind.record.bundle import responder_emails, verify_command
 from rescind.record.checkpoint import INCIDENT_NAMESPACE, Anchor
 from rescind.record.journal import Entry
 
@@ -196,15 +196,6 @@ def _responders(entries: list[Entry]) -> list[str]:
     return list(seen.values())
 
 
-def _emails_by_fingerprint(entries: list[Entry]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for e in entries:
-        who = e.data.get("responder") if e.kind in ("incident.open", "incident.resume") else None
-        if isinstance(who, dict) and who.get("fingerprint") and who.get("email"):
-            out[str(who["fingerprint"])] = str(who["email"])
-    return out
-
-
 def verification_commands(signer_email: str, anchors: list[Anchor],
                           emails: dict[str, str] | None = None) -> list[str]:
     """The stock-tool commands (run from the incident folder), in the order to run them."""
@@ -328,7 +319,7 @@ def render_report(incident_dir: Path, entries: list[Entry], *, signer_email: str
     else:
         out += ["No checkpoint was signed.", ""]
 
-    emails = _emails_by_fingerprint(entries)
+    emails = responder_emails(entries)
     cmds = verification_commands(signer_email, anchors, emails)
     cmds += approval_commands(entries)
     out += ["## Verify this record", "",
