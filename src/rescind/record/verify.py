@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rescind.errors import RescindError, UsageError
 from rescind.record import allowed_signers as allowed
 from rescind.record import sshsig
-from rescind.record.approval import APPROVAL_NAMESPACE
-from rescind.record.bundle import ALLOWED_SIGNERS, LOCK, SUMS, SUMS_SIG, file_sha256
+from rescind.record.approval import APPROVAL_NAMESPACE, plan_path
+from rescind.record.bundle import ALLOWED_SIGNERS, SUMS, SUMS_SIG, UNSUMMED, file_sha256
 from rescind.record.checkpoint import INCIDENT_NAMESPACE, SIGNATURES_DIR, parse_anchor
 from rescind.record.journal import ZERO_HASH, chain_problem, entry_prev, parse_line
 
@@ -264,7 +264,7 @@ def _check_signatures(c: _Checker, data: bytes, ends: list[int],
 
 
 def _check_approval(c: _Checker, path: Path, rel: str, step: str, short: str) -> None:
-    plan = c.dir / "plans" / f"{step}.{short}.json"
+    plan = plan_path(c.dir, step, short)
     if not plan.is_file():
         c.problem(f"{rel}: its plan file plans/{plan.name} is missing")
         return
@@ -287,7 +287,7 @@ def _listed_files(d: Path, c: _Checker) -> dict[str, Path]:
         rel = path.relative_to(d).as_posix()
         if path.is_symlink():
             c.problem(f"{rel}: a symbolic link in the record")
-        elif path.is_file() and rel not in (SUMS, SUMS_SIG, LOCK):
+        elif path.is_file() and rel not in UNSUMMED:
             out[rel] = path
     return out
 
