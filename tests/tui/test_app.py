@@ -144,3 +144,24 @@ async def test_exercise_form_is_filled_from_the_scenario_and_shows_patterns_verb
         await pilot.pause(0.2)
         problem = text_of(form.query_one("#problem-access_key_id", Static), 120)
         assert "must match ^AKIA[A-Z0-9]{16}$" in problem  # brackets are not markup
+
+
+async def test_palette_shows_names_and_help_as_typed(identity: None, workdir: Path) -> None:
+    from textual.content import Content
+
+    from rescind.tui.palette import PaletteItem, RescindCommands
+
+    item = PaletteItem("Start runbook: [bold]leak[/bold] ^AKIA[A-Z0-9]{16}$",
+                       "answer was [redacted] · [A-Z]", lambda: None)
+    app = RescindApp()
+    async with app.run_test(size=(100, 30)):
+        home = app.screen
+        home.palette_items = lambda: [item]  # type: ignore[attr-defined]
+        provider = RescindCommands(home)
+        found = [hit async for hit in provider.discover()]
+        found += [hit async for hit in provider.search("AKIA")]
+        assert len(found) == 2
+        for hit in found:
+            # The palette reads a string prompt and the help as markup.
+            assert Content.from_markup(hit.prompt).plain == item.name  # type: ignore[arg-type]
+            assert Content.from_markup(hit.help or "").plain == item.help

@@ -2,7 +2,8 @@
 
 Each screen may offer ``palette_items() -> list[PaletteItem]``; the provider asks the
 screens from the top down, so from the timeline the incident's commands (close,
-verify) are still one search away.
+verify) are still one search away. Names and help carry runbook and incident text,
+so neither is read as markup (Textual parses a hit's string prompt and help as markup).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,21 @@ class PaletteItem:
     name: str
     help: str
     run: Callable[[], object]
+
+
+def _literal(text: str) -> str:
+    """``text`` as markup that reads back as exactly ``text``."""
+    return text.replace("[", "\\[")
+
+
+def _highlight(matcher: Matcher, name: str) -> Content:
+    """``name`` with the query's matched characters styled, never parsed as markup."""
+    content = Content(name)
+    _, offsets = matcher.fuzzy_search.match(matcher.query, name)
+    for offset in offsets:
+        if not name[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 class RescindCommands(Provider):
@@ -37,11 +55,13 @@ class RescindCommands(Provider):
 
     async def discover(self) -> Hits:
         for item in self._items():
-            yield DiscoveryHit(item.name, partial(item.run), help=item.help)
+            yield DiscoveryHit(Content(item.name), partial(item.run), text=item.name,
+                               help=_literal(item.help))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for item in self._items():
             score = matcher.match(item.name)
             if score > 0:
-                yield Hit(score, matcher.highlight(item.name), partial(item.run), help=item.help)
+                yield Hit(score, _highlight(matcher, item.name), partial(item.run),
+                          text=item.name, help=_literal(item.help))
