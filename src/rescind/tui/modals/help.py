@@ -70,7 +70,7 @@ class HelpModal(ModalScreen[None]):
                     text.append(f" — {binding.tooltip}")
                 if binding.id:
                     text.append(f"  [{binding.id}]", style="dim")  # for keymap.json
-                table.add_row(f"  {keys}", text)
+                table.add_row(Text(f"  {keys}"), text)
         with Vertical(classes="dialog -wide", id="help"):
             yield Plain("Keys on this screen", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):

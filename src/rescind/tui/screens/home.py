@@ -221,7 +221,8 @@ class HomeScreen(Screen[None]):
 
     def open_existing(self, info: Any) -> None:
         if info.state == "open":
-            self.notify(f"{info.id} is open in another rescind process.", severity="warning")
+            self.notify(f"{info.id} is open in another rescind process.", severity="warning",
+                        markup=False)
         elif info.state == "interrupted":
             self.resume(info.dir)
         else:

@@ -165,7 +165,8 @@ class IncidentScreen(Screen[None]):
                 self.notify(f"DRY-RUN blocked {data['operation']}: nothing was changed",
                             severity="warning", markup=False)
             elif event.kind == "anchor":
-                self.notify(str(data["line"]), title="Checkpoint signed", timeout=6)
+                self.notify(str(data["line"]), title="Checkpoint signed", timeout=6,
+                            markup=False)
         # Secrets go to their modal only; other screens get the rest.
         self.engine_events.publish([e for e in message.events if e.kind != "secret"])
         self._refresh_overview()
@@ -209,7 +210,7 @@ class IncidentScreen(Screen[None]):
             self._open_request(message.request)
         else:
             self.notify(f"“{message.request.step.title}” is waiting for you on the incident "
-                        "screen.", severity="warning", timeout=8)
+                        "screen.", severity="warning", timeout=8, markup=False)
 
     def action_respond(self) -> None:
         pending = self.runner.pending

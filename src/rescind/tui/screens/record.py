@@ -75,7 +75,7 @@ class RecordScreen(Screen[None]):
         yield Plain("", id="record-anchor")
         with Vertical(id="record-close"):
             yield Plain("", id="record-paths")
-        table: DataTable[str] = DataTable(id="record-journal", cursor_type="row",
+        table: DataTable[Text] = DataTable(id="record-journal", cursor_type="row",
                                           zebra_stripes=True)
         yield table
         yield Footer()
@@ -105,8 +105,11 @@ class RecordScreen(Screen[None]):
         entries = self._entries()
         self._show_anchor(entries)
         for entry in entries[self._shown:]:
-            table.add_row(str(entry.seq), entry.time[:19].replace("T", " "), entry.kind,
-                          entry.sha256[:12], entry_summary(entry))
+            # Text, not str: a DataTable reads str cells as markup, and answers,
+            # notes and errors are free text.
+            table.add_row(*(Text(cell) for cell in (
+                str(entry.seq), entry.time[:19].replace("T", " "), entry.kind,
+                entry.sha256[:12], entry_summary(entry))))
             self._shown += 1
         if at_end and table.row_count:
             table.move_cursor(row=table.row_count - 1)
@@ -223,7 +226,7 @@ class RecordScreen(Screen[None]):
         # "no file was added" check.
         path = self.incident_dir.parent / f"{self.incident_dir.name}.verify.sh"
         path.write_text("#!/bin/sh\nset -e\n" + commands)
-        self.notify(f"Saved to {path}", title="Commands saved")
+        self.notify(f"Saved to {path}", title="Commands saved", markup=False)
 
     def action_timeline(self) -> None:
         from rescind.tui.screens.timeline import TimelineScreen

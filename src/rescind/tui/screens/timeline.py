@@ -236,9 +236,11 @@ class TimelineScreen(Screen[None]):
                 export(list(self.events), path, fmt)
                 written = path
         except (OSError, ValueError, RescindError) as exc:
-            self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
+            self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error",
+                                      markup=False)
             return
-        self.app.call_from_thread(self.notify, f"Wrote {written}", title=f"Export: {fmt}")
+        self.app.call_from_thread(self.notify, f"Wrote {written}", title=f"Export: {fmt}",
+                                  markup=False)
 
 
     def palette_items(self) -> list[PaletteItem]:
