@@ -680,14 +680,16 @@ class IncidentSession:
         return path
 
     def _approver_lines(self) -> list[str]:
+        from rescind.record.allowed_signers import signer_line
+        from rescind.record.approval import APPROVAL_NAMESPACE
         from rescind.record.journal import read_entries
 
         lines = []
         for entry in read_entries(self.journal.path):
             approver = entry.data.get("approver") if entry.kind == "action.approval" else None
             if approver and entry.data.get("approved"):
-                lines.append(f'approver-{approver["fingerprint"][7:19]}@rescind '
-                             f'namespaces="rescind-approval" {approver["public_key_line"]}')
+                lines.append(signer_line(f'approver-{approver["fingerprint"][7:19]}@rescind',
+                                         approver["public_key_line"], APPROVAL_NAMESPACE))
         return sorted(set(lines))
 
     def _context(self, step_id: str) -> ActionContext:
