@@ -202,6 +202,18 @@ def test_read_entries_reports_torn_tail_after_complete_lines(tmp_path: Path) -> 
         for e in read_entries(path):
             seen.append(e.seq)
     assert seen == [0]
+    assert [e.seq for e in read_entries(path, allow_torn=True)] == [0]
+
+
+def test_allow_torn_still_refuses_a_broken_chain(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    with Journal.create(path) as j:
+        j.append("note", {})
+        j.append("note", {})
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[1] + b"{")
+    with pytest.raises(JournalCorrupt):
+        list(read_entries(path, allow_torn=True))
 
 
 def test_chain_check_is_the_one_record_format_documents() -> None:
