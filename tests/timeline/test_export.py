@@ -184,3 +184,30 @@ def test_no_secret_in_any_export(tmp_path: Path, fmt: str, records: list[dict[st
         assert canary not in text
     if fmt in ("raw", "jsonl", "ocsf"):
         assert "HIDDEN_DUE_TO_SECURITY_REASONS" in text
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_no_external_id_in_any_export(tmp_path: Path, fmt: str,
+                                      records: list[dict[str, Any]]) -> None:
+    """CloudTrail records external ids: AssumeRole's parameter, and trust policies as text."""
+    canary = "CANARYexternalIdDoNotExport"
+    trust = {"Version": "2012-10-17", "Statement": {
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": canary}}}}
+    assume = {**records[1], "eventID": "assume", "eventName": "AssumeRole",
+              "eventSource": "sts.amazonaws.com", "requestParameters": {
+                  "roleArn": "arn:aws:iam::123456789012:role/vendor",
+                  "roleSessionName": "vendor", "externalId": canary}}
+    update = {**records[1], "eventID": "update", "eventName": "UpdateAssumeRolePolicy",
+              "eventSource": "iam.amazonaws.com", "requestParameters": {
+                  "roleName": "vendor", "policyDocument": json.dumps(trust)}}
+    events = [from_record(assume), from_record(update)]
+    out = tmp_path / f"x.{fmt}"
+    export(events, out, fmt)
+    text = out.read_text()
+    assert canary not in text
+    if fmt == "raw":
+        lines = [json.loads(t) for t in text.splitlines()]
+        policy = json.loads(lines[1]["requestParameters"]["policyDocument"])
+        assert policy["Statement"]["Principal"] == trust["Statement"]["Principal"]

@@ -1,8 +1,10 @@
 """Strip secrets from audit records before they reach a timeline, an export or evidence.
 
 CloudTrail itself hides most secrets, but not all sources do (and some fixtures or
-third-party exports carry a ``SecretAccessKey``). Access key *ids* stay: they are
-what a responder traces. Values are replaced by CloudTrail's own marker.
+third-party exports carry a ``SecretAccessKey``). It does record external ids: in
+AssumeRole's ``requestParameters.externalId`` and inside the trust policies of
+CreateRole / UpdateAssumeRolePolicy, which travel as JSON text. Access key *ids*
+stay: they are what a responder traces. Values are replaced by CloudTrail's own marker.
 """
 
 from __future__ import annotations
@@ -12,20 +14,20 @@ import re
 from typing import Any
 
 REDACTED = "HIDDEN_DUE_TO_SECURITY_REASONS"
-# Compared after lower-casing and removing "_" and "-".
+# Compared after lower-casing and removing everything but letters and digits.
 _SECRET_KEYS = frozenset({
     "secretaccesskey", "awssecretaccesskey", "sessiontoken", "securitytoken",
     "password", "newpassword", "oldpassword", "passwd", "secretstring", "secretbinary",
     "privatekey", "privatekeydata", "clientsecret", "secret", "secretvalue", "token",
     "accesstoken", "refreshtoken", "idtoken", "credentialsecret", "samlassertion",
-    "webidentitytoken", "authorization",
+    "webidentitytoken", "authorization", "externalid", "stsexternalid",
 })
 # A value that is itself an AWS secret access key (40 chars base64-ish) next to a key id.
 _INLINE_SECRET = re.compile(r"(?i)(aws_secret_access_key|secretaccesskey)([\"'=:\s]+)[^\s\"',}]+")
 
 
 def is_secret_key(name: str) -> bool:
-    return name.lower().replace("_", "").replace("-", "") in _SECRET_KEYS
+    return "".join(ch for ch in name.lower() if ch.isalnum()) in _SECRET_KEYS
 
 
 def redact(value: Any) -> Any:
@@ -43,6 +45,16 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str):
+        if value[:1] in ("{", "["):
+            # A policy document held as text: redacted inside, left as it was otherwise.
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                pass
+            else:
+                cleaned = redact(parsed)
+                if cleaned != parsed:
+                    return json.dumps(cleaned, separators=(",", ":"))
         return _INLINE_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", value)
     return value
 
