@@ -208,3 +208,21 @@ async def test_check_root(make_ctx: Callable[..., ActionContext]) -> None:
     assert out == {"root_access_keys": False, "root_mfa": False, "compliant": False,
                    "account": "123456789012"}
     assert any("no MFA" in w for w in plan.warnings)
+
+
+def test_a_trust_policy_with_one_statement_object_has_its_external_id_found() -> None:
+    """IAM accepts ``Statement`` as one object as well as a list."""
+    from rescind.actions.aws_iam_roles import (
+        external_id_statements,
+        redact_external_ids,
+        with_external_id,
+    )
+
+    policy = {"Version": "2012-10-17", "Statement": {
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": "old-value"}}}}
+    assert external_id_statements(policy) == [0]
+    updated = with_external_id(policy, [0], "new-value")
+    assert updated["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"] == "new-value"
+    assert "old-value" not in str(redact_external_ids(policy))

@@ -307,7 +307,7 @@ def _aws_principals(statement: dict[str, Any]) -> list[str]:
 def external_id_statements(policy: dict[str, Any]) -> list[int]:
     """Indexes of the statements that let another AWS account assume the role."""
     found = []
-    for i, statement in enumerate(policy.get("Statement", [])):
+    for i, statement in enumerate(_statements(policy)):
         if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
         if not any(a in ("sts:AssumeRole", "sts:*", "*") for a in _actions(statement)):
