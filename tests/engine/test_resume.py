@@ -108,3 +108,16 @@ def test_a_torn_incident_is_listed_as_interrupted(tmp_path: Path) -> None:
         fh.write(b'{"prev":"00')
     (info,) = list_incidents(incident.parent)
     assert info.state == "interrupted" and info.runbook_id != "?"
+
+
+async def test_resume_when_the_recheck_itself_fails_plans_the_step_again(
+        tmp_path: Path) -> None:
+    incident, cloud = killed_run(tmp_path, "apply-before")
+    cloud.fail_next = ["GetUser"]  # the re-check after the crash is denied once
+    responder = await resume(incident, cloud)
+    entries = list(read_entries(incident / "journal.jsonl"))
+    recovered = [e.data for e in entries if e.kind == "action.verify" and e.data.get("recovered")]
+    assert recovered[0]["ok"] is None and "could not check" in recovered[0]["detail"]
+    assert any("could not check" in e["message"] for e in responder.of_kind("warning"))
+    assert cloud.load()["calls"].count("DisableUser") == 1
+    assert verify_incident(incident).exit_code == 0

@@ -57,7 +57,8 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"--input {pair!r} is not KEY=VALUE",
+            # Name only the key: the value may be a secret.
+            raise UsageError(f"--input {key or '(no name)'}: is not KEY=VALUE",
                              fix="write it as --input ticket=IR-42")
         inputs[key.strip()] = value
     return inputs

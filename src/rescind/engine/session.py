@@ -482,7 +482,16 @@ class IncidentSession:
         action_cls = registry.get(step.action)
         if action_cls is None:
             return
-        verification = await _call(action_cls().verify(self._context(step_id), plan, None))
+        try:
+            verification = await _call(action_cls().verify(self._context(step_id), plan, None))
+        except ActionError as exc:
+            # The check itself failed: the step runs again from its plan, which reads
+            # the target's state as it is now, and asks for approval again.
+            self._append("action.verify", {"step": step_id, "ok": None, "recovered": True,
+                                           "detail": f"could not check: {exc.message}"})
+            self._emit("warning", message=f"could not check whether {step_id} took effect "
+                                          f"({exc.message}); it will be planned again")
+            return
         self._append("action.verify", {"step": step_id, "ok": verification.ok,
                                        "detail": verification.detail, "recovered": True})
         state = self._state(step_id)
