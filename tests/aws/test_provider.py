@@ -109,9 +109,25 @@ def test_an_account_without_a_role_is_a_config_error(provider: AwsProvider) -> N
     ("iam", "PutUserPolicy", False), ("iam", "GenerateCredentialReport", False),
     ("dynamodb", "BatchGetItem", False), ("iam", "Getaway", False),
     ("secretsmanager", "RotateSecret", False), ("sts", "AssumeRoleWithSAML", False),
+    ("sts", "GetSessionToken", False), ("sts", "GetFederationToken", False),
+    ("cognito-identity", "GetId", False), ("redshift", "GetClusterCredentials", False),
 ])
 def test_read_allow_list(service: str, operation: str, read: bool) -> None:
     assert is_read_operation(service, operation) is read
+
+
+def test_every_read_named_exception_is_a_botocore_operation() -> None:
+    """A misspelt entry would let the real operation through as a read."""
+    import botocore.session
+
+    from rescind.providers.aws_guard import NOT_READ_OPERATIONS, iam_prefix
+
+    session = botocore.session.get_session()
+    known: set[str] = set()
+    for name in session.get_available_services():
+        model = session.get_service_model(name)
+        known |= {f"{iam_prefix(model)}:{op}" for op in model.operation_names}
+    assert not NOT_READ_OPERATIONS - known, NOT_READ_OPERATIONS - known
 
 
 def test_redaction_covers_secret_fields_and_external_ids_in_policy_documents() -> None:

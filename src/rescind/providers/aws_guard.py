@@ -1,7 +1,8 @@
 """The AWS dry-run guard: a botocore ``before-call`` hook that only lets reads through.
 
 Reads are recognised by an explicit allow-list of operation-name prefixes (plus
-``sts:AssumeRole``, which only obtains credentials to read another account); every
+``sts:AssumeRole``, which only obtains credentials to read another account, and less
+the few read-named operations that mint credentials or change something); every
 other operation is answered with a synthetic empty response instead of a request,
 and reported as a BlockedCall with its parameters, secrets redacted. Being a
 transport hook, it also stops a mutating call an action makes by mistake.
@@ -22,6 +23,20 @@ from rescind.actions.base import BlockedCall
 # Generate*, BatchGet*, Search*, Scan*: conservative by construction.
 READ_PREFIXES: tuple[str, ...] = ("Get", "List", "Describe", "Lookup", "Head", "Simulate")
 READ_OPERATIONS: frozenset[str] = frozenset({"sts:AssumeRole"})
+# Named like reads, but they change something or mint credentials: blocked too.
+NOT_READ_OPERATIONS: frozenset[str] = frozenset({
+    # new temporary credentials or tokens for a principal
+    "sts:GetSessionToken", "sts:GetFederationToken", "sts:GetWebIdentityToken",
+    "sts:GetDelegatedAccessToken", "awsssoportal:GetRoleCredentials",
+    "ecr:GetAuthorizationToken", "ecr-public:GetAuthorizationToken",
+    "codeartifact:GetAuthorizationToken", "redshift-serverless:GetCredentials",
+    "cognito-identity:GetCredentialsForIdentity", "cognito-identity:GetOpenIdToken",
+    "cognito-identity:GetOpenIdTokenForDeveloperIdentity",
+    # creates an identity, a database user (AutoCreate), a message, a change token
+    "cognito-identity:GetId", "redshift:GetClusterCredentials",
+    "cognito-idp:GetUserAttributeVerificationCode", "waf:GetChangeToken",
+    "waf-regional:GetChangeToken",
+})
 
 REDACTED = "<redacted>"
 # Parameter names (lower-cased, non-alphanumerics dropped) whose values are secrets.
@@ -44,6 +59,8 @@ def is_read_operation(service: str, operation: str) -> bool:
     """Whether ``service:operation`` is on the dry-run allow-list."""
     if f"{service}:{operation}" in READ_OPERATIONS:
         return True
+    if f"{service}:{operation}" in NOT_READ_OPERATIONS:
+        return False
     for prefix in READ_PREFIXES:
         if (operation.startswith(prefix) and len(operation) > len(prefix)
                 and operation[len(prefix)].isupper()):
