@@ -211,3 +211,16 @@ def test_no_external_id_in_any_export(tmp_path: Path, fmt: str,
         lines = [json.loads(t) for t in text.splitlines()]
         policy = json.loads(lines[1]["requestParameters"]["policyDocument"])
         assert policy["Statement"]["Principal"] == trust["Statement"]["Principal"]
+
+
+def test_a_path_that_cannot_be_written_is_a_usage_error(tmp_path: Path,
+                                                        records: list[dict[str, Any]]) -> None:
+    from rescind.errors import UsageError
+
+    events = [from_record(r) for r in records]
+    with pytest.raises(UsageError, match="is a folder"):
+        export(events, tmp_path, "ocsf")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="cannot write"):
+        export(events, tmp_path / "file" / "timeline.csv", "csv")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]

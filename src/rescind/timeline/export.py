@@ -357,10 +357,25 @@ def to_csv_row(event: Event) -> list[str]:
 def export(events: Iterable[Event], path: Path, fmt: str) -> int:
     """Write ``events`` to ``path`` in ``fmt``; returns how many records were written.
 
-    Written to a temporary file and renamed, so a reader never sees half a file.
+    Written to a temporary file and renamed, so a reader never sees half a file. A
+    path that cannot be written (a folder, no permission, a full disk) is a UsageError.
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown timeline format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
+    if path.is_dir():
+        example = {"csv": "timeline.csv", "jsonl": "timeline.jsonl"}.get(
+            fmt, f"timeline.{fmt}.jsonl")
+        raise UsageError(f"{path} is a folder, not a file",
+                         fix=f"give a file name, e.g. {path / example}")
+    try:
+        return _write(events, path, fmt)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}",
+                         fix="check the path, its folder's permissions and the free space"
+                         ) from None
+
+
+def _write(events: Iterable[Event], path: Path, fmt: str) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     written = 0
