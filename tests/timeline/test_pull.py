@@ -168,3 +168,23 @@ async def test_permission_error_is_an_action_error(sandbox: AwsSandbox) -> None:
         await pull_cloudtrail(lambda r: Denied(), regions=["us-east-1"],
                               lookup=("Username", "deploy-bot"), since=since, until=until)
     assert err.value.kind == "permission" and not err.value.retryable
+
+
+@pytest.mark.parametrize("code", ["SignatureDoesNotMatch", "InvalidAccessKeyId",
+                                  "ExpiredToken", "RequestExpired"])
+async def test_rejected_credentials_are_expired(sandbox: AwsSandbox, code: str) -> None:
+    """A wrong secret key or an unknown key id asks for new credentials, not a retry."""
+    from botocore.exceptions import ClientError
+
+    class Rejected:
+        meta = sandbox.client("cloudtrail").meta
+
+        def lookup_events(self, **_: Any) -> Any:
+            raise ClientError({"Error": {"Code": code, "Message": "rejected"}}, "LookupEvents")
+
+    since, until = _window()
+    with pytest.raises(ActionError) as err:
+        await pull_cloudtrail(lambda r: Rejected(), regions=["us-east-1"],
+                              lookup=("Username", "deploy-bot"), since=since, until=until)
+    assert err.value.kind == "expired"
+    assert "credentials were rejected" in err.value.message

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rescind.errors import ActionError, UsageError
+from rescind.providers.aws_errors import EXPIRED_CODES, PERMISSION_CODES, THROTTLE_CODES
 from rescind.timeline.cloudtrail import MalformedRecord, from_lookup_event
 from rescind.timeline.event import Event
 from rescind.timeline.redact import redact
@@ -34,12 +35,11 @@ PAGE_SIZE = 50
 RATE_PER_REGION = 2.0  # LookupEvents' published limit, requests per second
 THROTTLE_GIVE_UP_S = 300.0
 MAX_ROLE_SESSIONS = 200
-_THROTTLE_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException",
-                             "RequestLimitExceeded"})
-_PERMISSION_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-                               "OperationNotPermittedException"})
-_EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
-                            "UnrecognizedClientException", "RequestExpired"})
+# The provider's error codes (bad signature, unknown key id, ... are "expired"), plus
+# CloudTrail's refusal and a request signed with a skewed clock.
+_THROTTLE_CODES = THROTTLE_CODES
+_PERMISSION_CODES = PERMISSION_CODES | {"OperationNotPermittedException"}
+_EXPIRED_CODES = EXPIRED_CODES | {"RequestExpired"}
 
 ClientFactory = Callable[[str], Any]
 
