@@ -188,3 +188,14 @@ async def test_rejected_credentials_are_expired(sandbox: AwsSandbox, code: str) 
                               lookup=("Username", "deploy-bot"), since=since, until=until)
     assert err.value.kind == "expired"
     assert "credentials were rejected" in err.value.message
+
+
+async def test_a_pull_leaves_no_hook_on_the_cached_client(sandbox: AwsSandbox) -> None:
+    client = sandbox.client("cloudtrail")
+    event = "needs-retry.cloudtrail.LookupEvents"
+    since, until = _window()
+    for _ in range(2):
+        await pull_cloudtrail(lambda r: client, regions=["us-east-1"],
+                              lookup=("Username", "deploy-bot"), since=since, until=until)
+    handlers = client.meta.events._emitter._handlers.prefix_search(event)
+    assert not [h for h in handlers if getattr(h, "__name__", "") == "on_retry_check"]

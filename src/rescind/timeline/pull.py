@@ -158,8 +158,12 @@ def _wire_page(response: dict[str, Any]) -> dict[str, Any]:
     return redact(page)  # type: ignore[no-any-return]
 
 
-def _count_throttles(client: Any, totals: _Totals) -> None:
-    """Count every throttled attempt, including those botocore retries by itself."""
+def _count_throttles(client: Any, totals: _Totals) -> Callable[[], None]:
+    """Count every throttled attempt, including those botocore retries by itself.
+
+    Returns the function that removes the hook: clients are cached by the provider, so
+    a hook left behind would stay on the client after this pull.
+    """
 
     def on_retry_check(response: Any = None, **_: Any) -> None:
         if response is not None:
@@ -167,7 +171,9 @@ def _count_throttles(client: Any, totals: _Totals) -> None:
             if isinstance(parsed, dict) and parsed.get("Error", {}).get("Code") in _THROTTLE_CODES:
                 totals.count_throttle()
 
-    client.meta.events.register("needs-retry.cloudtrail.LookupEvents", on_retry_check)
+    event = "needs-retry.cloudtrail.LookupEvents"
+    client.meta.events.register(event, on_retry_check)
+    return lambda: client.meta.events.unregister(event, on_retry_check)
 
 
 def _pull_region(client: Any, region: str, lookup: tuple[str, str], since: datetime,
@@ -177,9 +183,18 @@ def _pull_region(client: Any, region: str, lookup: tuple[str, str], since: datet
 
     Pages are normalized as they arrive, while the limiter holds the next request.
     """
+    remove_hook = _count_throttles(client, totals)
+    try:
+        return _pages(client, region, lookup, since, until, limiter, totals, sink, stop)
+    finally:
+        remove_hook()
+
+
+def _pages(client: Any, region: str, lookup: tuple[str, str], since: datetime,
+           until: datetime, limiter: RegionLimiter, totals: _Totals,
+           sink: TextIO | None, stop: threading.Event) -> tuple[list[Event], int]:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-    _count_throttles(client, totals)
     events: list[Event] = []
     malformed = 0
     token: str | None = None
