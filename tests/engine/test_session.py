@@ -348,3 +348,21 @@ def test_recorded_settings_drop_credentials_at_every_depth() -> None:
     assert "s3cr3t" not in json.dumps(public)
     assert public["aws_assume_roles"]["123456789012"]["role_arn"].endswith("role/ir")
     assert public["break_glass"] == ["breakglass-admin"] and public["aws_profile"] == "prod"
+
+
+async def test_resume_with_own_ssh_key_needs_no_email_again(tmp_path: Path,
+                                                            cloud: FakeCloud) -> None:
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sam@example.com",
+                    "-f", str(key)], check=True)
+    runbook = write_runbook(tmp_path / "rb.yaml", RUNBOOK)
+    first = await IncidentSession.start(SessionConfig(
+        runbook=runbook, mode=Mode.LIVE, out_dir=tmp_path / "incidents", key=key,
+        email="sam@example.com", providers={"testcloud": cloud}), ScriptedResponder())
+    first.shutdown()  # interrupted before any step
+    again = await IncidentSession.resume(first.incident_dir, ScriptedResponder(), key=key,
+                                         providers={"testcloud": cloud})
+    try:
+        assert again.signer.email == "sam@example.com"
+    finally:
+        again.shutdown()

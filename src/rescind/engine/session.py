@@ -231,6 +231,8 @@ class IncidentSession:
                 providers = _build_providers(runbook, mode, all_settings)
             sink = _BlockedSink()
             _guard_dry_run(runbook, mode, providers, sink)
+            if email is None and key is not None:
+                email = _recorded_email(journal.entries(), key)
             signer = load_signer(key, email=email)
         except BaseException:
             stop()
@@ -726,6 +728,25 @@ class IncidentSession:
                                         "operation": call.operation, "params": call.params,
                                         "text": call.describe()})
         self._emit("blocked", step=step, operation=call.operation, params=call.params)
+
+
+def _recorded_email(entries: list[Entry], key: Path) -> str | None:
+    """The email this incident's journal already records for ``key``'s owner.
+
+    Resuming with one's own SSH key then needs no --email again (in the app too).
+    """
+    from rescind.record.keys import public_key_of
+    from rescind.record.sshsig import fingerprint
+
+    try:
+        wanted = fingerprint(public_key_of(key))
+    except RescindError:
+        return None  # load_signer reports the unreadable key properly
+    for entry in entries:
+        responder = entry.data.get("responder")
+        if isinstance(responder, dict) and responder.get("fingerprint") == wanted:
+            return str(responder.get("email")) or None
+    return None
 
 
 def _nothing() -> None:
