@@ -41,7 +41,7 @@ from rescind.record.journal import Entry, Journal
 from rescind.record.keys import Signer, load_signer
 from rescind.runbook.conditions import compile_condition
 from rescind.runbook.model import ActionStep, ManualStep, NoteStep, PromptStep, Runbook
-from rescind.runbook.refs import resolve
+from rescind.runbook.refs import as_text, resolve
 from rescind.runbook.validate import coerce_inputs, load_and_validate
 
 REDACTED = "[redacted]"
@@ -169,7 +169,7 @@ class IncidentSession:
             "runbook": {"id": runbook.id, "title": runbook.title,
                         "path": str(loaded.path), "sha256": loaded.sha256},
             "mode": config.mode.value,
-            "inputs": session._redacted_inputs(),
+            "inputs": session._public_inputs(),
             "responder": session._responder_identity(),
             "settings": _public_settings(settings),
             "rescind_version": __version__,
@@ -608,8 +608,8 @@ class IncidentSession:
                 for s in self.steps}
 
     def _text(self, template: str) -> str:
-        value = resolve(template, self._public_inputs(), self._public_outputs())
-        return str(value)
+        # A whole-string reference keeps its type in resolve(); text wants it as text.
+        return as_text(resolve(template, self._public_inputs(), self._public_outputs()))
 
     def _public_inputs(self) -> dict[str, Any]:
         # Text shown or journaled never carries a secret: references to one read as redacted.
@@ -619,9 +619,6 @@ class IncidentSession:
         secret = self._secret_output_keys
         return {sid: {k: (REDACTED if (sid, k) in secret else v) for k, v in outs.items()}
                 for sid, outs in self.outputs.items()}
-
-    def _redacted_inputs(self) -> dict[str, Any]:
-        return self._public_inputs()
 
     def _finish(self, state: StepState, outputs: dict[str, Any],
                 secret_keys: set[str] | None = None) -> None:

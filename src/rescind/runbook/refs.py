@@ -170,14 +170,14 @@ def _resolve_string(text: str, inputs: Mapping[str, Any],
     if whole is not None:
         return _lookup(whole, inputs, outputs)
     find_refs(text)  # any malformed reference raises before anything is filled in
-    return _TOKEN.sub(lambda m: _as_text(_lookup(find_refs(m.group(0))[0], inputs, outputs)),
+    return _TOKEN.sub(lambda m: as_text(_lookup(find_refs(m.group(0))[0], inputs, outputs)),
                       text)
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
     """How a value reads inside text: lists as "a, b" (not Python's repr), none as "none"."""
     if isinstance(value, list | tuple | set):
-        return ", ".join(_as_text(v) for v in value) or "none"
+        return ", ".join(as_text(v) for v in value) or "none"
     return str(value)
 
 
