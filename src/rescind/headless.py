@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import secrets
 import sys
 from typing import Any, TextIO
 
@@ -156,7 +157,12 @@ class ExerciseResponder(_Printer):
         return EXERCISE_ANSWER
 
     async def answer(self, step: StepState, default: str | None, secret: bool) -> str:
-        answer = default if default is not None else EXERCISE_ANSWER
+        if secret:
+            # A value of its own: the engine redacts a secret wherever its text
+            # appears, and "(exercise)" also stands in every acknowledged step.
+            answer = f"exercise-secret-{secrets.token_hex(8)}"
+        else:
+            answer = default if default is not None else EXERCISE_ANSWER
         self.say(f"-- [prompt] {step.text} -> {'***' if secret else answer}")
         return answer
 

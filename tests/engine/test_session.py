@@ -366,3 +366,33 @@ async def test_resume_with_own_ssh_key_needs_no_email_again(tmp_path: Path,
         assert again.signer.email == "sam@example.com"
     finally:
         again.shutdown()
+
+
+async def test_exercise_answer_to_a_secret_prompt_redacts_only_itself(
+        tmp_path: Path, cloud: FakeCloud) -> None:
+    import io
+
+    from rescind.headless import EXERCISE_ANSWER, ExerciseResponder
+
+    body = """\
+id: exercise-secret
+title: Exercise with a secret prompt
+phases:
+  contain:
+    - id: ask
+      prompt: "New database password"
+      secret: true
+    - id: tick
+      manual: "Store it in the vault"
+"""
+    runbook = write_runbook(tmp_path / "rb.yaml", body)
+    session = await IncidentSession.start(SessionConfig(
+        runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "incidents",
+        providers={}), ExerciseResponder(io.StringIO()))
+    try:
+        await session.run()
+    finally:
+        session.shutdown()
+    entries = {e.kind: e.data for e in read_entries(session.incident_dir / "journal.jsonl")}
+    assert entries["prompt.answer"]["answer"] == "[redacted]"
+    assert entries["manual.ack"]["note"] == EXERCISE_ANSWER
