@@ -176,3 +176,30 @@ def make_ctx(tmp_path: Path, sandbox: AwsSandbox, provider: AwsProvider,
 def iam(sandbox: AwsSandbox) -> Any:
     """A plain boto3 IAM client straight to the simulated account, to read state back."""
     return sandbox.client("iam")
+
+
+@pytest.fixture
+def enforced_iam() -> Iterator[None]:
+    """moto checks signatures and IAM policies for every request (it runs in this process)."""
+    from moto.core.authorization import enable_iam_authentication
+
+    with enable_iam_authentication():
+        yield
+
+
+READ_ONLY_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Resource": "*",
+     "Action": ["iam:Get*", "iam:List*", "sts:GetCallerIdentity"]}]}
+
+
+def read_only_provider(sandbox: AwsSandbox, user: str = "read-only-responder") -> AwsProvider:
+    """A provider signed in as a new user that may only read: a responder missing rights."""
+    import json
+
+    iam = sandbox.client("iam")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="read",
+                        PolicyDocument=json.dumps(READ_ONLY_POLICY))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return AwsProvider(endpoint_url=sandbox.endpoint_url, credentials={
+        "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]})

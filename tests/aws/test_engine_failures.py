@@ -8,7 +8,7 @@ record still verifies with every attempt in it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from rescind.providers.aws import AwsProvider
 from rescind.record.journal import read_entries
 from rescind.record.verify import verify_incident
 from rescind.sandbox.aws import AwsSandbox
-from tests.aws.conftest import LEAKED_KEY
+from tests.aws.conftest import LEAKED_KEY, read_only_provider
 
 RUNBOOK = """\
 id: contain-one-key
@@ -45,18 +45,6 @@ phases:
     - id: summary
       note: "Contained"
 """
-READ_ONLY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*",
-             "Action": ["iam:Get*", "iam:List*", "sts:GetCallerIdentity"]}]}
-
-
-@pytest.fixture
-def enforced_iam() -> Iterator[None]:
-    from moto.core.authorization import enable_iam_authentication
-
-    with enable_iam_authentication():
-        yield
-
-
 @pytest.fixture
 def identity() -> None:
     from rescind.record.keys import init_key
@@ -118,12 +106,7 @@ def journal(session: IncidentSession) -> list[tuple[str, dict[str, Any]]]:
 async def test_missing_permission_then_granted_and_retried(
         sandbox: AwsSandbox, tmp_path: Path, enforced_iam: None) -> None:
     iam = sandbox.client("iam")
-    iam.create_user(UserName="ir-responder")
-    iam.put_user_policy(UserName="ir-responder", PolicyName="read",
-                        PolicyDocument=json.dumps(READ_ONLY))
-    key = iam.create_access_key(UserName="ir-responder")["AccessKey"]
-    provider = AwsProvider(endpoint_url=sandbox.endpoint_url, credentials={
-        "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]})
+    provider = read_only_provider(sandbox, "ir-responder")
 
     def grant_and_retry(error: ActionError) -> FailureChoice:
         iam.put_user_policy(UserName="ir-responder", PolicyName="contain",

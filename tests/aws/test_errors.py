@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from rescind.errors import ActionError
 from rescind.modes import Mode
 from rescind.providers.aws import AwsProvider
 from rescind.sandbox.aws import AwsSandbox
-from tests.aws.conftest import LEAKED_KEY, SECOND_KEY, Recorder
+from tests.aws.conftest import LEAKED_KEY, SECOND_KEY, Recorder, read_only_provider
 
 
 def _ctx(tmp_path: Path, provider: AwsProvider, recorder: Recorder) -> ActionContext:
@@ -32,26 +32,10 @@ async def _deactivate(ctx: ActionContext, key: str = LEAKED_KEY) -> None:
     await instance.apply(ctx, plan)
 
 
-@pytest.fixture
-def enforced_iam() -> Iterator[None]:
-    """moto checks signatures and IAM policies for every request (it runs in this process)."""
-    from moto.core.authorization import enable_iam_authentication
-
-    with enable_iam_authentication():
-        yield
-
-
 async def test_permission_error_names_the_missing_iam_action(
         sandbox: AwsSandbox, tmp_path: Path, recorder: Recorder, enforced_iam: None) -> None:
     iam = sandbox.client("iam")
-    iam.create_user(UserName="read-only-responder")
-    iam.put_user_policy(UserName="read-only-responder", PolicyName="read",
-                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-                            {"Effect": "Allow", "Resource": "*", "Action": [
-                                "iam:Get*", "iam:List*", "sts:GetCallerIdentity"]}]}))
-    key = iam.create_access_key(UserName="read-only-responder")["AccessKey"]
-    provider = AwsProvider(endpoint_url=sandbox.endpoint_url, credentials={
-        "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]})
+    provider = read_only_provider(sandbox)
     try:
         with pytest.raises(ActionError) as err:
             await _deactivate(_ctx(tmp_path, provider, recorder))
@@ -237,15 +221,7 @@ async def test_unknown_profile_is_a_config_error(tmp_path: Path,
 
 async def test_many_targets_failing_report_one_combined_error(
         sandbox: AwsSandbox, tmp_path: Path, recorder: Recorder, enforced_iam: None) -> None:
-    iam = sandbox.client("iam")
-    iam.create_user(UserName="read-only-responder")
-    iam.put_user_policy(UserName="read-only-responder", PolicyName="read",
-                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-                            {"Effect": "Allow", "Resource": "*", "Action": [
-                                "iam:Get*", "iam:List*", "sts:GetCallerIdentity"]}]}))
-    key = iam.create_access_key(UserName="read-only-responder")["AccessKey"]
-    provider = AwsProvider(endpoint_url=sandbox.endpoint_url, credentials={
-        "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]})
+    provider = read_only_provider(sandbox)
     ctx = _ctx(tmp_path, provider, recorder)
     action = registry.get("aws.iam.deactivate_access_key")
     assert action is not None
