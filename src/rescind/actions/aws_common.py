@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from rescind.actions.base import ActionContext, Change, Plan, Risk
 from rescind.errors import ActionError
+from rescind.providers.base import table
 
 if TYPE_CHECKING:
     from rescind.providers.aws import AwsProvider
@@ -57,7 +58,7 @@ class AwsParams(BaseModel):
     account: str | None = Field(
         default=None, pattern=r"^\d{12}$",
         description="AWS account id to act in. Default: the account of rescind's own "
-                    "credentials; another account needs an aws_assume_roles entry.")
+                    "credentials; another account needs an aws.assume_roles entry.")
     max_targets: int | None = Field(
         default=None, ge=1,
         description="Allow this many targets in one step (the default limit is 20). Set "
@@ -73,12 +74,12 @@ def aws(ctx: ActionContext) -> AwsProvider:
 def max_targets(ctx: ActionContext, params: AwsParams) -> int | None:
     if params.max_targets is not None:
         return params.max_targets
-    value = ctx.settings.get("max_targets")
+    value = table(ctx.settings, "aws").get("max_targets")
     return int(value) if value is not None else None
 
 
 def break_glass(ctx: ActionContext) -> list[str]:
-    value = ctx.settings.get("break_glass") or []
+    value = table(ctx.settings, "aws").get("break_glass") or []
     return [str(v) for v in as_list(value)]
 
 

@@ -93,18 +93,6 @@ class Verification(BaseModel):
 
 
 @dataclass
-class BlockedCall:
-    """A mutating call the dry-run guard turned into a record instead of a request."""
-
-    provider: str
-    operation: str
-    params: dict[str, Any]
-
-    def describe(self) -> str:
-        return f"would call {self.operation} {json.dumps(self.params, sort_keys=True, default=str)}"
-
-
-@dataclass
 class ActionContext:
     """What an action may use: its mode, providers, and hooks into the record.
 
