@@ -14,6 +14,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from rescind.actions.base import ActionContext, Change, Plan, Risk
 from rescind.errors import ActionError
+
+# Re-exported: AWS actions take their names and patterns from here.
+from rescind.providers.aws_names import ACCESS_KEY_PATTERN as ACCESS_KEY_PATTERN
+from rescind.providers.aws_names import iam_name as iam_name
 from rescind.providers.base import table
 
 if TYPE_CHECKING:
@@ -22,7 +26,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
-ACCESS_KEY_PATTERN = r"^(AKIA|ASIA)[A-Z0-9]{16}$"
 LINGERING_AWS = ("AWS temporary credentials (STS sessions) obtained before this change can "
                  "stay valid for up to 36 hours unless the sessions are revoked "
                  "(aws.iam.revoke_sessions)")
@@ -81,19 +84,6 @@ def max_targets(ctx: ActionContext, params: AwsParams) -> int | None:
 def break_glass(ctx: ActionContext) -> list[str]:
     value = table(ctx.settings, "aws").get("break_glass") or []
     return [str(v) for v in as_list(value)]
-
-
-def iam_name(value: str, kind: str) -> str:
-    """A user or role name from a name or an ARN (``arn:aws:iam::1:role/path/name``)."""
-    value = value.strip()
-    if value.startswith("arn:"):
-        resource = value.split(":", 5)[-1]
-        prefix, _, rest = resource.partition("/")
-        if prefix != kind or not rest:
-            raise ActionError(f"{value} is not an IAM {kind} ARN", retryable=False,
-                              fix=f"give the {kind} name or its arn:aws:iam::ACCOUNT:{kind}/NAME")
-        return rest.rsplit("/", 1)[-1]
-    return value
 
 
 def arn(account: str, kind: str, name: str, path: str = "/") -> str:

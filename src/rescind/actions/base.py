@@ -138,6 +138,11 @@ class Action(ABC, Generic[P]):
     # Outputs shown to the responder once and never journaled (e.g. a new external id).
     secret_outputs: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def providers_for(cls, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The providers a step with these ``with:`` params talks to (most: ``providers``)."""
+        return cls.providers
+
     @abstractmethod
     async def plan(self, ctx: ActionContext, params: P, step_id: str) -> Plan:
         """Read-only: resolve targets, read current state, list the changes."""

@@ -29,7 +29,7 @@ def needed_providers(runbook: Runbook) -> set[str]:
         if isinstance(step, ActionStep):
             cls = actions.get(step.action)
             if cls is not None:
-                needed.update(cls.providers)
+                needed.update(cls.providers_for(step.with_))
     return needed
 
 
