@@ -14,4 +14,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rescind.commands.verify",
     "rescind.commands.resume",
     "rescind.commands.timeline",
+    "rescind.commands.config",
 )

@@ -126,10 +126,9 @@ def resolve(*, config: Path | None = None, sets: Iterable[str] = (),
     effective = Effective()
     found: list[str] = []
     path = config if config is not None else default_path()
-    lines: dict[Path_, int] = {}
     if config is not None or path.is_file():
         effective.file = path
-        lines = _read_file(path, effective, found)
+        _read_file(path, effective, found)
     env = os.environ if environ is None else environ
     for table, model in known.items():
         for name in model.model_fields:
@@ -146,13 +145,13 @@ def resolve(*, config: Path | None = None, sets: Iterable[str] = (),
         effective.set(dotted, _text_value(text), f"--set {key}")
     for dotted, value, origin in flags:
         effective.set(dotted, value, origin)
-    found += _check(effective, known, lines)
+    found += sorted(_check(effective, known), key=_place)
     if found:
         raise SettingsError(found)
     return effective
 
 
-def _read_file(path: Path, effective: Effective, found: list[str]) -> dict[Path_, int]:
+def _read_file(path: Path, effective: Effective, found: list[str]) -> None:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -166,16 +165,21 @@ def _read_file(path: Path, effective: Effective, found: list[str]) -> dict[Path_
         where = message.rsplit("(at line ", 1)
         line = where[1].split(",")[0] if len(where) == 2 else "1"
         found.append(f"{path}:{line}: not valid TOML: {where[0].strip()}")
-        return {}
+        return
     lines = key_lines(text)
     for leaf, value in _leaves(data, ()):
         if leaf:
             effective.set(leaf, value, f"{path}:{line_of(lines, leaf) or 1}")
-    return lines
 
 
-def _check(effective: Effective, known: Mapping[str, type[BaseModel]],
-           lines: Mapping[Path_, int]) -> list[str]:
+def _place(problem: str) -> tuple[str, int]:
+    """File problems in line order (``FILE:LINE: ...``), flags and variables after."""
+    head, _, rest = problem.partition(": ")
+    name, _, line = head.rpartition(":")
+    return (name, int(line)) if line.isdigit() else ("~" + head, 0)
+
+
+def _check(effective: Effective, known: Mapping[str, type[BaseModel]]) -> list[str]:
     found: list[str] = []
     for table, value in effective.values.items():
         where = effective.origin((table,))
