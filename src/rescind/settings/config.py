@@ -174,7 +174,7 @@ def _read_file(path: Path, effective: Effective, found: list[str]) -> None:
 
 def _place(problem: str) -> tuple[str, int]:
     """File problems in line order (``FILE:LINE: ...``), flags and variables after."""
-    head, _, rest = problem.partition(": ")
+    head = problem.partition(": ")[0]
     name, _, line = head.rpartition(":")
     return (name, int(line)) if line.isdigit() else ("~" + head, 0)
 
