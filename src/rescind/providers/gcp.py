@@ -149,13 +149,15 @@ class GcpProvider(ProviderBase):
 
     def _new_credentials(self) -> Any:
         if self.simulated:
-            from google.auth.credentials import AnonymousCredentials
+            from google.auth import credentials
 
-            return AnonymousCredentials()
+            anonymous: Any = credentials.AnonymousCredentials
+            return anonymous()
         if self.key_file:
             from google.oauth2 import service_account
 
-            base = service_account.Credentials.from_service_account_file(
+            load: Any = service_account.Credentials.from_service_account_file
+            base = load(
                 str(Path(self.key_file).expanduser()), scopes=list(SCOPES))
         else:
             import google.auth
@@ -164,7 +166,8 @@ class GcpProvider(ProviderBase):
         if self.impersonate:
             from google.auth import impersonated_credentials
 
-            return impersonated_credentials.Credentials(
+            impersonated: Any = impersonated_credentials.Credentials
+            return impersonated(
                 source_credentials=base, target_principal=self.impersonate,
                 target_scopes=list(SCOPES), lifetime=3600)
         return base
@@ -323,9 +326,10 @@ class GcpProvider(ProviderBase):
 
                     session: Any = requests.Session()
                 else:
-                    from google.auth.transport.requests import AuthorizedSession
+                    from google.auth.transport import requests as auth_requests
 
-                    session = AuthorizedSession(self.credentials())
+                    authorized: Any = auth_requests.AuthorizedSession
+                    session = authorized(self.credentials())
                 self._rest = RestGate(session, self._switch)
                 self._closers.append(self._rest.close)
             return self._rest
@@ -342,7 +346,8 @@ class GcpProvider(ProviderBase):
                 from google.cloud import logging as gcl
 
                 options = {"api_endpoint": self.rest_endpoint} if self.rest_endpoint else None
-                self._logging = gcl.Client(project=project, credentials=self.credentials(),
+                client: Any = gcl.Client
+                self._logging = client(project=project, credentials=self.credentials(),
                                            _http=self.rest(), _use_grpc=False,
                                            client_options=options)
             return self._logging
@@ -395,31 +400,45 @@ class GcpProvider(ProviderBase):
 
     def project_policy(self, project: str) -> dict[str, Any]:
         """The project's IAM policy, version 3 (conditional bindings intact), with its etag."""
-        from google.iam.v1 import iam_policy_pb2, options_pb2
-
         client = self.projects_client()
-        request = iam_policy_pb2.GetIamPolicyRequest(
-            resource=f"projects/{project}",
-            options=options_pb2.GetPolicyOptions(requested_policy_version=3))
-        reply = self.invoke(lambda: client.get_iam_policy(request=request, retry=None,
-                                                          timeout=60),
-                            permission="resourcemanager.projects.getIamPolicy",
-                            resource=f"projects/{project}")
-        return proto_dict(reply)
+        return self._get_policy(client.get_iam_policy, f"projects/{project}",
+                                "resourcemanager.projects.getIamPolicy")
 
     def set_project_policy(self, project: str, policy: dict[str, Any]) -> dict[str, Any]:
         """Write ``policy`` back with its etag unchanged; a concurrent change is a conflict."""
+        client = self.projects_client()
+        return self._set_policy(client.set_iam_policy, f"projects/{project}", policy,
+                                "resourcemanager.projects.setIamPolicy")
+
+    def account_policy(self, email: str) -> dict[str, Any]:
+        """A service account's own IAM policy (who may act as it), version 3."""
+        return self._get_policy(self.iam().get_iam_policy,
+                                f"projects/-/serviceAccounts/{email}",
+                                "iam.serviceAccounts.getIamPolicy")
+
+    def set_account_policy(self, email: str, policy: dict[str, Any]) -> dict[str, Any]:
+        return self._set_policy(self.iam().set_iam_policy, f"projects/-/serviceAccounts/{email}",
+                                policy, "iam.serviceAccounts.setIamPolicy")
+
+    def _get_policy(self, method: Callable[..., Any], resource: str,
+                    permission: str) -> dict[str, Any]:
+        from google.iam.v1 import iam_policy_pb2, options_pb2
+
+        request = iam_policy_pb2.GetIamPolicyRequest(
+            resource=resource, options=options_pb2.GetPolicyOptions(requested_policy_version=3))
+        reply = self.invoke(lambda: method(request=request, retry=None, timeout=60),
+                            permission=permission, resource=resource)
+        return proto_dict(reply)
+
+    def _set_policy(self, method: Callable[..., Any], resource: str, policy: dict[str, Any],
+                    permission: str) -> dict[str, Any]:
         from google.iam.v1 import iam_policy_pb2, policy_pb2
         from google.protobuf.json_format import ParseDict
 
-        client = self.projects_client()
         request = iam_policy_pb2.SetIamPolicyRequest(
-            resource=f"projects/{project}",
-            policy=ParseDict({**policy, "version": 3}, policy_pb2.Policy()))
-        reply = self.invoke(lambda: client.set_iam_policy(request=request, retry=None,
-                                                          timeout=60),
-                            permission="resourcemanager.projects.setIamPolicy",
-                            resource=f"projects/{project}")
+            resource=resource, policy=ParseDict({**policy, "version": 3}, policy_pb2.Policy()))
+        reply = self.invoke(lambda: method(request=request, retry=None, timeout=60),
+                            permission=permission, resource=resource)
         return proto_dict(reply)
 
     def rest_call(self, method: str, url: str, *, permission: str,
@@ -433,7 +452,8 @@ class GcpProvider(ProviderBase):
         def send() -> dict[str, Any]:
             reply = session.request(method, url, json=body, params=params, timeout=60)
             if reply.status_code >= 400:
-                raise gx.from_http_response(reply)
+                error: Any = gx.from_http_response
+                raise error(reply)
             data: dict[str, Any] = reply.json() if reply.content else {}
             return data
 

@@ -137,7 +137,7 @@ class IamGrpcFake:
             key_algorithm=iam.ServiceAccountKeyAlgorithm.KEY_ALG_RSA_2048,
             valid_after_time=stamp(key.created), valid_before_time=stamp(key.expires),
             key_origin=(iam.ServiceAccountKeyOrigin.GOOGLE_PROVIDED),
-            key_type=iam.ListServiceAccountKeysRequest.KeyType[key.type],
+            key_type=getattr(iam.ListServiceAccountKeysRequest.KeyType, key.type),
             disabled=key.disabled)
 
     def list_keys(self, request: Any) -> Any:
@@ -229,13 +229,13 @@ class RestFake:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's names
+            def do_GET(self) -> None:
                 self._answer("GET")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._answer("POST")
 
-            def do_PATCH(self) -> None:  # noqa: N802
+            def do_PATCH(self) -> None:
                 self._answer("PATCH")
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002

@@ -58,18 +58,14 @@ def _compare(path: str, op: str, raw: str) -> Test:
         have = _value(entry, path)
         if have is None:
             return op == "!="
+        left: Any = str(have)
+        right: Any = want
         if path == "timestamp" and op in (">=", "<=", ">", "<", "="):
             left, right = _time(str(have)), _time(want)
-        else:
-            left, right = str(have), want
-        if op == "=":
-            return left == right
-        if op == "!=":
-            return left != right
         if op == ":":
             return str(right).lower() in str(left).lower()
-        return {">=": left >= right, "<=": left <= right, ">": left > right,
-                "<": left < right}[op]
+        return bool({"=": left == right, "!=": left != right, ">=": left >= right,
+                     "<=": left <= right, ">": left > right, "<": left < right}[op])
 
     return test
 

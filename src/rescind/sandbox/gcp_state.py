@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from rescind.sandbox.gcp_scenario import Binding, EntrySpec, GcpScenario
 from rescind.timeline.window import parse_when
@@ -49,7 +49,7 @@ AUDIT_LOGS = {"activity": "cloudaudit.googleapis.com%2Factivity",
 class FakeError(Exception):
     """A request the fake refuses: a canonical status and Google's message."""
 
-    HTTP = {"NOT_FOUND": 404, "PERMISSION_DENIED": 403, "ABORTED": 409,
+    HTTP: ClassVar[dict[str, int]] = {"NOT_FOUND": 404, "PERMISSION_DENIED": 403, "ABORTED": 409,
             "FAILED_PRECONDITION": 400, "INVALID_ARGUMENT": 400, "RESOURCE_EXHAUSTED": 429,
             "UNAVAILABLE": 503, "UNAUTHENTICATED": 401}
 
@@ -273,9 +273,9 @@ def seed(scenario: GcpScenario) -> GcpState:
     state.project_policy = _policy(scenario.project_policy)
     for pool in scenario.workload_identity_pools:
         for provider in pool.providers:
-            key = f"workloadIdentityPools/{pool.pool}/providers/{provider.id}"
-            state.providers[key] = {
-                "name": f"projects/{scenario.project_number}/locations/global/{key}",
+            path = f"workloadIdentityPools/{pool.pool}/providers/{provider.id}"
+            state.providers[path] = {
+                "name": f"projects/{scenario.project_number}/locations/global/{path}",
                 "displayName": provider.id, "state": "ACTIVE",
                 "disabled": provider.disabled, "oidc": {"issuerUri": provider.issuer}}
     attacker = scenario.audit_log.attacker.model_dump()
