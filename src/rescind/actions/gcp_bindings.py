@@ -214,7 +214,7 @@ class ProjectBindingsParams(GcpParams):
 
     @model_validator(mode="after")
     def _some(self) -> ProjectBindingsParams:
-        if not self.member_list():
+        if not (self.member or self.members):
             raise ValueError("give member or members")
         return self
 

@@ -49,14 +49,19 @@ class AccountParams(GcpParams):
 
     @model_validator(mode="after")
     def _some(self) -> AccountParams:
-        if not self.emails():
+        if not self.given():
             raise ValueError("give service_account or service_accounts")
         return self
 
-    def emails(self) -> list[str]:
-        given = ([self.service_account] if self.service_account else []) + \
+    def given(self) -> list[str]:
+        """The accounts as written (they may still hold a ${{ reference }})."""
+        named = ([self.service_account] if self.service_account else []) + \
             list(self.service_accounts)
-        return list(dict.fromkeys(sa_email(e) for e in given if e.strip()))
+        return [e for e in named if e.strip()]
+
+    def emails(self) -> list[str]:
+        """The accounts as emails; a malformed one is an ActionError naming the fix."""
+        return list(dict.fromkeys(sa_email(e) for e in self.given()))
 
 
 async def read_account(provider: GcpProvider, email: str) -> dict[str, Any]:
@@ -237,7 +242,7 @@ class KeyParams(AccountParams):
     def _selection(self) -> KeyParams:
         if self.all_keys == bool(self.ids()):
             raise ValueError("give key_id/key_ids, or all_keys: true (not both)")
-        if self.ids() and len(self.emails()) != 1:
+        if self.ids() and len(self.given()) != 1:
             raise ValueError("key ids need exactly one service_account")
         return self
 
