@@ -33,6 +33,15 @@ def status_of(exc: BaseException) -> str:
     grpc_code = getattr(exc, "grpc_status_code", None)
     if grpc_code is not None:
         return str(grpc_code.name)
+    # A REST error names its canonical status in the body: FAILED_PRECONDITION and
+    # INVALID_ARGUMENT are both HTTP 400, ABORTED and ALREADY_EXISTS both 409.
+    response = getattr(exc, "response", None)
+    try:
+        named = response.json()["error"]["status"]  # type: ignore[union-attr]
+    except Exception:
+        named = None
+    if isinstance(named, str) and named.isupper():
+        return named
     by_class = (
         (gx.TooManyRequests, "RESOURCE_EXHAUSTED"), (gx.ResourceExhausted, "RESOURCE_EXHAUSTED"),
         (gx.ServiceUnavailable, "UNAVAILABLE"), (gx.GatewayTimeout, "DEADLINE_EXCEEDED"),
@@ -63,6 +72,9 @@ def translate_error(exc: BaseException, *, permission: str | None = None,
 
     what = permission or "the Google Cloud call"
     on = f" on {resource}" if resource else ""
+    if isinstance(exc, ax.InvalidOperation):  # a 401 the credentials cannot refresh away
+        return ActionError(f"{what}: the credentials were rejected ({_first_line(exc)})",
+                           kind="expired", fix=RELOGIN)
     if isinstance(exc, ax.DefaultCredentialsError):
         return ActionError(f"{what}: no Google Cloud credentials were found", kind="config",
                            retryable=False,
