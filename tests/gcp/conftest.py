@@ -16,7 +16,6 @@ import pytest
 
 from rescind.actions.base import ActionContext
 from rescind.modes import Mode
-from rescind.providers.base import BlockedCall
 from rescind.providers.gcp import GcpProvider
 from rescind.providers.gcp_settings import GcpSettings
 from rescind.sandbox.gcp import GcpSandbox, start_gcp_sandbox
@@ -65,9 +64,12 @@ def provider(sandbox: GcpSandbox) -> Iterator[GcpProvider]:
         made.close()
 
 
+Journal = list[tuple[str, dict[str, Any]]]
+
+
 def context(provider: GcpProvider, tmp_path: Path, mode: Mode = Mode.LIVE,
-            settings: dict[str, Any] | None = None) -> tuple[ActionContext, list[tuple[str, dict[str, Any]]]]:
-    journal: list[tuple[str, dict[str, Any]]] = []
+            settings: dict[str, Any] | None = None) -> tuple[ActionContext, Journal]:
+    journal: Journal = []
 
     def record(kind: str, data: dict[str, Any]) -> int:
         journal.append((kind, data))
@@ -75,10 +77,6 @@ def context(provider: GcpProvider, tmp_path: Path, mode: Mode = Mode.LIVE,
 
     return ActionContext(mode=mode, incident_dir=tmp_path, providers={"gcp": provider},
                          journal=record, settings=settings or {}), journal
-
-
-def blocked_into(calls: list[BlockedCall]) -> Any:
-    return calls.append
 
 
 @pytest.fixture(autouse=True)

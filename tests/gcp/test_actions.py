@@ -10,9 +10,7 @@ import pytest
 from rescind.actions import registry
 from rescind.actions.base import Plan, Risk
 from rescind.errors import ActionError
-from rescind.modes import Mode
 from rescind.providers.gcp import GcpProvider
-from rescind.sandbox.gcp import GcpSandbox
 from tests.gcp.conftest import (
     ATTACKER_KEY,
     CONNECTOR,

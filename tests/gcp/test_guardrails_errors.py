@@ -77,7 +77,8 @@ def test_never_the_key_rescind_signs_with_nor_who_impersonates() -> None:
     with pytest.raises(ActionError, match="key rescind is running with"):
         check_targets(caller, keys=[(LEAKED_KEY, CONNECTOR)])
     with pytest.raises(ActionError, match="running as"):
-        check_targets(caller, accounts=["serviceAccount:IR@example-project.iam.gserviceaccount.com"])
+        check_targets(caller,
+                      accounts=["serviceAccount:IR@example-project.iam.gserviceaccount.com"])
     with pytest.raises(ActionError, match="running as"):
         check_targets(caller, accounts=["jane@example.com"])
 
