@@ -320,16 +320,17 @@ class RestFake:
         size = int(body.get("pageSize") or 50)
         if size > MAX_PAGE or size < 1:
             raise FakeError("INVALID_ARGUMENT", f"pageSize must be between 1 and {MAX_PAGE}")
+        text = str(body.get("filter") or "")
         try:
-            test = compile_filter(str(body.get("filter") or ""), datetime.now(UTC))
+            test = compile_filter(text, datetime.now(UTC))
         except (FilterError, ValueError) as exc:
             raise FakeError("INVALID_ARGUMENT", f"Invalid filter: {exc}") from None
         if state.project not in projects:
             return {}
         descending = "desc" in str(body.get("orderBy") or "").lower()
-        entries = [e for e in state.sorted_log() if test(e)]
+        entries = state.matching(text, test)
         if descending:
-            entries.reverse()
+            entries = entries[::-1]
         start = int(base64.urlsafe_b64decode(body["pageToken"]).decode()) \
             if body.get("pageToken") else 0
         page = entries[start:start + size]

@@ -125,12 +125,14 @@ class GcpState:
     log: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     throttled: int = 0
+    arrivals: list[float] = field(default_factory=list)  # entries.list, monotonic seconds
     latency_ms: float = 0.0
     # Injected failures: permission -> [status, ...], consumed one per request.
     failures: dict[str, list[str]] = field(default_factory=dict)
     rate: RateWindow = field(default_factory=lambda: RateWindow(60, 60.0))
     lock: threading.RLock = field(default_factory=threading.RLock)
     _sorted: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _matches: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     # -- requests ---------------------------------------------------------------------
@@ -149,7 +151,9 @@ class GcpState:
             if operation == "entries.list":
                 import time
 
-                if not self.rate.admit(project or self.project, time.monotonic()):
+                now = time.monotonic()
+                self.arrivals.append(now)
+                if not self.rate.admit(project or self.project, now):
                     self.throttled += 1
                     raise FakeError("RESOURCE_EXHAUSTED",
                                     "Quota exceeded for quota metric 'Read requests' and "
@@ -237,6 +241,7 @@ class GcpState:
         with self.lock:
             self.log.append(entry)
             self._sorted = None
+            self._matches.clear()
 
     def sorted_log(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -246,6 +251,17 @@ class GcpState:
                                                          e.get("insertId", "")))
                 self._sorted = cached
             return cached
+
+    def matching(self, text: str, test: Any) -> list[dict[str, Any]]:
+        """The sorted entries a filter selects, kept per filter while the log is unchanged:
+        every page of one listing sends the same filter, and the real service does not
+        re-scan the whole log per page either."""
+        with self.lock:
+            found = self._matches.get(text)
+            if found is None:
+                found = [e for e in self.sorted_log() if test(e)]
+                self._matches[text] = found
+            return found
 
 
 def seed(scenario: GcpScenario) -> GcpState:

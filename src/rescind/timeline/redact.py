@@ -9,6 +9,7 @@ stay: they are what a responder traces. Values are replaced by CloudTrail's own 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -26,6 +27,7 @@ _SECRET_KEYS = frozenset({
 _INLINE_SECRET = re.compile(r"(?i)(aws_secret_access_key|secretaccesskey)([\"'=:\s]+)[^\s\"',}]+")
 
 
+@functools.lru_cache(maxsize=4096)  # field names repeat in every record of a page
 def is_secret_key(name: str) -> bool:
     return "".join(ch for ch in name.lower() if ch.isalnum()) in _SECRET_KEYS
 
