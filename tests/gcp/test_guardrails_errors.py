@@ -190,3 +190,19 @@ def test_system_managed_keys_cannot_be_deleted_at_the_server(sandbox, provider) 
                           permission="iam.serviceAccountKeys.delete")
     assert refused.value.kind == "conflict"
     assert SYSTEM_KEY in sandbox.state.keys
+
+
+def test_config_check_proves_the_credentials_read_only(capsys) -> None:
+    from rescind.cli import main
+
+    with running() as sandbox:
+        table = sandbox.provider_settings()
+        args = ["config", "check", "--set", "gcp.projects=example-project"]
+        for key in ("iam_endpoint", "rest_endpoint", "principal"):
+            args += ["--set", f"gcp.{key}={table[key]}"]
+        assert main(args) == 0
+        assert sandbox.operations() == ["iam.serviceAccounts.get"]
+    assert RESPONDER in capsys.readouterr().out
+    assert main(args) != 0  # the simulated project is gone: one clear failure, no traceback
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err

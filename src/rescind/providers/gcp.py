@@ -240,7 +240,18 @@ class GcpProvider(ProviderBase):
         return str(info.get("email", ""))
 
     def identities(self) -> list[tuple[str, str]]:
+        """Who rescind is, after proving the credentials work (read-only)."""
         caller = self.caller_identity()
+        if self.simulated:
+            self.iam_call("get_service_account",
+                          {"name": f"projects/-/serviceAccounts/{caller.email}"},
+                          permission="iam.serviceAccounts.get", resource=caller.email)
+        else:
+            from google.auth.transport.requests import Request
+
+            credentials = self.credentials()
+            # A token is minted (and, impersonating, exchanged): nothing is changed.
+            self.invoke(lambda: credentials.refresh(Request()), permission="credentials")
         projects = ", ".join(self.projects) or self.project()
         how = ("simulated project" if self.simulated else
                f"impersonating from {', '.join(caller.also) or 'ADC'}" if self.impersonate
