@@ -58,7 +58,7 @@ def test_a_failing_trial_is_reported(harness: Harness, tmp_path: Path) -> None:
     """The harness itself can fail: an account left different is caught."""
     harness.reference = {**(harness.reference or {}), "users": {}}
     try:
-        trial = harness.incident("differs")
+        trial = harness.incident("differs", scripted())
     finally:
         harness.prepare()
     assert trial.problems == ["the account differs from an uninterrupted run's"]
