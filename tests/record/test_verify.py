@@ -265,7 +265,9 @@ def test_seal_files_removed_or_edited(pristine: Sample, tmp_path: Path) -> None:
     assert report.exit_code == 1 and not report.seal_verified
     assert any(p.startswith("SHA256SUMS.sig: signature by") for p in report.problems)
     (folder / "SHA256SUMS.sig").unlink()
-    assert "SHA256SUMS.sig is missing" in verify_incident(folder).problems
+    report = verify_incident(folder)
+    assert report.exit_code == 1
+    assert report.problems[0].startswith("SHA256SUMS.sig is missing")
     sums.unlink()
     # Both gone: the journal says the incident was closed, so the record is incomplete.
     report = verify_incident(folder)
@@ -341,9 +343,10 @@ def test_torn_last_line_is_incomplete_not_tampered(pristine_open: Sample,
     assert report.problems[0].startswith(f"seq {len(pristine_open.entries)}: the last line is "
                                          "incomplete")
     assert report.lines == len(pristine_open.entries)
-    # Repair (as resume does) and the record verifies again.
+    # Repair (as resume does): intact, but the repair's own line is not signed yet.
     Journal.open(folder / "journal.jsonl", repair_torn=True).close()
-    assert verify_incident(folder).exit_code == 0
+    report = verify_incident(folder)
+    assert (report.status, report.exit_code, report.unconfirmed) == ("unconfirmed", 2, 1)
 
 
 def test_torn_line_in_a_sealed_record_is_tampering(pristine: Sample, tmp_path: Path) -> None:
@@ -402,10 +405,16 @@ def test_open_incident_verifies_and_says_not_sealed(pristine_open: Sample,
     assert report.checkpoints_verified == 3
 
 
-def test_missing_journal_and_bad_folder(tmp_path: Path) -> None:
+def test_missing_journal_and_bad_folder(pristine: Sample, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    report = verify_incident(empty)
-    assert report.exit_code == 1 and report.problems[0] == "journal.jsonl is missing"
+    with pytest.raises(UsageError, match="is not an incident folder") as caught:
+        verify_incident(empty)
+    assert caught.value.exit_code == 2
     with pytest.raises(UsageError):
         verify_incident(tmp_path / "nope")
+    # A sealed record whose journal was removed is tampering, not "not an incident".
+    folder = copy_of(pristine, tmp_path)
+    (folder / "journal.jsonl").unlink()
+    report = verify_incident(folder)
+    assert report.exit_code == 1 and report.problems[0] == "journal.jsonl is missing"

@@ -384,6 +384,11 @@ class Journal:
                 raise
         return entries
 
+    def sha512(self) -> bytes:
+        """The SHA-512 of the whole journal as written so far."""
+        with self._lock:
+            return self._sha512.copy().digest()
+
     def bytes_through(self, seq: int) -> bytes:
         """The journal's exact bytes from its start through line ``seq`` (inclusive)."""
         with self._lock:
