@@ -71,10 +71,15 @@ def review(incident_dir: Path, entries: list[Entry]) -> TailReview:
     state = recover(trusted)
     out = TailReview(state=state, prefix=prefix)
     plans: dict[str, dict[str, Any]] = {}
-    for entry in entries[:len(trusted)]:
-        if entry.kind == "action.plan":
-            plans[str(entry.data.get("step", ""))] = entry.data.get("plan", {})
     pending: dict[str, dict[str, Any]] = {}
+    for entry in entries[:len(trusted)]:
+        step = str(entry.data.get("step", ""))
+        if entry.kind == "action.plan":
+            plans[step] = entry.data.get("plan", {})
+        elif entry.kind == "action.outcome" and step not in state.done:
+            # The change's checkpoint is signed but its step.done (written just after)
+            # is not: the cloud says whether it holds.
+            pending[step] = {"step": step, "plan": plans.get(step, {})}
     if state.pending_intent:
         pending[state.pending_intent["step"]] = state.pending_intent
     for entry in entries[len(trusted):]:
