@@ -1,7 +1,8 @@
 """Run the test incident in a child process and SIGKILL it at a chosen point.
 
 Usage: python -m tests.engine.killer RUNBOOK OUT CLOUD POINT
-POINT: ack | apply-after | apply-before | approve-delete
+POINT: ack | apply-after | apply-before | approve-delete | seal-<K>
+(seal-<K>: die at the K-th fsync of the close, i.e. between any two writes of sealing)
 """
 
 from __future__ import annotations
@@ -65,7 +66,24 @@ async def main(runbook: str, out: str, cloud_path: str, point: str) -> None:
     session = await IncidentSession.start(config, KillingResponder(point))
     print(session.incident_dir, flush=True)
     await session.run()
+    if point.startswith("seal-"):
+        die_at_fsync(int(point.removeprefix("seal-")))
     await session.close()
+
+
+def die_at_fsync(k: int) -> None:
+    """Every write of sealing ends in an fsync (journal lines, each atomic file and its
+    folder): dying at the K-th leaves the record exactly as a crash there would."""
+    real = os.fsync
+    calls = [0]
+
+    def fsync(fd: int) -> None:
+        calls[0] += 1
+        if calls[0] == k:
+            die()
+        real(fd)
+
+    os.fsync = fsync  # type: ignore[assignment]
 
 
 if __name__ == "__main__":

@@ -47,10 +47,12 @@ def kinds(incident: Path) -> list[str]:
 
 
 async def start(tmp_path: Path, cloud: object, responder: ScriptedResponder,
-                body: str = RUNBOOK, mode: Mode = Mode.LIVE, **inputs: str) -> IncidentSession:
+                body: str = RUNBOOK, mode: Mode = Mode.LIVE,
+                settings: dict[str, object] | None = None, **inputs: str) -> IncidentSession:
     runbook = write_runbook(tmp_path / "rb.yaml", body)
     config = SessionConfig(runbook=runbook, mode=mode, inputs=dict(inputs),
-                           out_dir=tmp_path / "incidents", providers={"testcloud": cloud})
+                           out_dir=tmp_path / "incidents", providers={"testcloud": cloud},
+                           settings=dict(settings or {}))
     return await IncidentSession.start(config, responder)
 
 
@@ -167,8 +169,11 @@ async def test_two_person_needs_a_second_key_over_this_exact_plan(
 
     body = RUNBOOK.replace("test.delete_user", "test.nuke_user")
     second = ephemeral_signer("Sam Second", "sam@example.com")
+    throwaway = ephemeral_signer("Made On The Spot", "spot@example.com")
     own = load_signer()
     tokens: list[ApprovalResponse] = []
+    team = tmp_path / "approvers"
+    team.write_text(second.allowed_signers_line() + "\n")
 
     class TwoPerson(ScriptedResponder):
         async def approve(self, request):  # type: ignore[no-untyped-def]
@@ -179,6 +184,8 @@ async def test_two_person_needs_a_second_key_over_this_exact_plan(
             attempts = [
                 ApprovalResponse(approved=True, token=sign_approval(plan, own)),  # own key
                 ApprovalResponse(approved=True, token=sign_approval(plan + b" ", second)),
+                # A key made on the spot is a second key, not a second trusted person.
+                ApprovalResponse(approved=True, token=sign_approval(plan, throwaway)),
                 ApprovalResponse(approved=True, token=sign_approval(plan, second)),
             ]
             tokens.append(attempts[len([r for r in self.requests
@@ -186,7 +193,13 @@ async def test_two_person_needs_a_second_key_over_this_exact_plan(
             return tokens[-1]
 
     responder = TwoPerson()
-    session = await start(tmp_path, cloud, responder, body=body)
+    # Live mode without a trusted approvers list: refused before anything is created.
+    with pytest.raises(UsageError, match="no trusted approvers") as refused:
+        await start(tmp_path, cloud, responder, body=body)
+    assert refused.value.fix is not None and "--approvers" in refused.value.fix
+    assert not (tmp_path / "incidents").exists() or not any((tmp_path / "incidents").iterdir())
+    session = await start(tmp_path, cloud, responder, body=body,
+                          settings={"approvers": str(team)})
     try:
         assert await session.run() == "completed"
         await session.close()
@@ -195,8 +208,10 @@ async def test_two_person_needs_a_second_key_over_this_exact_plan(
     assert "alice" not in cloud.load()["users"]
     approvals = [e.data for e in read_entries(session.incident_dir / "journal.jsonl")
                  if e.kind == "action.approval" and e.data["policy"] == "two-person"]
-    assert [a["approved"] for a in approvals] == [False, False, True]
-    assert approvals[2]["approver"]["fingerprint"] == second.fingerprint
+    assert [a["approved"] for a in approvals] == [False, False, False, True]
+    assert "not trusted for approvals" in approvals[2]["reason"]
+    assert approvals[3]["approver"]["fingerprint"] == second.fingerprint
+    assert approvals[3]["approver_trust"] == f"key in {team}"
     allowed = (session.incident_dir / "allowed_signers").read_text()
     assert second.public_key_line.split()[1] in allowed
     assert verify_incident(session.incident_dir).exit_code == 0

@@ -189,3 +189,10 @@ def test_verify_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "not an anchor line" in capsys.readouterr().err
     assert main(["verify", str(tmp_path), "--allowed-signers", str(tmp_path / "x")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_verify_a_folder_that_is_not_an_incident(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is not an incident folder" in err and "TAMPERED" not in err

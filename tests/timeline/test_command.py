@@ -85,3 +85,23 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["timeline", "pull", "--aws-user", "x", "--exercise", str(SCENARIO),
                  "--since", "tomorrowish", "--out", str(tmp_path / "o")]) == 2
     assert "not a time" in capsys.readouterr().err
+
+
+def test_convert_into_a_sealed_incident_is_refused(tmp_path: Path, records: list[dict[str, Any]],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from rescind.record.keys import ephemeral_signer
+    from rescind.record.verify import verify_incident
+    from tests.record.sample import build_incident
+
+    incident = tmp_path / "incident"
+    build_incident(incident, ephemeral_signer("Jane Doe", "jane@example.com"),
+                   ephemeral_signer("Omar", "omar@example.com"))
+    before = (incident / "timeline.jsonl").read_bytes()
+    source = tmp_path / "delivery.json"
+    source.write_text(json.dumps({"Records": records}))
+    assert main(["timeline", "convert", str(source), "--incident", str(incident)]) == 2
+    err = capsys.readouterr().err
+    assert "is closed and sealed: its record is read-only" in err and "--out FILE" in err
+    assert (incident / "timeline.jsonl").read_bytes() == before
+    assert not (incident / "evidence" / "cloudtrail-delivery.json.jsonl").exists()
+    assert verify_incident(incident).exit_code == 0

@@ -21,9 +21,10 @@ from rescind.modes import Mode
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "resume", help="continue an interrupted incident",
-        description="Continue an interrupted incident from its journal: completed steps are "
-        "not repeated, and an action announced but not confirmed is first re-verified "
-        "against the cloud.")
+        description="Continue an interrupted incident from its journal: steps a signed "
+        "checkpoint covers are not repeated; a change the unsigned lines after it claim is "
+        "first re-checked with the cloud, and their other steps run again. A closed "
+        "incident whose seal was interrupted is sealed (as `rescind seal` does).")
     p.add_argument("incident", type=Path, help="the incident folder")
     add_session_options(p)
     p.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE",
@@ -32,6 +33,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rescind.commands.seal import complete_seal
+
+    # A closed incident whose seal a crash interrupted: resuming it means finishing that.
+    sealed = complete_seal(args.incident, key=args.key, email=args.email)
+    if sealed is not None:
+        return sealed
     if wants_tui(args):
         try:
             from rescind.commands.home import resume_tui

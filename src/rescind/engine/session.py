@@ -22,7 +22,7 @@ from rescind import __version__
 from rescind.actions import registry
 from rescind.actions.base import ActionContext, BlockedCall, Plan, Result
 from rescind.engine.lock import IncidentLock
-from rescind.engine.policy import required_approval
+from rescind.engine.policy import require_approvers, required_approval, trusted_approvers
 from rescind.engine.responder import (
     Aborted,
     Approval,
@@ -33,7 +33,8 @@ from rescind.engine.responder import (
     StepState,
     StepStatus,
 )
-from rescind.engine.state import RecoveredState, recover
+from rescind.engine.state import RecoveredState
+from rescind.engine.trust import TailReview, review
 from rescind.errors import ActionError, ApprovalRefused, RescindError, UsageError
 from rescind.modes import Mode
 from rescind.record.checkpoint import Anchor, checkpoint
@@ -111,6 +112,7 @@ class IncidentSession:
         self.in_flight = False
         self.closed = False
         self._recovered: RecoveredState | None = None
+        self._review: TailReview | None = None  # unsigned lines found by resume
         self._secret_output_keys: set[tuple[str, str]] = set()
         self._secret_values: set[str] = {str(inputs[k]) for k in secret_inputs
                                          if inputs.get(k) not in (None, "")}
@@ -131,6 +133,7 @@ class IncidentSession:
         secret_inputs = {k for k, spec in runbook.inputs.items() if spec.secret}
         signer = load_signer(config.key, email=config.email)
         settings = dict(config.settings)
+        require_approvers(runbook, config.mode, settings)
         stop: Callable[[], None] = _nothing
         if config.mode is Mode.EXERCISE and config.providers is None:
             from rescind.engine.exercise import start_simulated_clouds
@@ -175,6 +178,8 @@ class IncidentSession:
             "rescind_version": __version__,
             "host": socket.gethostname(),
         })
+        # Signed before any change: from here on, resume trusts only signed lines.
+        session._checkpoint("incident opened")
         sink.target = session._on_blocked
         return session
 
@@ -196,10 +201,10 @@ class IncidentSession:
         stop: Callable[[], None] = _nothing
         try:
             journal = Journal.open(journal_path, repair_torn=True)
-            state = recover(journal.entries())
-            if state.closed:
-                raise UsageError(f"incident {incident_dir.name} is already closed",
-                                 fix=f"check it with `rescind verify {incident_dir}`")
+            entries = journal.entries()
+            _refuse_closed(incident_dir, entries)
+            tail = review(incident_dir, entries)
+            state = tail.state
             loaded = load_and_validate(Path(state.runbook_path))
             if loaded.sha256 != state.runbook_sha256:
                 raise UsageError(
@@ -220,6 +225,7 @@ class IncidentSession:
             coerced = coerce_inputs(runbook, merged)
             mode = Mode(state.mode)
             all_settings = dict(state.settings) | dict(settings or {})
+            require_approvers(runbook, mode, all_settings)
             if mode is Mode.EXERCISE and providers is None:
                 from rescind.engine.exercise import start_simulated_clouds
 
@@ -246,6 +252,7 @@ class IncidentSession:
                       providers=providers)
         session._stop_sandbox = stop
         session._recovered = state
+        session._review = tail
         session.outputs = {k: dict(v) for k, v in state.outputs.items()}
         for step in session.steps:
             if step.id in state.done:
@@ -256,8 +263,10 @@ class IncidentSession:
         session._append("incident.resume", {
             "responder": session._responder_identity(),
             "completed_steps": sorted(state.done | state.skipped),
-            "pending_intent": state.pending_intent,
+            "pending_intent": tail.recheck[0] if tail.recheck else None,
         })
+        if tail.unsigned:
+            session._append("journal.unconfirmed", tail.journal_data())
         sink.target = session._on_blocked
         return session
 
@@ -266,8 +275,12 @@ class IncidentSession:
     async def run(self) -> str:
         """Run every phase to the end. Returns "completed" or "aborted"."""
         try:
-            if self._recovered and self._recovered.pending_intent:
-                await self._reverify(self._recovered.pending_intent)
+            if self._review is not None:
+                tail, self._review = self._review, None
+                if tail.unsigned:
+                    self._emit("warning", message=tail.message())
+                for claimed in tail.recheck:
+                    await self._reverify(claimed)
             for phase, steps in self.runbook.phases.items():
                 if self._recovered and phase in self._recovered.phases_ended:
                     continue
@@ -464,13 +477,21 @@ class IncidentSession:
             if not response.token:
                 raise ApprovalRefused("a two-person approval needs a token from "
                                       f"`rescind approve {plan_file}`")
-            approvers = self.settings.get("approvers")
+            trusted = trusted_approvers(self.mode, self.settings)
             info = check_approval(response.token, plan_file.read_bytes(),
                                   requester_fingerprint=self.signer.fingerprint,
-                                  trusted=Path(approvers) if approvers else None)
+                                  trusted=trusted)
             token_path = store_approval(self.incident_dir, plan.step_id, plan.digest, info)
+            checked = (f"key in {trusted}" if trusted is not None else
+                       "exercise default: any second key (no approvers list configured)")
+            if trusted is None:
+                self._emit("warning", message=f"exercise: the approval by {info.fingerprint} "
+                                              "was accepted from any second key; live mode "
+                                              "needs --approvers")
             return {"approver": {"fingerprint": info.fingerprint,
-                                 "public_key_line": info.public_key_line},
+                                 "public_key_line": info.public_key_line,
+                                 "principal": info.principal},
+                    "approver_trust": checked,
                     "token": str(token_path.relative_to(self.incident_dir))}
         return {}
 
@@ -478,8 +499,15 @@ class IncidentSession:
         """An intent without an outcome: find out from the cloud whether it happened."""
         step_id = pending["step"]
         step = self._defs.get(step_id)
-        plan = Plan.model_validate(pending["plan"])
         if not isinstance(step, ActionStep):
+            return
+        try:
+            plan = Plan.model_validate(pending["plan"])
+        except ValueError:
+            plan = None
+        if plan is None or plan.step_id != step_id or plan.action != step.action:
+            self._emit("warning", message=f"the journal names no usable plan for {step_id}'s "
+                                          "change; it will be planned again")
             return
         action_cls = registry.get(step.action)
         if action_cls is None:
@@ -515,24 +543,19 @@ class IncidentSession:
         """Seal the incident: report.md, SHA256SUMS, its signature, allowed_signers."""
         if self.in_flight:
             raise UsageError("an action is still in flight", fix="wait for it to finish")
-        from rescind.record.bundle import seal
-        from rescind.record.journal import read_entries, write_private_file
-        from rescind.record.report import render_report
+        from rescind.record.sealing import finish_seal
 
         self._write_timeline_exports()
         self._append("incident.close", {"status": "closed"})
         anchor = self._checkpoint("incident closed")
-        entries = list(read_entries(self.journal.path))
-        report = self.incident_dir / "report.md"
-        write_private_file(report, render_report(
-            self.incident_dir, entries, signer_email=self.signer.email,
-            anchors=self.anchors).encode())
-        sealed = seal(self.incident_dir, self.signer, extra_signers=self._approver_lines())
+        # The same steps `rescind seal` completes after a crash in this window.
+        result = finish_seal(self.journal, self.signer, self.incident_id)
         self.closed = True
-        info = CloseInfo(report=report, sums=sealed.sums, signature=sealed.signature,
+        sealed = result.sealed
+        info = CloseInfo(report=result.report, sums=sealed.sums, signature=sealed.signature,
                          allowed_signers=sealed.allowed_signers,
                          verify_command=sealed.verify_command, anchor=anchor)
-        self._emit("closed", report=str(report), verify_command=info.verify_command)
+        self._emit("closed", report=str(info.report), verify_command=info.verify_command)
         return info
 
     def shutdown(self) -> None:
@@ -658,6 +681,9 @@ class IncidentSession:
         return value
 
     def _append(self, kind: str, data: dict[str, Any]) -> int:
+        if self.closed:
+            raise UsageError(f"incident {self.incident_id} is closed and sealed: its record "
+                             "is read-only", fix="start a new incident to record more")
         entry = self.journal.append(kind, self._scrub(data))
         self._emit("journal", seq=entry.seq, kind=kind, time=entry.time, sha256=entry.sha256)
         return entry.seq
@@ -687,19 +713,6 @@ class IncidentSession:
         write_private_file(path, plan.canonical_bytes())
         return path
 
-    def _approver_lines(self) -> list[str]:
-        from rescind.record.allowed_signers import signer_line
-        from rescind.record.approval import APPROVAL_NAMESPACE
-        from rescind.record.journal import read_entries
-
-        lines = []
-        for entry in read_entries(self.journal.path):
-            approver = entry.data.get("approver") if entry.kind == "action.approval" else None
-            if approver and entry.data.get("approved"):
-                lines.append(signer_line(f'approver-{approver["fingerprint"][7:19]}@rescind',
-                                         approver["public_key_line"], APPROVAL_NAMESPACE))
-        return sorted(set(lines))
-
     def _context(self, step_id: str) -> ActionContext:
         def journal(kind: str, data: dict[str, Any]) -> int:
             return self._append(kind, {"step": step_id, **data})
@@ -725,6 +738,21 @@ class IncidentSession:
                                         "operation": call.operation, "params": call.params,
                                         "text": call.describe()})
         self._emit("blocked", step=step, operation=call.operation, params=call.params)
+
+
+def _refuse_closed(incident_dir: Path, entries: list[Entry]) -> None:
+    """A closed incident is not resumed; one whose seal was interrupted is completed
+    by `rescind seal`. A close among unsigned lines is not trusted: resume goes on
+    and re-checks them."""
+    from rescind.record.sealing import close_is_trusted, is_closed
+
+    if not is_closed(incident_dir) or not close_is_trusted(incident_dir, entries):
+        return
+    if (incident_dir / "SHA256SUMS").is_file():
+        raise UsageError(f"incident {incident_dir.name} is already closed and sealed",
+                         fix=f"check it with `rescind verify {incident_dir}`")
+    raise UsageError(f"incident {incident_dir.name} was closed, but its seal was not finished",
+                     fix=f"`rescind seal {incident_dir}` completes it")
 
 
 def _recorded_email(entries: list[Entry], key: Path) -> str | None:

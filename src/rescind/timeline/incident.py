@@ -23,9 +23,13 @@ EVIDENCE_DIR = "evidence"
 
 
 def check_incident(incident_dir: Path) -> None:
+    """An incident folder that may still be written to (a sealed one is read-only)."""
+    from rescind.record.sealing import ensure_writable
+
     if not (incident_dir / "journal.jsonl").is_file():
         raise UsageError(f"{incident_dir} is not an incident folder (no journal.jsonl)",
                          fix="pass the folder `rescind run` created, e.g. incidents/<id>")
+    ensure_writable(incident_dir, "timeline events")
 
 
 def load_events(path: Path) -> list[Event]:
