@@ -1,7 +1,7 @@
 """Run the test incident in a child process and SIGKILL it at a chosen point.
 
 Usage: python -m tests.engine.killer RUNBOOK OUT CLOUD POINT
-POINT: ack | apply-after | apply-before | approve-delete | seal-<K>
+POINT: ack | apply-after | apply-before | approve-delete | checkpoint-disable | seal-<K>
 (seal-<K>: die at the K-th fsync of the close, i.e. between any two writes of sealing)
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rescind.actions import registry
-from rescind.engine.responder import ApprovalRequest, ApprovalResponse, StepState
+from rescind.engine.responder import ApprovalRequest, ApprovalResponse, EngineEvent, StepState
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.modes import Mode
 from tests.engine.conftest import ScriptedResponder
@@ -44,6 +44,13 @@ class KillingResponder(ScriptedResponder):
     def __init__(self, point: str) -> None:
         super().__init__()
         self.point = point
+
+    def event(self, event: EngineEvent) -> None:
+        super().event(event)
+        # The checkpoint after disable is signed, its step.done not yet written.
+        if (self.point == "checkpoint-disable" and event.kind == "anchor"
+                and len(self.of_kind("anchor")) == 2):
+            die()
 
     async def acknowledge(self, step: StepState) -> str | None:
         if self.point == "ack":

@@ -16,7 +16,7 @@ from rescind.record.approval import plan_path
 from rescind.record.journal import Journal, read_entries
 from rescind.record.verify import verify_incident
 from tests.engine.conftest import ScriptedResponder
-from tests.engine.test_resume import file_identity, killed_run  # noqa: F401 (fixture)
+from tests.engine.test_resume import file_identity, killed_run, resume  # noqa: F401 (fixture)
 from tests.engine.test_session import start
 from tests.engine.testcloud import FakeCloud
 
@@ -119,6 +119,25 @@ async def test_unsigned_claims_of_finished_steps_run_again(tmp_path: Path,
     assert responder.acked == ["look"]  # the manual step was asked again
     assert any("running again: disable, look" in w["message"]
                for w in responder.of_kind("warning"))
+
+
+async def test_a_signed_change_whose_step_done_was_lost_keeps_its_outputs(
+        tmp_path: Path) -> None:
+    """Killed between a change's checkpoint and its step.done: the re-check confirms the
+    change and the signed outcome's outputs reach the later steps that quote them."""
+    incident, cloud = killed_run(tmp_path, "checkpoint-disable")
+    kinds = [e.kind for e in read_entries(incident / "journal.jsonl")]
+    assert kinds[-2:] == ["action.verify", "checkpoint"] and "step.done" not in kinds[2:]
+    responder = await resume(incident, cloud)
+    assert cloud.load()["calls"].count("DisableUser") == 1
+    assert responder.acked == ["look"] and responder.errors == []
+    outcomes = [e.data for e in read_entries(incident / "journal.jsonl")
+                if e.kind == "action.outcome" and e.data.get("recovered")]
+    signed = next(e.data for e in read_entries(incident / "journal.jsonl")
+              if e.kind == "action.outcome" and e.data["step"] == "disable")
+    assert "disabled_at" in signed["outputs"]
+    assert outcomes[0]["outputs"] == signed["outputs"]
+    assert verify_incident(incident).exit_code == 0
 
 
 async def test_a_checkpoint_signed_with_another_key_is_not_trusted_by_resume(

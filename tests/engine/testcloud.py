@@ -101,7 +101,7 @@ class DisableUser(Action[UserParams]):
     reversible = True
     mutating = True
     providers = ("testcloud",)
-    outputs = ("user",)
+    outputs = ("user", "disabled_at")
 
     async def plan(self, ctx: ActionContext, params: UserParams, step_id: str) -> Plan:
         cloud = ctx.provider("testcloud")
@@ -119,7 +119,9 @@ class DisableUser(Action[UserParams]):
         if cloud.call("GetUser", user=user) != plan.state["before"]:
             raise ActionError(f"{user} changed since planning", kind="conflict")
         cloud.call("DisableUser", user=user)
-        return Result(outputs={"user": user}, undo={"op": "EnableUser", "user": user})
+        # Known only once applied, as a real action's request id or timestamp is.
+        return Result(outputs={"user": user, "disabled_at": len(cloud.load()["calls"])},
+                      undo={"op": "EnableUser", "user": user})
 
     async def verify(self, ctx: ActionContext, plan: Plan, result: Result | None) -> Verification:
         state = ctx.provider("testcloud").call("GetUser", user=plan.params["user"])

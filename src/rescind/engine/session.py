@@ -526,13 +526,16 @@ class IncidentSession:
                                        "detail": verification.detail, "recovered": True})
         state = self._state(step_id)
         if verification.ok:
+            # A signed outcome knows what the apply returned (the key's user, say);
+            # without one, what was known at planning is all there is.
+            outputs = {**plan.outputs, **pending.get("outputs", {})}
             self._append("action.outcome", {"step": step_id, "plan_hash": plan.digest,
                                             "action": step.action, "targets": plan.targets,
-                                            "ok": True, "outputs": plan.outputs,
+                                            "ok": True, "outputs": outputs,
                                             "recovered": True,
                                             "details": ["confirmed by verify after a crash"]})
             self._checkpoint(f"after {step_id} (recovered)", step=step_id)
-            self._finish(state, dict(plan.outputs))
+            self._finish(state, outputs)
         else:
             self._emit("warning", message=f"step {step_id} did not take effect before the "
                                           "interruption; it will be planned again")

@@ -23,7 +23,8 @@ from rescind.record.trust import SignedPrefix, signed_prefix
 class TailReview:
     state: RecoveredState  # rebuilt from the trusted lines only
     prefix: SignedPrefix
-    # Changes to re-check with the cloud: {"step", "plan"}, in journal order.
+    # Changes to re-check with the cloud: {"step", "plan"[, "outputs" of a signed
+    # outcome]}, in journal order.
     recheck: list[dict[str, Any]] = field(default_factory=list)
     # Steps the unsigned lines claim finished, which run again unless re-checked.
     claimed: list[str] = field(default_factory=list)
@@ -78,8 +79,10 @@ def review(incident_dir: Path, entries: list[Entry]) -> TailReview:
             plans[step] = entry.data.get("plan", {})
         elif entry.kind == "action.outcome" and step not in state.done:
             # The change's checkpoint is signed but its step.done (written just after)
-            # is not: the cloud says whether it holds.
-            pending[step] = {"step": step, "plan": plans.get(step, {})}
+            # is not: the cloud says whether it holds, and the signed outcome keeps
+            # the outputs later steps need.
+            pending[step] = {"step": step, "plan": plans.get(step, {}),
+                             "outputs": dict(entry.data.get("outputs") or {})}
     if state.pending_intent:
         pending[state.pending_intent["step"]] = state.pending_intent
     for entry in entries[len(trusted):]:
