@@ -9,18 +9,17 @@ from typing import Any
 
 import pytest
 
-from rescind.actions.base import BlockedCall
 from rescind.modes import Mode
 from rescind.providers.aws import AwsProvider
 from rescind.providers.aws_guard import REDACTED, is_read_operation, redact
-from rescind.providers.base import Provider
-from rescind.providers.factory import build_providers
+from rescind.providers.base import BlockedCall, Provider
+from rescind.providers.registry import build_providers
 from rescind.sandbox.aws import AwsSandbox
 from tests.aws.conftest import LEAKED_KEY, RESPONDER_KEY, RequestLog, make_provider
 
 
 def test_importing_the_provider_and_actions_does_not_load_boto3() -> None:
-    code = ("import sys, rescind.providers.aws, rescind.providers.factory, rescind.actions.aws;"
+    code = ("import sys, rescind.providers.aws, rescind.providers.registry, rescind.actions.aws;"
             "print(sorted(m for m in ('boto3', 'botocore', 'moto') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
@@ -28,7 +27,7 @@ def test_importing_the_provider_and_actions_does_not_load_boto3() -> None:
 
 
 def test_provider_protocol_and_factory(sandbox: AwsSandbox) -> None:
-    providers = build_providers({"aws"}, Mode.EXERCISE, sandbox.provider_settings())
+    providers = build_providers({"aws"}, Mode.EXERCISE, {"aws": sandbox.provider_settings()})
     provider = providers["aws"]
     assert isinstance(provider, Provider)
     assert isinstance(provider, AwsProvider)
@@ -97,7 +96,7 @@ def test_an_account_without_a_role_is_a_config_error(provider: AwsProvider) -> N
     with pytest.raises(ActionError) as err:
         provider.account_id("999999999999")
     assert err.value.kind == "config"
-    assert "aws_assume_roles" in (err.value.fix or "")
+    assert "aws.assume_roles" in (err.value.fix or "")
 
 
 @pytest.mark.parametrize(("service", "operation", "read"), [

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from rescind.actions.base import (
     Action,
     ActionContext,
-    BlockedCall,
     Change,
     Plan,
     Result,
@@ -24,6 +23,7 @@ from rescind.actions.base import (
     Verification,
 )
 from rescind.errors import ActionError
+from rescind.providers.base import BlockedCall
 
 READ_OPS = ("Get", "List")
 

@@ -15,13 +15,17 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from rescind.actions.base import ActionContext, Change, Plan, Risk
 from rescind.errors import ActionError
 
+# Re-exported: AWS actions take their names and patterns from here.
+from rescind.providers.aws_names import ACCESS_KEY_PATTERN as ACCESS_KEY_PATTERN
+from rescind.providers.aws_names import iam_name as iam_name
+from rescind.providers.base import table
+
 if TYPE_CHECKING:
     from rescind.providers.aws import AwsProvider
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-ACCESS_KEY_PATTERN = r"^(AKIA|ASIA)[A-Z0-9]{16}$"
 LINGERING_AWS = ("AWS temporary credentials (STS sessions) obtained before this change can "
                  "stay valid for up to 36 hours unless the sessions are revoked "
                  "(aws.iam.revoke_sessions)")
@@ -57,7 +61,7 @@ class AwsParams(BaseModel):
     account: str | None = Field(
         default=None, pattern=r"^\d{12}$",
         description="AWS account id to act in. Default: the account of rescind's own "
-                    "credentials; another account needs an aws_assume_roles entry.")
+                    "credentials; another account needs an aws.assume_roles entry.")
     max_targets: int | None = Field(
         default=None, ge=1,
         description="Allow this many targets in one step (the default limit is 20). Set "
@@ -73,26 +77,13 @@ def aws(ctx: ActionContext) -> AwsProvider:
 def max_targets(ctx: ActionContext, params: AwsParams) -> int | None:
     if params.max_targets is not None:
         return params.max_targets
-    value = ctx.settings.get("max_targets")
+    value = table(ctx.settings, "aws").get("max_targets")
     return int(value) if value is not None else None
 
 
 def break_glass(ctx: ActionContext) -> list[str]:
-    value = ctx.settings.get("break_glass") or []
+    value = table(ctx.settings, "aws").get("break_glass") or []
     return [str(v) for v in as_list(value)]
-
-
-def iam_name(value: str, kind: str) -> str:
-    """A user or role name from a name or an ARN (``arn:aws:iam::1:role/path/name``)."""
-    value = value.strip()
-    if value.startswith("arn:"):
-        resource = value.split(":", 5)[-1]
-        prefix, _, rest = resource.partition("/")
-        if prefix != kind or not rest:
-            raise ActionError(f"{value} is not an IAM {kind} ARN", retryable=False,
-                              fix=f"give the {kind} name or its arn:aws:iam::ACCOUNT:{kind}/NAME")
-        return rest.rsplit("/", 1)[-1]
-    return value
 
 
 def arn(account: str, kind: str, name: str, path: str = "/") -> str:

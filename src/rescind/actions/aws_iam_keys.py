@@ -169,7 +169,7 @@ async def _foreign_key(provider: AwsProvider, account: str | None, key_id: str) 
         return ActionError(
             f"access key {key_id} belongs to account {owner_account}, not {here}",
             kind="not-found", retryable=False,
-            fix=f"add an aws_assume_roles entry for {owner_account} and set "
+            fix=f"add an aws.assume_roles entry for {owner_account} and set "
                 f"`account: \"{owner_account}\"` on the step")
     return ActionError(f"access key {key_id} does not exist in account {here}",
                        kind="not-found", retryable=False,

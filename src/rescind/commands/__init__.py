@@ -15,4 +15,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rescind.commands.resume",
     "rescind.commands.seal",
     "rescind.commands.timeline",
+    "rescind.commands.config",
 )

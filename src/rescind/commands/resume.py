@@ -12,10 +12,10 @@ from rescind.commands.run import (
     check_auto_approve,
     drive,
     parse_inputs,
-    session_settings,
     wants_tui,
 )
 from rescind.modes import Mode
+from rescind.settings.cli import session_settings
 
 
 def add_parser(sub: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from rescind.errors import UsageError
 from rescind.modes import Mode
+from rescind.settings.cli import add_options, session_settings
 
 
 def add_parser(sub: Any) -> None:
@@ -44,12 +45,7 @@ def add_session_options(p: argparse.ArgumentParser) -> None:
                         "is in ssh-agent (default: the key from `rescind keys init`)")
     p.add_argument("--email", metavar="EMAIL",
                    help="your email, when --key is not the key from `rescind keys init`")
-    p.add_argument("--profile", metavar="NAME", help="AWS profile for live and dry-run")
-    p.add_argument("--region", metavar="NAME", help="AWS home region (default us-east-1)")
-    p.add_argument("--break-glass", action="append", default=[], metavar="PRINCIPAL",
-                   help="a principal rescind must never revoke; repeat for several")
-    p.add_argument("--approvers", type=Path, metavar="FILE",
-                   help="allowed_signers file of keys trusted for two-person approvals")
+    add_options(p)
 
 
 def parse_inputs(pairs: list[str]) -> dict[str, str]:
@@ -62,19 +58,6 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
                              fix="write it as --input ticket=IR-42")
         inputs[key.strip()] = value
     return inputs
-
-
-def session_settings(args: argparse.Namespace) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    if args.profile:
-        settings["aws_profile"] = args.profile
-    if args.region:
-        settings["aws_region"] = args.region
-    if args.break_glass:
-        settings["break_glass"] = list(args.break_glass)
-    if args.approvers:
-        settings["approvers"] = str(args.approvers.resolve())
-    return settings
 
 
 def check_auto_approve(args: argparse.Namespace, mode: Mode) -> None:

@@ -20,7 +20,8 @@ from typing import Any
 
 from rescind import __version__
 from rescind.actions import registry
-from rescind.actions.base import ActionContext, BlockedCall, Plan, Result
+from rescind.actions.base import ActionContext, Plan, Result
+from rescind.engine.clouds import open_clouds
 from rescind.engine.lock import IncidentLock
 from rescind.engine.policy import require_approvers, required_approval, trusted_approvers
 from rescind.engine.responder import (
@@ -37,6 +38,7 @@ from rescind.engine.state import RecoveredState
 from rescind.engine.trust import TailReview, review
 from rescind.errors import ActionError, ApprovalRefused, RescindError, UsageError
 from rescind.modes import Mode
+from rescind.providers.base import BlockedCall
 from rescind.record.checkpoint import Anchor, checkpoint
 from rescind.record.journal import Entry, Journal
 from rescind.record.keys import Signer, load_signer
@@ -44,6 +46,7 @@ from rescind.runbook.conditions import compile_condition
 from rescind.runbook.model import ActionStep, ManualStep, NoteStep, PromptStep, Runbook
 from rescind.runbook.refs import as_text, resolve
 from rescind.runbook.validate import coerce_inputs, load_and_validate
+from rescind.settings.tree import merge, normalise
 
 REDACTED = "[redacted]"
 AnyStep = ActionStep | ManualStep | PromptStep | NoteStep
@@ -132,25 +135,18 @@ class IncidentSession:
         inputs = coerce_inputs(runbook, raw_inputs)
         secret_inputs = {k for k, spec in runbook.inputs.items() if spec.secret}
         signer = load_signer(config.key, email=config.email)
-        settings = dict(config.settings)
-        require_approvers(runbook, config.mode, settings)
-        stop: Callable[[], None] = _nothing
-        if config.mode is Mode.EXERCISE and config.providers is None:
-            from rescind.engine.exercise import start_simulated_clouds
-
-            sandbox_settings, stop = await asyncio.to_thread(
-                start_simulated_clouds, runbook, loaded.path, config.scenario)
-            settings.update(sandbox_settings)
+        require_approvers(runbook, config.mode, config.settings)
+        incident_id = _incident_id(runbook.id)
+        clouds = await open_clouds(runbook, loaded.path, config.mode,
+                                   normalise(config.settings), scenario=config.scenario,
+                                   given=config.providers, incident_id=incident_id)
+        settings, providers, sink, stop = (clouds.settings, clouds.providers, clouds.sink,
+                                           clouds.stop)
         try:
-            providers = config.providers
-            if providers is None:
-                providers = _build_providers(runbook, config.mode, settings)
-            sink = _BlockedSink()
-            _guard_dry_run(runbook, config.mode, providers, sink)
             os.umask(0o077)
             try:
                 config.out_dir.mkdir(parents=True, exist_ok=True)
-                incident_dir = config.out_dir.resolve() / _incident_id(runbook.id)
+                incident_dir = config.out_dir.resolve() / incident_id
                 incident_dir.mkdir(mode=0o700)
             except OSError as exc:
                 raise UsageError(f"cannot create an incident folder in {config.out_dir}: "
@@ -224,19 +220,13 @@ class IncidentSession:
                     fix="resume with " + " ".join(f"--input {k}=..." for k in missing))
             coerced = coerce_inputs(runbook, merged)
             mode = Mode(state.mode)
-            all_settings = dict(state.settings) | dict(settings or {})
-            require_approvers(runbook, mode, all_settings)
-            if mode is Mode.EXERCISE and providers is None:
-                from rescind.engine.exercise import start_simulated_clouds
-
-                # The simulated cloud does not survive a crash; resuming starts it anew.
-                sandbox_settings, stop = await asyncio.to_thread(
-                    start_simulated_clouds, runbook, loaded.path, None)
-                all_settings.update(sandbox_settings)
-            if providers is None:
-                providers = _build_providers(runbook, mode, all_settings)
-            sink = _BlockedSink()
-            _guard_dry_run(runbook, mode, providers, sink)
+            # The journal's settings, then this run's: a responder's config wins.
+            wanted = merge(normalise(state.settings), normalise(settings or {}))
+            require_approvers(runbook, mode, wanted)
+            clouds = await open_clouds(runbook, loaded.path, mode, wanted, given=providers,
+                                       incident_id=incident_dir.name)
+            all_settings, providers, sink, stop = (clouds.settings, clouds.providers,
+                                                   clouds.sink, clouds.stop)
             if email is None and key is not None:
                 email = _recorded_email(journal.entries(), key)
             signer = load_signer(key, email=email)
@@ -562,7 +552,9 @@ class IncidentSession:
         return info
 
     def shutdown(self) -> None:
-        """Release the lock and stop any simulated cloud. Safe to call twice."""
+        """Release the lock, close the providers and stop any simulated cloud.
+
+        Safe to call twice."""
         self.journal.close()
         self.lock.release()
         self._stop_sandbox()
@@ -802,59 +794,6 @@ def _split_outputs(result: Result, secret_names: tuple[str, ...]) -> tuple[dict[
     public = {k: v for k, v in result.outputs.items() if k not in secret_names}
     secret = {k: v for k, v in result.outputs.items() if k in secret_names}
     return public, secret
-
-
-def _needed_providers(runbook: Runbook) -> set[str]:
-    needed: set[str] = set()
-    for _, step in runbook.steps():
-        if isinstance(step, ActionStep):
-            cls = registry.get(step.action)
-            if cls is not None:
-                needed.update(cls.providers)
-    return needed
-
-
-def _build_providers(runbook: Runbook, mode: Mode, settings: Mapping[str, Any]) -> dict[str, Any]:
-    needed = _needed_providers(runbook)
-    if not needed:
-        return {}
-    from rescind.providers.factory import build_providers
-
-    providers: dict[str, Any] = build_providers(needed, mode, settings)
-    return providers
-
-
-class _BlockedSink:
-    """Receives blocked calls; the session attaches itself once it exists."""
-
-    def __init__(self) -> None:
-        self.target: Callable[[BlockedCall], None] | None = None
-
-    def __call__(self, call: BlockedCall) -> None:
-        if self.target is not None:
-            self.target(call)
-
-
-def _guard_dry_run(runbook: Runbook, mode: Mode, providers: Mapping[str, Any],
-                   sink: Callable[[BlockedCall], None]) -> None:
-    """In dry-run, install every provider's guard, or refuse to start.
-
-    The guarantee is structural: a provider that cannot block mutating calls at
-    its transport is not allowed into a dry-run at all.
-    """
-    if mode is not Mode.DRY_RUN:
-        return
-    names = sorted(_needed_providers(runbook) | set(providers))
-    for name in names:
-        provider = providers.get(name)
-        install = getattr(provider, "install_dry_run_guard", None)
-        if provider is not None and callable(install):
-            install(sink)
-        if provider is None or not callable(install) or not getattr(provider, "guarded", False):
-            raise UsageError(
-                f"dry-run refused: provider {name!r} has no dry-run guard, so a mutating "
-                "call could not be stopped",
-                fix="run in exercise mode against the simulated cloud instead")
 
 
 _SECRET_KEY_PARTS = ("secret", "token", "password", "credential", "external_id", "key_id")

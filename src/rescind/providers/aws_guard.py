@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rescind.actions.base import BlockedCall
+from rescind.providers.base import BlockedCall
 
 # An operation is a read if its name is one of these prefixes followed by a capital
 # letter (GetUser, ListAccessKeys, LookupEvents). Everything else is blocked, including

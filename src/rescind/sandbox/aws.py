@@ -140,17 +140,17 @@ class AwsSandbox:
         }
 
     def provider_settings(self) -> dict[str, Any]:
-        """Incident settings that point rescind's AWS provider at this account as the responder.
+        """The ``[aws]`` settings table that points rescind at this account as the responder.
 
-        Keys as ``rescind.providers.factory.build_providers`` reads them.
+        Keys as ``rescind.providers.aws_settings.AwsSettings`` reads them.
         """
         return {
-            "aws_region": self.regions[0],
-            "aws_regions": list(self.regions),
-            "aws_endpoint_url": self.endpoint_url,
-            "aws_cloudtrail_endpoint_url": self.cloudtrail_url,
-            "aws_access_key_id": self.responder_key_id,
-            "aws_secret_access_key": self._responder_secret,
+            "region": self.regions[0],
+            "regions": list(self.regions),
+            "endpoint_url": self.endpoint_url,
+            "cloudtrail_endpoint_url": self.cloudtrail_url,
+            "access_key_id": self.responder_key_id,
+            "secret_access_key": self._responder_secret,
             "break_glass": list(self.break_glass),
         }
 
