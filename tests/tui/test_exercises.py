@@ -51,16 +51,14 @@ async def respond_until_sealed(pilot: Pilot[Any], log: list[str]) -> Any:
         if name == "ApprovalModal":
             log[-1] = f"{name}:{screen.request.step.id}:{screen.policy.value}"
             if screen.policy is Approval.TYPE_NAME:
-                await _tab_to(pilot, "typed")
+                assert pilot.app.focused.id == "typed", "the name field has the focus"
                 await pilot.press(*screen.request.expected_names[0], "enter")
             else:
                 assert screen.policy is Approval.CONFIRM, screen.policy
                 await _tab_to(pilot, "approve")
                 await pilot.press("enter")
         elif name == "AcknowledgeModal":
-            await pilot.press("space")
-            await _tab_to(pilot, "note")
-            await pilot.press("enter")
+            await pilot.press("enter")  # one key: Done has the focus
         elif name == "AnswerModal":
             if not screen.default:
                 await pilot.press(*"the deploy bucket")

@@ -21,6 +21,7 @@ from typing import Any
 from rescind import __version__
 from rescind.actions import registry
 from rescind.actions.base import ActionContext, BlockedCall, Plan, Result
+from rescind.engine.identity import Identity, identities, needed_providers
 from rescind.engine.lock import IncidentLock
 from rescind.engine.policy import required_approval
 from rescind.engine.responder import (
@@ -314,7 +315,8 @@ class IncidentSession:
                 exc = self._shown_error(caught)
                 self.in_flight = False
                 state.error = exc.message
-                self._set_status(state, StepStatus.FAILED)
+                self._set_status(state, StepStatus.DECLINED if exc.kind == "declined"
+                                 else StepStatus.FAILED)
                 self._append("step.failed", {"step": step.id, "error": str(exc),
                                              "kind": exc.kind})
                 choice = await self.responder.on_failure(state, exc)
@@ -592,6 +594,25 @@ class IncidentSession:
             progress[phase] = (finished, len(states))
         return progress
 
+    def identities(self) -> list[Identity]:
+        """Who rescind acts as in each provider of this incident (blocking, read-only)."""
+        return identities(self._providers or {})
+
+    def resume_summary(self) -> str | None:
+        """What resuming found, in words; None for a new incident."""
+        state = self._recovered
+        if state is None:
+            return None
+        finished = [s for s in self.steps if s.status in (StepStatus.DONE, StepStatus.SKIPPED)]
+        upcoming = next((s for s in self.steps if s not in finished), None)
+        where = (f"resumed at step {upcoming.id} of phase {upcoming.phase}" if upcoming
+                 else "resumed after the last step")
+        text = f"{where}; {len(finished)} of {len(self.steps)} steps done"
+        if state.pending_intent:
+            text += (f"; 1 change was in flight ({state.pending_intent['step']}) and is "
+                     "re-checked with the cloud first")
+        return text
+
     def verify(self) -> Any:
         from rescind.record.verify import verify_incident
 
@@ -773,18 +794,8 @@ def _split_outputs(result: Result, secret_names: tuple[str, ...]) -> tuple[dict[
     return public, secret
 
 
-def _needed_providers(runbook: Runbook) -> set[str]:
-    needed: set[str] = set()
-    for _, step in runbook.steps():
-        if isinstance(step, ActionStep):
-            cls = registry.get(step.action)
-            if cls is not None:
-                needed.update(cls.providers)
-    return needed
-
-
 def _build_providers(runbook: Runbook, mode: Mode, settings: Mapping[str, Any]) -> dict[str, Any]:
-    needed = _needed_providers(runbook)
+    needed = needed_providers(runbook)
     if not needed:
         return {}
     from rescind.providers.factory import build_providers
@@ -813,7 +824,7 @@ def _guard_dry_run(runbook: Runbook, mode: Mode, providers: Mapping[str, Any],
     """
     if mode is not Mode.DRY_RUN:
         return
-    names = sorted(_needed_providers(runbook) | set(providers))
+    names = sorted(needed_providers(runbook) | set(providers))
     for name in names:
         provider = providers.get(name)
         install = getattr(provider, "install_dry_run_guard", None)

@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 
 from rescind.modes import Mode
 from rescind.tui.palette import PaletteItem
+from rescind.tui.widgets.lists import KeyedDataTable, KeyedOptionList
 from rescind.tui.widgets.plain import Plain
 
 # "Start an exercise" picks the first of these that is installed.
@@ -63,11 +64,11 @@ class HomeScreen(Screen[None]):
                          classes="pane-title")
             yield Input(placeholder="/ filter by title, cloud, severity", id="library-filter",
                         compact=True)
-            yield OptionList(id="runbooks")
+            yield KeyedOptionList(id="runbooks")
         with Vertical(id="incidents"):
             yield Plain(f"Incidents in {self.incidents_root}/  (Enter resumes or opens)",
                          classes="pane-title")
-            table: DataTable[Text] = DataTable(id="incident-table", cursor_type="row")
+            table = KeyedDataTable(id="incident-table", cursor_type="row")
             yield table
         yield Footer()
 

@@ -61,6 +61,8 @@ def _fit(text: str, width: int, *, tail: bool = False) -> str:
 class EventTable(ScrollView, can_focus=True):
     """The merged timeline, one event a line, with a cursor row."""
 
+    HELP_TITLE = "Event list"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False, id="table.up"),
         Binding("down,j", "cursor(1)", "Down", show=False, id="table.down"),
