@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Button, OptionList, RadioSet
+from textual.widgets import Button, OptionList
 
 from rescind.engine.responder import Approval, StepStatus
 from rescind.record.verify import verify_incident
@@ -141,16 +141,26 @@ async def test_drill_from_home_to_verified_record(identity: None, workdir: Path,
         await pilot.press("ctrl+u", "enter")
         assert table.row_count == total
 
+        # Export: moving in the list chooses the format; Enter writes it.
         await pilot.press("e")
         await wait_for(pilot, screen_named(pilot, "ExportModal"), "the export dialog")
-        assert app.focused is app.screen.query_one(RadioSet)
+        assert app.focused is app.screen.query_one("#formats")
         await pilot.press("down", "down", "enter")  # ocsf, timesketch, csv
-        await _tab_to(pilot, "path")
-        await pilot.press("enter")
         csv_path = incident_dir / "timeline.csv"
         await wait_for(pilot, csv_path.exists, "the CSV export")
         assert "DeleteTrail" in csv_path.read_text()
         assert kinds(incident_dir, "timeline.export", format="csv")
+        # The same again would overwrite it: asked first, and "Keep it" keeps the file.
+        csv_path.write_text("mine")
+        await pilot.press("e")
+        await wait_for(pilot, screen_named(pilot, "ExportModal"), "the export dialog again")
+        await pilot.press("down", "down", "enter")
+        await wait_for(pilot, screen_named(pilot, "ConfirmModal"), "the overwrite question")
+        await pilot.press("enter")  # "Keep it" has the focus
+        await pilot.press("escape")  # close the export dialog
+        await wait_for(pilot, screen_named(pilot, "TimelineScreen"), "the timeline again")
+        assert csv_path.read_text() == "mine"
+        assert len(kinds(incident_dir, "timeline.export", format="csv")) == 1
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is incident, "back on the incident")
 

@@ -27,8 +27,9 @@ from rescind.tui.widgets.plain import Plain
 
 # "Start an exercise" picks the first of these that is installed.
 EXERCISE_RUNBOOKS = ("aws-access-key-compromise", "example-tabletop")
-SEVERITY_STYLE = {"low": "green", "medium": "yellow", "high": "bold red",
-                  "critical": "bold white on red"}
+# Bold/reverse so a NO_COLOR terminal still tells HIGH from LOW at a glance.
+SEVERITY_STYLE = {"low": "bold green", "medium": "bold yellow", "high": "bold reverse red",
+                  "critical": "bold reverse red"}
 STATE_STYLE = {"open": "bold cyan", "interrupted": "bold yellow", "closed": "green",
                "verified": "bold green", "damaged": "bold red"}
 
