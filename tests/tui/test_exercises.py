@@ -105,6 +105,9 @@ async def test_aws_access_key_exercise_through_the_app(identity: None, workdir: 
             return "EXERCISE" in banner
 
         await wait_for(pilot, opened, "the incident header", timeout=60)
+        # The header names the account and who rescind acts as (sts:GetCallerIdentity).
+        await wait_for(pilot, lambda: "aws 123456789012 as arn:aws:iam::123456789012:"
+                       in text_of(incident.query_one("#header-identity")), "the identity")
         record = await respond_until_sealed(pilot, log)
         await wait_for(pilot, lambda: record.report is not None, "verification")
         assert record.report.exit_code == 0, record.report.summary()
