@@ -131,7 +131,7 @@ class TerminalResponder(_Printer):
                 return ApprovalResponse(approved=True, token="\n".join(lines) + "\n")
 
     async def on_failure(self, step: StepState, error: ActionError) -> FailureChoice:
-        self.say(f"   FAILED {step.id}: {error.message}")
+        self.say(f"   {_verdict(error)} {step.id}: {error.message}")
         if error.fix:
             self.say(f"   fix: {error.fix}")
         while True:
@@ -188,5 +188,10 @@ class ExerciseResponder(_Printer):
         return self._second
 
     async def on_failure(self, step: StepState, error: ActionError) -> FailureChoice:
-        self.say(f"   FAILED {step.id}: {error.message} -> skipped (exercise)")
+        self.say(f"   {_verdict(error)} {step.id}: {error.message} -> skipped (exercise)")
         return FailureChoice("skip", f"exercise: {error.message}")
+
+
+def _verdict(error: ActionError) -> str:
+    """A declined plan is the responder's choice, not a failure: say so."""
+    return "DECLINED" if error.kind == "declined" else "FAILED"

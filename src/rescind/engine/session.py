@@ -22,6 +22,7 @@ from rescind import __version__
 from rescind.actions import registry
 from rescind.actions.base import ActionContext, Plan, Result
 from rescind.engine.clouds import open_clouds
+from rescind.engine.identity import Identity, identities
 from rescind.engine.lock import IncidentLock
 from rescind.engine.policy import require_approvers, required_approval, trusted_approvers
 from rescind.engine.responder import (
@@ -317,7 +318,8 @@ class IncidentSession:
                 exc = self._shown_error(caught)
                 self.in_flight = False
                 state.error = exc.message
-                self._set_status(state, StepStatus.FAILED)
+                self._set_status(state, StepStatus.DECLINED if exc.kind == "declined"
+                                 else StepStatus.FAILED)
                 self._append("step.failed", {"step": step.id, "error": str(exc),
                                              "kind": exc.kind})
                 choice = await self.responder.on_failure(state, exc)
@@ -609,6 +611,25 @@ class IncidentSession:
             finished = sum(s.status in (StepStatus.DONE, StepStatus.SKIPPED) for s in states)
             progress[phase] = (finished, len(states))
         return progress
+
+    def identities(self) -> list[Identity]:
+        """Who rescind acts as in each provider of this incident (blocking, read-only)."""
+        return identities(self._providers or {})
+
+    def resume_summary(self) -> str | None:
+        """What resuming found, in words; None for a new incident."""
+        state = self._recovered
+        if state is None:
+            return None
+        finished = [s for s in self.steps if s.status in (StepStatus.DONE, StepStatus.SKIPPED)]
+        upcoming = next((s for s in self.steps if s not in finished), None)
+        where = (f"resumed at step {upcoming.id} of phase {upcoming.phase}" if upcoming
+                 else "resumed after the last step")
+        text = f"{where}; {len(finished)} of {len(self.steps)} steps done"
+        if state.pending_intent:
+            text += (f"; 1 change was in flight ({state.pending_intent['step']}) and is "
+                     "re-checked with the cloud first")
+        return text
 
     def verify(self) -> Any:
         from rescind.record.verify import verify_incident

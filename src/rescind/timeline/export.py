@@ -33,7 +33,7 @@ FORMATS: tuple[str, ...] = ("ocsf", "timesketch", "csv", "raw", "jsonl")
 OCSF_VERSION = "1.3.0"
 OCSF_PROFILES = ["cloud"]
 CSV_HEADER = ("time (UTC)", "source", "actor", "action", "target", "source IP", "result",
-              "description")
+              "description", "relevant")
 TIMESKETCH_FIELDS = ("source", "cloud", "service", "action", "actor", "actor_type",
                      "credential", "target", "source_ip", "user_agent", "result", "error",
                      "region", "account", "event_uid")
@@ -351,7 +351,8 @@ def _csv_cell(value: str) -> str:
 def to_csv_row(event: Event) -> list[str]:
     when = event.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return [_csv_cell(v) for v in (when, event.source, event.actor, event.action, event.target,
-                                   event.source_ip, event.result, event.description)]
+                                   event.source_ip, event.result, event.description,
+                                   "yes" if event.relevant else "")]
 
 
 def export(events: Iterable[Event], path: Path, fmt: str) -> int:
