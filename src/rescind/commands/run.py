@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -131,16 +132,26 @@ def _program() -> str:
     return sys.argv[0]
 
 
+def _quoted(path: Any) -> str:
+    """A path as a shell word: an --out holding spaces, `;` or `$(…)` prints a command
+    that does what it says."""
+    return shlex.quote(str(path))
+
+
 async def drive(session: Any, responder: Any) -> int:
     """Run a started or resumed session to its end and print where the record is."""
+    from rescind.textsafe import visible
+
     say = responder.say
-    say(f"incident {session.incident_id}  [{session.mode.banner}]  {session.runbook.title}")
-    say(f"record: {session.incident_dir}")
+    folder = visible(session.incident_dir)
+    say(f"incident {visible(session.incident_id)}  [{session.mode.banner}]  "
+        f"{visible(session.runbook.title)}")
+    say(f"record: {folder}")
     try:
         outcome = await session.run()
         if outcome != "completed":
-            say(f"\nincident aborted; the record so far is in {session.incident_dir}")
-            say(f"resume with: {_program()} resume {session.incident_dir}")
+            say(f"\nincident aborted; the record so far is in {folder}")
+            say(f"resume with: {_quoted(_program())} resume {_quoted(session.incident_dir)}")
             return 1
         info = await session.close()
         report = session.verify()
@@ -151,10 +162,10 @@ async def drive(session: Any, responder: Any) -> int:
         say(f"  {info.anchor.line}")
         say(f"record {'verified intact' if report.exit_code == 0 else 'NOT intact'}; "
             "anyone can check it with stock tools, from the incident folder:")
-        say(f"  cd {session.incident_dir}")
+        say(f"  cd {_quoted(session.incident_dir)}")
         say(f"  {info.verify_command}")
         say("  sha256sum -c SHA256SUMS")
-        say(f"or all at once: {_program()} verify {session.incident_dir}")
+        say(f"or all at once: {_quoted(_program())} verify {_quoted(session.incident_dir)}")
         return 0 if report.exit_code == 0 else 1
     finally:
         session.shutdown()
