@@ -10,8 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from rescind.errors import UsageError
+from rescind.timeline.limits import DEFAULT_MAX_EXPANDED_MB, DEFAULT_MAX_RATIO, RATIO_FLOOR_MB
 
 FORMAT_CHOICES = ("ocsf", "timesketch", "csv", "raw", "jsonl")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -57,6 +68,14 @@ def add_parser(sub: Any) -> None:
         "Records that cannot be read are reported with their file and position and skipped.")
     convert.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _output_options(convert, out_required=False)
+    convert.add_argument("--max-expanded-mb", type=_positive, metavar="MB",
+                         default=DEFAULT_MAX_EXPANDED_MB,
+                         help="read at most this much of a gzip file, decompressed "
+                              f"(default {DEFAULT_MAX_EXPANDED_MB})")
+    convert.add_argument("--max-ratio", type=_positive, metavar="N", default=DEFAULT_MAX_RATIO,
+                         help="read at most N times a gzip file's size, decompressed "
+                              f"(default {DEFAULT_MAX_RATIO}; files under {RATIO_FLOOR_MB} MB "
+                              "decompressed are never stopped by it)")
     convert.set_defaults(func=run_convert)
 
 
@@ -231,8 +250,10 @@ def _enabled_regions(provider: Any) -> list[str]:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    from rescind.textsafe import visible
     from rescind.timeline.convert import convert_files
-    from rescind.timeline.merge import merge
+    from rescind.timeline.limits import Limits
+    from rescind.timeline.merge import merge_counted
 
     _check_outputs(args)
     fmt = _format(args)
@@ -241,13 +262,27 @@ def run_convert(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}", fix="check the paths")
     lock = _lock(args.incident) if args.incident else None
     try:
-        result = convert_files(list(args.files))
-        events = merge([result.events])
+        result = convert_files(list(args.files), Limits(args.max_expanded_mb * 2**20,
+                                                         args.max_ratio))
+        merged = merge_counted([result.events])
+        events = merged.events
         print(f"rescind: {result.records:,} records in {result.files} files: "
-              f"{len(events):,} events, {len(result.events) - len(events)} duplicates, "
-              f"{len(result.malformed)} unreadable", file=sys.stderr)
+              f"{len(events):,} events, {len(result.malformed)} unreadable, identical "
+              f"copies dropped: {merged.duplicates}", file=sys.stderr)
+        for used, count in sorted(result.placed_by.items()):
+            print(f"  {count:,} records have no eventTime: placed in time by {used}",
+                  file=sys.stderr)
+        if result.synthetic_ids:
+            print(f"  {result.synthetic_ids:,} records have no eventID: given an id made "
+                  "from their content", file=sys.stderr)
+        for first, other in merged.collisions[:20]:
+            print(f"  kept both: {visible(first.uid)} names two different records "
+                  f"({first.time:%Y-%m-%dT%H:%M:%SZ} {visible(first.action)}, "
+                  f"{other.time:%Y-%m-%dT%H:%M:%SZ} {visible(other.action)})", file=sys.stderr)
+        if len(merged.collisions) > 20:
+            print(f"  ... and {len(merged.collisions) - 20} more shared ids", file=sys.stderr)
         for bad in result.malformed[:20]:
-            print(f"  skipped {bad}", file=sys.stderr)
+            print(f"  skipped {visible(bad)}", file=sys.stderr)
         if len(result.malformed) > 20:
             print(f"  ... and {len(result.malformed) - 20} more", file=sys.stderr)
         _write(args, fmt, events)
