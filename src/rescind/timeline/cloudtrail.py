@@ -128,7 +128,8 @@ def targets_of(record: Mapping[str, Any]) -> list[str]:
         key = response.get("accessKey")
         if isinstance(key, Mapping) and key.get("accessKeyId"):
             found.append(str(key["accessKeyId"]))
-    for res in record.get("resources") or []:
+    resources = record.get("resources")
+    for res in resources if isinstance(resources, list) else []:
         if isinstance(res, Mapping) and res.get("ARN") and res.get("type") != "AWS::IAM::AccessKey":
             found.append(str(res["ARN"]))
     return list(dict.fromkeys(found))
@@ -244,6 +245,7 @@ def from_lookup_event(entry: Mapping[str, Any]) -> Event:
         identity["userName"] = entry["Username"]
     if entry.get("AccessKeyId"):
         identity["accessKeyId"] = entry["AccessKeyId"]
+    resources = entry.get("Resources")
     event_time = entry.get("EventTime")
     if isinstance(event_time, datetime):
         event_time = event_time.isoformat()
@@ -253,7 +255,8 @@ def from_lookup_event(entry: Mapping[str, Any]) -> Event:
         "readOnly": str(entry.get("ReadOnly", "")).lower() == "true",
         "userIdentity": identity,
         "resources": [{"ARN": r.get("ResourceName"), "type": r.get("ResourceType")}
-                      for r in entry.get("Resources") or [] if isinstance(r, Mapping)],
+                      for r in (resources if isinstance(resources, list) else [])
+                      if isinstance(r, Mapping)],
     }
     return from_record(record)
 
