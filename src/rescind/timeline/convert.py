@@ -74,7 +74,7 @@ def read_text(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[str, str | N
     return data.decode("utf-8", errors="replace"), problem
 
 
-def _gunzip(fh: Any, size: int, limits: Limits) -> tuple[bytes, str | None]:
+def _gunzip(fh: Any, size: int, limits: Limits) -> tuple[bytearray, str | None]:
     """Decompress chunk by chunk (every gzip member), stopping at the limits; what
     was decompressed before a limit or damage is kept."""
     cap = min(limits.max_expanded, max(RATIO_FLOOR_MB * 2**20, size * limits.max_ratio))
@@ -95,7 +95,8 @@ def _gunzip(fh: Any, size: int, limits: Limits) -> tuple[bytes, str | None]:
                 why = (f"more than {limits.max_expanded // 2**20} MB"
                        if cap == limits.max_expanded
                        else f"more than {limits.max_ratio} times its size")
-                return bytes(out[:cap]), (f"gzip expands to {why}; the rest is skipped "
+                del out[cap:]
+                return out, (f"gzip expands to {why}; the rest is skipped "
                                           "(raise --max-expanded-mb or --max-ratio if you "
                                           "trust the file)")
             if inflater.eof:  # the next member, if any, starts in what is left
@@ -103,10 +104,10 @@ def _gunzip(fh: Any, size: int, limits: Limits) -> tuple[bytes, str | None]:
                 inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 in_member = False
     except zlib.error as exc:
-        return bytes(out), f"damaged gzip after {len(out):,} bytes ({exc}); the rest is skipped"
+        return out, f"damaged gzip after {len(out):,} bytes ({exc}); the rest is skipped"
     if in_member:
-        return bytes(out), f"gzip ends early after {len(out):,} bytes; the rest is missing"
-    return bytes(out), None
+        return out, f"gzip ends early after {len(out):,} bytes; the rest is missing"
+    return out, None
 
 
 def _items(doc: Any, where: str) -> Iterator[tuple[str, str, Any]]:
