@@ -63,12 +63,15 @@ def test_convert_into_an_incident(tmp_path: Path, records: list[dict[str, Any]],
                  "--out", str(out), "--incident", str(incident)]) == 0
     err = capsys.readouterr().err
     assert "2 unreadable" in err and "Records[12]" in err and "line 2" in err
-    assert "1 duplicates" in err
+    assert "identical copies dropped: 1" in err
     assert len(out.read_text().splitlines()) == len(records)
     assert len(load_events(incident / "timeline.jsonl")) == len(records)
     evidence = {p.name: p for p in (incident / "evidence").iterdir()}
     assert set(evidence) == {"cloudtrail-delivery.json.gz.jsonl", "cloudtrail-again.jsonl.jsonl"}
     assert "CANARY" not in "".join(p.read_text() for p in evidence.values())
+    # Evidence is the owner's only, like the rest of the record.
+    for path in [out, incident / "timeline.jsonl", *evidence.values()]:
+        assert path.stat().st_mode & 0o777 == 0o600, path
     # Converting the same file again adds nothing new.
     assert main(["timeline", "convert", str(s3), "--incident", str(incident)]) == 0
     assert "0 new events" in capsys.readouterr().err

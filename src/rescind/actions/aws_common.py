@@ -213,6 +213,9 @@ def plan_for(action_cls: Any, params: BaseModel, step_id: str, *, targets: list[
 
 
 def plural(count: int, word: str) -> str:
+    """"1 policy", "2 policies", "2 access keys": -y becomes -ies only after a consonant."""
     if count == 1:
         return f"{count} {word}"
-    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u", ""):
+        return f"{count} {word[:-1]}ies"
+    return f"{count} {word}s"

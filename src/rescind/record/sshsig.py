@@ -176,7 +176,7 @@ def parse(armored: str | bytes) -> Signature:
     body = "".join(text[start + len(BEGIN):stop].split())
     try:
         blob = base64.b64decode(body, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text pasted in
         raise SignatureInvalid("the signature's base64 is damaged") from None
     r = _Reader(blob)
     if r.take(6) != MAGIC:

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from rescind.errors import UsageError
 from rescind.timeline.cloudtrail import is_ip
@@ -376,12 +376,24 @@ def export(events: Iterable[Event], path: Path, fmt: str) -> int:
                          ) from None
 
 
+def open_private(path: Path, *, newline: str | None = None) -> TextIO:
+    """``path`` created (or truncated) for writing text, readable by its owner only
+    (0600, like the rest of the evidence, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return open(fd, "w", encoding="utf-8", newline=newline)
+
+
 def _write(events: Iterable[Event], path: Path, fmt: str) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     written = 0
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
+        with open_private(tmp, newline="") as fh:
             if fmt == "csv":
                 writer = csv.writer(fh)
                 writer.writerow(CSV_HEADER)

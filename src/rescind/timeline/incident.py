@@ -14,7 +14,7 @@ from typing import Any
 
 from rescind.errors import UsageError
 from rescind.timeline.event import Event
-from rescind.timeline.export import export
+from rescind.timeline.export import export, open_private
 from rescind.timeline.merge import merge
 from rescind.timeline.redact import redact
 
@@ -67,7 +67,7 @@ def write_raw_evidence(incident_dir: Path, name: str,
                        records: Iterable[Mapping[str, Any]]) -> Path:
     """Records in their API's own shape, one a line, secrets stripped."""
     path = evidence_path(incident_dir, name)
-    with path.open("w", encoding="utf-8") as fh:
+    with open_private(path) as fh:
         for record in records:
             fh.write(json.dumps(redact(dict(record)), separators=(",", ":")) + "\n")
     return path
