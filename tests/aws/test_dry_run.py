@@ -12,7 +12,7 @@ import pytest
 from rescind.actions import registry
 from rescind.actions.base import ActionContext
 from rescind.modes import Mode
-from rescind.providers.aws_guard import REDACTED
+from rescind.redaction import REDACTED
 from rescind.sandbox.aws import AwsSandbox
 from tests.aws.cases import MUTATING, READ_ONLY, Case
 from tests.aws.conftest import Recorder, RequestLog

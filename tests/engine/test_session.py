@@ -14,6 +14,7 @@ from rescind.errors import UsageError
 from rescind.modes import Mode
 from rescind.record.journal import read_entries
 from rescind.record.verify import verify_incident
+from rescind.redaction import REDACTED
 from tests.engine.conftest import ScriptedResponder, write_runbook
 from tests.engine.testcloud import FakeCloud, UnguardedCloud
 
@@ -394,5 +395,5 @@ phases:
     finally:
         session.shutdown()
     entries = {e.kind: e.data for e in read_entries(session.incident_dir / "journal.jsonl")}
-    assert entries["prompt.answer"]["answer"] == "[redacted]"
+    assert entries["prompt.answer"]["answer"] == REDACTED
     assert entries["manual.ack"]["note"] == EXERCISE_ANSWER

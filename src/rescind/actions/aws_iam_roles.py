@@ -34,10 +34,10 @@ from rescind.actions.base import Action, ActionContext, Change, Plan, Result, Ri
 from rescind.actions.registry import register
 from rescind.errors import ActionError
 from rescind.providers.aws import AwsProvider
+from rescind.redaction import REDACTED
 
 DELETED, DETACHED, ATTACHED = "deleted", "detached", "attached"
 EXTERNAL_ID_KEY = "sts:ExternalId"
-REDACTED = "<redacted>"
 
 
 class RoleParams(AwsParams):

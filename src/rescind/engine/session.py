@@ -39,12 +39,12 @@ from rescind.modes import Mode
 from rescind.record.checkpoint import Anchor, checkpoint
 from rescind.record.journal import Entry, Journal
 from rescind.record.keys import Signer, load_signer
+from rescind.redaction import REDACTED, is_secret_key, normalize
 from rescind.runbook.conditions import compile_condition
 from rescind.runbook.model import ActionStep, ManualStep, NoteStep, PromptStep, Runbook
 from rescind.runbook.refs import as_text, resolve
 from rescind.runbook.validate import coerce_inputs, load_and_validate
 
-REDACTED = "[redacted]"
 AnyStep = ActionStep | ManualStep | PromptStep | NoteStep
 
 
@@ -826,15 +826,15 @@ def _guard_dry_run(runbook: Runbook, mode: Mode, providers: Mapping[str, Any],
                 fix="run in exercise mode against the simulated cloud instead")
 
 
-_SECRET_KEY_PARTS = ("secret", "token", "password", "credential", "external_id", "key_id")
-
-
 def _public_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings worth recording, for resume; credentials dropped at every depth."""
+    """Settings worth recording, for resume; credentials dropped at every depth.
+
+    A key id goes with its secret: journaled alone, it would pair with another
+    secret on resume."""
     def clean(value: Any) -> Any:
         if isinstance(value, Mapping):
             return {k: clean(v) for k, v in value.items()
-                    if not any(p in str(k).lower() for p in _SECRET_KEY_PARTS)}
+                    if not (is_secret_key(str(k)) or "keyid" in normalize(str(k)))}
         if isinstance(value, list | tuple):
             return [clean(v) for v in value]
         return value if isinstance(value, str | int | float | bool | type(None)) else str(value)

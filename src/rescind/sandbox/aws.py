@@ -26,6 +26,8 @@ from types import TracebackType
 from typing import Any
 
 from rescind.errors import RescindError, UsageError
+from rescind.providers import aws_redaction  # noqa: F401  (registers AWS's secret names)
+from rescind.redaction import hides
 from rescind.sandbox.cloudtrail import FakeCloudTrail
 from rescind.sandbox.scenario import (
     AccessKeySpec,
@@ -39,8 +41,6 @@ from rescind.sandbox.trail import TrailContext, build_record, generate_records, 
 
 RESPONDER_KEY_ID = "AKIARESPONDR9EXAMPLE"
 MFA_CODES = ("123456", "654321")
-_SECRET_FIELDS = frozenset({"secretaccesskey", "password", "sessiontoken", "secretstring",
-                            "secretbinary"})
 _active_lock = threading.Lock()
 _active: AwsSandbox | None = None
 
@@ -336,8 +336,7 @@ def _to_response_elements(response: Mapping[str, Any], when: datetime) -> dict[s
 
     def convert(value: Any) -> Any:
         if isinstance(value, Mapping):
-            return {camel(k): convert(v) for k, v in value.items()
-                    if k.lower() not in _SECRET_FIELDS}
+            return {camel(k): convert(v) for k, v in value.items() if not hides(k, v)}
         if isinstance(value, list):
             return [convert(v) for v in value]
         if isinstance(value, datetime):
