@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rescind.actions.aws_common import ACCESS_KEY_PATTERN, StrList, aws, iam_name
+from rescind.actions.aws_common import ACCESS_KEY_PATTERN, aws, iam_name
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk
+from rescind.actions.common import StrList, plan_for
 from rescind.actions.registry import register
 from rescind.errors import ActionError
 
@@ -100,13 +101,12 @@ class TimelinePull(Action[PullParams]):
         if since > until:
             raise ActionError(f"the window starts ({params.since}) after it ends "
                               f"({params.until})", retryable=False, fix="swap since and until")
-        return Plan(action=self.name, step_id=step_id, params=params.model_dump(mode="json"),
-                    risk=self.risk, reversible=self.reversible, mutating=self.mutating,
-                    summary=(f"Pull CloudTrail for {params.aws.describe()} in "
-                             f"{', '.join(regions)}, {_iso(since)} to {_iso(until)}"),
-                    warnings=warnings,
-                    state={"lookup": list(lookup), "regions": regions, "since": _iso(since),
-                           "until": _iso(until)})
+        return plan_for(self, params, step_id,
+                        summary=(f"Pull CloudTrail for {params.aws.describe()} in "
+                                 f"{', '.join(regions)}, {_iso(since)} to {_iso(until)}"),
+                        warnings=warnings,
+                        state={"lookup": list(lookup), "regions": regions, "since": _iso(since),
+                               "until": _iso(until)})
 
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         from rescind.timeline.incident import TIMELINE_FILE, add_events

@@ -34,7 +34,7 @@ from rescind.engine.responder import (
     StepStatus,
 )
 from rescind.engine.state import RecoveredState, recover
-from rescind.errors import ActionError, ApprovalRefused, RescindError, UsageError
+from rescind.errors import ActionError, ApprovalRefused, ErrorKind, RescindError, UsageError
 from rescind.modes import Mode
 from rescind.record.checkpoint import Anchor, checkpoint
 from rescind.record.journal import Entry, Journal
@@ -335,7 +335,7 @@ class IncidentSession:
         if isinstance(error, ActionError):
             kind, retryable = error.kind, error.retryable
         else:
-            kind, retryable = "error", False
+            kind, retryable = ErrorKind.ERROR, False
         return ActionError(self._scrub(error.message), kind=kind,
                            fix=self._scrub(error.fix) if error.fix else None,
                            retryable=retryable)
