@@ -24,6 +24,7 @@ from rescind.actions.common import (
     bounded,
     drift,
     escalated_risk,
+    one_or_many,
     plan_changes,
     plan_for,
     plural,
@@ -59,8 +60,7 @@ class KeyParams(AwsParams):
         return self
 
     def key_ids(self) -> list[str]:
-        ids = ([self.access_key_id] if self.access_key_id else []) + list(self.access_key_ids)
-        return list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+        return one_or_many(self.access_key_id, self.access_key_ids)
 
 
 async def list_keys(provider: AwsProvider, account: str | None, user: str) -> list[dict[str, Any]]:

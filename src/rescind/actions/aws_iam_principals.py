@@ -23,6 +23,7 @@ from rescind.actions.common import (
     bounded,
     drift,
     escalated_risk,
+    one_or_many,
     plan_changes,
     plan_for,
     plural,
@@ -143,10 +144,10 @@ class PrincipalsParams(AwsParams):
         return self
 
     def principals(self) -> list[Principal]:
-        users = ([self.user] if self.user else []) + list(self.users)
-        roles = ([self.role] if self.role else []) + list(self.roles)
-        found = [Principal("user", iam_name(u, "user")) for u in users if u.strip()]
-        found += [Principal("role", iam_name(r, "role")) for r in roles if r.strip()]
+        found = [Principal(kind, iam_name(name, kind))
+                 for kind, one, many in (("user", self.user, self.users),
+                                         ("role", self.role, self.roles))
+                 for name in one_or_many(one, many)]
         return list({p.tid: p for p in found}.values())
 
 

@@ -19,6 +19,7 @@ from rescind.actions.common import (
     TargetCall,
     bounded,
     drift,
+    one_or_many,
     plan_changes,
     plan_for,
     plural,
@@ -68,8 +69,7 @@ class RolePolicyParams(RoleParams):
         return self
 
     def names(self) -> list[str]:
-        names = ([self.policy_name] if self.policy_name else []) + list(self.policy_names)
-        return list(dict.fromkeys(n for n in names if n.strip()))
+        return one_or_many(self.policy_name, self.policy_names)
 
 
 @register
@@ -184,8 +184,7 @@ class DetachParams(RoleParams):
         return self
 
     def arns(self) -> list[str]:
-        arns = ([self.policy_arn] if self.policy_arn else []) + list(self.policy_arns)
-        return list(dict.fromkeys(a for a in arns if a.strip()))
+        return one_or_many(self.policy_arn, self.policy_arns)
 
 
 @register

@@ -29,6 +29,7 @@ from rescind.actions.common import (
     bounded,
     drift,
     escalated_risk,
+    one_or_many,
     plan_changes,
     plan_for,
     plural,
@@ -56,8 +57,7 @@ class UsersParams(AwsParams):
         return self
 
     def names(self) -> list[str]:
-        raw = ([self.user] if self.user else []) + list(self.users)
-        return list(dict.fromkeys(iam_name(u, "user") for u in raw if u.strip()))
+        return list(dict.fromkeys(iam_name(u, "user") for u in one_or_many(self.user, self.users)))
 
 
 def _quarantine_state(document: dict[str, Any] | None) -> str:

@@ -15,6 +15,7 @@ from rescind.actions.common import (
     bounded,
     drift,
     escalated_risk,
+    one_or_many,
     plan_changes,
     plan_for,
     plural,
@@ -41,8 +42,7 @@ class SecretParams(AwsParams):
         return self
 
     def ids(self) -> list[str]:
-        ids = ([self.secret_id] if self.secret_id else []) + list(self.secret_ids)
-        return list(dict.fromkeys(i for i in ids if i.strip()))
+        return one_or_many(self.secret_id, self.secret_ids)
 
 
 def _current_version(described: dict[str, Any]) -> str | None:

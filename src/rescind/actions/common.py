@@ -43,6 +43,13 @@ def as_list(value: Any) -> Any:
 StrList = Annotated[list[str], BeforeValidator(as_list)]
 
 
+def one_or_many(one: str | None, many: Iterable[str]) -> list[str]:
+    """The values of a ``thing`` / ``things`` parameter pair: stripped, blanks dropped,
+    duplicates dropped, in the order given."""
+    values = ([one] if one else []) + list(many)
+    return list(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+
 def escalated_risk(base: Risk, count: int, cap: int = 20) -> Risk:
     """A plan with more than ``cap`` targets needs two-person approval (critical)."""
     return Risk.CRITICAL if count > cap else base
