@@ -242,7 +242,7 @@ async def test_many_targets_failing_report_one_combined_error(
 
 
 def test_combined_failures_lead_with_the_most_urgent_kind() -> None:
-    from rescind.actions.aws_common import combine_failures
+    from rescind.actions.common import combine_failures
 
     error = combine_failures([("A", ActionError("gone", kind="not-found", retryable=False)),
                               ("B", ActionError("log in", kind="expired", fix="sso login"))],

@@ -14,6 +14,7 @@ from rescind.errors import UsageError
 from rescind.modes import Mode
 from rescind.record.journal import read_entries
 from rescind.record.verify import verify_incident
+from rescind.redaction import REDACTED
 from tests.engine.conftest import ScriptedResponder, write_runbook
 from tests.engine.testcloud import FakeCloud, UnguardedCloud
 
@@ -285,6 +286,27 @@ phases:
     assert verify_incident(session.incident_dir).exit_code == 0
 
 
+async def test_settings_are_journaled_without_any_secret(tmp_path: Path, cloud: FakeCloud) -> None:
+    """Settings go through the one redaction: every secret-named field is dropped."""
+    canary = "CANARY-settings-9c1d-not-for-disk"
+    settings = {"region": "us-east-1", "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                "vault": {"api_passphrase": canary, "ssh_private_key": canary,
+                          "client_secret": canary, "role_external_id": canary,
+                          "address": "https://vault.example.com"}}
+    config = SessionConfig(runbook=write_runbook(tmp_path / "rb.yaml", RUNBOOK), mode=Mode.LIVE,
+                           inputs={}, out_dir=tmp_path / "incidents",
+                           providers={"testcloud": cloud}, settings=settings)
+    session = await IncidentSession.start(config, ScriptedResponder())
+    session.shutdown()
+    journal = (session.incident_dir / "journal.jsonl").read_text()
+    assert canary not in journal
+    opened = next(e for e in read_entries(session.incident_dir / "journal.jsonl")
+                  if e.kind == "incident.open")
+    # A key id goes with its secret: journaled alone it would pair with another on resume.
+    assert opened.data["settings"] == {"region": "us-east-1",
+                                       "vault": {"address": "https://vault.example.com"}}
+
+
 async def test_a_secret_in_an_error_message_is_not_shown(tmp_path: Path,
                                                         cloud: FakeCloud) -> None:
     canary = "canaryuser"
@@ -409,5 +431,5 @@ phases:
     finally:
         session.shutdown()
     entries = {e.kind: e.data for e in read_entries(session.incident_dir / "journal.jsonl")}
-    assert entries["prompt.answer"]["answer"] == "[redacted]"
+    assert entries["prompt.answer"]["answer"] == REDACTED
     assert entries["manual.ack"]["note"] == EXERCISE_ANSWER

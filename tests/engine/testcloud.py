@@ -24,6 +24,7 @@ from rescind.actions.base import (
 )
 from rescind.errors import ActionError
 from rescind.providers.base import BlockedCall
+from rescind.redaction import REDACTED
 
 READ_OPS = ("Get", "List")
 
@@ -195,7 +196,7 @@ class RotateToken(Action[RotateParams]):
 
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         # The action itself gets the real secret values, not the redacted record.
-        assert plan.params["reason"] != "[redacted]"
+        assert plan.params["reason"] != REDACTED
         ctx.provider("testcloud").call("RotateToken", user=plan.params["user"])
         return Result(outputs={"token": ctx.settings["canary"]})
 

@@ -37,19 +37,19 @@ from rescind.engine.responder import (
 )
 from rescind.engine.state import RecoveredState
 from rescind.engine.trust import TailReview, review
-from rescind.errors import ActionError, ApprovalRefused, RescindError, UsageError
+from rescind.errors import ActionError, ApprovalRefused, ErrorKind, RescindError, UsageError
 from rescind.modes import Mode
 from rescind.providers.base import BlockedCall
 from rescind.record.checkpoint import Anchor, checkpoint
 from rescind.record.journal import Entry, Journal
 from rescind.record.keys import Signer, load_signer
+from rescind.redaction import REDACTED, is_secret_key, normalize
 from rescind.runbook.conditions import compile_condition
 from rescind.runbook.model import ActionStep, ManualStep, NoteStep, PromptStep, Runbook
 from rescind.runbook.refs import as_text, resolve
 from rescind.runbook.validate import coerce_inputs, load_and_validate
 from rescind.settings.tree import merge, normalise
 
-REDACTED = "[redacted]"
 AnyStep = ActionStep | ManualStep | PromptStep | NoteStep
 
 
@@ -340,7 +340,7 @@ class IncidentSession:
         if isinstance(error, ActionError):
             kind, retryable = error.kind, error.retryable
         else:
-            kind, retryable = "error", False
+            kind, retryable = ErrorKind.ERROR, False
         return ActionError(self._scrub(error.message), kind=kind,
                            fix=self._scrub(error.fix) if error.fix else None,
                            retryable=retryable)
@@ -821,11 +821,14 @@ _SECRET_KEY_PARTS = ("secret", "token", "password", "credential", "external_id",
 
 
 def _public_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings worth recording, for resume; credentials dropped at every depth."""
+    """Settings worth recording, for resume; credentials dropped at every depth.
+
+    A key id goes with its secret: journaled alone, it would pair with another
+    secret on resume."""
     def clean(value: Any) -> Any:
         if isinstance(value, Mapping):
             return {k: clean(v) for k, v in value.items()
-                    if not any(p in str(k).lower() for p in _SECRET_KEY_PARTS)}
+                    if not (is_secret_key(str(k)) or "keyid" in normalize(str(k)))}
         if isinstance(value, list | tuple):
             return [clean(v) for v in value]
         return value if isinstance(value, str | int | float | bool | type(None)) else str(value)

@@ -4,6 +4,11 @@ key rescind makes and keeps in the OS keyring (a 0600 file where there is none).
 The identity (name, email, where the key lives, its public key line) is
 ``identity.json`` in the config dir: ``$RESCIND_CONFIG_DIR``, else
 ``platformdirs.user_config_dir("rescind")``.
+
+Longer than most modules (~460 lines) on purpose: every place a signing key can come
+from (identity file, key file with or without passphrase, ssh-agent, OS keyring) and
+the order :func:`load_signer` tries them in read in one file; the agent's wire
+protocol is in agent.py.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ parent reads at most ``MAX_RESULT_BYTES`` of it.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import os
 import resource
@@ -48,6 +49,7 @@ def _child(compute: Callable[[], Any], write_fd: int, memory_bytes: int) -> None
         # Native code out of memory prints to stderr and aborts: keep that off the
         # responder's screen (and do not spend the budget symbolising a backtrace).
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        faulthandler.disable()  # it may hold its own copy of stderr (pytest's does)
         os.environ["RUST_BACKTRACE"] = "0"
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort writes no core file
         size = _virtual_size()

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from rescind.providers import aws_redaction  # noqa: F401  (registers AWS's secret names)
+from rescind.redaction import redact
 from rescind.timeline.event import Event
-from rescind.timeline.redact import redact
 
 SOURCE = "cloudtrail"
 # Read calls an attacker makes early (reconnaissance, loot) are worth a flag too.

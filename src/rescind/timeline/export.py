@@ -10,7 +10,7 @@
 - ``raw``: each event's record in its API's own shape (CloudTrail records as-is).
 - ``jsonl``: rescind's Event model, one a line (the incident's timeline.jsonl).
 
-Every format passes through :func:`rescind.timeline.redact.redact`: no secret leaves.
+Every format passes through :func:`rescind.redaction.redact`: no secret leaves.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from rescind.errors import UsageError
+from rescind.redaction import redact
 from rescind.timeline.cloudtrail import is_ip
 from rescind.timeline.event import Event
-from rescind.timeline.redact import redact
 
 Format = Literal["ocsf", "timesketch", "csv", "raw", "jsonl"]
 FORMATS: tuple[str, ...] = ("ocsf", "timesketch", "csv", "raw", "jsonl")

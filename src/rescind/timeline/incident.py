@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from rescind.errors import UsageError
+from rescind.redaction import redact
 from rescind.timeline.event import Event
 from rescind.timeline.export import export, open_private
 from rescind.timeline.merge import merge
-from rescind.timeline.redact import redact
 
 TIMELINE_FILE = "timeline.jsonl"
 EVIDENCE_DIR = "evidence"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rescind.redaction import redact
 from rescind.timeline.event import Cloud, Event, Result
-from rescind.timeline.redact import redact
 
 RESCIND_SOURCE = "rescind"
 # Actions that only read: on the timeline, but not flagged for attention.

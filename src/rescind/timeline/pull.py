@@ -25,10 +25,10 @@ from typing import Any, TextIO
 
 from rescind.errors import ActionError, UsageError
 from rescind.providers.aws_errors import EXPIRED_CODES, PERMISSION_CODES, THROTTLE_CODES
+from rescind.redaction import redact
 from rescind.timeline.cloudtrail import MalformedRecord, from_lookup_event
 from rescind.timeline.event import Event
 from rescind.timeline.export import open_private
-from rescind.timeline.redact import redact
 
 LOOKUP_KEYS = ("AccessKeyId", "Username", "EventName", "ResourceName", "ResourceType",
                "EventId", "ReadOnly", "EventSource")
