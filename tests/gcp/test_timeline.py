@@ -170,3 +170,58 @@ def test_account_changes_map_to_ocsf_account_change(method: str, deltas: list[An
         assert ocsf["cloud"]["provider"] == "GCP" and ocsf["user"]["name"]
     else:
         assert ocsf["class_uid"] == 6003
+
+
+def test_a_gzip_bomb_in_a_sink_file_is_stopped_and_what_came_first_is_kept(
+        tmp_path: Path) -> None:
+    from rescind.timeline.limits import Limits
+
+    text = "\n".join(json.dumps(_entry(n)) for n in (1, 2)) + "\n" + " " * (20 * 2**20) + "\n"
+    bomb = tmp_path / "sink.json.gz"
+    bomb.write_bytes(gzip.compress(text.encode(), compresslevel=9))
+    source = sources.require("gcp")
+    stopped = source.convert([bomb], Limits(max_expanded=2**20))
+    assert [(m.position, m.reason.split(";")[0]) for m in stopped.malformed] == [
+        ("file", "gzip expands to more than 1 MB")]
+    assert sorted(e.uid for e in stopped.events) == ["id-1", "id-2"]
+    trusted = source.convert([bomb], Limits(max_expanded=2**30, max_ratio=100_000))
+    assert trusted.malformed == [] and len(trusted.events) == 2
+
+
+CANARY = "CANARYgcpSignedJwtDoNotShow"
+
+
+def test_gcp_secrets_are_hidden_and_its_evidence_kept_in_every_export(tmp_path: Path) -> None:
+    """signJwt's answer is a bearer assertion; authorizationInfo (which permission was
+    checked, and granted) and STS token type URIs are what a responder reads."""
+    from rescind.timeline.export import FORMATS, export
+
+    payload = {**_entry(1)["protoPayload"],
+               "methodName": "SignJwt", "serviceName": "iamcredentials.googleapis.com",
+               "authorizationInfo": [{"permission": "iam.serviceAccounts.signJwt",
+                                      "granted": True}],
+               "request": {"subjectTokenType": "urn:ietf:params:oauth:token-type:jwt"},
+               "response": {"keyId": LEAKED_KEY, "signedJwt": CANARY}}
+    event = from_entry(_entry(1, protoPayload=payload))
+    for fmt in FORMATS:
+        out = tmp_path / f"x.{fmt}"
+        export([event], out, fmt)
+        text = out.read_text()
+        assert CANARY not in text, fmt
+    raw = json.loads((tmp_path / "x.jsonl").read_text().splitlines()[0])
+    found = json.dumps(raw)
+    assert "iam.serviceAccounts.signJwt" in found and "token-type:jwt" in found
+    assert LEAKED_KEY in found
+
+
+def test_a_made_up_id_does_not_depend_on_a_secret() -> None:
+    """An entry without insertId is named by a hash of its redacted bytes, so the id
+    cannot be used to test guesses of a secret it carried."""
+    def entry(secret: str) -> dict[str, Any]:
+        payload = {**_entry(1)["protoPayload"], "response": {"signedJwt": secret}}
+        made = _entry(1, protoPayload=payload)
+        del made["insertId"]
+        return made
+
+    first, second = from_entry(entry("guess-one")), from_entry(entry("guess-two"))
+    assert first.uid.startswith("gcp-") and first.uid == second.uid

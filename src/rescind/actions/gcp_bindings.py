@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from rescind.actions.aws_common import StrList, plan_for, plural
 from rescind.actions.base import Action, ActionContext, Change, Plan, Result, Risk, Verification
+from rescind.actions.common import StrList, one_or_many, plan_for, plural
 from rescind.actions.gcp_common import (
     LINGERING_GCP,
     OWNER_ROLES,
@@ -28,7 +28,7 @@ from rescind.actions.gcp_common import (
     sa_email,
 )
 from rescind.actions.registry import register
-from rescind.errors import ActionError
+from rescind.errors import ActionError, ErrorKind
 from rescind.providers.gcp import GcpProvider
 
 Policy = dict[str, Any]
@@ -165,7 +165,7 @@ class _RemoveBindings(Action[Any]):
                 return Result(details=["the bindings were already removed"],
                               undo={"added": []})
             raise ActionError(f"the IAM policy of {self.what} {access.resource} changed since "
-                              "the plan", kind="conflict",
+                              "the plan", kind=ErrorKind.CONFLICT,
                               fix="retry to re-plan against the current policy and approve "
                                   "again")
         step = {"action": self.name, "target": access.resource,
@@ -219,8 +219,7 @@ class ProjectBindingsParams(GcpParams):
         return self
 
     def member_list(self) -> list[str]:
-        given = ([self.member] if self.member else []) + list(self.members)
-        return list(dict.fromkeys(member_of(m) for m in given if m.strip()))
+        return list(dict.fromkeys(member_of(m) for m in one_or_many(self.member, self.members)))
 
 
 @register

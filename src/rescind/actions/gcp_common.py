@@ -1,17 +1,17 @@
-"""What every Google Cloud action shares: params, names, the lingering-access warning,
-and running many targets concurrently with each target's intent and outcome journaled.
+"""What every Google Cloud action shares: params, the provider, names, the
+lingering-access warning. What actions of any cloud share is in
+:mod:`rescind.actions.common`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rescind.actions.aws_common import TargetCall, as_list, bounded, combine_failures
 from rescind.actions.base import ActionContext
+from rescind.actions.common import as_list
 from rescind.errors import ActionError
 from rescind.providers.base import table
 
@@ -82,38 +82,3 @@ def member_of(value: str) -> str:
                       fix="prefix it with its type: serviceAccount:, user:, group:, "
                           "principal:// or principalSet://")
 
-
-async def run_targets(ctx: ActionContext, action: str, calls: Sequence[TargetCall], *,
-                      verb: str) -> list[str]:
-    """Run ``calls`` concurrently (as wide as the provider), journaling each target.
-
-    The same contract as ``aws_common.run_targets`` (intent before, outcome after,
-    failures combined at the end), on the Google Cloud provider's pool.
-    """
-    provider = gcp(ctx)
-    done: list[str] = []
-    failures: list[tuple[str, ActionError]] = []
-    finished = 0
-
-    async def one(call: TargetCall) -> None:
-        nonlocal finished
-        base: dict[str, Any] = {"action": action, "target": call.target,
-                                "operation": call.operation, **call.detail}
-        ctx.journal("action.target", {**base, "stage": "intent"})
-        try:
-            await provider.run(call.fn)
-        except Exception as exc:
-            error = exc if isinstance(exc, ActionError) else provider.translate_error(exc)
-            failures.append((call.target, error))
-            ctx.journal("action.target", {**base, "stage": "outcome", "ok": False,
-                                          "kind": error.kind, "error": error.message})
-        else:
-            done.append(call.target)
-            ctx.journal("action.target", {**base, "stage": "outcome", "ok": True})
-        finished += 1
-        ctx.progress(finished, len(calls), verb)
-
-    await bounded(calls, one, provider.width)
-    if failures:
-        raise combine_failures(failures, len(calls), verb)
-    return done

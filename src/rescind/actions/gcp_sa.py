@@ -11,17 +11,19 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from rescind.actions.aws_common import (
+from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
+from rescind.actions.common import (
     StrList,
     TargetCall,
     bounded,
     drift,
     escalated_risk,
+    one_or_many,
     plan_changes,
     plan_for,
     plural,
+    run_targets,
 )
-from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.gcp_common import (
     LINGERING_GCP,
     GcpParams,
@@ -29,11 +31,10 @@ from rescind.actions.gcp_common import (
     break_glass,
     gcp,
     max_targets,
-    run_targets,
     sa_email,
 )
 from rescind.actions.registry import register
-from rescind.errors import ActionError
+from rescind.errors import ActionError, ErrorKind
 from rescind.providers.gcp import GcpProvider
 
 USER, SYSTEM = "USER_MANAGED", "SYSTEM_MANAGED"
@@ -55,9 +56,7 @@ class AccountParams(GcpParams):
 
     def given(self) -> list[str]:
         """The accounts as written (they may still hold a ${{ reference }})."""
-        named = ([self.service_account] if self.service_account else []) + \
-            list(self.service_accounts)
-        return [e for e in named if e.strip()]
+        return one_or_many(self.service_account, self.service_accounts)
 
     def emails(self) -> list[str]:
         """The accounts as emails; a malformed one is an ActionError naming the fix."""
@@ -218,7 +217,7 @@ async def _set_accounts(name: str, ctx: ActionContext, plan: Plan, *, disable: b
                           fn=lambda: provider.iam_call(method, {"name": account_name(email)},
                                                        permission=permission, resource=email))
 
-    done = await run_targets(ctx, name, [call(e) for e in todo],
+    done = await run_targets(ctx, gcp(ctx), name, [call(e) for e in todo],
                              verb="disables" if disable else "re-enables")
     emails = list(targets)
     if not disable:
@@ -247,7 +246,7 @@ class KeyParams(AccountParams):
         return self
 
     def ids(self) -> list[str]:
-        return list(dict.fromkeys(([self.key_id] if self.key_id else []) + list(self.key_ids)))
+        return one_or_many(self.key_id, self.key_ids)
 
 
 async def _resolve_keys(provider: GcpProvider, params: KeyParams
@@ -259,7 +258,7 @@ async def _resolve_keys(provider: GcpProvider, params: KeyParams
     wanted = params.ids() or [k for k, v in keys.items() if v["user_managed"]]
     missing = [k for k in wanted if k not in keys]
     if missing:
-        raise ActionError(f"key {missing[0]} is not a key of {emails[0]}", kind="not-found",
+        raise ActionError(f"key {missing[0]} is not a key of {emails[0]}", kind=ErrorKind.NOT_FOUND,
                           retryable=False,
                           fix="check the id with `gcloud iam service-accounts keys list "
                               f"--iam-account={emails[0]}` (it may be deleted already)")
@@ -311,7 +310,7 @@ async def _keys_or_none(provider: GcpProvider, email: str) -> list[dict[str, Any
     try:
         return await read_keys(provider, email)
     except ActionError as exc:
-        if exc.kind != "not-found":
+        if exc.kind != ErrorKind.NOT_FOUND:
             raise
         return []
 
@@ -376,7 +375,7 @@ async def _set_keys(name: str, ctx: ActionContext, plan: Plan, *, disable: bool,
                                                        permission=permission,
                                                        resource=f"key {key} of {account}"))
 
-    done = await run_targets(ctx, name, [call(k) for k in todo],
+    done = await run_targets(ctx, gcp(ctx), name, [call(k) for k in todo],
                              verb="key disables" if disable else "key re-enables")
     outputs = {"key_ids": list(targets),
                "system_managed_keys": list(plan.state.get("system_managed", []))}
@@ -411,7 +410,7 @@ class DeleteKey(Action[DeleteKeyParams]):
         if enabled and not params.force:
             raise ActionError(f"{', '.join(enabled[:3])} {'is' if len(enabled) == 1 else 'are'}"
                               " still enabled: refusing to delete an enabled key",
-                              kind="refused", retryable=False,
+                              kind=ErrorKind.REFUSED, retryable=False,
                               fix="disable it first (gcp.sa_key.disable), or set force: true")
         return plan
 
@@ -432,7 +431,8 @@ class DeleteKey(Action[DeleteKeyParams]):
                                   permission="iam.serviceAccountKeys.delete",
                                   resource=f"key {key} of {account}"))
 
-        done = await run_targets(ctx, self.name, [call(k) for k in todo], verb="key deletions")
+        done = await run_targets(ctx, gcp(ctx), self.name, [call(k) for k in todo],
+                                 verb="key deletions")
         return Result(outputs={"key_ids": list(targets),
                                "system_managed_keys": list(plan.state["system_managed"])},
                       details=[f"{k} ({targets[k]['account']}): deleted" for k in done])

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rescind.errors import ActionError, UsageError
+from rescind.errors import ActionError, ErrorKind, UsageError
 from rescind.modes import Mode
 from rescind.providers import registry as providers
 from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
@@ -182,7 +182,8 @@ class GcpProvider(ProviderBase):
             self.credentials()
             if self._adc_project:
                 return self._adc_project
-        raise ActionError("no Google Cloud project to act in", kind="config", retryable=False,
+        raise ActionError("no Google Cloud project to act in", kind=ErrorKind.CONFIG,
+                          retryable=False,
                           fix="set gcp.projects in rescind.toml (or --set gcp.projects=ID), "
                               "or give the step a `project:`")
 
@@ -201,7 +202,7 @@ class GcpProvider(ProviderBase):
         if self.simulated:
             if not self.principal:
                 raise ActionError("the simulated project did not say who rescind is",
-                                  kind="config", retryable=False,
+                                  kind=ErrorKind.CONFIG, retryable=False,
                                   fix="set gcp.principal to the responder's email")
             return CallerIdentity(email=self.principal)
         key_email, key_id = _key_file_identity(self.key_file)
@@ -214,7 +215,7 @@ class GcpProvider(ProviderBase):
         email = self._token_email(source=False)
         if not email:
             raise ActionError("cannot tell which Google identity rescind runs as",
-                              kind="config", retryable=False,
+                              kind=ErrorKind.CONFIG, retryable=False,
                               fix="use a key file (gcp.key_file) or impersonation "
                                   "(gcp.impersonate) so the identity is known")
         return CallerIdentity(email=email)
@@ -507,7 +508,7 @@ def _key_file_identity(path: str | None) -> tuple[str, str | None]:
     try:
         info = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ActionError(f"cannot read gcp.key_file {path}: {exc}", kind="config",
+        raise ActionError(f"cannot read gcp.key_file {path}: {exc}", kind=ErrorKind.CONFIG,
                           retryable=False, fix="point gcp.key_file at a service-account "
                                                "key file (JSON)") from None
     return str(info.get("client_email", "")), (str(info["private_key_id"])

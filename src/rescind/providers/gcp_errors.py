@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from rescind.errors import ActionError
+from rescind.errors import ActionError, ErrorKind
 
 # "Permission 'iam.serviceAccounts.disable' denied on resource ..." /
 # "The caller does not have permission" / "Permission iam.x.y denied"
@@ -74,28 +74,29 @@ def translate_error(exc: BaseException, *, permission: str | None = None,
     on = f" on {resource}" if resource else ""
     if isinstance(exc, ax.InvalidOperation):  # a 401 the credentials cannot refresh away
         return ActionError(f"{what}: the credentials were rejected ({_first_line(exc)})",
-                           kind="expired", fix=RELOGIN)
+                           kind=ErrorKind.EXPIRED, fix=RELOGIN)
     if isinstance(exc, ax.DefaultCredentialsError):
-        return ActionError(f"{what}: no Google Cloud credentials were found", kind="config",
+        return ActionError(f"{what}: no Google Cloud credentials were found", kind=ErrorKind.CONFIG,
                            retryable=False,
                            fix="run `gcloud auth application-default login`, or set "
                                "gcp.key_file to a service-account key file")
     if isinstance(exc, ax.RefreshError):
         return ActionError(f"{what}: the Google credentials could not be refreshed "
-                           f"({_first_line(exc)})", kind="expired", fix=RELOGIN)
+                           f"({_first_line(exc)})", kind=ErrorKind.EXPIRED, fix=RELOGIN)
     if isinstance(exc, ax.TransportError):
-        return ActionError(f"{what}: cannot reach Google ({_first_line(exc)})", kind="network",
+        return ActionError(f"{what}: cannot reach Google ({_first_line(exc)})",
+                           kind=ErrorKind.NETWORK,
                            fix="check the network (VPN, proxy), then retry")
     if isinstance(exc, gx.RetryError):
         return ActionError(f"{what}: gave up after retries ({_first_line(exc)})",
-                           kind="throttled", fix="wait a minute and retry")
+                           kind=ErrorKind.THROTTLED, fix="wait a minute and retry")
     if not isinstance(exc, gx.GoogleAPICallError):
         try:
             import requests
 
             if isinstance(exc, requests.RequestException):
                 return ActionError(f"{what}: cannot reach Google ({_first_line(exc)})",
-                                   kind="network", fix="check the network, then retry")
+                                   kind=ErrorKind.NETWORK, fix="check the network, then retry")
         except ImportError:  # pragma: no cover - requests comes with google-auth
             pass
         return ActionError(f"{what}: unexpected {type(exc).__name__}: {_first_line(exc)}")
@@ -105,26 +106,27 @@ def translate_error(exc: BaseException, *, permission: str | None = None,
         match = _PERMISSION.search(str(exc.message or ""))
         needed = match.group("perm") if match else what
         return ActionError(f"permission denied: needs {needed}{on} ({message})",
-                           kind="permission", retryable=False,
+                           kind=ErrorKind.PERMISSION, retryable=False,
                            fix=f"grant {needed}{on} to the identity rescind runs as (a role "
                                "that has it, see docs/gcp.md), then retry")
     if status == "UNAUTHENTICATED":
         return ActionError(f"{what}: the credentials were rejected or have expired ({message})",
-                           kind="expired", fix=RELOGIN)
+                           kind=ErrorKind.EXPIRED, fix=RELOGIN)
     if status == "RESOURCE_EXHAUSTED":
         return ActionError(f"{what}: Google is rate-limiting requests ({message})",
-                           kind="throttled",
+                           kind=ErrorKind.THROTTLED,
                            fix="wait a minute and retry; rescind already retried with backoff")
     if status in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL"):
-        return ActionError(f"{what}: the service is unavailable ({message})", kind="network",
+        return ActionError(f"{what}: the service is unavailable ({message})",
+                           kind=ErrorKind.NETWORK,
                            fix="retry; rescind already retried with backoff")
     if status == "NOT_FOUND":
-        return ActionError(f"{what}: not found{on} ({message})", kind="not-found",
+        return ActionError(f"{what}: not found{on} ({message})", kind=ErrorKind.NOT_FOUND,
                            retryable=False,
                            fix="it was deleted or renamed since; retry to re-plan against "
                                "what exists now, or skip")
     if status in ("ABORTED", "FAILED_PRECONDITION"):
-        return ActionError(f"{what}: changed concurrently{on} ({message})", kind="conflict",
+        return ActionError(f"{what}: changed concurrently{on} ({message})", kind=ErrorKind.CONFLICT,
                            fix="retry to re-plan against the current state and approve again")
     if status == "INVALID_ARGUMENT":
         return ActionError(f"{what}: invalid request{on} ({message})", retryable=False)

@@ -23,7 +23,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from rescind.providers import gcp_redaction  # noqa: F401  (registers GCP's secret names)
 from rescind.providers.base import BlockedCall
+from rescind.redaction import redact
 
 IAM_SERVICE = "google.iam.admin.v1.IAM"
 # gRPC methods of the IAM admin service that only read.
@@ -61,8 +63,6 @@ def rest_rpc(method: str, url: str) -> str:
 
 def _params(message: Any) -> dict[str, Any]:
     """A request message (proto-plus, protobuf or JSON body) as a redacted dict."""
-    from rescind.timeline.redact import redact
-
     data: Any
     if isinstance(message, Mapping):
         data = dict(message)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rescind.errors import ActionError
+from rescind.errors import ActionError, ErrorKind
 
 TARGET_CAP = 20  # the same cap as every provider's (docs/architecture.md, "Guardrails")
 
@@ -46,13 +46,13 @@ def on_break_glass(email: str, entries: Iterable[str]) -> str | None:
 
 
 def _refuse(message: str, fix: str) -> ActionError:
-    return ActionError(message, kind="refused", retryable=False, fix=fix)
+    return ActionError(message, kind=ErrorKind.REFUSED, retryable=False, fix=fix)
 
 
 def check_targets(caller: CallerIdentity, *, accounts: Iterable[str] = (),
                   keys: Iterable[tuple[str, str]] = (), break_glass: Iterable[str] = (),
                   max_targets: int | None = None, count: int | None = None) -> None:
-    """Raise ActionError(kind="refused") if any target is off limits.
+    """Raise ActionError(kind=ErrorKind.REFUSED) if any target is off limits.
 
     ``accounts`` are service-account emails (or members naming them); ``keys`` are
     (key id, owning account email) pairs; ``count`` is the number of targets the

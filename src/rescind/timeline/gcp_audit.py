@@ -18,9 +18,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rescind.timeline.convert import ConvertResult, Malformed, read_text
+from rescind.providers import gcp_redaction  # noqa: F401  (registers GCP's secret names)
+from rescind.redaction import redact
+from rescind.timeline.convert import (
+    DEFAULT_LIMITS,
+    TOO_DEEP,
+    TOO_LARGE,
+    ConvertResult,
+    Malformed,
+    json_documents,
+    read_text,
+)
 from rescind.timeline.event import Event
-from rescind.timeline.redact import redact
+from rescind.timeline.limits import Limits
 
 SOURCE = "gcp.audit"
 AUDIT_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog"
@@ -122,9 +132,10 @@ def from_entry(entry: Mapping[str, Any]) -> Event:
     if not stamp:
         raise MalformedEntry("neither timestamp nor receiveTimestamp")
     when = _time(stamp if isinstance(stamp, str) else str(stamp))
+    raw = redact(dict(entry))
     uid = str(entry.get("insertId") or entry.get("insert_id") or "")
-    if not uid:
-        uid = "gcp-" + hashlib.sha256(json.dumps(entry, sort_keys=True, default=str)
+    if not uid:  # of the redacted entry: a hash must not let a secret be guessed
+        uid = "gcp-" + hashlib.sha256(json.dumps(raw, sort_keys=True, default=str)
                                       .encode()).hexdigest()[:24]
     auth = _get(payload, "authenticationInfo", "authentication_info") or {}
     auth = auth if isinstance(auth, Mapping) else {}
@@ -146,7 +157,6 @@ def from_entry(entry: Mapping[str, Any]) -> Event:
     short = short_method(method)
     error = (str(status.get("message") or _STATUS.get(code, str(code))) if code else None)
     ip = str(_get(meta, "callerIp", "caller_ip") or "")
-    raw = redact(dict(entry))
     return Event(
         uid=uid, time=when, source=SOURCE, cloud="gcp", action=short, service=service,
         actor=actor, actor_type=("ServiceAccount" if actor.endswith(".gserviceaccount.com")
@@ -216,37 +226,47 @@ def _items(doc: Any, where: str) -> Iterator[tuple[str, Any]]:
         yield where.rstrip() or "document", doc
 
 
-def convert_files(paths: list[Path]) -> ConvertResult:
-    """Every audit entry in ``paths``; non-audit and unreadable entries counted by position."""
+def convert_files(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
+    """Every audit entry in ``paths``; non-audit and unreadable entries counted by position.
+
+    As for CloudTrail files: a gzip file is read only as far as ``limits`` allow (the
+    rest counted as one malformed record), and no entry can stop the others.
+    """
     result = ConvertResult()
     for path in paths:
         result.files += 1
         name = str(path)
-        text = read_text(path)
         try:
-            documents: list[tuple[str, Any]] = [("", json.loads(text))]
-        except ValueError:
-            documents = []
-            for number, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    documents.append((f"line {number} ", json.loads(line)))
-                except ValueError as exc:
-                    result.records += 1
-                    result.malformed.append(Malformed(name, f"line {number}",
-                                                      f"not JSON ({exc})"))
+            text, problem = read_text(path, limits)
+            documents = json_documents(text, name, result)
+        except MemoryError:
+            result.records += 1
+            result.malformed.append(Malformed(name, "file", TOO_LARGE))
+            continue
+        if problem is not None:
+            result.records += 1
+            result.malformed.append(Malformed(name, "file", problem))
         for where, doc in documents:
             for position, item in _items(doc, where):
                 result.records += 1
-                try:
-                    event = from_entry(item)
-                except (NotAudit, MalformedEntry) as exc:
-                    result.malformed.append(Malformed(name, position, str(exc)))
-                    continue
-                except (TypeError, ValueError) as exc:
-                    result.malformed.append(Malformed(name, position, f"unreadable: {exc}"))
-                    continue
-                result.events.append(event)
-                result.by_file.setdefault(name, []).append(event)
+                reason = _convert_one(item, name, result)
+                if reason is not None:
+                    result.malformed.append(Malformed(name, position, reason))
     return result
+
+
+def _convert_one(item: Any, name: str, result: ConvertResult) -> str | None:
+    """Add one entry's event to ``result``; else why it was skipped."""
+    try:
+        event = from_entry(item)
+    except (NotAudit, MalformedEntry) as exc:
+        return str(exc)
+    except RecursionError:
+        return TOO_DEEP
+    except MemoryError:
+        return TOO_LARGE
+    except (TypeError, ValueError, OverflowError) as exc:  # a field of an impossible type
+        return f"unreadable: {str(exc)[:200]}"
+    result.events.append(event)
+    result.by_file.setdefault(name, []).append(event)
+    return None

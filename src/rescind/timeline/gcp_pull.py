@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rescind.errors import ActionError
+from rescind.redaction import redact
 from rescind.timeline.event import Event
 from rescind.timeline.gcp_audit import MalformedEntry, NotAudit, from_entry
 from rescind.timeline.pull import (
@@ -36,7 +37,6 @@ from rescind.timeline.pull import (
     _Totals,
     _unique,
 )
-from rescind.timeline.redact import redact
 
 PAGE_SIZE = 1000
 THROTTLE_GIVE_UP_S = 300.0

@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rescind.errors import UsageError
-from rescind.timeline.convert import ConvertResult
+from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
+from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
 from rescind.timeline.sources import TimelineSource, register
 
@@ -84,10 +85,10 @@ class GcpAuditSource(TimelineSource):
 
         return from_entry(record)
 
-    def convert(self, paths: list[Path]) -> ConvertResult:
+    def convert(self, paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
         from rescind.timeline.gcp_audit import convert_files
 
-        return convert_files(paths)
+        return convert_files(paths, limits)
 
     def add_arguments(self, group: Any) -> None:
         group.add_argument("--gcp-principal", metavar="EMAIL",
