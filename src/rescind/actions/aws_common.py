@@ -174,14 +174,15 @@ def combine_failures(failures: Sequence[tuple[str, ActionError]], total: int,
 
 
 async def run_targets(ctx: ActionContext, action: str, calls: Sequence[TargetCall], *,
-                      verb: str) -> list[str]:
+                      verb: str, provider: Any = None) -> list[str]:
     """Run ``calls`` concurrently (as wide as the provider), journaling each target.
 
     Each target gets an ``action.target`` entry with stage "intent" before its call
     and stage "outcome" after; failures do not stop the other targets. Returns the
     targets that succeeded; raises one combined ActionError if any failed.
+    ``provider`` (default: AWS) offers ``run``, ``translate_error`` and ``width``.
     """
-    provider = aws(ctx)
+    provider = provider or aws(ctx)
     done: list[str] = []
     failures: list[tuple[str, ActionError]] = []
     total = len(calls)

@@ -58,7 +58,13 @@ def start_simulated_clouds(
         sandbox = start_aws_sandbox(path)
         stoppers.append(sandbox.stop)
         settings.update(sandbox.provider_settings())
-    unsupported = set(runbook.clouds) - {"aws"}
+    if "vault" in runbook.clouds:
+        from rescind.sandbox.vault import start_vault_sandbox
+
+        vault = start_vault_sandbox(path)
+        stoppers.append(vault.stop)
+        settings["vault"] = vault.provider_settings()
+    unsupported = set(runbook.clouds) - {"aws", "vault"}
     if unsupported:
         for stop in stoppers:
             stop()

@@ -55,6 +55,11 @@ def build_providers(clouds: set[str], mode: Mode,
                 incident_id=settings.get("incident_id") or None,
                 width=int(settings.get("aws_concurrency") or DEFAULT_WIDTH),
                 credentials=credentials)
+        elif cloud == "vault":
+            from rescind.providers.vault import VaultProvider
+
+            providers["vault"] = VaultProvider.from_settings(
+                VaultProvider.Settings.model_validate(settings.get("vault") or {}), mode)
         else:
             raise UsageError(f"no provider for cloud {cloud!r} in this version of rescind",
                              fix="remove its steps from the runbook, or use a newer rescind")

@@ -146,7 +146,7 @@ class Runbook(_Strict):
     title: str = Field(description="One line shown in lists and the record")
     description: str = Field("", description="When to use this runbook")
     severity: Severity = Field("medium", description="Severity of the incident type")
-    clouds: list[Literal["aws", "azure", "gcp"]] = Field(
+    clouds: list[Literal["aws", "azure", "gcp", "vault"]] = Field(
         default_factory=list, description="Clouds the runbook's actions talk to")
     scenario: str | None = Field(
         default=None, description="Exercise scenario file, relative to the runbook")

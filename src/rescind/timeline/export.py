@@ -78,7 +78,8 @@ OWN_ACCOUNT_CHANGES: dict[str, tuple[int, str]] = {
     "aws.iam.detach_role_policy": (8, "Detach Policy"),
     "aws.iam.rotate_external_id": (99, "Rotate External ID"),
 }
-_PROVIDERS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP", "local": "local"}
+_PROVIDERS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP", "vault": "HashiCorp Vault",
+              "local": "local"}
 _AWS_USER_TYPES = {"IAMUser": (1, "User"), "Root": (2, "Admin"), "AWSService": (3, "System")}
 
 
