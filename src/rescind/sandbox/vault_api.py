@@ -506,7 +506,7 @@ def _routes(state: VaultState) -> list[tuple[frozenset[str], re.Pattern[str], Ha
         (update, f"auth/{ar}/role/(?P<role>{one})/secret-id/lookup", _secret_id_lookup),
         (update, f"auth/{ar}/login", _approle_login),
         (update, "sys/leases/lookup", _lease_lookup),
-        (lst, "sys/leases/lookup/(?P<prefix>.+)", _lease_list),
+        (lst, "sys/leases/lookup/?(?P<prefix>.*)", _lease_list),
         (update, "sys/leases/revoke", _lease_revoke),
         (update, "sys/leases/revoke-prefix/(?P<prefix>.*)", _revoke_prefix),
         (read, f"(?P<mount>{db}|{re.escape(state.aws_mount or db)})/creds/(?P<role>{one})",

@@ -251,7 +251,7 @@ class VaultState:
 
     def lease_keys(self, prefix: str) -> list[str]:
         """LIST sys/leases/lookup/<prefix>: the next segment of every lease under it."""
-        prefix = prefix.strip("/") + "/"
+        prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         keys: set[str] = set()
         for lease_id in self.leases:
             if lease_id.startswith(prefix):
