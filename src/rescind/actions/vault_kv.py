@@ -37,7 +37,8 @@ class KvParams(VaultParams):
     mount: str = Field(default="secret", pattern=r"^[A-Za-z0-9._-]{1,128}$",
                        description="The KV v2 mount (default secret)")
     fields: StrList = Field(default_factory=list, description="Fields to give new values "
-                            "(default: every field of the current version)")
+                            "(default: those named like a secret — password, secret, key, "
+                            "token, credential —, else every field)")
     value: SecretStr | None = Field(default=None, description="The new value (a secret input); "
                                     "default: 32 random URL-safe characters per field")
     destroy_old: bool = Field(default=False, description="Also destroy the version the leak "
@@ -53,6 +54,15 @@ class KvParams(VaultParams):
         prefix = self.mount + "/"
         return [p[len(prefix):] if p.startswith(prefix) else p
                 for p in ids(self.path, self.paths)]
+
+
+_SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "key", "token", "credential")
+
+
+def _secret_fields(data: dict[str, Any]) -> list[str]:
+    """The fields a rotation renews by default: a username or a host stays as it is."""
+    named = [f for f in sorted(data) if any(w in f.lower() for w in _SECRET_WORDS)]
+    return named or sorted(data) or ["value"]
 
 
 def _current(provider: VaultProvider, mount: str, path: str) -> int | None:
@@ -130,7 +140,7 @@ class RotateKv(VaultAction):
             def call() -> None:
                 current = provider.read(f"{mount}/data/{path}")
                 data = dict(current.get("data") or {})
-                fields = params.fields or sorted(data) or ["value"]
+                fields = params.fields or _secret_fields(data)
                 fresh = {f: given or secrets.token_urlsafe(24) for f in fields}
                 # cas: the write fails if anyone wrote a version since the plan.
                 written = provider.write(f"{mount}/data/{path}",

@@ -19,7 +19,6 @@ from rescind.actions.vault_common import (
     run_vault_targets,
     vault,
 )
-from rescind.errors import ActionError
 from rescind.providers.vault import VaultProvider
 
 LISTED_MAX = 10_000
@@ -149,18 +148,21 @@ class RevokeLease(VaultAction):
         wanted = params.targets()
         provider.check_count(len(wanted), max_targets(ctx, params))
         found = await _leases(provider, wanted)
-        missing = [lid for lid, d in found.items() if d is None]
-        if missing:
-            raise ActionError(f"Vault knows no lease {missing[0]}", kind="not-found",
-                              retryable=False, fix="it was revoked or expired already: skip, "
-                                                   "or check the id")
-        targets = {lid: {"before": PRESENT, "after": REVOKED,
+        # A lease revoked already (with its token, or expired) needs nothing: it is named, not
+        # an error, so a runbook can pass every lease the audit log shows.
+        gone = [lid for lid, d in found.items() if d is None]
+        targets = {lid: {"before": PRESENT if d else REVOKED, "after": REVOKED,
                          "expires": (d or {}).get("expire_time")} for lid, d in found.items()}
-        return plan_for(type(self), params, step_id, targets=list(targets),
+        active = [t for t, v in targets.items() if v["before"] == PRESENT]
+        warnings = [STS_NOTE]
+        if gone:
+            warnings.insert(0, f"Already revoked or expired: {', '.join(gone)}")
+        return plan_for(type(self), params, step_id, targets=active or list(targets),
                         changes=[Change(target=t, field="lease", before=PRESENT, after=REVOKED)
-                                 for t in targets],
-                        state={"targets": targets}, warnings=[STS_NOTE],
-                        summary=f"Revoke {plural(len(targets), 'lease')}")
+                                 for t in active],
+                        state={"targets": targets}, warnings=warnings,
+                        summary=f"Revoke {plural(len(active), 'lease')}"
+                                + (f" ({len(gone)} already gone)" if gone else ""))
 
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         provider = vault(ctx)
