@@ -56,6 +56,11 @@ def add_parser(sub: Any) -> None:
         "not), LookupEvents or `aws cloudtrail lookup-events` output (JSON or JSONL). "
         "Records that cannot be read are reported with their file and position and skipped.")
     convert.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    convert.add_argument("--source", choices=("cloudtrail", "vault"), default="cloudtrail",
+                         help="cloudtrail (default), or vault: Vault/OpenBao file audit logs")
+    convert.add_argument("--vault-accessor-hmac", action="append", default=[], metavar="HMAC",
+                         help="with --source vault: keep the events of the token whose accessor "
+                         "has this HMAC (`vault write sys/audit-hash/file input=ACCESSOR`)")
     _output_options(convert, out_required=False)
     convert.set_defaults(func=run_convert)
 
@@ -241,7 +246,13 @@ def run_convert(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}", fix="check the paths")
     lock = _lock(args.incident) if args.incident else None
     try:
-        result = convert_files(list(args.files))
+        if args.source == "vault":
+            from rescind.timeline.vault_audit import AuditFilter, convert_audit_files
+
+            result = convert_audit_files(list(args.files),
+                                         AuditFilter(set(args.vault_accessor_hmac)))
+        else:
+            result = convert_files(list(args.files))
         events = merge([result.events])
         print(f"rescind: {result.records:,} records in {result.files} files: "
               f"{len(events):,} events, {len(result.events) - len(events)} duplicates, "
@@ -256,7 +267,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
             for path in args.files:
                 records = [e.raw for e in result.by_file.get(str(path), []) if e.raw is not None]
-                write_raw_evidence(args.incident, f"cloudtrail-{path.name}.jsonl", records)
+                write_raw_evidence(args.incident, f"{args.source}-{path.name}.jsonl", records)
             added = add_events(args.incident, events)
             print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}",
                   file=sys.stderr)
