@@ -61,7 +61,8 @@ class RevokePrefix(VaultAction):
     mutating = True
     outputs: ClassVar[tuple[str, ...]] = ("prefix", "lease_ids", "count")
     permissions: ClassVar[tuple[str, ...]] = (
-        "read sys/mounts", "list sys/leases/lookup", "list sys/leases/lookup/*", "sudo sys/leases/lookup/*",
+        "read sys/mounts", "list sys/leases/lookup", "list sys/leases/lookup/*",
+        "sudo sys/leases/lookup/*",
         "update sys/leases/revoke-prefix/*", "sudo sys/leases/revoke-prefix/*")
 
     async def plan(self, ctx: ActionContext, params: PrefixParams, step_id: str) -> Plan:

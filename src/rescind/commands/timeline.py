@@ -236,7 +236,7 @@ def _enabled_regions(provider: Any) -> list[str]:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from rescind.timeline.convert import convert_files
+    from rescind.timeline.convert import ConvertResult, convert_files
     from rescind.timeline.merge import merge
 
     _check_outputs(args)
@@ -245,6 +245,7 @@ def run_convert(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}", fix="check the paths")
     lock = _lock(args.incident) if args.incident else None
+    result: ConvertResult
     try:
         if args.source == "vault":
             from rescind.timeline.vault_audit import AuditFilter, convert_audit_files
