@@ -123,9 +123,9 @@ class Bench:
         settings = sandbox.settings
         self.settings = settings
         self.client = boto3.client(
-            "iam", region_name="us-east-1", endpoint_url=settings["aws_endpoint_url"],
-            aws_access_key_id=settings["aws_access_key_id"],
-            aws_secret_access_key=settings["aws_secret_access_key"],
+            "iam", region_name="us-east-1", endpoint_url=settings["endpoint_url"],
+            aws_access_key_id=settings["access_key_id"],
+            aws_secret_access_key=settings["secret_access_key"],
             config=Config(max_pool_connections=width, retries={"mode": "standard"}))
 
     def update(self, key: str, status: str = "Inactive") -> None:
@@ -195,14 +195,14 @@ class Bench:
         from rescind.actions import registry
         from rescind.actions.base import ActionContext
         from rescind.modes import Mode
-        from rescind.providers.factory import build_providers
+        from rescind.providers.registry import build_providers
         from rescind.record.checkpoint import checkpoint
         from rescind.record.journal import Journal
         from rescind.record.keys import KeySigner
 
         signer = KeySigner(Ed25519PrivateKey.generate(), name="Bench", email="bench@example.com",
                            source="memory")
-        settings = self.settings | {"aws_concurrency": self.width}
+        settings = {"aws": self.settings | {"concurrency": self.width}}
         # Made (and its clients loaded) off the clock, as the bare pool's client is; in an
         # incident the provider lives for the whole session.
         providers = build_providers({"aws"}, Mode.EXERCISE, settings)

@@ -49,10 +49,10 @@ def main() -> int:
         # The same client set-up `rescind timeline pull` uses: the AWS provider's
         # clients (adaptive retry mode, 10 attempts).
         provider = AwsProvider(region=regions[0],
-                               cloudtrail_endpoint_url=settings["aws_cloudtrail_endpoint_url"],
-                               endpoint_url=settings["aws_endpoint_url"],
-                               credentials={"access_key_id": settings["aws_access_key_id"],
-                                            "secret_access_key": settings["aws_secret_access_key"]})
+                               cloudtrail_endpoint_url=settings["cloudtrail_endpoint_url"],
+                               endpoint_url=settings["endpoint_url"],
+                               credentials={"access_key_id": settings["access_key_id"],
+                                            "secret_access_key": settings["secret_access_key"]})
         now = datetime.now(UTC)
         sandbox.trail.reset_counters()
         t0 = time.monotonic()

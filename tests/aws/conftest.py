@@ -19,10 +19,11 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from rescind.actions.base import ActionContext, BlockedCall
+from rescind.actions.base import ActionContext
 from rescind.modes import Mode
 from rescind.providers.aws import AwsProvider
 from rescind.providers.aws_guard import is_read_operation
+from rescind.providers.base import BlockedCall
 from rescind.sandbox.aws import AwsSandbox, start_aws_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,10 +121,10 @@ def requests_log(logged_server: tuple[str, RequestLog]) -> RequestLog:
 def make_provider(sandbox: AwsSandbox, endpoint: str | None = None, **kwargs: Any) -> AwsProvider:
     settings = sandbox.provider_settings()
     return AwsProvider(
-        region=settings["aws_region"], endpoint_url=endpoint or settings["aws_endpoint_url"],
-        cloudtrail_endpoint_url=settings["aws_cloudtrail_endpoint_url"],
-        credentials={"access_key_id": settings["aws_access_key_id"],
-                     "secret_access_key": settings["aws_secret_access_key"]},
+        region=settings["region"], endpoint_url=endpoint or settings["endpoint_url"],
+        cloudtrail_endpoint_url=settings["cloudtrail_endpoint_url"],
+        credentials={"access_key_id": settings["access_key_id"],
+                     "secret_access_key": settings["secret_access_key"]},
         incident_id="test-incident", **kwargs)
 
 
@@ -167,7 +168,7 @@ def make_ctx(tmp_path: Path, sandbox: AwsSandbox, provider: AwsProvider,
             provider.install_dry_run_guard(recorder.blocked.append)
         return ActionContext(mode=mode, incident_dir=tmp_path, providers={"aws": provider},
                              journal=recorder.journal,
-                             settings={"break_glass": sandbox.break_glass, **settings})
+                             settings={"aws": {"break_glass": sandbox.break_glass, **settings}})
 
     return build
 

@@ -136,8 +136,8 @@ async def test_target_vanishing_after_the_plan_is_skipped_with_a_reason(
         sandbox: AwsSandbox, tmp_path: Path) -> None:
     settings = sandbox.provider_settings()
     provider = AwsProvider(endpoint_url=sandbox.endpoint_url, credentials={
-        "access_key_id": settings["aws_access_key_id"],
-        "secret_access_key": settings["aws_secret_access_key"]})
+        "access_key_id": settings["access_key_id"],
+        "secret_access_key": settings["secret_access_key"]})
 
     def someone_deletes_the_key() -> None:
         sandbox.client("iam").delete_access_key(UserName="deploy-bot", AccessKeyId=LEAKED_KEY)

@@ -77,10 +77,10 @@ def identity(_isolated_config: Path) -> None:
 def _client(session: IncidentSession, service: str) -> Any:
     import boto3
 
-    s = session.settings
-    return boto3.client(service, region_name="us-east-1", endpoint_url=s["aws_endpoint_url"],
-                        aws_access_key_id=s["aws_access_key_id"],
-                        aws_secret_access_key=s["aws_secret_access_key"])
+    s = session.settings["aws"]
+    return boto3.client(service, region_name="us-east-1", endpoint_url=s["endpoint_url"],
+                        aws_access_key_id=s["access_key_id"],
+                        aws_secret_access_key=s["secret_access_key"])
 
 
 @asynccontextmanager
@@ -195,7 +195,7 @@ async def test_dry_run_of_a_whole_runbook_changes_nothing(
     url, log = logged_server
     with start_aws_sandbox(LEAKED) as sandbox:
         before = snapshot(sandbox)
-        settings = sandbox.provider_settings() | {"aws_endpoint_url": url}
+        settings = {"aws": sandbox.provider_settings() | {"endpoint_url": url}}
         responder = AutoResponder()
         config = SessionConfig(runbook=RUNBOOKS / "aws-access-key-compromise.yaml",
                                mode=Mode.DRY_RUN, inputs={"access_key_id": LEAKED_KEY},

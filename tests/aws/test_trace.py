@@ -42,7 +42,7 @@ def incident(tmp_path: Path) -> Path:
 def ctx(sandbox: AwsSandbox, make_ctx: Callable[..., ActionContext], incident: Path,
         request: pytest.FixtureRequest) -> ActionContext:
     mode = getattr(request, "param", Mode.EXERCISE)
-    context = make_ctx(mode, aws_regions=sandbox.regions)
+    context = make_ctx(mode, regions=sandbox.regions)
     assert context.incident_dir == incident
     return context
 

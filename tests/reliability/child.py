@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rescind.commands.seal import complete_seal
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.headless import ExerciseResponder
 from rescind.modes import Mode
@@ -49,6 +50,9 @@ async def main(argv: list[str]) -> None:
         session = await IncidentSession.start(config, LiveAutoResponder(work))
     else:
         incident, work = Path(argv[1]), Path(argv[2])
+        # As `rescind resume` does: a closed incident whose seal was interrupted is sealed.
+        if complete_seal(incident, key=work / "responder_key", email=RESPONDER_EMAIL) is not None:
+            return
         session = await IncidentSession.resume(incident, LiveAutoResponder(work),
                                                key=work / "responder_key",
                                                settings=settings(work))

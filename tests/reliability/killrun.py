@@ -276,7 +276,8 @@ class Harness:
         twice = [call for call, n in Counter(calls).items() if n > 1]
         trial.problems += [f"sent twice: {call}" for call in twice]
         if self.reference is not None and state != self.reference:
-            trial.problems.append("the account differs from an uninterrupted run's")
+            trial.problems.append("the account differs from an uninterrupted run's: "
+                                  + "; ".join(_differences(self.reference, state)))
         incident = _incident_dir(out)
         if incident is None:
             trial.problems.append("no incident folder")
@@ -297,6 +298,13 @@ class Harness:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT),
                                                         env.get("PYTHONPATH", "")) if p)
         return env
+
+
+def _differences(want: Any, got: Any, path: str = "") -> list[str]:
+    if isinstance(want, dict) and isinstance(got, dict):
+        return [d for key in sorted(set(want) | set(got))
+                for d in _differences(want.get(key), got.get(key), f"{path}/{key}")]
+    return [] if want == got else [f"{path}: {want!r} -> {got!r}"]
 
 
 def _incident_dir(out: Path) -> Path | None:

@@ -61,4 +61,5 @@ def test_a_failing_trial_is_reported(harness: Harness, tmp_path: Path) -> None:
         trial = harness.incident("differs", scripted())
     finally:
         harness.prepare()
-    assert trial.problems == ["the account differs from an uninterrupted run's"]
+    [problem] = trial.problems
+    assert problem.startswith("the account differs from an uninterrupted run's: /users/")

@@ -77,9 +77,9 @@ def test_responder_identity_is_its_own_user(leaked: AwsSandbox) -> None:
         "arn:aws:iam::123456789012:user/service/deploy-bot")
     assert leaked.responder_arn == "arn:aws:iam::123456789012:user/responder"
     settings = leaked.provider_settings()
-    assert settings["aws_endpoint_url"] == leaked.endpoint_url
-    assert settings["aws_cloudtrail_endpoint_url"] == leaked.cloudtrail_url
-    assert settings["aws_access_key_id"] == "AKIARESPONDR9EXAMPLE"
+    assert settings["endpoint_url"] == leaked.endpoint_url
+    assert settings["cloudtrail_endpoint_url"] == leaked.cloudtrail_url
+    assert settings["access_key_id"] == "AKIARESPONDR9EXAMPLE"
     assert settings["break_glass"] == ["breakglass-admin"]
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from rescind.actions.base import ActionContext, BlockedCall
+from rescind.actions.base import ActionContext
 from rescind.modes import Mode
+from rescind.providers.base import BlockedCall
 from rescind.providers.vault import VaultProvider
 from rescind.providers.vault_guard import is_read
 from rescind.sandbox.vault import VaultSandbox, start_vault_sandbox

@@ -17,9 +17,10 @@ import pytest
 import requests
 
 from rescind.actions import registry
-from rescind.actions.base import ActionContext, BlockedCall, Plan, Result
+from rescind.actions.base import ActionContext, Plan, Result
 from rescind.errors import ActionError
 from rescind.modes import Mode
+from rescind.providers.base import BlockedCall
 from rescind.providers.vault import VaultProvider
 
 pytestmark = pytest.mark.slow

@@ -162,10 +162,10 @@ async def test_vault_approle_compromise_spans_vault_and_aws(tmp_path: Path) -> N
         # The AWS half: Vault's own engine key is deactivated in the simulated account.
         import boto3
 
-        aws = session.settings
-        iam = boto3.client("iam", region_name="us-east-1", endpoint_url=aws["aws_endpoint_url"],
-                           aws_access_key_id=aws["aws_access_key_id"],
-                           aws_secret_access_key=aws["aws_secret_access_key"])
+        aws = session.settings["aws"]
+        iam = boto3.client("iam", region_name="us-east-1", endpoint_url=aws["endpoint_url"],
+                           aws_access_key_id=aws["access_key_id"],
+                           aws_secret_access_key=str(aws["secret_access_key"]))
         keys = iam.list_access_keys(UserName="vault-aws-engine")["AccessKeyMetadata"]
         assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [
             ("AKIAIOSFODNN7EXAMPLE", "Inactive")]

@@ -93,18 +93,6 @@ class Verification(BaseModel):
 
 
 @dataclass
-class BlockedCall:
-    """A mutating call the dry-run guard turned into a record instead of a request."""
-
-    provider: str
-    operation: str
-    params: dict[str, Any]
-
-    def describe(self) -> str:
-        return f"would call {self.operation} {json.dumps(self.params, sort_keys=True, default=str)}"
-
-
-@dataclass
 class ActionContext:
     """What an action may use: its mode, providers, and hooks into the record.
 
@@ -149,6 +137,14 @@ class Action(ABC, Generic[P]):
     outputs: ClassVar[tuple[str, ...]] = ()
     # Outputs shown to the responder once and never journaled (e.g. a new external id).
     secret_outputs: ClassVar[tuple[str, ...]] = ()
+    # Every API operation the action may call, as the cloud's policies name it
+    # ("iam:UpdateAccessKey"): the docs list them, the dry-run tests hold actions to them.
+    permissions: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def providers_for(cls, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The providers a step with these ``with:`` params talks to (most: ``providers``)."""
+        return cls.providers
 
     @abstractmethod
     async def plan(self, ctx: ActionContext, params: P, step_id: str) -> Plan:

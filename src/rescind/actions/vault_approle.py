@@ -9,8 +9,17 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from rescind.actions.aws_common import StrList, TargetCall, bounded, drift, plan_for, plural
 from rescind.actions.base import ActionContext, Change, Plan, Result, Risk, Verification
+from rescind.actions.common import (
+    StrList,
+    TargetCall,
+    bounded,
+    drift,
+    one_or_many,
+    plan_for,
+    plural,
+    run_targets,
+)
 from rescind.actions.registry import register
 from rescind.actions.vault_common import (
     LEASES_OUTLIVE,
@@ -18,9 +27,6 @@ from rescind.actions.vault_common import (
     VaultAction,
     VaultParams,
     gone_or,
-    ids,
-    max_targets,
-    run_vault_targets,
     vault,
 )
 from rescind.errors import ActionError
@@ -117,7 +123,7 @@ class DestroyParams(RoleParams):
         return self
 
     def targets(self) -> list[str]:
-        return ids(self.secret_id_accessor, self.secret_id_accessors)
+        return one_or_many(self.secret_id_accessor, self.secret_id_accessors)
 
 
 @register
@@ -141,7 +147,7 @@ class DestroySecretId(VaultAction):
         listed = await provider.run(provider.list_keys, f"{base}/secret-id")
         accessors = listed if params.all else params.targets()
         await provider.run(provider.check_roles, [params.role], count=len(accessors),
-                           max_targets=max_targets(ctx, params))
+                           max_targets=params.max_targets)
         found = await _secret_ids(provider, base, accessors)
         missing = [a for a, d in found.items() if d is None]
         if missing:
@@ -179,7 +185,7 @@ class DestroySecretId(VaultAction):
                               fn=lambda: provider.write(f"{base}/secret-id-accessor/destroy",
                                                         {"secret_id_accessor": accessor}))
 
-        done = await run_vault_targets(ctx, self.name, [destroy(a) for a in todo],
+        done = await run_targets(ctx, vault(ctx), self.name, [destroy(a) for a in todo],
                                        verb="secret id destructions")
         return Result(outputs={"role": params.role, "secret_id_accessors": list(targets)},
                       details=[f"{a}: destroyed" for a in done])
@@ -220,7 +226,7 @@ class RotateRoleId(VaultAction):
     async def plan(self, ctx: ActionContext, params: RoleParams, step_id: str) -> Plan:
         provider = vault(ctx)
         await provider.run(provider.check_roles, [params.role], count=1,
-                           max_targets=max_targets(ctx, params))
+                           max_targets=params.max_targets)
         current = await provider.run(_role_id, provider, params.base())
         before = _fingerprint(current)
         return plan_for(type(self), params, step_id, targets=[params.role],
@@ -240,7 +246,7 @@ class RotateRoleId(VaultAction):
             raise ActionError(f"the role id of {params.role} changed since the plan",
                               kind="conflict", fix="retry to re-plan and approve the new plan")
         new = str(uuid.uuid4())
-        await run_vault_targets(ctx, self.name, [TargetCall(
+        await run_targets(ctx, vault(ctx), self.name, [TargetCall(
             target=params.role, operation=f"update {base}/role-id",
             fn=lambda: provider.write(f"{base}/role-id", {"role_id": new}))],
             verb="role id rotations")

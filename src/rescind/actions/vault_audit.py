@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from rescind.actions.aws_common import StrList
 from rescind.actions.base import ActionContext, Plan, Result, Risk
+from rescind.actions.common import StrList
 from rescind.actions.registry import register
 from rescind.actions.vault_common import VaultAction, VaultParams, vault
 from rescind.errors import ActionError
@@ -67,9 +67,7 @@ class FindInAudit(VaultAction):
                               retryable=False, fix="check the path in audit_logs")
         hmacs = [params.accessor_hmac] if params.accessor_hmac else []
         if params.accessor:
-            reply = await provider.run(provider.write, f"sys/audit-hash/{provider.audit_device}",
-                                       {"input": params.accessor})
-            hmacs.append(str(reply.get("hash", "")))
+            hmacs.append(await provider.run(provider.accessor_hmac, params.accessor))
         who = " and ".join(filter(None, [f"accessor {params.accessor}" if params.accessor else "",
                                          "the accessor HMAC given" if params.accessor_hmac else "",
                                          f"AppRole {params.role}" if params.role else ""]))

@@ -1,18 +1,17 @@
 """What every Vault action shares: the base params, the provider, target lists, and
-running many targets with each target's intent and outcome journaled.
+what stays valid after a change.
 
 The cloud-neutral helpers (``bounded``, ``drift``, ``run_targets``, ``plan_for``...)
-are AWS's, in ``aws_common``, until they move to their neutral module.
+are in ``actions.common``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rescind.actions.aws_common import TargetCall, run_targets
 from rescind.actions.base import Action, ActionContext, Plan
 
 if TYPE_CHECKING:
@@ -49,19 +48,6 @@ def vault(ctx: ActionContext) -> VaultProvider:
     return provider
 
 
-def max_targets(ctx: ActionContext, params: VaultParams) -> int | None:
-    if params.max_targets is not None:
-        return params.max_targets
-    value = ctx.settings.get("max_targets")
-    return int(value) if value is not None else None
-
-
-def ids(one: str | None, many: Sequence[str]) -> list[str]:
-    """``one`` and ``many`` as one list, blanks and repeats dropped, in order."""
-    values = ([one] if one else []) + list(many)
-    return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
-
-
 def gone_or(fn: Callable[[], T]) -> T | None:
     """``fn()``, or None when what it reads is gone (kind not-found)."""
     from rescind.errors import ActionError
@@ -72,11 +58,6 @@ def gone_or(fn: Callable[[], T]) -> T | None:
         if exc.kind == "not-found":
             return None
         raise
-
-
-async def run_vault_targets(ctx: ActionContext, action: str, calls: Sequence[TargetCall], *,
-                            verb: str) -> list[str]:
-    return await run_targets(ctx, action, calls, verb=verb, provider=vault(ctx))
 
 
 def with_reversible(plan: Plan, reversible: bool) -> Plan:

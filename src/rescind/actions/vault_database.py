@@ -7,17 +7,22 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from rescind.actions.aws_common import StrList, TargetCall, bounded, plan_for, plural
 from rescind.actions.base import ActionContext, Change, Plan, Result, Risk, Verification
+from rescind.actions.common import (
+    StrList,
+    TargetCall,
+    bounded,
+    one_or_many,
+    plan_for,
+    plural,
+    run_targets,
+)
 from rescind.actions.registry import register
 from rescind.actions.vault_common import (
     LEASES_OUTLIVE,
     VaultAction,
     VaultParams,
     gone_or,
-    ids,
-    max_targets,
-    run_vault_targets,
     vault,
 )
 from rescind.errors import ActionError
@@ -69,7 +74,7 @@ class RotateRoot(VaultAction):
         params = RootParams.model_validate(plan.params)
         mount = plan.state["mount"]
         await provider.run(_config, provider, mount, params.connection)
-        await run_vault_targets(ctx, self.name, [TargetCall(
+        await run_targets(ctx, vault(ctx), self.name, [TargetCall(
             target=params.connection, operation=f"update {mount}/rotate-root/"
                                                 f"{params.connection}",
             fn=lambda: provider.write(f"{mount}/rotate-root/{params.connection}"))],
@@ -110,7 +115,7 @@ class StaticParams(VaultParams):
         return self
 
     def targets(self) -> list[str]:
-        return ids(self.role, self.roles)
+        return one_or_many(self.role, self.roles)
 
 
 async def _rotations(provider: VaultProvider, mount: str, roles: list[str]
@@ -138,7 +143,7 @@ class RotateStaticRole(VaultAction):
         provider = vault(ctx)
         mount = params.mount.strip("/")
         roles = params.targets()
-        provider.check_count(len(roles), max_targets(ctx, params))
+        provider.check_count(len(roles), params.max_targets)
         found = await _rotations(provider, mount, roles)
         missing = [r for r, d in found.items() if d is None]
         if missing:
@@ -176,7 +181,7 @@ class RotateStaticRole(VaultAction):
                               fn=lambda: provider.write(f"{mount}/rotate-role/{role}"))
 
         # Rotating again is harmless (and what was approved): no drift check needed.
-        done = await run_vault_targets(ctx, self.name, [rotate(r) for r in targets],
+        done = await run_targets(ctx, vault(ctx), self.name, [rotate(r) for r in targets],
                                        verb="rotations")
         return Result(outputs={"roles": list(targets),
                                "usernames": [t["username"] for t in targets.values()]},

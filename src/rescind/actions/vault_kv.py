@@ -13,16 +13,21 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 
-from rescind.actions.aws_common import StrList, TargetCall, bounded, plan_for, plural
 from rescind.actions.base import ActionContext, Change, Plan, Result, Risk, Verification
+from rescind.actions.common import (
+    StrList,
+    TargetCall,
+    bounded,
+    one_or_many,
+    plan_for,
+    plural,
+    run_targets,
+)
 from rescind.actions.registry import register
 from rescind.actions.vault_common import (
     VaultAction,
     VaultParams,
     gone_or,
-    ids,
-    max_targets,
-    run_vault_targets,
     vault,
     with_reversible,
 )
@@ -53,7 +58,7 @@ class KvParams(VaultParams):
     def targets(self) -> list[str]:
         prefix = self.mount + "/"
         return [p[len(prefix):] if p.startswith(prefix) else p
-                for p in ids(self.path, self.paths)]
+                for p in one_or_many(self.path, self.paths)]
 
 
 _SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "key", "token", "credential")
@@ -96,7 +101,7 @@ class RotateKv(VaultAction):
     async def plan(self, ctx: ActionContext, params: KvParams, step_id: str) -> Plan:
         provider = vault(ctx)
         paths = params.targets()
-        provider.check_count(len(paths), max_targets(ctx, params))
+        provider.check_count(len(paths), params.max_targets)
         self._value = params.value.get_secret_value() if params.value else None
         found = await _versions(provider, params.mount, paths)
         missing = [p for p, v in found.items() if v is None]
@@ -155,7 +160,7 @@ class RotateKv(VaultAction):
             return TargetCall(target=f"{mount}/{path}", operation=f"update {mount}/data/{path}",
                               fn=call)
 
-        done = await run_vault_targets(ctx, self.name, [rotate(p) for p in targets],
+        done = await run_targets(ctx, vault(ctx), self.name, [rotate(p) for p in targets],
                                        verb="rotations")
         return Result(outputs={"paths": [f"{mount}/{p}" for p in targets],
                                "versions": versions, "new_values": new_values},
@@ -189,6 +194,6 @@ class RotateKv(VaultAction):
             return TargetCall(target=f"{mount}/{path}", operation=f"update {mount}/data/{path}",
                               fn=call)
 
-        done = await run_vault_targets(ctx, self.name, [restore(p) for p in old],
+        done = await run_targets(ctx, vault(ctx), self.name, [restore(p) for p in old],
                                        verb="restores")
         return Result(details=[f"{t}: version before the rotation written back" for t in done])

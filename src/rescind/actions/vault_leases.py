@@ -7,16 +7,22 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from rescind.actions.aws_common import StrList, TargetCall, bounded, drift, plan_for, plural
 from rescind.actions.base import ActionContext, Change, Plan, Result, Risk, Verification
+from rescind.actions.common import (
+    StrList,
+    TargetCall,
+    bounded,
+    drift,
+    one_or_many,
+    plan_for,
+    plural,
+    run_targets,
+)
 from rescind.actions.registry import register
 from rescind.actions.vault_common import (
     VaultAction,
     VaultParams,
     gone_or,
-    ids,
-    max_targets,
-    run_vault_targets,
     vault,
 )
 from rescind.providers.vault import VaultProvider
@@ -88,7 +94,7 @@ class RevokePrefix(VaultAction):
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         provider = vault(ctx)
         prefix = str(plan.state["prefix"])
-        await run_vault_targets(ctx, self.name, [TargetCall(
+        await run_targets(ctx, vault(ctx), self.name, [TargetCall(
             target=prefix or "/", operation=f"update sys/leases/revoke-prefix/{prefix}",
             detail={"leases": len(plan.state["leases"])},
             fn=lambda: provider.write(f"sys/leases/revoke-prefix/{prefix}"))],
@@ -117,7 +123,7 @@ class LeaseParams(VaultParams):
         return self
 
     def targets(self) -> list[str]:
-        return ids(self.lease_id, self.lease_ids)
+        return one_or_many(self.lease_id, self.lease_ids)
 
 
 def _lease(provider: VaultProvider, lease_id: str) -> dict[str, Any] | None:
@@ -147,7 +153,7 @@ class RevokeLease(VaultAction):
     async def plan(self, ctx: ActionContext, params: LeaseParams, step_id: str) -> Plan:
         provider = vault(ctx)
         wanted = params.targets()
-        provider.check_count(len(wanted), max_targets(ctx, params))
+        provider.check_count(len(wanted), params.max_targets)
         found = await _leases(provider, wanted)
         # A lease revoked already (with its token, or expired) needs nothing: it is named, not
         # an error, so a runbook can pass every lease the audit log shows.
@@ -177,7 +183,7 @@ class RevokeLease(VaultAction):
                               fn=lambda: provider.write("sys/leases/revoke",
                                                         {"lease_id": lease_id}))
 
-        done = await run_vault_targets(ctx, self.name, [revoke(t) for t in todo],
+        done = await run_targets(ctx, vault(ctx), self.name, [revoke(t) for t in todo],
                                        verb="lease revocations")
         return Result(outputs={"lease_ids": list(targets)},
                       details=[f"{t}: revoked" for t in done])

@@ -11,17 +11,23 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from rescind.actions.aws_common import StrList, TargetCall, bounded, drift, plan_for, plural
 from rescind.actions.base import ActionContext, Change, Plan, Result, Risk, Verification
+from rescind.actions.common import (
+    StrList,
+    TargetCall,
+    bounded,
+    drift,
+    one_or_many,
+    plan_for,
+    plural,
+    run_targets,
+)
 from rescind.actions.registry import register
 from rescind.actions.vault_common import (
     LEASES_OUTLIVE,
     VaultAction,
     VaultParams,
     gone_or,
-    ids,
-    max_targets,
-    run_vault_targets,
     vault,
 )
 from rescind.errors import ActionError
@@ -112,7 +118,7 @@ class RevokeTokenParams(VaultParams):
         return self
 
     def targets(self) -> list[str]:
-        return ids(self.accessor, self.accessors)
+        return one_or_many(self.accessor, self.accessors)
 
 
 def _token_accessor(provider: VaultProvider, token: str) -> str:
@@ -148,7 +154,7 @@ class RevokeToken(VaultAction):
         # The same instance applies the approved plan; the token never enters the plan.
         self._token = params.token.get_secret_value() if params.token else None
         await provider.run(provider.check_tokens, accessors,
-                           max_targets=max_targets(ctx, params))
+                           max_targets=params.max_targets)
         found = await _states(provider, accessors)
         missing = [a for a, f in found.items() if f is None]
         if missing:
@@ -201,7 +207,7 @@ class RevokeToken(VaultAction):
                               fn=lambda: provider.write("auth/token/revoke-accessor",
                                                         {"accessor": accessor}))
 
-        done = await run_vault_targets(ctx, self.name, [revoke(a) for a in todo],
+        done = await run_targets(ctx, vault(ctx), self.name, [revoke(a) for a in todo],
                                        verb="revocations")
         return Result(outputs={"accessors": list(targets),
                                "children": plan.params.get("children")},

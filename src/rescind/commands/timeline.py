@@ -10,8 +10,25 @@ from pathlib import Path
 from typing import Any
 
 from rescind.errors import UsageError
+from rescind.settings.cli import add_options
+from rescind.timeline.limits import (
+    DEFAULT_MAX_EXPANDED_MB,
+    DEFAULT_MAX_RATIO,
+    RATIO_FLOOR_MB,
+    Limits,
+)
 
 FORMAT_CHOICES = ("ocsf", "timesketch", "csv", "raw", "jsonl")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -23,24 +40,27 @@ def add_parser(sub: Any) -> None:
     tsub = p.add_subparsers(dest="timeline_command", metavar="COMMAND", required=True)
 
     pull = tsub.add_parser(
-        "pull", help="pull a credential's events from CloudTrail (LookupEvents)",
-        description="Pull every management event of an access key, user or role from "
-        "CloudTrail LookupEvents, all regions at once, each held to the API's limit of 2 "
-        "requests/s (50 events a page: at most 100 events/s per region).")
+        "pull", help="pull a credential's events from its cloud's audit log",
+        description="Pull every management event of a credential or principal from its "
+        "cloud's audit log (AWS: CloudTrail LookupEvents, all regions at once, each held to "
+        "the API's limit of 2 requests/s: at most 100 events/s per region).")
     who = pull.add_mutually_exclusive_group(required=True)
-    who.add_argument("--aws-access-key-id", metavar="ID", help="an access key (AKIA.../ASIA...)")
-    who.add_argument("--aws-user", metavar="NAME", help="an IAM user name (or root)")
-    who.add_argument("--aws-role", metavar="ARN",
-                     help="a role: its AssumeRole calls, then everything its sessions did")
+    from rescind.timeline import sources
+
+    for name in sources.names():
+        sources.require(name).add_arguments(who)
     pull.add_argument("--since", default="-7d",
                       help="start: an offset like -7d, -36h, or ISO 8601 (default -7d; "
                            "LookupEvents keeps 90 days)")
     pull.add_argument("--until", default="now", help="end: offset or ISO 8601 (default now)")
     pull.add_argument("--regions", metavar="LIST",
                       help="comma-separated regions, or `all` for every enabled region "
-                           "(default: the profile's region; in an exercise, the scenario's)")
+                           "(default: the regions setting, else the profile's region; in an "
+                           "exercise, the scenario's)")
     _output_options(pull, out_required=False)
-    pull.add_argument("--profile", metavar="NAME", help="AWS profile (default: the standard chain)")
+    add_options(pull, aliases=False)
+    pull.add_argument("--profile", metavar="NAME",
+                      help="AWS profile (same as --set aws.profile=NAME)")
     pull.add_argument("--endpoint-url", metavar="URL",
                       help="CloudTrail endpoint (e.g. the simulated account's)")
     pull.add_argument("--exercise", type=Path, metavar="SCENARIO",
@@ -51,17 +71,26 @@ def add_parser(sub: Any) -> None:
     pull._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?[smhdw]?$")
 
     convert = tsub.add_parser(
-        "convert", help="convert CloudTrail files you already have",
+        "convert", help="convert audit-log files you already have (CloudTrail)",
         description="Read CloudTrail logs as delivered to S3 ({\"Records\": [...]}, gzipped or "
         "not), LookupEvents or `aws cloudtrail lookup-events` output (JSON or JSONL). "
         "Records that cannot be read are reported with their file and position and skipped.")
     convert.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    convert.add_argument("--source", choices=("cloudtrail", "vault"), default="cloudtrail",
-                         help="cloudtrail (default), or vault: Vault/OpenBao file audit logs")
-    convert.add_argument("--vault-accessor-hmac", action="append", default=[], metavar="HMAC",
-                         help="with --source vault: keep the events of the token whose accessor "
-                         "has this HMAC (`vault write sys/audit-hash/file input=ACCESSOR`)")
+    convert.add_argument("--source", metavar="NAME",
+                         help="whose log format (default: the first source that reads the "
+                              "files, aws for CloudTrail)")
     _output_options(convert, out_required=False)
+    own = convert.add_argument_group("options of one source")
+    for name in sources.names():
+        sources.require(name).add_convert_arguments(own)
+    convert.add_argument("--max-expanded-mb", type=_positive, metavar="MB",
+                         default=DEFAULT_MAX_EXPANDED_MB,
+                         help="read at most this much of a gzip file, decompressed "
+                              f"(default {DEFAULT_MAX_EXPANDED_MB})")
+    convert.add_argument("--max-ratio", type=_positive, metavar="N", default=DEFAULT_MAX_RATIO,
+                         help="read at most N times a gzip file's size, decompressed "
+                              f"(default {DEFAULT_MAX_RATIO}; files under {RATIO_FLOOR_MB} MB "
+                              "decompressed are never stopped by it)")
     convert.set_defaults(func=run_convert)
 
 
@@ -119,34 +148,51 @@ def _lock(incident: Path) -> Any:
     return lock
 
 
+def _chosen(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The timeline source whose options were given, and its lookup."""
+    from rescind.timeline import sources
+
+    for name in sources.names():
+        source = sources.require(name)
+        lookup = source.lookup_from_args(args)
+        if lookup is not None:
+            return source, lookup
+    raise UsageError("no credential named", fix="pass e.g. --aws-user NAME")
+
+
 def run_pull(args: argparse.Namespace) -> int:
     import asyncio
 
-    from rescind.timeline.pull import pull_cloudtrail, pull_cloudtrail_role
     from rescind.timeline.window import parse_when
 
     _check_outputs(args)
     fmt = _format(args)
     since, until = parse_when(args.since), parse_when(args.until)
+    source, lookup = _chosen(args)
     lock = _lock(args.incident) if args.incident else None
     stop: Callable[[], None] = lambda: None  # noqa: E731
     try:
-        factory, regions, stop = _client_factory(args)
+        provider, table, stop = _open_provider(args, source)
+        requested = [r.strip() for r in (args.regions or "").split(",") if r.strip()]
+        if args.exercise is not None and requested == ["all"]:
+            requested = []  # every region of the simulated account
+        regions = source.regions(provider, requested, table)
+        if not requested and not table.get("regions"):
+            print(f"rescind: only {', '.join(regions)}; pass --regions all to search every "
+                  "enabled region", file=sys.stderr)
         evidence_dir = args.incident / "evidence" if args.incident else None
         progress = _Progress()
-        print(f"rescind: pulling CloudTrail from {', '.join(regions)} "
+        print(f"rescind: pulling {source.describe(lookup)} from {', '.join(regions)} "
               f"({since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC)", file=sys.stderr)
+
+        async def pull() -> Any:
+            state = await source.resolve(provider, lookup, None)
+            return await source.pull(provider, state, regions=regions, account=None,
+                                     since=since, until=until, progress=progress,
+                                     evidence_dir=evidence_dir)
+
         try:
-            if args.aws_role:
-                result = asyncio.run(pull_cloudtrail_role(
-                    factory, regions=regions, role=args.aws_role, since=since, until=until,
-                    progress=progress, evidence_dir=evidence_dir))
-            else:
-                lookup = (("AccessKeyId", args.aws_access_key_id) if args.aws_access_key_id
-                          else ("Username", args.aws_user))
-                result = asyncio.run(pull_cloudtrail(
-                    factory, regions=regions, lookup=lookup, since=since, until=until,
-                    progress=progress, evidence_dir=evidence_dir))
+            result = asyncio.run(pull())
         finally:
             progress.end()
         relevant = sum(e.relevant for e in result.events)
@@ -176,44 +222,56 @@ def _write(args: argparse.Namespace, fmt: str, events: list[Any]) -> None:
     print(f"rescind: wrote {count:,} records to {args.out} ({fmt})", file=sys.stderr)
 
 
-def _client_factory(args: argparse.Namespace) -> tuple[Callable[[str], Any], list[str],
-                                                       Callable[[], None]]:
-    """(region → CloudTrail client, regions, stopper) for live use or an exercise."""
-    from rescind.providers.aws import AwsProvider
+def _open_provider(args: argparse.Namespace, source: Any) -> tuple[Any, dict[str, Any],
+                                                                    Callable[[], None]]:
+    """(provider, its settings table, stopper) for the source, live or in an exercise.
 
-    requested = [r.strip() for r in (args.regions or "").split(",") if r.strip()]
+    The provider is guarded as in a dry-run: a pull only reads.
+    """
+    from rescind.modes import Mode
+    from rescind.providers import registry
+    from rescind.settings.cli import effective
+    from rescind.settings.tree import merge
+
+    cls = registry.require(source.provider)
+    mode = Mode.DRY_RUN
     if args.exercise is not None:
         if args.profile or args.endpoint_url:
             raise UsageError("--exercise uses the simulated account only",
                              fix="drop --profile and --endpoint-url")
-        from rescind.sandbox.aws import start_aws_sandbox
-
-        sandbox = start_aws_sandbox(args.exercise)
-        settings = sandbox.provider_settings()
-        provider = AwsProvider(
-            region=sandbox.regions[0], endpoint_url=settings["aws_endpoint_url"],
-            cloudtrail_endpoint_url=settings["aws_cloudtrail_endpoint_url"],
-            credentials={"access_key_id": settings["aws_access_key_id"],
-                         "secret_access_key": settings["aws_secret_access_key"]})
-        regions = sandbox.regions if requested in ([], ["all"]) else requested
-
-        def stop() -> None:
-            provider.close()
-            sandbox.stop()
-
-        return (lambda region: provider.client("cloudtrail", region)), list(regions), stop
-    home = requested[0] if requested and requested != ["all"] else None
-    provider = AwsProvider(profile=args.profile, region=home or _profile_region(args.profile),
-                           cloudtrail_endpoint_url=args.endpoint_url)
-    if requested == ["all"]:
-        regions = _enabled_regions(provider)
-    elif requested:
-        regions = requested
+        table: dict[str, Any] = {}
     else:
-        regions = [provider.region]
-        print(f"rescind: only {provider.region}; pass --regions all to search every enabled "
-              "region", file=sys.stderr)
-    return (lambda region: provider.client("cloudtrail", region)), regions, provider.close
+        values = effective(args).values
+        table = merge(dict(values.get(source.provider, {})), source.settings_from_args(args))
+        if "region" not in table and source.provider == "aws":
+            table["region"] = _profile_region(table.get("profile"))
+    stop_sandbox: Callable[[], None] = lambda: None  # noqa: E731
+    if args.exercise is not None:
+        sandbox = cls.start_sandbox(args.exercise)
+        if sandbox is None:
+            raise UsageError(f"no simulated cloud for {source.provider} yet",
+                             fix="drop --exercise")
+        stop_sandbox = sandbox.stop
+        table = sandbox.provider_settings()
+        mode = Mode.EXERCISE
+    try:
+        from rescind.settings.validate import provider_settings
+
+        provider = cls.from_settings(provider_settings(cls, table), mode)
+        provider.install_dry_run_guard(_refuse_write)
+    except BaseException:
+        stop_sandbox()
+        raise
+
+    def stop() -> None:
+        provider.close()
+        stop_sandbox()
+
+    return provider, table, stop
+
+
+def _refuse_write(call: Any) -> None:
+    print(f"rescind: blocked {call.operation}: a timeline pull only reads", file=sys.stderr)
 
 
 def _profile_region(profile: str | None) -> str:
@@ -226,18 +284,10 @@ def _profile_region(profile: str | None) -> str:
                          fix="check ~/.aws/config, or drop --profile") from None
 
 
-def _enabled_regions(provider: Any) -> list[str]:
-    try:
-        answer = provider.client("ec2").describe_regions()
-    except Exception as exc:
-        raise UsageError(f"cannot list the account's regions: {exc}",
-                         fix="name them with --regions us-east-1,eu-west-1") from None
-    return sorted(r["RegionName"] for r in answer.get("Regions", []))
-
-
 def run_convert(args: argparse.Namespace) -> int:
-    from rescind.timeline.convert import ConvertResult, convert_files
-    from rescind.timeline.merge import merge
+    from rescind.textsafe import visible
+    from rescind.timeline.limits import Limits
+    from rescind.timeline.merge import merge_counted
 
     _check_outputs(args)
     fmt = _format(args)
@@ -245,21 +295,27 @@ def run_convert(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}", fix="check the paths")
     lock = _lock(args.incident) if args.incident else None
-    result: ConvertResult
     try:
-        if args.source == "vault":
-            from rescind.timeline.vault_audit import AuditFilter, convert_audit_files
-
-            result = convert_audit_files(list(args.files),
-                                         AuditFilter(set(args.vault_accessor_hmac)))
-        else:
-            result = convert_files(list(args.files))
-        events = merge([result.events])
+        source, result = _convert(args, Limits(args.max_expanded_mb * 2**20, args.max_ratio))
+        merged = merge_counted([result.events])
+        events = merged.events
         print(f"rescind: {result.records:,} records in {result.files} files: "
-              f"{len(events):,} events, {len(result.events) - len(events)} duplicates, "
-              f"{len(result.malformed)} unreadable", file=sys.stderr)
+              f"{len(events):,} events, {len(result.malformed)} unreadable, identical "
+              f"copies dropped: {merged.duplicates}", file=sys.stderr)
+        for used, count in sorted(result.placed_by.items()):
+            print(f"  {count:,} records have no eventTime: placed in time by {used}",
+                  file=sys.stderr)
+        if result.synthetic_ids:
+            print(f"  {result.synthetic_ids:,} records have no eventID: given an id made "
+                  "from their content", file=sys.stderr)
+        for first, other in merged.collisions[:20]:
+            print(f"  kept both: {visible(first.uid)} names two different records "
+                  f"({first.time:%Y-%m-%dT%H:%M:%SZ} {visible(first.action)}, "
+                  f"{other.time:%Y-%m-%dT%H:%M:%SZ} {visible(other.action)})", file=sys.stderr)
+        if len(merged.collisions) > 20:
+            print(f"  ... and {len(merged.collisions) - 20} more shared ids", file=sys.stderr)
         for bad in result.malformed[:20]:
-            print(f"  skipped {bad}", file=sys.stderr)
+            print(f"  skipped {visible(bad)}", file=sys.stderr)
         if len(result.malformed) > 20:
             print(f"  ... and {len(result.malformed) - 20} more", file=sys.stderr)
         _write(args, fmt, events)
@@ -268,7 +324,8 @@ def run_convert(args: argparse.Namespace) -> int:
 
             for path in args.files:
                 records = [e.raw for e in result.by_file.get(str(path), []) if e.raw is not None]
-                write_raw_evidence(args.incident, f"{args.source}-{path.name}.jsonl", records)
+                write_raw_evidence(args.incident, f"{_evidence_prefix(source)}-{path.name}.jsonl",
+                                   records)
             added = add_events(args.incident, events)
             print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}",
                   file=sys.stderr)
@@ -277,3 +334,26 @@ def run_convert(args: argparse.Namespace) -> int:
             lock.release()
     return 0
 
+
+def _convert(args: argparse.Namespace, limits: Limits) -> tuple[Any, Any]:
+    """(source, result): the named source's reading, else the first that reads events."""
+    from rescind.timeline import sources
+
+    if args.source:
+        source = sources.require(args.source)
+        return source, source.convert_from_args(list(args.files), limits, args)
+    first: tuple[Any, Any] | None = None
+    for name in sources.names():
+        source = sources.require(name)
+        result = source.convert_from_args(list(args.files), limits, args)
+        if result.events:
+            return source, result
+        first = first or (source, result)
+    if first is None:
+        raise UsageError("no timeline source is installed", fix="reinstall rescind")
+    return first
+
+
+def _evidence_prefix(source: Any) -> str:
+    # CloudTrail's evidence files keep the name they always had.
+    return "cloudtrail" if source.name == "aws" else str(source.name)

@@ -43,8 +43,16 @@ def scenario_inputs(runbook: Runbook, runbook_path: Path,
 def start_simulated_clouds(
         runbook: Runbook, runbook_path: Path,
         scenario: Path | None = None) -> tuple[dict[str, Any], Callable[[], None]]:
-    """Start a sandbox for each cloud the runbook uses; return provider settings and a stopper."""
-    if not runbook.clouds:
+    """Start the sandbox of every provider the runbook's actions need.
+
+    Returns the settings tables that point each provider at its sandbox, and a
+    stopper for them all.
+    """
+    from rescind.engine.clouds import needed_providers
+    from rescind.providers import registry
+
+    needed = sorted(needed_providers(runbook))
+    if not needed:
         return {}, lambda: None
     path = scenario_path(runbook, runbook_path, scenario)
     if path is not None and not path.is_file():
@@ -52,27 +60,20 @@ def start_simulated_clouds(
                          fix=f"fix `scenario:` in {runbook_path.name} or pass --scenario FILE")
     settings: dict[str, Any] = {}
     stoppers: list[Callable[[], None]] = []
-    if "aws" in runbook.clouds:
-        from rescind.sandbox.aws import start_aws_sandbox
-
-        sandbox = start_aws_sandbox(path)
-        stoppers.append(sandbox.stop)
-        settings.update(sandbox.provider_settings())
-    if "vault" in runbook.clouds:
-        from rescind.sandbox.vault import start_vault_sandbox
-
-        vault = start_vault_sandbox(path)
-        stoppers.append(vault.stop)
-        settings["vault"] = vault.provider_settings()
-    unsupported = set(runbook.clouds) - {"aws", "vault"}
-    if unsupported:
-        for stop in stoppers:
-            stop()
-        raise UsageError(f"no simulated cloud for {', '.join(sorted(unsupported))} yet",
-                         fix="run this runbook in live or dry-run mode")
 
     def stop_all() -> None:
-        for stop in stoppers:
+        for stop in reversed(stoppers):
             stop()
 
+    try:
+        for name in needed:
+            sandbox = registry.require(name).start_sandbox(path)
+            if sandbox is None:
+                raise UsageError(f"no simulated cloud for {name} yet",
+                                 fix="run this runbook in live or dry-run mode")
+            stoppers.append(sandbox.stop)
+            settings[name] = sandbox.provider_settings()
+    except BaseException:
+        stop_all()
+        raise
     return settings, stop_all

@@ -16,26 +16,30 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
-from rescind.actions.base import BlockedCall
-from rescind.errors import ActionError
+from rescind.errors import ActionError, UsageError
+from rescind.modes import Mode
+from rescind.providers import registry as providers
 from rescind.providers.aws_errors import translate_error
 from rescind.providers.aws_guard import DryRunGuard, iam_prefix
 from rescind.providers.aws_guardrails import CallerIdentity, check_targets
+from rescind.providers.aws_settings import DEFAULT_WIDTH, AwsSettings
+from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
 
 __all__ = ["AwsProvider", "CallerIdentity", "translate_error"]
 
 T = TypeVar("T")
-DEFAULT_WIDTH = 16
 _SESSION_NAME_BAD = re.compile(r"[^\w+=,.@-]")
 
 
 def _no_role(account: str) -> ActionError:
     return ActionError(
         f"no role to assume in account {account}", kind="config", retryable=False,
-        fix=f"add aws_assume_roles: {{'{account}': {{role_arn: "
-            f"arn:aws:iam::{account}:role/NAME}}}} to the settings")
+        fix=f"add [aws.assume_roles.\"{account}\"] role_arn = "
+            f"\"arn:aws:iam::{account}:role/NAME\" to rescind.toml (or "
+            f"--set aws.assume_roles.{account}=arn:aws:iam::{account}:role/NAME)")
 
 
 class _FixedCredentials:
@@ -48,7 +52,8 @@ class _FixedCredentials:
         return self._credentials
 
 
-class AwsProvider:
+@providers.register("aws")
+class AwsProvider(ProviderBase):
     """The AWS provider: credentials, clients, the dry-run guard and the guardrails.
 
     ``assume_roles`` maps an account id to the role rescind assumes there, either an
@@ -57,7 +62,7 @@ class AwsProvider:
     session_token) override the chain, for the simulated account.
     """
 
-    name = "aws"
+    Settings = AwsSettings
 
     def __init__(self, *, profile: str | None = None, region: str = "us-east-1",
                  endpoint_url: str | None = None, cloudtrail_endpoint_url: str | None = None,
@@ -82,6 +87,46 @@ class AwsProvider:
         self._callers: dict[str | None, CallerIdentity] = {}
         self._guard: DryRunGuard | None = None
         self._executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_settings(cls, settings: AwsSettings, mode: Mode, *,
+                      incident_id: str | None = None) -> AwsProvider:
+        if mode is Mode.EXERCISE and not settings.endpoint_url:
+            raise UsageError("exercise mode needs the simulated AWS account's endpoint",
+                             fix="let rescind start it (rescind run --mode exercise), or "
+                                 "set aws.endpoint_url")
+        credentials = None
+        if settings.access_key_id:
+            credentials = {"access_key_id": settings.access_key_id,
+                           "secret_access_key": _reveal(settings.secret_access_key)}
+            if settings.session_token is not None:
+                credentials["session_token"] = _reveal(settings.session_token)
+        roles = {account: ({"role_arn": role.role_arn,
+                            "external_id": _reveal(role.external_id)}
+                           if role.external_id is not None else role.role_arn)
+                 for account, role in settings.assume_roles.items()}
+        return cls(profile=settings.profile, region=settings.region,
+                   endpoint_url=settings.endpoint_url,
+                   cloudtrail_endpoint_url=settings.cloudtrail_endpoint_url,
+                   assume_roles=roles, break_glass=settings.break_glass,
+                   incident_id=incident_id, width=settings.concurrency,
+                   credentials=credentials)
+
+    @classmethod
+    def start_sandbox(cls, scenario: Path | None) -> Sandbox:
+        from rescind.sandbox.aws import start_aws_sandbox
+
+        return start_aws_sandbox(scenario)
+
+    def identities(self) -> list[tuple[str, str]]:
+        """sts:GetCallerIdentity in the chain's own account and in each assumed role's."""
+        found = []
+        for account in [None, *sorted(self.assume_roles)]:
+            caller = self.caller_identity(account)
+            where = f"account {caller.account}" + (" (credential chain)" if account is None
+                                                  else " (assumed role)")
+            found.append((where, caller.arn))
+        return found
 
     # -- dry-run guard -------------------------------------------------------------
     @property
@@ -228,7 +273,7 @@ class AwsProvider:
         if account is not None and key is not None and identity.account != account:
             raise ActionError(f"the role for account {account} is in account "
                               f"{identity.account}", kind="config", retryable=False,
-                              fix=f"fix aws_assume_roles[{account!r}] in the settings")
+                              fix=f"fix aws.assume_roles.{account} in rescind.toml")
         with self._lock:
             self._callers[key] = identity
         return identity
@@ -318,3 +363,7 @@ class AwsProvider:
             executor.shutdown(wait=False, cancel_futures=True)
         for client in clients:
             client.close()
+
+
+def _reveal(secret: Any) -> str:
+    return "" if secret is None else str(secret.get_secret_value())

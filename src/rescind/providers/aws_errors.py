@@ -67,18 +67,19 @@ def translate_error(exc: BaseException, *, action: str | None = None,
     if isinstance(exc, bx.ProfileNotFound):
         return ActionError(f"AWS profile {profile or str(exc)!r} does not exist",
                            kind="config", retryable=False,
-                           fix="`aws configure list-profiles` lists the profiles; set aws_profile "
+                           fix="`aws configure list-profiles` lists the profiles; set aws.profile "
                                "(or --profile) to one of them")
     if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return ActionError(f"{what}: no AWS credentials were found", kind="config",
-                           fix="log in (`aws sso login --profile NAME` and set aws_profile), or "
+                           fix="log in (`aws sso login --profile NAME` and --profile NAME), or "
                                "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, then retry")
     if isinstance(exc, bx.CredentialRetrievalError):
         return ActionError(f"{what}: the credentials could not be loaded ({exc})",
                            kind="expired", fix=_relogin_fix(profile))
     if isinstance(exc, bx.NoRegionError):
         return ActionError(f"{what}: no AWS region is configured", kind="config",
-                           retryable=False, fix="set aws_region (or AWS_DEFAULT_REGION)")
+                           retryable=False,
+                           fix="set aws.region (or --region, or AWS_DEFAULT_REGION)")
     if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError,
                         bx.ReadTimeoutError, bx.ConnectionClosedError)):
         return ActionError(f"{what}: cannot reach AWS ({exc})", kind="network",

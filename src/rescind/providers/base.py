@@ -1,21 +1,47 @@
-"""Providers hold credential chains and SDK clients, and install the dry-run guard.
+"""The provider contract: what every cloud's provider class offers the engine.
 
-The dry-run guarantee is structural: a provider used in dry-run must install a
-transport-level guard that turns every mutating call into a BlockedCall record.
-The engine refuses to start a dry-run whose providers cannot.
+A provider holds a credential chain and SDK clients, and installs the dry-run
+guard. The dry-run guarantee is structural: a provider used in dry-run must
+install a transport-level guard that turns every mutating call into a BlockedCall
+record. The engine refuses to start a dry-run whose providers cannot.
+
+Providers never import actions or the engine (docs/architecture.md, "Layers"):
+what both sides share, such as BlockedCall, lives here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from rescind.actions.base import BlockedCall
+from pydantic import BaseModel
+
+from rescind.modes import Mode
+
+
+@dataclass
+class BlockedCall:
+    """A mutating call the dry-run guard turned into a record instead of a request."""
+
+    provider: str
+    operation: str
+    params: dict[str, Any]
+
+    def describe(self) -> str:
+        return f"would call {self.operation} {json.dumps(self.params, sort_keys=True, default=str)}"
 
 
 @runtime_checkable
 class Provider(Protocol):
-    name: str
+    """One incident's connection to one cloud."""
+
+    @property
+    def name(self) -> str:
+        """The name it is registered under (``aws``)."""
 
     def install_dry_run_guard(self, on_blocked: Callable[[BlockedCall], None]) -> None:
         """Make mutating calls impossible from now on; report each blocked one."""
@@ -23,3 +49,67 @@ class Provider(Protocol):
     @property
     def guarded(self) -> bool:
         """True once the dry-run guard is installed."""
+
+    def close(self) -> None:
+        """Release threads and connections; called once the session is done with it."""
+
+
+class Sandbox(Protocol):
+    """A simulated cloud for exercise mode, running until ``stop``."""
+
+    def provider_settings(self) -> dict[str, Any]:
+        """The provider's settings table that points it at this sandbox as the responder."""
+
+    def stop(self) -> None:
+        """Stop the simulated cloud (idempotent)."""
+
+
+class ProviderBase(ABC):
+    """What ``@providers.register(NAME)`` expects of a provider class.
+
+    ``Settings`` validates the provider's table of the config file (``[aws]``) and
+    of ``--set aws.KEY=VALUE``; ``from_settings`` builds the provider from it;
+    ``start_sandbox`` starts the simulated cloud of exercise mode (None: there is
+    none, and exercise mode refuses runbooks that need this provider).
+    """
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[BaseModel]]
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Any, mode: Mode, *,
+                      incident_id: str | None = None) -> Provider:
+        """A provider for ``mode`` from a validated ``Settings`` instance."""
+
+    @classmethod
+    def start_sandbox(cls, scenario: Path | None) -> Sandbox | None:
+        """Start this cloud's simulated twin seeded from ``scenario``."""
+        return None
+
+    @abstractmethod
+    def identities(self) -> list[tuple[str, str]]:
+        """Read-only: (where, who rescind is there) for each place it can act in.
+
+        ``rescind config check`` prints these; a provider raises ActionError when
+        its credentials do not work.
+        """
+
+    @property
+    @abstractmethod
+    def guarded(self) -> bool:
+        """True once the dry-run guard is installed."""
+
+    @abstractmethod
+    def install_dry_run_guard(self, on_blocked: Callable[[BlockedCall], None]) -> None:
+        """Make mutating calls impossible from now on; report each blocked one."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release threads and connections (idempotent)."""
+
+
+def table(settings: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Provider ``name``'s table of an incident's settings (empty when absent)."""
+    value = settings.get(name)
+    return dict(value) if isinstance(value, Mapping) else {}

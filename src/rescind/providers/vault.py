@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from rescind.actions.base import BlockedCall
 from rescind.errors import ActionError, UsageError
 from rescind.modes import Mode
+from rescind.providers import registry as providers
+from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
 from rescind.providers.vault_errors import LOGIN_FIX, translate_error
 from rescind.providers.vault_guard import DryRunGuard, new_transport
 from rescind.providers.vault_guardrails import (
@@ -41,10 +42,10 @@ _METHODS = {"read": "GET", "list": "LIST", "update": "POST", "create": "POST",
             "delete": "DELETE", "patch": "PATCH"}
 
 
-class VaultProvider:
+@providers.register("vault")
+class VaultProvider(ProviderBase):
     """One incident's connection to one Vault (or OpenBao) cluster."""
 
-    name = "vault"
     Settings: ClassVar[type[VaultSettings]] = VaultSettings
 
     def __init__(self, *, address: str, token: str | None, namespace: str | None = None,
@@ -95,7 +96,7 @@ class VaultProvider:
                    audit_logs=settings.audit_logs, audit_device=settings.audit_device)
 
     @classmethod
-    def start_sandbox(cls, scenario: Path | None) -> Any:
+    def start_sandbox(cls, scenario: Path | None) -> Sandbox:
         """The simulated Vault of exercise mode, seeded from the scenario's ``vault:``."""
         from rescind.sandbox.vault import start_vault_sandbox
 
@@ -221,6 +222,11 @@ class VaultProvider:
         with self._lock:
             self._self = me
         return me
+
+    def accessor_hmac(self, accessor: str) -> str:
+        """The HMAC the audit device wrote for ``accessor`` (``sys/audit-hash``: a read)."""
+        reply = self.write(f"sys/audit-hash/{self.audit_device}", {"input": accessor})
+        return str(reply.get("hash", ""))
 
     def mounts(self) -> dict[str, str]:
         """Secrets engine mounts (``aws/``) → type, from sys/mounts (cached)."""

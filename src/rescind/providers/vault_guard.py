@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from rescind.actions.base import BlockedCall
-from rescind.providers.aws_guard import REDACTED
-from rescind.providers.aws_guard import redact as _redact
+from rescind.providers import vault_redaction  # noqa: F401  (registers Vault's secret names)
+from rescind.providers.base import BlockedCall
 from rescind.providers.vault_policy import capability, path_matches
+from rescind.redaction import REDACTED, redact
 
 # (capability, path) of every request rescind may send in dry-run: reads only. A
 # ``+`` stands for a mount or a name, so renamed mounts still read.
@@ -44,9 +44,10 @@ READS: tuple[tuple[str, str], ...] = (
     ("read", "+/metadata/*"), ("list", "+/metadata/*"), ("list", "+/metadata"),
 )
 # Request fields whose values are secrets in Vault's API, beyond the shared list
-# (token, secret_id, password): a role id is half of an AppRole login, and KV data
-# and audit-hash input are whatever the caller put there.
-_VAULT_SECRET_FIELDS = frozenset({"role_id", "data", "input"})
+# (token, password): a role id and a secret id make an AppRole login (the shared
+# list keeps both public, as ids in IAM and Secrets Manager), and KV data and
+# audit-hash input are whatever the caller put there.
+_VAULT_SECRET_FIELDS = frozenset({"role_id", "secret_id", "data", "input"})
 
 
 def is_read(cap: str, path: str) -> bool:
@@ -59,7 +60,7 @@ def hide_secrets(body: Mapping[str, Any]) -> dict[str, Any]:
     """A request body as a report may show it: secret fields replaced."""
     shown = {k: REDACTED if k in _VAULT_SECRET_FIELDS and v not in (None, "") else v
              for k, v in body.items()}
-    cleaned: dict[str, Any] = _redact(shown)
+    cleaned: dict[str, Any] = redact(shown)
     return cleaned
 
 

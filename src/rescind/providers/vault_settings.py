@@ -10,18 +10,11 @@ Vault of exercise mode alone, and a live or dry-run incident refuses it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from rescind.settings.types import CommaList
 
-def _strings(value: Any) -> Any:
-    if isinstance(value, str):
-        return [v for v in value.replace(",", " ").split() if v]
-    return value
-
-
-Strings = Annotated[list[str], BeforeValidator(_strings)]
 DEFAULT_WIDTH = 8
 
 
@@ -40,11 +33,11 @@ class VaultSettings(BaseModel):
     timeout: float = Field(default=30.0, gt=0, description="Seconds per request")
     concurrency: int = Field(default=DEFAULT_WIDTH, ge=1, le=64,
                              description="Requests at once for many-target steps")
-    break_glass: Strings = Field(default_factory=list, description="Token accessors and "
+    break_glass: CommaList = Field(default_factory=list, description="Token accessors and "
                                  "AppRole role names rescind must never revoke")
     max_targets: int | None = Field(default=None, ge=1, description="Allow this many "
                                     "targets in one step (default limit 20)")
-    audit_logs: Strings = Field(default_factory=list, description="File audit device logs "
+    audit_logs: CommaList = Field(default_factory=list, description="File audit device logs "
                                 "rescind may read (vault.audit.find)")
     audit_device: str = Field(default="file", description="Path of the audit device whose "
                               "salt sys/audit-hash uses")

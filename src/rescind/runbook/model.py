@@ -1,4 +1,4 @@
-"""The runbook model (design.md, "Runbook language").
+"""The runbook model (docs/architecture.md, "Runbook language"; docs/runbooks.md).
 
 Every model forbids unknown keys so a typo is an error, not a silent no-op.
 Positions of nodes live beside the model (loader.LoadedRunbook), not in it.
@@ -146,8 +146,9 @@ class Runbook(_Strict):
     title: str = Field(description="One line shown in lists and the record")
     description: str = Field("", description="When to use this runbook")
     severity: Severity = Field("medium", description="Severity of the incident type")
-    clouds: list[Literal["aws", "azure", "gcp", "vault"]] = Field(
-        default_factory=list, description="Clouds the runbook's actions talk to")
+    clouds: list[str] = Field(
+        default_factory=list, description="Clouds (registered providers) the runbook's "
+        "actions talk to, e.g. [aws]; `rescind validate` checks they agree with the actions")
     scenario: str | None = Field(
         default=None, description="Exercise scenario file, relative to the runbook")
     inputs: dict[str, InputSpec] = Field(

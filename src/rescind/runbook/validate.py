@@ -106,7 +106,17 @@ class _Checker:
 
     # --- the runbook and its inputs -----------------------------------------------------
 
+    def check_cloud_names(self) -> None:
+        from rescind.providers import registry as providers
+
+        known = providers.names()
+        for i, name in enumerate(self.runbook.clouds):
+            if name not in known:
+                self.add(("clouds", i), f"no provider for cloud '{name}'"
+                         + (did_you_mean(name, known) or f"; known: {', '.join(known)}"))
+
     def check_runbook(self) -> None:
+        self.check_cloud_names()
         for fld in ("title", "description"):
             if "${{" in getattr(self.runbook, fld):
                 self.add((fld,), f"references are not expanded in {fld}:")
@@ -186,6 +196,7 @@ class _Checker:
                              "reaches the record; pass it to an action's with: instead")
         if isinstance(step, ActionStep):
             self.check_action(path, step)
+            self.check_clouds(path, step)
         if isinstance(step, PromptStep) and self.check_pattern((*path, "pattern"), step.pattern) \
                 and step.pattern and step.default is not None and not has_refs(step.default) \
                 and re.search(step.pattern, step.default) is None:
@@ -203,6 +214,18 @@ class _Checker:
             return
         for sub, message, key in _param_problems(action.name, action.params_model, step.with_):
             self.add((*path, "with", *sub), message, key=key)
+
+    def check_clouds(self, path: tuple[Any, ...], step: ActionStep) -> None:
+        """The providers an action talks to must be in the runbook's ``clouds:``."""
+        action = registry.get(step.action)
+        if action is None or "clouds" not in self.runbook.model_fields_set:
+            return  # nothing declared to disagree with
+        declared = self.runbook.clouds
+        for name in action.providers_for(step.with_):
+            if name not in declared:
+                self.add((*path, "action"), f"action {step.action} talks to {name}, which "
+                         f"is not in the runbook's clouds: [{', '.join(declared)}]; add "
+                         f"{name} to clouds:")
 
     # --- references and conditions ----------------------------------------------------
 

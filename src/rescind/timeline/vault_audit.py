@@ -18,8 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rescind.timeline.convert import ConvertResult, Malformed, read_text
+from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult, Malformed, read_text
 from rescind.timeline.event import Event
+from rescind.timeline.limits import Limits
 
 SOURCE = "vault.audit"
 _WRITES = ("create", "update", "delete", "patch")
@@ -94,15 +95,21 @@ class AuditResult(ConvertResult):
     other: int = 0  # well-formed entries of other credentials (not evidence of this one)
 
 
-def convert_audit_files(paths: Iterable[Path], keep: AuditFilter | None = None) -> AuditResult:
-    """Events of every audit entry in ``paths`` (only ``keep``'s when given)."""
+def convert_audit_files(paths: Iterable[Path], keep: AuditFilter | None = None,
+                        limits: Limits = DEFAULT_LIMITS) -> AuditResult:
+    """Events of every audit entry in ``paths`` (only ``keep``'s when given), reading
+    gzipped logs within ``limits``."""
     result = AuditResult()
     for path in paths:
         result.files += 1
         name = str(path)
         pairs: dict[str, tuple[str, dict[str, Any]]] = {}
         order: list[str] = []
-        for number, line in enumerate(read_text(path).splitlines(), start=1):
+        text, problem = read_text(path, limits)
+        if problem is not None:
+            result.records += 1
+            result.malformed.append(Malformed(name, "file", problem))
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             result.records += 1

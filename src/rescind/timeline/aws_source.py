@@ -1,0 +1,153 @@
+"""AWS's timeline source: CloudTrail LookupEvents, CloudTrail files, CloudTrail records."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rescind.errors import ActionError, UsageError
+from rescind.providers.aws_names import ACCESS_KEY_PATTERN, iam_name
+from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
+from rescind.timeline.event import Event
+from rescind.timeline.limits import Limits
+from rescind.timeline.pull import PullProgress, PullResult
+from rescind.timeline.sources import TimelineSource, register
+
+
+class AwsLookup(BaseModel):
+    """Whose CloudTrail history to pull: exactly one of these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    access_key_id: str | None = Field(default=None, pattern=ACCESS_KEY_PATTERN,
+                                      description="Events signed with this access key")
+    user: str | None = Field(default=None, description="Events by this IAM user name")
+    role_arn: str | None = Field(default=None,
+                                 description="Events by sessions of this role (ARN or name): "
+                                             "its AssumeRole calls, then every session key")
+
+    @model_validator(mode="after")
+    def _one(self) -> AwsLookup:
+        if sum(v is not None for v in (self.access_key_id, self.user, self.role_arn)) != 1:
+            raise ValueError("give exactly one of access_key_id, user, role_arn")
+        return self
+
+
+@register
+class CloudTrailSource(TimelineSource):
+    name = "aws"
+    provider = "aws"
+    lookup_model = AwsLookup
+    description = "The AWS credential or principal to trace (CloudTrail)"
+    permissions = ("cloudtrail:LookupEvents", "iam:GetRole", "ec2:DescribeRegions")
+
+    def describe(self, lookup: AwsLookup) -> str:
+        if lookup.access_key_id:
+            return f"access key {lookup.access_key_id}"
+        if lookup.user:
+            return f"user {lookup.user}"
+        return f"role {lookup.role_arn}"
+
+    def regions(self, provider: Any, requested: list[str],
+                table: dict[str, Any]) -> list[str]:
+        if requested == ["all"]:
+            return _enabled_regions(provider)
+        return list(dict.fromkeys(requested or table.get("regions") or [provider.region]))
+
+    async def resolve(self, provider: Any, lookup: AwsLookup,
+                      account: str | None) -> dict[str, Any]:
+        if account is not None and not (account.isdigit() and len(account) == 12):
+            raise ActionError(f"account {account!r} is not a 12-digit AWS account id",
+                              retryable=False, fix="give the account id, e.g. 123456789012")
+        if lookup.role_arn:
+            role = lookup.role_arn
+            if not role.startswith("arn:"):
+                # LookupEvents finds AssumeRole calls by the role's ARN (with its path).
+                reply = await provider.acall("iam", "GetRole", account=account,
+                                             RoleName=role, resource=f"role {role}")
+                role = str(reply["Role"]["Arn"])
+            return {"lookup": ["role", role]}
+        if lookup.access_key_id:
+            return {"lookup": ["AccessKeyId", lookup.access_key_id]}
+        return {"lookup": ["Username", iam_name(str(lookup.user), "user")]}
+
+    async def pull(self, provider: Any, state: dict[str, Any], *, regions: list[str],
+                   account: str | None, since: datetime, until: datetime,
+                   progress: Callable[[PullProgress], None] | None,
+                   evidence_dir: Path | None) -> PullResult:
+        from rescind.timeline.pull import pull_cloudtrail, pull_cloudtrail_role
+
+        kind, value = state["lookup"]
+
+        def client_for(region: str) -> Any:
+            return provider.client("cloudtrail", region, account)
+
+        if kind == "role":
+            return await pull_cloudtrail_role(client_for, regions=regions, role=value,
+                                              since=since, until=until, progress=progress,
+                                              evidence_dir=evidence_dir)
+        return await pull_cloudtrail(client_for, regions=regions, lookup=(kind, value),
+                                     since=since, until=until, progress=progress,
+                                     evidence_dir=evidence_dir)
+
+    def normalise(self, record: dict[str, Any]) -> Event:
+        from rescind.timeline.cloudtrail import (
+            from_lookup_event,
+            from_record,
+            looks_like_lookup_event,
+        )
+
+        return from_lookup_event(record) if looks_like_lookup_event(record) \
+            else from_record(record)
+
+    def convert(self, paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
+        from rescind.timeline.convert import convert_files
+
+        return convert_files(paths, limits)
+
+    def add_arguments(self, group: Any) -> None:
+        group.add_argument("--aws-access-key-id", metavar="ID",
+                           help="an access key (AKIA.../ASIA...)")
+        group.add_argument("--aws-user", metavar="NAME", help="an IAM user name (or root)")
+        group.add_argument("--aws-role", metavar="ARN",
+                           help="a role: its AssumeRole calls, then everything its sessions did")
+
+    def lookup_from_args(self, args: argparse.Namespace) -> AwsLookup | None:
+        given = {"access_key_id": getattr(args, "aws_access_key_id", None),
+                 "user": getattr(args, "aws_user", None),
+                 "role_arn": getattr(args, "aws_role", None)}
+        given = {k: v for k, v in given.items() if v}
+        if not given:
+            return None
+        try:
+            return AwsLookup.model_validate(given)
+        except ValueError as exc:
+            raise UsageError(f"not an AWS lookup: {exc}",
+                             fix="an access key id is AKIA or ASIA and 16 more capitals "
+                                 "or digits") from None
+
+    def settings_from_args(self, args: argparse.Namespace) -> dict[str, Any]:
+        url = getattr(args, "endpoint_url", None)
+        if url:
+            return {"cloudtrail_endpoint_url": url}
+        return {}
+
+
+def _enabled_regions(provider: Any) -> list[str]:
+    try:
+        answer = provider.call("ec2", "DescribeRegions")
+    except ActionError as exc:
+        raise UsageError(f"cannot list the account's regions: {exc.message}",
+                         fix="name them with --regions us-east-1,eu-west-1") from None
+    return sorted(r["RegionName"] for r in answer.get("Regions", []))
+
+
+def default_region_note(regions: list[str]) -> None:
+    print(f"rescind: only {', '.join(regions)}; pass --regions all to search every enabled "
+          "region", file=sys.stderr)

@@ -1,0 +1,132 @@
+"""The registry of timeline sources: how each cloud's audit log becomes timeline events.
+
+The ``timeline.pull`` action and ``rescind timeline pull|convert`` both use it: a
+step's ``with: {aws: {...}}`` and ``rescind timeline pull --aws-user NAME`` pick
+the source registered as ``aws``. A source pulls through its provider (``pull``),
+reads files the responder already has (``convert``) and normalises one record into
+an Event (``normalise``), so a cloud adds one source module and touches nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel
+
+from rescind.errors import UsageError
+from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
+from rescind.timeline.event import Event
+from rescind.timeline.limits import Limits
+from rescind.timeline.pull import PullProgress, PullResult
+
+# Modules whose import registers the built-in sources (cheap: SDKs load lazily).
+BUILTIN_MODULES: tuple[str, ...] = ("rescind.timeline.aws_source", "rescind.timeline.vault_source")
+
+
+class TimelineSource(ABC):
+    """One cloud's audit log. Subclasses set the ClassVars and register."""
+
+    name: ClassVar[str]  # the block in timeline.pull's with: (``aws``)
+    provider: ClassVar[str]  # the registered provider it pulls through
+    lookup_model: ClassVar[type[BaseModel]]  # whose history: the block's schema
+    description: ClassVar[str]
+    # Every API permission pull needs, for docs and the conformance tests.
+    permissions: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def describe(self, lookup: Any) -> str:
+        """The lookup in words: ``access key AKIA...``."""
+
+    @abstractmethod
+    def regions(self, provider: Any, requested: list[str],
+                table: dict[str, Any]) -> list[str]:
+        """Where to pull: ``requested`` (``["all"]``: everywhere), else the settings'."""
+
+    @abstractmethod
+    async def resolve(self, provider: Any, lookup: Any, account: str | None) -> dict[str, Any]:
+        """Read-only preparation at plan time; returns the JSON state ``pull`` gets."""
+
+    @abstractmethod
+    async def pull(self, provider: Any, state: dict[str, Any], *, regions: list[str],
+                   account: str | None, since: datetime, until: datetime,
+                   progress: Callable[[PullProgress], None] | None,
+                   evidence_dir: Path | None) -> PullResult:
+        """Every event of ``state``'s lookup in the window, raw pages in evidence_dir."""
+
+    @abstractmethod
+    def normalise(self, record: dict[str, Any]) -> Event:
+        """One audit-log record as an Event (raises ValueError when it is not one)."""
+
+    @abstractmethod
+    def convert(self, paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
+        """Every record in files the responder has (exports, S3 deliveries...), reading
+        compressed files within ``limits`` (timeline.limits.read_text does it)."""
+
+    @abstractmethod
+    def add_arguments(self, group: Any) -> None:
+        """``rescind timeline pull`` options naming whose history (in a shared group)."""
+
+    @abstractmethod
+    def lookup_from_args(self, args: argparse.Namespace) -> BaseModel | None:
+        """The lookup those options gave, or None when none of this source's were used."""
+
+    def settings_from_args(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Provider settings this source's own options set (e.g. an endpoint)."""
+        return {}
+
+    def add_convert_arguments(self, group: Any) -> None:  # noqa: B027  (optional: most add none)
+        """``rescind timeline convert`` options of this source's own (e.g. a filter)."""
+
+    def convert_from_args(self, paths: list[Path], limits: Limits,
+                          args: argparse.Namespace) -> ConvertResult:
+        """``convert`` as ``rescind timeline convert`` runs it, given those options."""
+        return self.convert(paths, limits)
+
+
+_SOURCES: dict[str, TimelineSource] = {}
+S = TypeVar("S", bound=type[TimelineSource])
+
+
+def register(cls: S) -> S:
+    """Class decorator: make the source available under ``cls.name``."""
+    existing = _SOURCES.get(cls.name)
+    if existing is not None and type(existing) is not cls:
+        raise ValueError(f"timeline source {cls.name!r} is registered twice")
+    _SOURCES[cls.name] = cls()
+    return cls
+
+
+def unregister(name: str) -> None:
+    _SOURCES.pop(name, None)
+
+
+def _load() -> None:
+    from rescind.providers.registry import load_plugins
+
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    load_plugins()
+
+
+def get(name: str) -> TimelineSource | None:
+    _load()
+    return _SOURCES.get(name)
+
+
+def names() -> list[str]:
+    _load()
+    return sorted(_SOURCES)
+
+
+def require(name: str) -> TimelineSource:
+    source = get(name)
+    if source is None:
+        raise UsageError(f"no timeline source {name!r}",
+                         fix=f"use one of: {', '.join(names()) or '(none installed)'}")
+    return source
