@@ -10,6 +10,7 @@ from pathlib import Path
 from rescind.sandbox.vault import VaultSandbox
 from rescind.timeline.vault_audit import AuditFilter, convert_audit_files, findings
 from tests.vault.cases import LEAKED
+from tests.vault.conftest import ROOT
 
 
 def test_events_of_one_accessor_and_what_it_touched(sandbox: VaultSandbox) -> None:
@@ -54,3 +55,42 @@ def test_cli_convert(sandbox: VaultSandbox, tmp_path: Path) -> None:
     assert [line["api"]["operation"] for line in lines] == ["read secret/data/payments/db",
                                                             "read aws/creds/deploy"]
     assert all(line["cloud"]["provider"] == "HashiCorp Vault" for line in lines)
+
+
+def _rescind(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rescind", *args], capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_cli_convert_finds_the_vault_source_without_being_told(sandbox: VaultSandbox,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    run = _rescind("timeline", "convert", str(sandbox.audit_path), "--format", "jsonl",
+                   "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {e["cloud"] for e in events} == {"vault"} and len(events) == 3
+
+
+def test_cli_convert_refuses_a_malformed_accessor_hmac(sandbox: VaultSandbox,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    run = _rescind("timeline", "convert", "--source", "vault", "--vault-accessor-hmac",
+                   "not-an-hmac", str(sandbox.audit_path), "--out", str(out))
+    assert run.returncode == 2 and "hmac-sha256:" in run.stderr
+    assert "Traceback" not in run.stderr and not out.exists()
+
+
+def test_cli_pull_reads_the_exercise_vaults_audit_log(tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    scenario = ROOT / "runbooks" / "scenarios" / "vault-token-leak.yaml"
+    run = _rescind("timeline", "pull", "--vault-accessor", "leakedAccessorEXAMPLE001",
+                   "--exercise", str(scenario), "--since", "-1d", "--format", "jsonl",
+                   "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    # The leaked token's four calls; the other team's read is not its evidence.
+    assert [e["action"] for e in events] == [
+        "read auth/token/lookup-self", "read secret/data/payments/db",
+        "read secret/data/billing/api", "read aws/creds/deploy"]
+    assert {e["actor"] for e in events} == {"token-deploy-pipeline"}

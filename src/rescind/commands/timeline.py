@@ -71,10 +71,11 @@ def add_parser(sub: Any) -> None:
     pull._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?[smhdw]?$")
 
     convert = tsub.add_parser(
-        "convert", help="convert audit-log files you already have (CloudTrail)",
+        "convert", help="convert audit-log files you already have (CloudTrail, Vault)",
         description="Read CloudTrail logs as delivered to S3 ({\"Records\": [...]}, gzipped or "
         "not), LookupEvents or `aws cloudtrail lookup-events` output (JSON or JSONL). "
-        "Records that cannot be read are reported with their file and position and skipped.")
+        "Records that cannot be read are reported with their file and position and skipped. "
+        "Other clouds' logs (Vault's file audit device) with --source NAME.")
     convert.add_argument("files", nargs="+", type=Path, metavar="FILE")
     convert.add_argument("--source", metavar="NAME",
                          help="whose log format (default: the first source that reads the "
