@@ -175,6 +175,36 @@ def vault_covers(operation: str, declared: set[str]) -> bool:
     return grants(declared, cap, path)
 
 
+class _GcpFake:
+    def __init__(self, sandbox: Any) -> None:
+        self.sandbox = sandbox
+
+    def table(self) -> dict[str, Any]:
+        return dict(self.sandbox.provider_settings())
+
+    def environ(self) -> dict[str, str]:
+        return {}
+
+    def mutating(self) -> list[str]:
+        return list(self.sandbox.mutating())
+
+    def operations(self) -> list[str]:
+        return list(self.sandbox.operations())
+
+    def changed(self) -> bool:
+        from tests.gcp.conftest import CONNECTOR
+
+        return self.sandbox.state.accounts[CONNECTOR].disabled  # type: ignore[no-any-return]
+
+
+@contextmanager
+def gcp_fake() -> Iterator[_GcpFake]:
+    from tests.gcp.conftest import running
+
+    with running() as sandbox:
+        yield _GcpFake(sandbox)
+
+
 CASES = [
     Case("aws", ROOT / "runbooks" / "aws-access-key-compromise.yaml",
          {"access_key_id": LEAKED_KEY}, ROOT / "docs" / "aws.md", aws_fake,
@@ -182,5 +212,9 @@ CASES = [
          live_failures=frozenset({"rotate_secrets"})),
     Case("vault", ROOT / "runbooks" / "vault-token-leak.yaml", {"accessor": VAULT_LEAKED},
          ROOT / "docs" / "vault.md", vault_fake, covers=vault_covers),
+    Case("gcp", ROOT / "runbooks" / "gcp-service-account-key-compromise.yaml",
+         {"service_account": "tailpipe-connector@example-project.iam.gserviceaccount.com",
+          "key_id": "1f3a0c9e5b7d2a4c6e8f0b1d3a5c7e9f0a2b4c6d"}, ROOT / "docs" / "gcp.md",
+         gcp_fake),
     Case("tiny", HERE / "tiny-runbook.yaml", {"user": "mallory"}, HERE / "tiny.md", tiny_fake),
 ]
