@@ -36,11 +36,15 @@ def _secret_values(case: Case, table: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-async def test_no_settings_secret_reaches_a_file_or_the_responder(case: Case,
-                                                                 tmp_path: Path) -> None:
+async def test_no_settings_secret_reaches_a_file_or_the_responder(
+        case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with case.fake() as fake:
         table = fake.table()
-        canaries = _secret_values(case, table)
+        # A credential the provider reads from the environment (VAULT_TOKEN) counts too.
+        canaries = _secret_values(case, table) | {
+            name: value for name, value in fake.environ().items() if len(value) >= 8}
+        for name, value in fake.environ().items():
+            monkeypatch.setenv(name, value)
         if not canaries:
             pytest.skip(f"{case.name}'s fake needs no secret setting")
         session, responder = await _run(case, Mode.LIVE, tmp_path, {case.name: table})

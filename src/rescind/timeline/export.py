@@ -82,7 +82,8 @@ OWN_ACCOUNT_CHANGES: dict[str, tuple[int, str]] = {
     "gcp.project.remove_bindings": (8, "Detach Policy"),
     "gcp.sa.remove_bindings": (8, "Detach Policy"),
 }
-_PROVIDERS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP", "local": "local"}
+_PROVIDERS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP", "vault": "HashiCorp Vault",
+              "local": "local"}
 _ACCOUNT_TYPES = {"aws": (10, "AWS Account"), "gcp": (5, "GCP Account")}
 _AWS_USER_TYPES = {"IAMUser": (1, "User"), "Root": (2, "Admin"), "AWSService": (3, "System")}
 
