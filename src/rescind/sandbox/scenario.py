@@ -184,6 +184,8 @@ class Scenario(_Model):
     break_glass: list[str] = Field(default_factory=list)
     attacker: AttackerSpec = Field(default_factory=AttackerSpec)
     cloudtrail: CloudTrailSpec = Field(default_factory=CloudTrailSpec)
+    # Tabletop recipients for notify.send; read by sandbox/notify.py, checked there.
+    notify: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("account_id")
     @classmethod
