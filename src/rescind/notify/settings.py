@@ -114,8 +114,6 @@ class NotifySettings(_Strict):
     accounts_file: CommaList = Field(
         default_factory=list, description="JSON files (or folders of them) of account "
         "metadata, one object per account with accountid (or id)")
-    approvals: str | None = Field(default=None, description="Recipient or role that gets "
-                                  "two-person approval requests")
     retries: int = Field(default=4, ge=0, le=10, description="Retries on 429 and 5xx")
     backoff: float = Field(default=1.0, ge=0, le=60, description="First retry delay, seconds")
     timeout: float = Field(default=15.0, gt=0, le=300, description="Seconds per request")
