@@ -74,7 +74,7 @@ def http_peer() -> Iterator[HttpPeer]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_POST = do_GET = do_PUT = _any  # noqa: N815
+        do_POST = do_GET = do_PUT = _any
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             """No access log in test output."""
@@ -144,8 +144,9 @@ def smtp_peer(folder: Path, *, security: str, password: str) -> Iterator[SmtpPee
     peer = SmtpPeer("127.0.0.1", 0, str(cert))
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-            tls = session.ssl is not None
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            # A TLS-only listener (security="tls") cannot have taken a plain session.
+            tls = session.ssl is not None or security == "tls"
             peer.received.append((envelope, message_from_bytes(envelope.content,
                                                                policy=policy.default), tls))
             return "250 OK"
@@ -166,6 +167,8 @@ def smtp_peer(folder: Path, *, security: str, password: str) -> Iterator[SmtpPee
     if security == "starttls":
         controller = Controller(Handler(), tls_context=context, require_starttls=True, **common)
     else:
+        # aiosmtpd does not count TLS from the first byte as TLS for AUTH; it is.
+        common["auth_require_tls"] = False
         controller = Controller(Handler(), ssl_context=context, **common)
     controller.start()
     peer.port = port
