@@ -91,7 +91,9 @@ class NotifyProvider(ProviderBase):
         for name, r in sorted(self.recipients.items()):
             where = f"{r.channel} {r.to}".strip()
             secret = self._secret_name(r)
-            if secret:
+            if self.capturing:
+                where += " (exercise: captured, no secret read)"
+            elif secret:
                 read_secret(secret, recipient=name)  # raises, naming the fix, when missing
                 where += f" (secret {secret} present)"
             found.append((f"recipient {name}", where))
