@@ -43,6 +43,11 @@ def describe_plan(plan: Plan) -> list[str]:
     if plan.summary:
         lines.append(f"  {visible(plan.summary)}")
     for change in plan.changes:
+        if change.before is None and isinstance(change.after, str) and "\n" in change.after:
+            # A rendered message: shown whole, since that text is what is approved.
+            lines.append(f"  {visible(change.target)}: {visible(change.field)}:")
+            lines.extend(f"    | {visible(line)}" for line in change.after.splitlines())
+            continue
         lines.append(f"  {visible(change.target)}: {visible(change.field)}: "
                      f"{_short(change.before)} -> {_short(change.after)}")
     lines.extend(f"  ! {visible(w)}" for w in plan.warnings)
@@ -81,6 +86,13 @@ class _Printer:
             # Shown once, on the terminal only: the engine never journals it.
             self.say(f"   SECRET {visible(data['name'])} (shown once, store it now): "
                      f"{visible(data['value'])}")
+        elif event.kind == "message":
+            # A notification as it went out, was captured (exercise) or would go (dry-run).
+            self.say(f"   MESSAGE {visible(data['status'])} via {visible(data['channel'])} to "
+                     f"{visible(data['target'])} ({visible(data['recipient'])}): "
+                     f"{visible(data['subject'])}")
+            for line in str(data["text"]).splitlines():
+                self.say(f"     | {line}")
         elif event.kind == "step" and data["status"] in ("done", "skipped"):
             self.say(f"   [{data['status']}] {visible(data['step'])}")
 

@@ -169,6 +169,7 @@ class IncidentSession:
             "runbook": {"id": runbook.id, "title": runbook.title,
                         "path": str(loaded.path), "sha256": loaded.sha256},
             "mode": config.mode.value,
+            "severity": runbook.severity,
             "inputs": session._public_inputs(),
             "responder": session._responder_identity(),
             "settings": _public_settings(settings),
@@ -612,6 +613,12 @@ class IncidentSession:
             progress[phase] = (finished, len(states))
         return progress
 
+    def messages(self) -> list[dict[str, Any]]:
+        """Every notification of this incident (sent, captured or would-send), oldest first."""
+        from rescind.notify.record import messages
+
+        return messages(self.journal_entries())
+
     def identities(self) -> list[Identity]:
         """Who rescind acts as in each provider of this incident (blocking, read-only)."""
         return identities(self._providers or {})
@@ -744,9 +751,14 @@ class IncidentSession:
             write_private_file(path, data)
             return path
 
+        def notice(kind: str, data: dict[str, Any]) -> None:
+            self._emit(kind, step=step_id, **data)
+
         return ActionContext(mode=self.mode, incident_dir=self.incident_dir,
                              providers=self._providers or {}, journal=journal,
-                             progress=progress, evidence=evidence, settings=self.settings)
+                             progress=progress, evidence=evidence, settings=self.settings,
+                             holds_secret=lambda text: self._scrub(text) != text,
+                             notice=notice)
 
     def _on_blocked(self, call: BlockedCall) -> None:
         step = next((s.id for s in self.steps if s.status is StepStatus.RUNNING), None)

@@ -186,6 +186,8 @@ class Scenario(_Model):
     cloudtrail: CloudTrailSpec = Field(default_factory=CloudTrailSpec)
     # The simulated Vault's part (rescind.sandbox.vault_scenario reads it).
     vault: dict[str, Any] = Field(default_factory=dict)
+    # Tabletop recipients for notify.send; read by sandbox/notify.py, checked there.
+    notify: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("account_id")
     @classmethod
