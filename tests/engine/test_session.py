@@ -375,13 +375,13 @@ async def test_condition_that_fails_at_run_time_offers_a_choice(
 
 
 def test_recorded_settings_drop_credentials_at_every_depth() -> None:
-    from rescind.engine.session import _public_settings
+    from rescind.engine.secrecy import public_settings
 
     settings = {"aws_profile": "prod", "aws_secret_access_key": "s3cr3t",
                 "aws_assume_roles": {"123456789012": {"role_arn": "arn:aws:iam::123456789012:"
                                                       "role/ir", "external_id": "ext-s3cr3t"}},
                 "break_glass": ["breakglass-admin"]}
-    public = _public_settings(settings)
+    public = public_settings(settings)
     assert "s3cr3t" not in json.dumps(public)
     assert public["aws_assume_roles"]["123456789012"]["role_arn"].endswith("role/ir")
     assert public["break_glass"] == ["breakglass-admin"] and public["aws_profile"] == "prod"
