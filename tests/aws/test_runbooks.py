@@ -22,6 +22,7 @@ from rescind.engine.responder import (
     ApprovalRequest,
     ApprovalResponse,
     EngineEvent,
+    EventKind,
     FailureChoice,
     StepState,
 )
@@ -63,8 +64,8 @@ class AutoResponder:
     def event(self, event: EngineEvent) -> None:
         self.events.append(event)
 
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [e.data for e in self.events if e.kind == kind]
+    def of_kind(self, kind: EventKind) -> list[dict[str, Any]]:
+        return [e.data for e in self.events if e.kind is kind]
 
 
 @pytest.fixture(autouse=True)
@@ -162,7 +163,7 @@ async def test_third_party_role_rotation(tmp_path: Path) -> None:
             "AWSRevokeOlderSessions"]
         trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
         new_id = trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"]
-        secrets = responder.of_kind("secret")
+        secrets = responder.of_kind(EventKind.SECRET)
         assert [(s["step"], s["name"]) for s in secrets] == [
             ("rotate_external_id", "external_id")]
         assert secrets[0]["value"] == new_id != "costexport-example-external-id"

@@ -31,6 +31,7 @@ from rescind.engine.responder import (
     ApprovalRequest,
     ApprovalResponse,
     EngineEvent,
+    EventKind,
     Responder,
     StepState,
     StepStatus,
@@ -269,7 +270,7 @@ class IncidentSession:
             if self._review is not None:
                 tail, self._review = self._review, None
                 if tail.unsigned:
-                    self._emit("warning", message=tail.message())
+                    self._emit(EventKind.WARNING, message=tail.message())
                 for claimed in tail.recheck:
                     await self._reverify(claimed)
             for phase, steps in self.runbook.phases.items():
@@ -277,7 +278,7 @@ class IncidentSession:
                     continue
                 self.phase = phase
                 self._append("phase.start", {"phase": phase})
-                self._emit("phase", phase=phase, status="start")
+                self._emit(EventKind.PHASE, phase=phase, status="start")
                 for step_def in steps:
                     state = self._state(step_def.id)
                     if state.status in (StepStatus.DONE, StepStatus.SKIPPED):
@@ -285,7 +286,7 @@ class IncidentSession:
                     await self._run_step(step_def, state)
                 self._append("phase.end", {"phase": phase})
                 self._checkpoint(f"end of phase {phase}", phase=phase)
-                self._emit("phase", phase=phase, status="end")
+                self._emit(EventKind.PHASE, phase=phase, status="end")
             self.phase = None
             return "completed"
         except Aborted as exc:
@@ -359,7 +360,7 @@ class IncidentSession:
         while True:
             answer = await self.responder.answer(state, step.default, step.secret)
             if step.pattern and not re.fullmatch(step.pattern, answer):
-                self._emit("warning", message=f"the answer must match {step.pattern}")
+                self._emit(EventKind.WARNING, message=f"the answer must match {step.pattern}")
                 continue
             break
         if step.secret and answer:
@@ -414,7 +415,7 @@ class IncidentSession:
                                         "details": result.details, "undo": result.undo})
         self.in_flight = False
         for name, value in secret_outputs.items():
-            self._emit("secret", step=step.id, name=name, value=value)
+            self._emit(EventKind.SECRET, step=step.id, name=name, value=value)
         if self.mode is Mode.DRY_RUN and plan.mutating:
             self._append("action.verify", {"step": step.id, "ok": None,
                                            "detail": "dry-run: no change was made to verify"})
@@ -450,7 +451,7 @@ class IncidentSession:
             except ApprovalRefused as exc:
                 self._append("action.approval", entry | {"approved": False,
                                                          "reason": exc.message})
-                self._emit("warning", message=exc.message)
+                self._emit(EventKind.WARNING, message=exc.message)
                 continue
             self._append("action.approval", entry | {"approved": True})
             self._set_status(state, StepStatus.RUNNING)
@@ -477,9 +478,9 @@ class IncidentSession:
             checked = (f"key in {trusted}" if trusted is not None else
                        "exercise default: any second key (no approvers list configured)")
             if trusted is None:
-                self._emit("warning", message=f"exercise: the approval by {info.fingerprint} "
-                                              "was accepted from any second key; live mode "
-                                              "needs --approvers")
+                self._emit(EventKind.WARNING,
+                           message=f"exercise: the approval by {info.fingerprint} was "
+                                   "accepted from any second key; live mode needs --approvers")
             return {"approver": {"fingerprint": info.fingerprint,
                                  "public_key_line": info.public_key_line,
                                  "principal": info.principal},
@@ -498,8 +499,9 @@ class IncidentSession:
         except ValueError:
             plan = None
         if plan is None or plan.step_id != step_id or plan.action != step.action:
-            self._emit("warning", message=f"the journal names no usable plan for {step_id}'s "
-                                          "change; it will be planned again")
+            self._emit(EventKind.WARNING,
+                       message=f"the journal names no usable plan for {step_id}'s change; "
+                               "it will be planned again")
             return
         action_cls = registry.get(step.action)
         if action_cls is None:
@@ -511,8 +513,9 @@ class IncidentSession:
             # the target's state as it is now, and asks for approval again.
             self._append("action.verify", {"step": step_id, "ok": None, "recovered": True,
                                            "detail": f"could not check: {exc.message}"})
-            self._emit("warning", message=f"could not check whether {step_id} took effect "
-                                          f"({exc.message}); it will be planned again")
+            self._emit(EventKind.WARNING,
+                       message=f"could not check whether {step_id} took effect "
+                               f"({exc.message}); it will be planned again")
             return
         self._append("action.verify", {"step": step_id, "ok": verification.ok,
                                        "detail": verification.detail, "recovered": True})
@@ -529,8 +532,9 @@ class IncidentSession:
             self._checkpoint(f"after {step_id} (recovered)", step=step_id)
             self._finish(state, outputs)
         else:
-            self._emit("warning", message=f"step {step_id} did not take effect before the "
-                                          "interruption; it will be planned again")
+            self._emit(EventKind.WARNING,
+                       message=f"step {step_id} did not take effect before the "
+                               "interruption; it will be planned again")
 
     # ------------------------------------------------------------------ closing
 
@@ -550,7 +554,7 @@ class IncidentSession:
         info = CloseInfo(report=result.report, sums=sealed.sums, signature=sealed.signature,
                          allowed_signers=sealed.allowed_signers,
                          verify_command=sealed.verify_command, anchor=anchor)
-        self._emit("closed", report=str(info.report), verify_command=info.verify_command)
+        self._emit(EventKind.CLOSED, report=str(info.report), verify_command=info.verify_command)
         return info
 
     def shutdown(self) -> None:
@@ -676,7 +680,7 @@ class IncidentSession:
 
     def _set_status(self, state: StepState, status: StepStatus) -> None:
         state.status = status
-        self._emit("step", step=state.id, status=status.value)
+        self._emit(EventKind.STEP, step=state.id, status=status.value)
 
     def _scrub(self, value: Any) -> Any:
         """Replace every known secret value inside ``value`` with the redaction mark.
@@ -701,19 +705,21 @@ class IncidentSession:
             raise UsageError(f"incident {self.incident_id} is closed and sealed: its record "
                              "is read-only", fix="start a new incident to record more")
         entry = self.journal.append(kind, self._scrub(data))
-        self._emit("journal", seq=entry.seq, kind=kind, time=entry.time, sha256=entry.sha256)
+        self._emit(EventKind.JOURNAL, seq=entry.seq, kind=kind, time=entry.time,
+                   sha256=entry.sha256)
         return entry.seq
 
-    def _emit(self, event_kind: str, /, **data: Any) -> None:
-        if event_kind != "secret":  # the one event meant to show a secret, once
+    def _emit(self, event_kind: EventKind, /, **data: Any) -> None:
+        if event_kind is not EventKind.SECRET:  # the one event meant to show a secret, once
             data = self._scrub(data)
         self.responder.event(EngineEvent(event_kind, data))
 
     def _checkpoint(self, reason: str, **extra: Any) -> Anchor:
         anchor = checkpoint(self.journal, self.signer, self.incident_id, reason, extra or None)
         self.anchors.append(anchor)
-        self._emit("journal", seq=anchor.seq, kind="checkpoint", time="", sha256=anchor.sha256)
-        self._emit("anchor", line=anchor.line)
+        self._emit(EventKind.JOURNAL, seq=anchor.seq, kind="checkpoint", time="",
+                   sha256=anchor.sha256)
+        self._emit(EventKind.ANCHOR, line=anchor.line)
         return anchor
 
     def _responder_identity(self) -> dict[str, str]:
@@ -734,7 +740,7 @@ class IncidentSession:
             return self._append(kind, {"step": step_id, **data})
 
         def progress(done: int, total: int, message: str) -> None:
-            self._emit("progress", step=step_id, done=done, total=total, message=message)
+            self._emit(EventKind.PROGRESS, step=step_id, done=done, total=total, message=message)
 
         def evidence(name: str, data: bytes) -> Path:
             from rescind.record.journal import ensure_private_dir, write_private_file
@@ -753,7 +759,7 @@ class IncidentSession:
         self._append("dryrun.blocked", {"step": step, "provider": call.provider,
                                         "operation": call.operation, "params": call.params,
                                         "text": call.describe()})
-        self._emit("blocked", step=step, operation=call.operation, params=call.params)
+        self._emit(EventKind.BLOCKED, step=step, operation=call.operation, params=call.params)
 
 
 def _refuse_closed(incident_dir: Path, entries: list[Entry]) -> None:

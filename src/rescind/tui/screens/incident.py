@@ -27,7 +27,7 @@ from textual.signal import Signal
 from textual.widgets import Footer, OptionList
 from textual.worker import Worker, WorkerState
 
-from rescind.engine.responder import EngineEvent, StepStatus
+from rescind.engine.responder import EngineEvent, EventKind, StepStatus
 from rescind.errors import RescindError
 from rescind.runbook.model import PromptStep
 from rescind.tui.messages import EngineEvents, RequestPending, RunFinished, SessionReady
@@ -175,30 +175,31 @@ class IncidentScreen(Screen[None]):
         detail = self.query_one(StepDetail)
         for event in message.events:
             data = event.data
-            if event.kind == "step":
+            if event.kind is EventKind.STEP:
                 steps.refresh_step(data["step"])
                 if data["status"] in (StepStatus.RUNNING.value, StepStatus.WAITING.value):
                     self._follow(data["step"])
                 elif data["status"] == StepStatus.DONE.value:
                     self._say_outcome(str(data["step"]))
-            elif event.kind == "progress" and detail.step and detail.step.id == data["step"]:
+            elif (event.kind is EventKind.PROGRESS and detail.step
+                  and detail.step.id == data["step"]):
                 detail.show_progress(int(data["done"]), int(data["total"]),
                                      str(data.get("message", "")))
-            elif event.kind == "secret":
+            elif event.kind is EventKind.SECRET:
                 self.app.push_screen(SecretModal(str(data["step"]), str(data["name"]),
                                                  str(data["value"])))
-            elif event.kind == "warning":
+            elif event.kind is EventKind.WARNING:
                 self.notify(str(data["message"]), severity="warning", timeout=8,
                             markup=False)
-            elif event.kind == "blocked":
+            elif event.kind is EventKind.BLOCKED:
                 self.notify(f"DRY-RUN blocked {data['operation']}: nothing was changed",
                             severity="warning", markup=False)
-            elif event.kind == "anchor":
+            elif event.kind is EventKind.ANCHOR:
                 # In the header, not a toast: a toast would cover the next dialog.
                 self.anchor_line = str(data["line"])
                 self.query_one(IncidentHeader).show_checkpoint(self.anchor_line)
         # Secrets go to their modal only; other screens get the rest.
-        self.engine_events.publish([e for e in message.events if e.kind != "secret"])
+        self.engine_events.publish([e for e in message.events if e.kind is not EventKind.SECRET])
         self._refresh_overview()
 
     def _say_outcome(self, step_id: str) -> None:

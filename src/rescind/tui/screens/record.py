@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import DataTable, Footer, Static
 
-from rescind.engine.responder import EngineEvent
+from rescind.engine.responder import EngineEvent, EventKind
 from rescind.record.journal import Entry
 from rescind.tui.palette import PaletteItem
 from rescind.tui.widgets.lists import KeyedDataTable
@@ -129,9 +129,9 @@ class RecordScreen(Screen[None]):
                 Text.assemble(("latest anchor (a copies it)  ", "dim"), (self.anchor_line, "bold")))
 
     def _on_engine_events(self, events: list[EngineEvent]) -> None:
-        if any(e.kind == "journal" for e in events):
+        if any(e.kind is EventKind.JOURNAL for e in events):
             self._append_entries()
-        if any(e.kind == "closed" for e in events) and self.session is not None:
+        if any(e.kind is EventKind.CLOSED for e in events) and self.session is not None:
             self._show_close()
 
     # ----------------------------------------------------------------- close

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Footer, Input, Static
 
-from rescind.engine.responder import EngineEvent
+from rescind.engine.responder import EngineEvent, EventKind
 from rescind.errors import RescindError
 from rescind.timeline.event import Event
 from rescind.tui.filter import EventFilter, Rows
@@ -106,7 +106,7 @@ class TimelineScreen(Screen[None]):
 
     def _on_engine_events(self, events: list[EngineEvent]) -> None:
         # A finished step may have pulled or added events (a pull, one of our own actions).
-        if any(e.kind == "step" and e.data.get("status") == "done" for e in events):
+        if any(e.kind is EventKind.STEP and e.data.get("status") == "done" for e in events):
             self._load()
 
     @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
