@@ -10,6 +10,7 @@ from rescind.engine.responder import EngineEvent
 
 if TYPE_CHECKING:
     from rescind.tui.responder import Request
+    from rescind.tui.workers import ReportsFailures
 
 
 class EngineEvents(Message):
@@ -38,3 +39,17 @@ class RunFinished(Message):
     def __init__(self, outcome: str) -> None:
         super().__init__()
         self.outcome = outcome
+
+
+class WorkFailed(Message):
+    """A background job of a screen raised (a list, a verification, the identity check).
+
+    Textual's ``Worker.StateChanged`` does not bubble; this does, to the app's one
+    handler, which says what failed and has the screen replace its placeholder.
+    """
+
+    def __init__(self, screen: ReportsFailures, group: str, error: BaseException | None) -> None:
+        super().__init__()
+        self.screen = screen
+        self.group = group
+        self.error = error

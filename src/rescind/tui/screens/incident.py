@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -44,9 +45,13 @@ from rescind.tui.widgets.header import IncidentHeader
 from rescind.tui.widgets.phases import PhaseBar
 from rescind.tui.widgets.step_detail import StepDetail
 from rescind.tui.widgets.steps import StepList
+from rescind.tui.workers import ReportsFailures
+
+if TYPE_CHECKING:
+    from rescind.engine.session import IncidentSession
 
 
-class IncidentScreen(Screen[None]):
+class IncidentScreen(ReportsFailures, Screen[None]):
     HELP_TITLE = "Incident"
     HELP = ("The engine runs the runbook phase by phase. When it needs you, a dialog "
             "opens; Escape hides it and Enter brings it back. Every choice is journaled.")
@@ -73,7 +78,9 @@ class IncidentScreen(Screen[None]):
         Binding("x", "why('close_incident')", show=False, system=True),
     ]
 
-    def __init__(self, opener: Opener, *, key: Any = None) -> None:
+    OWN_FAILURES = frozenset({RUN_GROUP})
+
+    def __init__(self, opener: Opener, *, key: Path | None = None) -> None:
         super().__init__()
         self.runner = IncidentRunner(self, opener, key=key)
         self.engine_events: Signal[list[EngineEvent]] = Signal(self, "engine-events")
@@ -99,7 +106,9 @@ class IncidentScreen(Screen[None]):
     # ------------------------------------------------------------ lifecycle
 
     @property
-    def session(self) -> Any:
+    def session(self) -> IncidentSession:
+        """The open session; screens and keys that use it are enabled only once it is."""
+        assert self.runner.session is not None
         return self.runner.session
 
     def on_session_ready(self, _: SessionReady) -> None:
@@ -121,11 +130,15 @@ class IncidentScreen(Screen[None]):
     @work(thread=True, group="incident-identity", exit_on_error=False)
     def _load_identities(self) -> None:
         """Who rescind acts as, per provider: a blocking read (sts:GetCallerIdentity)."""
-        session = self.session
+        session = self.runner.session
         if session is None:
             return
         found = session.identities()
         self.app.call_from_thread(self.query_one(IncidentHeader).show_identities, found)
+
+    def work_failed(self, group: str, text: str) -> None:
+        if group == "incident-identity":
+            self.query_one(IncidentHeader).show_identity_problem(text)
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.refresh_bindings()
@@ -229,7 +242,7 @@ class IncidentScreen(Screen[None]):
         self._active = step_id
 
     def _refresh_overview(self) -> None:
-        session = self.session
+        session = self.runner.session
         if session is None:
             return
         self.query_one(PhaseBar).show(session.phase_progress(), session.phase)
@@ -368,7 +381,8 @@ class IncidentScreen(Screen[None]):
 
     @property
     def closed(self) -> bool:
-        return bool(self.session is not None and self.session.closed)
+        session = self.runner.session
+        return bool(session is not None and session.closed)
 
     def action_timeline(self) -> None:
         from rescind.tui.screens.timeline import TimelineScreen
@@ -471,13 +485,13 @@ class IncidentScreen(Screen[None]):
             return ("An action is in flight: a cloud call may be under way. If you quit now, "
                     "rescind re-checks it against the cloud when you resume the incident.",
                     True)
-        if self.session is not None and not self.closed:
+        if self.runner.session is not None and not self.closed:
             return ("The incident is still open. You can resume it later from the home "
                     "screen.", False)
         return None
 
 
-def _opened_at(session: Any) -> datetime:
+def _opened_at(session: IncidentSession) -> datetime:
     """When the incident was opened (its first journal line), not when this process resumed it."""
     entries = session.journal_entries()
     if entries:

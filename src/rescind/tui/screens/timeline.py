@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -30,6 +30,10 @@ from rescind.tui.palette import PaletteItem
 from rescind.tui.sources import source_style
 from rescind.tui.widgets.event_table import EventTable
 from rescind.tui.widgets.plain import Plain
+from rescind.tui.workers import ReportsFailures
+
+if TYPE_CHECKING:
+    from rescind.engine.session import IncidentSession
 
 FILTER_HELP = ("words match anywhere; actor: action: source: ip: result: target: region: "
                "account: for one column; -word excludes; since: until: take UTC times like "
@@ -49,7 +53,7 @@ def export_formats() -> dict[str, str]:
     return {name: _FILE_NAMES.get(name, f"timeline.{name}") for name in FORMATS}
 
 
-class TimelineScreen(Screen[None]):
+class TimelineScreen(ReportsFailures, Screen[None]):
     HELP_TITLE = "Timeline"
     HELP = "Filter syntax: " + FILTER_HELP
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -66,7 +70,7 @@ class TimelineScreen(Screen[None]):
         Binding("escape", "back", "Back", id="timeline.back"),
     ]
 
-    def __init__(self, incident_dir: Path | None, *, session: Any = None,
+    def __init__(self, incident_dir: Path | None, *, session: IncidentSession | None = None,
                  updates: Signal[list[EngineEvent]] | None = None,
                  events: Sequence[Event] | None = None) -> None:
         """Shows ``session``'s timeline, or a closed incident's (read-only), or ``events``."""
@@ -124,6 +128,12 @@ class TimelineScreen(Screen[None]):
         assert self.incident_dir is not None
         return load_timeline(self.incident_dir,
                              list(read_entries(self.incident_dir / "journal.jsonl")))
+
+    def work_failed(self, group: str, text: str) -> None:
+        if group == "timeline-load":
+            self.query_one("#timeline-status", Static).update(
+                Text(f"✗ could not read the timeline: {text} (F5 tries again)",
+                     style="bold red"))
 
     def _loaded(self, events: list[Event], rows: Rows) -> None:
         self.events = events
