@@ -28,6 +28,7 @@ from textual.signal import Signal
 from textual.widgets import Footer, OptionList
 from textual.worker import Worker, WorkerState
 
+from rescind.engine.blast_radius import blast_radius
 from rescind.engine.responder import EngineEvent, EventKind, StepStatus
 from rescind.errors import RescindError
 from rescind.runbook.model import PromptStep
@@ -41,6 +42,7 @@ from rescind.tui.modals.step_input import AcknowledgeModal, AnswerModal
 from rescind.tui.palette import PaletteItem
 from rescind.tui.responder import Request
 from rescind.tui.runner import RUN_GROUP, IncidentRunner, Opener
+from rescind.tui.widgets.blast_radius import BlastRadius
 from rescind.tui.widgets.header import IncidentHeader
 from rescind.tui.widgets.phases import PhaseBar
 from rescind.tui.widgets.step_detail import StepDetail
@@ -68,6 +70,8 @@ class IncidentScreen(ReportsFailures, Screen[None]):
                 tooltip="Continue after a cancel or an error"),
         Binding("x", "close_incident", "Close incident", id="incident.close",
                 tooltip="Seal the record: report, SHA256SUMS, signature"),
+        Binding("b", "blast_radius", "Blast radius", id="incident.blast_radius",
+                tooltip="Key → user → what it created → policies, each contained or not"),
         Binding("a", "copy_anchor", "Copy anchor", id="incident.copy_anchor", show=False,
                 tooltip="Copy the latest ANCHOR line to paste into the ticket (OSC 52)"),
         Binding("h", "home", "Home", id="incident.home",
@@ -76,6 +80,7 @@ class IncidentScreen(ReportsFailures, Screen[None]):
         Binding("c", "why('cancel_step')", show=False, system=True),
         Binding("u", "why('resume')", show=False, system=True),
         Binding("x", "why('close_incident')", show=False, system=True),
+        Binding("b", "why('blast_radius')", show=False, system=True),
     ]
 
     OWN_FAILURES = frozenset({RUN_GROUP})
@@ -94,9 +99,11 @@ class IncidentScreen(ReportsFailures, Screen[None]):
         with Horizontal(id="incident-body"):
             yield StepList()
             yield StepDetail()
+            yield BlastRadius()
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(BlastRadius).display = False
         self.query_one(StepList).loading = True
         self.runner.start()
 
@@ -247,6 +254,7 @@ class IncidentScreen(ReportsFailures, Screen[None]):
             return
         self.query_one(PhaseBar).show(session.phase_progress(), session.phase)
         self.query_one(IncidentHeader).show_head(session.head, session.seq)
+        self.query_one(BlastRadius).show(blast_radius(session.steps))
         self._show_selected()
 
     def _show_selected(self) -> None:
@@ -350,12 +358,17 @@ class IncidentScreen(ReportsFailures, Screen[None]):
             return runner.session is not None
         if action == "copy_anchor":
             return self.anchor_line is not None
+        if action == "blast_radius":
+            return bool(self.query_one(BlastRadius).roots)
         return True
 
     def action_why(self, action: str) -> None:
         """A key that cannot act right now says why."""
         runner = self.runner
-        if runner.session is None:
+        if action == "blast_radius":
+            text = ("No blast radius yet: it is drawn from the describe step's findings "
+                    "(and the persistence step's), once they are done.")
+        elif runner.session is None:
             text = "The incident is still opening."
         elif action == "close_incident":
             if self.closed:
@@ -372,6 +385,13 @@ class IncidentScreen(ReportsFailures, Screen[None]):
             text = ("Nothing to cancel: the engine is waiting for you, not running a step."
                     if runner.pending is not None else "Nothing is running to cancel.")
         self.notify(text, markup=False)
+
+    def action_blast_radius(self) -> None:
+        """Show the blast radius in place of the step detail, or back."""
+        tree, detail = self.query_one(BlastRadius), self.query_one(StepDetail)
+        tree.display = not tree.display
+        detail.display = not tree.display
+        (tree if tree.display else self.query_one(StepList)).focus()
 
     def action_copy_anchor(self) -> None:
         if self.anchor_line:
