@@ -136,6 +136,16 @@ async def test_access_key_compromise(tmp_path: Path) -> None:
         kinds = [e.kind for e in read_entries(session.incident_dir / "journal.jsonl")]
         assert kinds.count("action.target") == 2 * 8  # intent and outcome of 8 targets
         assert (session.incident_dir / "timeline.jsonl").is_file()
+        # Pulling again asks the simulated CloudTrail once more, for a window up to now
+        # starting a little before the first pull ended; nothing it returns is new.
+        first = next(e.data["plan"]["state"] for e in read_entries(
+            session.incident_dir / "journal.jsonl")
+            if e.kind == "action.plan" and e.data["step"] == "timeline")
+        again = await session.pull_timeline_again()
+        assert again["new_events"] == 0 and "events" in again
+        pulled = [e.data for e in read_entries(session.incident_dir / "journal.jsonl")
+                  if e.kind == "timeline.pull_again"]
+        assert len(pulled) == 1 and pulled[0]["since"] < first["until"] <= pulled[0]["until"]
 
 
 async def test_role_session_compromise(tmp_path: Path) -> None:

@@ -48,7 +48,8 @@ def test_the_tree_before_and_after_containment() -> None:
         (2, "console login", False), (2, "created with the key", None),
         (3, "backup-admin", False), (4, "AKIABACKUPAD1EXAMPLE", False),
         (4, "arn:aws:iam::aws:policy/AdministratorAccess", False), (3, "ci-admin", False)]
-    contained = found + [
+    contained = [
+        *found,
         _step("aws.iam.deactivate_access_key", {"access_key_ids": ["AKIAIOSFODNN7EXAMPLE"]}),
         _step("aws.iam.quarantine_user", {"users": ["deploy-bot", "backup-admin"]}),
         _step("aws.iam.delete_access_key", {"access_key_ids": ["AKIABACKUPAD1EXAMPLE"]}),

@@ -14,7 +14,7 @@ import secrets
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ from rescind.runbook.validate import coerce_inputs, load_and_validate
 from rescind.settings.tree import merge, normalise
 
 REDACTED = "[redacted]"
+PULL_ACTION = "timeline.pull"
+# Pulling again starts this much before the last window ended: events arrive late.
+PULL_OVERLAP = timedelta(minutes=15)
 AnyStep = ActionStep | ManualStep | PromptStep | NoteStep
 
 
@@ -572,6 +575,51 @@ class IncidentSession:
         from rescind.engine.timeline import load_timeline
 
         return load_timeline(self.incident_dir, self.journal_entries())
+
+    async def pull_timeline_again(self) -> dict[str, Any]:
+        """Pull the finished timeline step's source again, for a new window: from a
+        little before where the last pull ended (audit logs arrive minutes late) until
+        now. Read-only; journaled as ``timeline.pull_again``. Returns the pull's outputs
+        (``events``, ``new_events``...)."""
+        step = next((s for s in self.steps if s.action == PULL_ACTION
+                     and s.status is StepStatus.DONE), None)
+        if step is None:
+            raise UsageError("the timeline has not been pulled yet",
+                             fix="wait for the runbook's timeline step to finish")
+        if self.in_flight:
+            raise UsageError("an action is in flight", fix="pull again once it is done")
+        definition = self._defs[step.id]
+        assert isinstance(definition, ActionStep)
+        action_cls = registry.get(PULL_ACTION)
+        if action_cls is None:
+            raise UsageError(f"no {PULL_ACTION} action in this version of rescind")
+        action = action_cls()
+        since = self._last_pull_end(step.id)
+        raw = {**resolve(definition.with_, self.inputs, self.outputs), "until": "now"}
+        if since is not None:
+            raw["since"] = (since - PULL_OVERLAP).isoformat(timespec="seconds")
+        ctx = self._context(step.id)
+        plan = await _call(action.plan(ctx, action.parse_params(raw), step.id))
+        result: Result = await _call(action.apply(ctx, plan))
+        self._append("timeline.pull_again", {"step": step.id, "since": plan.state["since"],
+                                             "until": plan.state["until"],
+                                             "outputs": result.outputs})
+        return dict(result.outputs)
+
+    def _last_pull_end(self, step_id: str) -> datetime | None:
+        """Where the last pull's window ended: its plan, or the last pull again."""
+        end = None
+        for entry in self.journal_entries():
+            if entry.data.get("step") != step_id:
+                continue
+            if entry.kind == "action.plan":
+                end = entry.data.get("plan", {}).get("state", {}).get("until")
+            elif entry.kind == "timeline.pull_again":
+                end = entry.data.get("until")
+        try:
+            return datetime.fromisoformat(str(end)) if end else None
+        except ValueError:
+            return None
 
     def mark_relevant(self, uid: str, relevant: bool = True) -> None:
         self._append("timeline.relevant", {"uid": uid, "relevant": relevant})

@@ -463,7 +463,8 @@ class IncidentScreen(ReportsFailures, Screen[None]):
         offers = [
             ("Respond to the waiting step", "Open what the engine waits for", "respond"),
             ("Timeline", "The merged audit-log timeline", "timeline"),
-            ("Pull timeline", "Read the pulled events again and show them", "pull_timeline"),
+            ("Pull timeline", "Pull the timeline step's source again, up to now",
+             "pull_timeline"),
             ("Export timeline", "Write the timeline in one of the engine's formats",
              "export_timeline"),
             ("Record", "Journal entries and checkpoints", "record"),
@@ -482,7 +483,16 @@ class IncidentScreen(ReportsFailures, Screen[None]):
         return items
 
     def action_pull_timeline(self) -> None:
+        """Pull again (the step's source, a window up to now) and show the timeline."""
         self.action_timeline()
+        self.notify("Pulling the timeline again…", markup=False)
+        self._pull_again()
+
+    @work(group="incident-pull", exclusive=True, exit_on_error=False)
+    async def _pull_again(self) -> None:
+        outputs = await self.session.pull_timeline_again()
+        self.notify(f"Pulled again: {outputs.get('events', 0)} events, "
+                    f"{outputs.get('new_events', 0)} new.", title="Timeline", markup=False)
 
     def action_export_timeline(self) -> None:
         from rescind.tui.screens.timeline import TimelineScreen

@@ -191,6 +191,12 @@ class RecordScreen(ReportsFailures, Screen[None]):
         text.append("  sha256sum -c SHA256SUMS\n", style="bold cyan")
         text.append("c copies these commands · s saves them to a file", style="dim")
         self.query_one("#record-paths", Static).update(text)
+        # The panel shrinks the journal: keep its selected (newest) line in view.
+        self.call_after_refresh(self._cursor_into_view)
+
+    def _cursor_into_view(self) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.cursor_row)
 
     # --------------------------------------------------------------- actions
 

@@ -109,8 +109,11 @@ class TimelineScreen(ReportsFailures, Screen[None]):
             self._load()
 
     def _on_engine_events(self, events: list[EngineEvent]) -> None:
-        # A finished step may have pulled or added events (a pull, one of our own actions).
-        if any(e.kind is EventKind.STEP and e.data.get("status") == "done" for e in events):
+        # A finished step may have pulled or added events (a pull, one of our own actions),
+        # and so does pulling again.
+        if any((e.kind is EventKind.STEP and e.data.get("status") == "done")
+               or (e.kind is EventKind.JOURNAL and e.data.get("kind") == "timeline.pull_again")
+               for e in events):
             self._load()
 
     @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
