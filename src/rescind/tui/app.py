@@ -10,13 +10,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from rescind.tui.messages import WorkFailed
 from rescind.tui.palette import RescindCommands
 from rescind.tui.screens.home import HomeScreen
 from rescind.tui.workers import failure_text
 
 if TYPE_CHECKING:
     from rescind.engine.session import SessionConfig
+    from rescind.tui.messages import WorkFailed
 
 
 class RescindApp(App[int]):

@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from rescind.engine.responder import EngineEvent
-
 if TYPE_CHECKING:
+    # Annotations only: the app imports this module before its first frame, and the
+    # engine's modules load pydantic.
+    from rescind.engine.responder import EngineEvent
     from rescind.tui.responder import Request
     from rescind.tui.workers import ReportsFailures
 
