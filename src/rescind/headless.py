@@ -26,6 +26,7 @@ from rescind.engine.responder import (
     ApprovalRequest,
     ApprovalResponse,
     EngineEvent,
+    EventKind,
     FailureChoice,
     StepState,
 )
@@ -72,28 +73,28 @@ class _Printer:
 
     def event(self, event: EngineEvent) -> None:
         data = event.data
-        if event.kind == "phase" and data["status"] == "start":
+        if event.kind is EventKind.PHASE and data["status"] == "start":
             self.say(f"\n== {data['phase'].upper()} ==")
-        elif event.kind == "anchor":
+        elif event.kind is EventKind.ANCHOR:
             self.say(f"   {data['line']}")
-        elif event.kind == "blocked":
+        elif event.kind is EventKind.BLOCKED:
             self.say(f"   dry-run blocked: {visible(data['operation'])}")
-        elif event.kind == "warning":
+        elif event.kind is EventKind.WARNING:
             self.say(f"   warning: {visible(data['message'])}")
-        elif event.kind == "progress":
+        elif event.kind is EventKind.PROGRESS:
             self.say(f"   {data['done']}/{data['total']} {visible(data['message'])}")
-        elif event.kind == "secret":
+        elif event.kind is EventKind.SECRET:
             # Shown once, on the terminal only: the engine never journals it.
             self.say(f"   SECRET {visible(data['name'])} (shown once, store it now): "
                      f"{visible(data['value'])}")
-        elif event.kind == "message":
+        elif event.kind is EventKind.MESSAGE:
             # A notification as it went out, was captured (exercise) or would go (dry-run).
             self.say(f"   MESSAGE {visible(data['status'])} via {visible(data['channel'])} to "
                      f"{visible(data['target'])} ({visible(data['recipient'])}): "
                      f"{visible(data['subject'])}")
             for line in str(data["text"]).splitlines():
                 self.say(f"     | {line}")
-        elif event.kind == "step" and data["status"] in ("done", "skipped"):
+        elif event.kind is EventKind.STEP and data["status"] in ("done", "skipped"):
             self.say(f"   [{data['status']}] {visible(data['step'])}")
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rescind.engine.responder import Approval, ApprovalResponse, FailureChoice, StepStatus
+from rescind.engine.responder import (
+    Approval,
+    ApprovalResponse,
+    EventKind,
+    FailureChoice,
+    StepStatus,
+)
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.errors import UsageError
 from rescind.modes import Mode
@@ -276,7 +282,7 @@ phases:
         await session.close()
     finally:
         session.shutdown()
-    shown = responder.of_kind("secret")
+    shown = responder.of_kind(EventKind.SECRET)
     assert shown == [{"step": "rotate", "name": "token", "value": canary + "-output"}]
     for path in session.incident_dir.rglob("*"):
         if path.is_file():

@@ -16,7 +16,7 @@ from rescind.actions import registry
 from rescind.actions.base import ActionContext, Plan, Result
 from rescind.engine.approvals import approve
 from rescind.engine.policy import required_approval
-from rescind.engine.responder import Aborted, StepState
+from rescind.engine.responder import Aborted, EventKind, StepState
 from rescind.errors import ActionError, ErrorKind, RescindError
 from rescind.modes import Mode
 from rescind.runbook.model import ActionStep
@@ -69,7 +69,7 @@ async def run_action(session: IncidentSession, step: ActionStep, state: StepStat
                                        "details": result.details, "undo": result.undo})
     session.in_flight = False
     for name, value in secret_outputs.items():
-        session._emit("secret", step=step.id, name=name, value=value)
+        session._emit(EventKind.SECRET, step=step.id, name=name, value=value)
     if session.mode is Mode.DRY_RUN and plan.mutating:
         session._append("action.verify", {"step": step.id, "ok": None,
                                           "detail": "dry-run: no change was made to verify"})
@@ -96,8 +96,9 @@ async def reverify(session: IncidentSession, pending: dict[str, Any]) -> None:
     except ValueError:
         plan = None
     if plan is None or plan.step_id != step_id or plan.action != step.action:
-        session._emit("warning", message=f"the journal names no usable plan for {step_id}'s "
-                                         "change; it will be planned again")
+        session._emit(EventKind.WARNING,
+                      message=f"the journal names no usable plan for {step_id}'s change; "
+                              "it will be planned again")
         return
     action_cls = registry.get(step.action)
     if action_cls is None:
@@ -109,7 +110,7 @@ async def reverify(session: IncidentSession, pending: dict[str, Any]) -> None:
         # the target's state as it is now, and asks for approval again.
         session._append("action.verify", {"step": step_id, "ok": None, "recovered": True,
                                           "detail": f"could not check: {exc.message}"})
-        session._emit("warning", message=f"could not check whether {step_id} took effect "
+        session._emit(EventKind.WARNING, message=f"could not check whether {step_id} took effect "
                                          f"({exc.message}); it will be planned again")
         return
     session._append("action.verify", {"step": step_id, "ok": verification.ok,
@@ -127,7 +128,7 @@ async def reverify(session: IncidentSession, pending: dict[str, Any]) -> None:
         session._checkpoint(f"after {step_id} (recovered)", step=step_id)
         session._finish(state, outputs)
     else:
-        session._emit("warning", message=f"step {step_id} did not take effect before the "
+        session._emit(EventKind.WARNING, message=f"step {step_id} did not take effect before the "
                                          "interruption; it will be planned again")
 
 
@@ -137,7 +138,7 @@ def context(session: IncidentSession, step_id: str) -> ActionContext:
         return session._append(kind, {"step": step_id, **data})
 
     def progress(done: int, total: int, message: str) -> None:
-        session._emit("progress", step=step_id, done=done, total=total, message=message)
+        session._emit(EventKind.PROGRESS, step=step_id, done=done, total=total, message=message)
 
     def evidence(name: str, data: bytes) -> Path:
         from rescind.record.journal import ensure_private_dir, write_private_file
@@ -148,7 +149,7 @@ def context(session: IncidentSession, step_id: str) -> ActionContext:
         return path
 
     def notice(kind: str, data: dict[str, Any]) -> None:
-        session._emit(kind, step=step_id, **data)
+        session._emit(EventKind(kind), step=step_id, **data)
 
     return ActionContext(mode=session.mode, incident_dir=session.incident_dir,
                          providers=session._providers or {}, journal=journal,

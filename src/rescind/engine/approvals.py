@@ -16,6 +16,7 @@ from rescind.engine.responder import (
     Approval,
     ApprovalRequest,
     ApprovalResponse,
+    EventKind,
     StepState,
     StepStatus,
 )
@@ -47,7 +48,7 @@ async def approve(session: IncidentSession, state: StepState, plan: Plan, policy
         except ApprovalRefused as exc:
             session._append("action.approval", entry | {"approved": False,
                                                         "reason": exc.message})
-            session._emit("warning", message=exc.message)
+            session._emit(EventKind.WARNING, message=exc.message)
             continue
         session._append("action.approval", entry | {"approved": True})
         session._set_status(state, StepStatus.RUNNING)
@@ -76,9 +77,9 @@ def _check(session: IncidentSession, policy: Approval, response: ApprovalRespons
         checked = (f"key in {trusted}" if trusted is not None else
                    "exercise default: any second key (no approvers list configured)")
         if trusted is None:
-            session._emit("warning", message=f"exercise: the approval by {info.fingerprint} "
-                                             "was accepted from any second key; live mode "
-                                             "needs --approvers")
+            session._emit(EventKind.WARNING,
+                          message=f"exercise: the approval by {info.fingerprint} was "
+                                  "accepted from any second key; live mode needs --approvers")
         return {"approver": {"fingerprint": info.fingerprint,
                              "public_key_line": info.public_key_line,
                              "principal": info.principal},

@@ -23,7 +23,14 @@ from rescind.engine.action_steps import reverify
 from rescind.engine.identity import Identity, identities
 from rescind.engine.lock import IncidentLock
 from rescind.engine.opening import Opened, open_resources
-from rescind.engine.responder import Aborted, EngineEvent, Responder, StepState, StepStatus
+from rescind.engine.responder import (
+    Aborted,
+    EngineEvent,
+    EventKind,
+    Responder,
+    StepState,
+    StepStatus,
+)
 from rescind.engine.secrecy import KnownSecrets, public_settings, secret_input_names
 from rescind.engine.state import RecoveredState
 from rescind.engine.steps import AnyStep, run_step
@@ -223,7 +230,7 @@ class IncidentSession:
             if self._review is not None:
                 tail, self._review = self._review, None
                 if tail.unsigned:
-                    self._emit("warning", message=tail.message())
+                    self._emit(EventKind.WARNING, message=tail.message())
                 for claimed in tail.recheck:
                     await reverify(self, claimed)
             for phase, steps in self.runbook.phases.items():
@@ -231,7 +238,7 @@ class IncidentSession:
                     continue
                 self.phase = phase
                 self._append("phase.start", {"phase": phase})
-                self._emit("phase", phase=phase, status="start")
+                self._emit(EventKind.PHASE, phase=phase, status="start")
                 for step_def in steps:
                     state = self._state(step_def.id)
                     if state.status in (StepStatus.DONE, StepStatus.SKIPPED):
@@ -239,7 +246,7 @@ class IncidentSession:
                     await run_step(self, step_def, state)
                 self._append("phase.end", {"phase": phase})
                 self._checkpoint(f"end of phase {phase}", phase=phase)
-                self._emit("phase", phase=phase, status="end")
+                self._emit(EventKind.PHASE, phase=phase, status="end")
             self.phase = None
             return "completed"
         except Aborted as exc:
@@ -265,7 +272,7 @@ class IncidentSession:
         info = CloseInfo(report=result.report, sums=sealed.sums, signature=sealed.signature,
                          allowed_signers=sealed.allowed_signers,
                          verify_command=sealed.verify_command, anchor=anchor)
-        self._emit("closed", report=str(info.report), verify_command=info.verify_command)
+        self._emit(EventKind.CLOSED, report=str(info.report), verify_command=info.verify_command)
         return info
 
     def shutdown(self) -> None:
@@ -283,6 +290,12 @@ class IncidentSession:
         from rescind.engine.timeline import load_timeline
 
         return load_timeline(self.incident_dir, self.journal_entries())
+
+    async def pull_timeline_again(self) -> dict[str, Any]:
+        """Pull the finished timeline step's source again, up to now (engine/pull_again.py)."""
+        from rescind.engine.pull_again import pull_again
+
+        return await pull_again(self)
 
     def mark_relevant(self, uid: str, relevant: bool = True) -> None:
         self._append("timeline.relevant", {"uid": uid, "relevant": relevant})
@@ -395,26 +408,28 @@ class IncidentSession:
 
     def _set_status(self, state: StepState, status: StepStatus) -> None:
         state.status = status
-        self._emit("step", step=state.id, status=status.value)
+        self._emit(EventKind.STEP, step=state.id, status=status.value)
 
     def _append(self, kind: str, data: dict[str, Any]) -> int:
         if self.closed:
             raise UsageError(f"incident {self.incident_id} is closed and sealed: its record "
                              "is read-only", fix="start a new incident to record more")
         entry = self.journal.append(kind, self._secrets.scrub(data))
-        self._emit("journal", seq=entry.seq, kind=kind, time=entry.time, sha256=entry.sha256)
+        self._emit(EventKind.JOURNAL, seq=entry.seq, kind=kind, time=entry.time,
+                   sha256=entry.sha256)
         return entry.seq
 
-    def _emit(self, event_kind: str, /, **data: Any) -> None:
-        if event_kind != "secret":  # the one event meant to show a secret, once
+    def _emit(self, event_kind: EventKind, /, **data: Any) -> None:
+        if event_kind is not EventKind.SECRET:  # the one event meant to show a secret, once
             data = self._secrets.scrub(data)
         self.responder.event(EngineEvent(event_kind, data))
 
     def _checkpoint(self, reason: str, **extra: Any) -> Anchor:
         anchor = checkpoint(self.journal, self.signer, self.incident_id, reason, extra or None)
         self.anchors.append(anchor)
-        self._emit("journal", seq=anchor.seq, kind="checkpoint", time="", sha256=anchor.sha256)
-        self._emit("anchor", line=anchor.line)
+        self._emit(EventKind.JOURNAL, seq=anchor.seq, kind="checkpoint", time="",
+                   sha256=anchor.sha256)
+        self._emit(EventKind.ANCHOR, line=anchor.line)
         return anchor
 
     def _responder_identity(self) -> dict[str, str]:
@@ -426,7 +441,7 @@ class IncidentSession:
         self._append("dryrun.blocked", {"step": step, "provider": call.provider,
                                         "operation": call.operation, "params": call.params,
                                         "text": call.describe()})
-        self._emit("blocked", step=step, operation=call.operation, params=call.params)
+        self._emit(EventKind.BLOCKED, step=step, operation=call.operation, params=call.params)
 
 
 def _nothing() -> None:

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from rescind.engine.action_steps import run_action
-from rescind.engine.responder import Aborted, StepState, StepStatus
+from rescind.engine.responder import Aborted, EventKind, StepState, StepStatus
 from rescind.errors import ErrorKind, RescindError
 from rescind.redaction import REDACTED
 from rescind.runbook.conditions import compile_condition
@@ -79,7 +79,7 @@ async def _prompt(session: IncidentSession, step: PromptStep, state: StepState) 
     while True:
         answer = await session.responder.answer(state, step.default, step.secret)
         if step.pattern and not re.fullmatch(step.pattern, answer):
-            session._emit("warning", message=f"the answer must match {step.pattern}")
+            session._emit(EventKind.WARNING, message=f"the answer must match {step.pattern}")
             continue
         break
     if step.secret and answer:

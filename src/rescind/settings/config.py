@@ -88,7 +88,7 @@ def tables() -> dict[str, type[BaseModel]]:
 
 
 def default_path() -> Path:
-    from rescind.record.keys import config_dir
+    from rescind.dirs import config_dir
 
     return config_dir() / CONFIG_FILE
 
