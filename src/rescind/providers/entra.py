@@ -13,6 +13,7 @@ is kept per loop (the TUI and ``asyncio.run`` in the CLI are different loops).
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -221,6 +222,22 @@ class EntraProvider(AzureIdentityBase):
             return await fn(self.graph())
         except Exception as exc:
             raise translate_graph(exc, permission=permission, resource=resource) from None
+
+    async def get_json(self, url: str, *, permission: str, resource: str) -> dict[str, Any]:
+        """GET an absolute Graph URL (a page, a nextLink) as JSON, through the same client."""
+        from kiota_abstractions.method import Method
+        from kiota_abstractions.request_information import RequestInformation
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        async def get(graph: Any) -> Any:
+            info = RequestInformation(Method.GET)
+            info.url = url
+            info.headers.try_add("Accept", "application/json")
+            return await graph.request_adapter.send_primitive_async(
+                info, "bytes", {"XXX": ODataError})
+
+        data = await self.call(get, permission=permission, resource=resource)
+        return dict(json.loads(data or b"{}"))
 
     def close(self) -> None:
         with self._lock:

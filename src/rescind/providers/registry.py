@@ -21,7 +21,8 @@ from rescind.providers.base import Provider, ProviderBase, table
 ENTRY_POINT_GROUP = "rescind.plugins"
 # Modules whose import registers the built-in providers. They import their SDKs
 # lazily, so importing these stays cheap.
-BUILTIN_MODULES: tuple[str, ...] = ("rescind.providers.aws",)
+BUILTIN_MODULES: tuple[str, ...] = ("rescind.providers.aws", "rescind.providers.entra",
+                                     "rescind.providers.azure")
 
 _PROVIDERS: dict[str, type[ProviderBase]] = {}
 _loaded = False

@@ -209,10 +209,11 @@ class GraphFake(JsonFake):
             "accountEnabled": user.enabled, "onPremisesSyncEnabled": user.on_prem_sync or None,
             "signInSessionsValidFromDateTime": iso(self.now - timedelta(days=30)),
             "signInActivity": {"lastSignInDateTime": self._when(user.last_sign_in)},
-            "passwordProfile": None}
+            "passwordProfile": None, "lastPasswordChangeDateTime": iso(self.now - timedelta(days=60))}
         self.methods[user.id] = [{
             "@odata.type": f"#microsoft.graph.{_METHOD_TYPES[m.type]}", "id": m.id,
-            "createdDateTime": self._when(m.created),
+            # Graph gives no creation time for phone and email methods.
+            **({} if m.type in ("phone", "email") else {"createdDateTime": self._when(m.created)}),
             **({"phoneNumber": m.detail, "phoneType": "mobile"} if m.type == "phone" else {}),
             **({"displayName": m.detail} if m.type in ("microsoftAuthenticator", "fido2")
                else {}),
@@ -375,6 +376,8 @@ class GraphFake(JsonFake):
         return {k: record.get(k) for k in ["id", *fields.split(",")]}
 
     def _get_user(self, q: Request) -> tuple[int, Any]:
+        if "signInActivity" in q.query.get("$select", ""):
+            self.require("AuditLog.Read.All")  # and User.Read.All: the stricter one is logged
         return 200, self._select(copy.deepcopy(self._user(q)), q)
 
     def _patch_user(self, q: Request) -> tuple[int, Any]:
@@ -391,6 +394,7 @@ class GraphFake(JsonFake):
             user["passwordProfile"] = {
                 "forceChangePasswordNextSignIn": bool(profile.get("forceChangePasswordNextSignIn")),
                 "passwordSet": bool(profile.get("password"))}
+            user["lastPasswordChangeDateTime"] = iso(datetime.now(UTC))
             self._own_audit(q, "Reset user password", user["id"], "UserManagement")
         return 204, None
 

@@ -25,7 +25,7 @@ from rescind.timeline.event import Event
 from rescind.timeline.pull import PullProgress, PullResult
 
 # Modules whose import registers the built-in sources (cheap: SDKs load lazily).
-BUILTIN_MODULES: tuple[str, ...] = ("rescind.timeline.aws_source",)
+BUILTIN_MODULES: tuple[str, ...] = ("rescind.timeline.aws_source", "rescind.timeline.entra_source")
 
 
 class TimelineSource(ABC):
