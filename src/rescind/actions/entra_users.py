@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from rescind.actions.base import ActionContext, Plan, Result, Risk, Verification
+from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.entra_common import (
     CAE_NOTE,
     PRIVILEGED_ROLES,
@@ -199,11 +199,12 @@ class RevokeSessions(_UserTargets):
 
 
 @register
-class DescribeUser(_UserTargets):
+class DescribeUser(Action[Any]):
     name = "entra.user.describe"
     description = ("Read an Entra ID user: account state, sign-in activity, directory roles, "
                    "authentication methods, owned apps, on-premises sync")
     params_model = UserParams
+    providers = ("entra",)
     risk = Risk.LOW
     reversible = False
     mutating = False
