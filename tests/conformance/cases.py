@@ -121,3 +121,12 @@ CASES = [
          live_failures=frozenset({"rotate_secrets"})),
     Case("tiny", HERE / "tiny-runbook.yaml", {"user": "mallory"}, HERE / "tiny.md", tiny_fake),
 ]
+
+
+def _entra_cases() -> list[Case]:
+    from tests.entra.cases import cases
+
+    return cases()
+
+
+CASES += _entra_cases()
