@@ -226,7 +226,7 @@ def provider_limiter(provider: Any) -> SlidingLimiter:
     """The tenant's limiter for the running event loop (asyncio locks belong to one loop)."""
     key = (id(provider), id(asyncio.get_running_loop()))
     if key not in _LIMITERS:
-        _LIMITERS[key] = SlidingLimiter()
+        _LIMITERS[key] = SlidingLimiter(*GRAPH_RATE)
     return _LIMITERS[key]
 
 
