@@ -64,14 +64,15 @@ def test_convert_reads_messy_exports_and_counts_what_it_skips(tmp_path: Path) ->
                         "userPrincipalName": "adele@example.com", "ipAddress": "203.0.113.5",
                         "status": {"errorCode": 50074}}},
         {"time": "2024-05-01T11:01:00Z", "category": "SignInLogs", "properties": {}}]}))
+    list_keys = {"value": "Microsoft.Storage/storageAccounts/listKeys/action"}
     sdk = tmp_path / "activity.jsonl"
     sdk.write_text("\n".join([
         json.dumps({"event_timestamp": "2024-05-01T12:00:00+00:00", "correlation_id": "c1",
                     "event_data_id": "e1", "caller": "x", "status": {"value": "Started"},
-                    "operation_name": {"value": "Microsoft.Storage/storageAccounts/listKeys/action"}}),
+                    "operation_name": list_keys}),
         json.dumps({"event_timestamp": "2024-05-01T12:00:02+00:00", "correlation_id": "c1",
                     "event_data_id": "e2", "caller": "x", "status": {"value": "Succeeded"},
-                    "operation_name": {"value": "Microsoft.Storage/storageAccounts/listKeys/action"}}),
+                    "operation_name": list_keys}),
         "{not json"]))
     csv = tmp_path / "SignIns.csv"
     csv.write_text("Date (UTC),Request ID,Username,Application,IP address,Sign-in error code\n"

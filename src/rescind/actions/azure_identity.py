@@ -92,8 +92,11 @@ async def assignments(ctx: ActionContext, sub: str, scope: str,
         rd = str(item.role_definition_id)
         if rd not in roles:
             try:
-                definition = await provider.acall(lambda c, r=rd: c.role_definitions.get_by_id(r),
-                                                  "authorization", sub, action=READ_RD,
+                def definition_of(client: Any, rd: str = rd) -> Any:
+                    return client.role_definitions.get_by_id(rd)
+
+                definition = await provider.acall(definition_of, "authorization", sub,
+                                                  action=READ_RD,
                                                   resource=f"role definition {rd}")
                 roles[rd] = str(definition.role_name)
             except ActionError:

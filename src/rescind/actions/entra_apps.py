@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.entra_common import (
@@ -127,7 +127,7 @@ class DescribeApp(Action[Any]):
     name = "entra.app.describe"
     description = "Read an Entra ID application: secrets and certificates (key ids, hints, " \
                   "expiry) and owners"
-    params_model = AppParams
+    params_model: ClassVar[type[BaseModel]] = AppParams
     providers = ("entra",)
     risk = Risk.LOW
     reversible = False
@@ -197,7 +197,7 @@ class _SpTarget(TargetsAction):
     """Actions on one service principal's parts; the SP itself is guard-checked."""
 
     providers = ("entra",)
-    params_model = SpParams
+    params_model: ClassVar[type[BaseModel]] = SpParams
 
     def guard_targets(self, provider: Any, targets: dict[str, dict[str, Any]],
                       params: Any) -> None:

@@ -191,9 +191,10 @@ class TargetsAction(Action[Any]):
                 wrong.append(f"{target.get('name') or tid}: {self.field}={now!r}")
         if wrong:
             return Verification(ok=False, detail="; ".join(wrong))
-        return Verification(ok=True, detail=f"read back: {self.field} is "
-                                            f"{next(iter(plan.state['targets'].values()), {}).get('after')!r} "
-                                            f"on {plural(len(plan.state['targets']), self.what)}")
+        first: dict[str, Any] = next(iter(plan.state["targets"].values()), {})
+        after = first.get("after")
+        return Verification(ok=True, detail=f"read back: {self.field} is {after!r} on "
+                                            f"{plural(len(plan.state['targets']), self.what)}")
 
     async def undo(self, ctx: ActionContext, plan: Plan, result: Result) -> Result:
         if not self.reversible:

@@ -7,7 +7,7 @@ import string
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.entra_common import (
@@ -91,7 +91,7 @@ def user_warnings(user: dict[str, Any], roles: list[str]) -> list[str]:
 
 class _UserTargets(TargetsAction):
     what = "user"
-    params_model = UsersParams
+    params_model: ClassVar[type[BaseModel]] = UsersParams
     providers = ("entra",)
 
     async def read_targets(self, ctx: ActionContext,
@@ -185,8 +185,9 @@ class RevokeSessions(_UserTargets):
                 stale.append(f"{target['name']}: sessions valid from {now}")
         if stale:
             return Verification(ok=False, detail="; ".join(stale))
+        count = plural(len(plan.state["targets"]), "user")
         return Verification(ok=True, detail="read back: sessions issued before the plan are "
-                                            f"invalid for {plural(len(plan.state['targets']), 'user')}")
+                                            f"invalid for {count}")
 
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         # A revocation is never "drift": revoking again is what the responder wants.
@@ -235,7 +236,7 @@ class DescribeUser(Action[Any]):
                    f"sign-in {user['last_sign_in'] or 'unknown'}, sessions valid from "
                    f"{user['sessions_valid_from']}",
                    f"directory roles: {', '.join(roles) or 'none'}",
-                   f"authentication methods: " + (", ".join(
+                   "authentication methods: " + (", ".join(
                        f"{m['type']} {m['detail']} (added {m['created'] or 'unknown'})"
                        for m in methods) or "none"),
                    f"owned applications: {', '.join(apps) or 'none'}"]

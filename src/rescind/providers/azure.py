@@ -73,8 +73,11 @@ class AzureProvider(AzureIdentityBase):
         for sub in self.subscriptions or [""]:
             if sub:
                 # A read that proves the credential works in that subscription.
-                self.call(lambda c, s=sub: list(c.role_assignments.list_for_subscription(
-                    filter=f"principalId eq '{me.object_id}'")), "authorization", sub,
+                def mine(client: Any) -> list[Any]:
+                    return list(client.role_assignments.list_for_subscription(
+                        filter=f"principalId eq '{me.object_id}'"))
+
+                self.call(mine, "authorization", sub,
                     action="Microsoft.Authorization/roleAssignments/read",
                     resource=f"subscription {sub}")
             found.append((f"subscription {sub or '(none configured)'}",

@@ -89,7 +89,7 @@ class StaticTokenCredential:
 class AsyncStaticTokenCredential(StaticTokenCredential):
     """The same token for azure-core's async policies (kiota's token provider awaits)."""
 
-    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         return StaticTokenCredential.get_token(self, *scopes, **kwargs)
 
     async def close(self) -> None:  # type: ignore[override]
@@ -108,7 +108,7 @@ def build_credential(kind: CredentialKind, tenant_id: str | None, *,
     else:
         import azure.identity as identity  # type: ignore[no-redef]
 
-    tenant = {"tenant_id": tenant_id} if tenant_id else {}
+    tenant: dict[str, Any] = {"tenant_id": tenant_id} if tenant_id else {}
     if kind == "cli":
         return identity.AzureCliCredential(**tenant)
     if kind == "environment":

@@ -196,8 +196,9 @@ class EntraProvider(AzureIdentityBase):
         from kiota_authentication_azure.azure_identity_authentication_provider import (
             AzureIdentityAuthenticationProvider,
         )
-        from msgraph import GraphRequestAdapter, GraphServiceClient
-        from msgraph_core import GraphClientFactory
+        from msgraph.graph_request_adapter import GraphRequestAdapter
+        from msgraph.graph_service_client import GraphServiceClient
+        from msgraph_core import GraphClientFactory  # type: ignore[import-untyped]
 
         from rescind.providers.entra_guard import graph_guard_transport
 

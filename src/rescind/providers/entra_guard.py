@@ -78,7 +78,7 @@ def arm_guard_policy(hook: Hook) -> Any:
     from azure.core.pipeline import PipelineResponse
     from azure.core.pipeline.policies import HTTPPolicy
 
-    class ArmGuard(HTTPPolicy):  # type: ignore[misc]
+    class ArmGuard(HTTPPolicy[Any, Any]):
         def send(self, request: Any) -> Any:
             on_blocked = hook()
             http = request.http_request
@@ -107,7 +107,8 @@ def _empty_response(http_request: Any) -> Any:
     raw.url = http_request.url
     # The SDK streams the body off urllib3's response, as from a real socket.
     raw.raw = urllib3.HTTPResponse(body=io.BytesIO(b""), status=204, preload_content=False)
-    return RestRequestsTransportResponse(request=http_request, internal_response=raw)
+    return RestRequestsTransportResponse(  # type: ignore[no-untyped-call]
+        request=http_request, internal_response=raw)
 
 
 def loopback_http_policy() -> Any:
@@ -121,7 +122,7 @@ def loopback_http_policy() -> Any:
 
     from rescind.providers.azure_credentials import is_loopback
 
-    class LoopbackHttp(SansIOHTTPPolicy):  # type: ignore[misc]
+    class LoopbackHttp(SansIOHTTPPolicy[Any, Any]):
         def on_request(self, request: Any) -> None:
             if is_loopback(request.http_request.url):
                 request.context["enforce_https"] = False

@@ -13,16 +13,15 @@ from rescind.providers.azure_credentials import CredentialKind
 from rescind.settings.types import CommaList
 
 DEFAULT_WIDTH = 16
-_CREDENTIAL = Field(default="auto", description="How to sign in: auto (environment service "
-                    "principal, workload identity, then the Azure CLI login), cli, "
-                    "environment, workload, or device-code")
 
 
 class _Common(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant_id: str | None = Field(default=None, description="The tenant (directory) id or "
                                   "domain (default: the credential's)")
-    credential: CredentialKind = _CREDENTIAL
+    credential: CredentialKind = Field(
+        default="auto", description="How to sign in: auto (environment service principal, "
+        "workload identity, then the Azure CLI login), cli, environment, workload, or device-code")
     break_glass: CommaList = Field(default_factory=list, description="Accounts rescind must "
                                    "never touch: object ids or user principal names")
     max_targets: int | None = Field(default=None, ge=1, description="Allow this many targets "

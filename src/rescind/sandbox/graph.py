@@ -173,14 +173,15 @@ class GraphFake(JsonFake):
         for n, audit in enumerate(spec.audit):
             by: dict[str, Any] = {}
             if audit.by and audit.by.user:
-                user = self._find_user(audit.by.user)
-                by["user"] = {"id": user["id"] if user else audit.by.user,
-                              "userPrincipalName": user["userPrincipalName"] if user else None,
+                who = self._find_user(audit.by.user)
+                by["user"] = {"id": who["id"] if who else audit.by.user,
+                              "userPrincipalName": who["userPrincipalName"] if who else None,
                               "ipAddress": audit.by.ip or None}
             elif audit.by and audit.by.app:
-                sp = self.service_principals.get(audit.by.app, {})
-                by["app"] = {"servicePrincipalId": audit.by.app, "appId": sp.get("appId"),
-                             "displayName": sp.get("displayName")}
+                principal = self.service_principals.get(audit.by.app, {})
+                by["app"] = {"servicePrincipalId": audit.by.app,
+                             "appId": principal.get("appId"),
+                             "displayName": principal.get("displayName")}
             self.audits.append({
                 "id": f"Directory_{uuid.UUID(int=n + 1)}", "category": audit.category,
                 "correlationId": str(uuid.UUID(int=(n + 1) << 64)),
@@ -209,7 +210,8 @@ class GraphFake(JsonFake):
             "accountEnabled": user.enabled, "onPremisesSyncEnabled": user.on_prem_sync or None,
             "signInSessionsValidFromDateTime": iso(self.now - timedelta(days=30)),
             "signInActivity": {"lastSignInDateTime": self._when(user.last_sign_in)},
-            "passwordProfile": None, "lastPasswordChangeDateTime": iso(self.now - timedelta(days=60))}
+            "passwordProfile": None,
+            "lastPasswordChangeDateTime": iso(self.now - timedelta(days=60))}
         self.methods[user.id] = [{
             "@odata.type": f"#microsoft.graph.{_METHOD_TYPES[m.type]}", "id": m.id,
             # Graph gives no creation time for phone and email methods.

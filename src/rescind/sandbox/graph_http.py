@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class Reply(Exception):  # noqa: N818 - it is a reply, not an error of the fake
+class Reply(Exception):
     """An error answer: ``status`` with an OData/ARM error body."""
 
     def __init__(self, status: int, code: str, message: str,
@@ -126,7 +126,7 @@ class JsonFake:
             def _any(self) -> None:
                 fake._serve(self)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _any  # noqa: N815
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _any
 
             def log_message(self, *args: Any) -> None:
                 """No access log in test output."""
