@@ -1,4 +1,4 @@
-"""The three ways rescind talks to a cloud (design.md, "Modes")."""
+"""The three ways rescind talks to a cloud (docs/architecture.md, "Modes")."""
 
 from __future__ import annotations
 

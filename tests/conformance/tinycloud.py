@@ -51,7 +51,7 @@ class TinyFake:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 op = self.path.strip("/")
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"] or 0)))
                 with fake.lock:

@@ -1,4 +1,4 @@
-"""Approval policy by risk (design.md, "Approval policy")."""
+"""Approval policy by risk (docs/architecture.md, "Approval policy")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The normalized timeline event every source produces (design.md, "Timeline")."""
+"""The normalized timeline event every source produces (docs/architecture.md, "Timeline")."""
 
 from __future__ import annotations
 
