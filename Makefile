@@ -11,19 +11,23 @@ DEMO_ENV := RESCIND_CONFIG_DIR=$(CURDIR)/.demo/config
 DEMO_RUNBOOK ?= runbooks/aws-access-key-compromise.yaml
 DEMO_RUN = $(DEMO_ENV) $(BIN)/rescind run $(DEMO_RUNBOOK) --mode exercise --out .demo/incidents
 
-.PHONY: demo demo-headless test check lint typecheck contracts pytest bench screenshots clean
+.PHONY: demo demo-headless test check lint typecheck contracts pytest bench screenshots lock clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "rescind needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25,<27' $(QUIET_PIP)
 
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[exercise]' $(QUIET_PIP)
+# constraints.txt pins every package (direct and transitive): a clean clone installs what CI
+# last passed with, not whatever PyPI published this morning.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet -c constraints.txt
+
+$(VENV)/.installed-run: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP_INSTALL) -e '.[exercise]' $(QUIET_PIP)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]' $(QUIET_PIP)
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP_INSTALL) -e '.[dev]' $(QUIET_PIP)
 	touch $@ $(VENV)/.installed-run
 
 .demo/config/identity.json: | $(VENV)/.installed-run
@@ -65,6 +69,14 @@ bench: $(VENV)/.installed-dev
 
 screenshots: $(VENV)/.installed-dev
 	$(BIN)/python scripts/screenshots.py
+
+# Re-pin after a dependency change: install fresh from pyproject.toml's bounds, then freeze.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev]' $(QUIET_PIP)
+	{ sed -n '1,2p' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude-editable \
+		| grep -v '^-e'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache

@@ -84,16 +84,13 @@ async def answer(pilot: Any) -> str:
     screen = pilot.app.screen
     kind = type(screen).__name__
     if kind == "ApprovalModal":
-        if screen.policy.value == "type-name":
-            await focus(pilot, "typed")
+        if screen.policy.value == "type-name":  # the name field has the focus
             await pilot.press(*screen.request.expected_names[0], "enter")
         else:
             await focus(pilot, "approve")
             await pilot.press("enter")
     elif kind == "AcknowledgeModal":
-        await pilot.press("space")
-        await focus(pilot, "note")
-        await pilot.press(*"done, see ticket", "enter")
+        await pilot.press("n", *"done, see ticket", "enter")
     elif kind == "AnswerModal":
         await pilot.press("enter")
     elif kind == "SecretModal":
@@ -169,7 +166,6 @@ async def shoot_incident(out: Path) -> list[Path]:
 
         # On to the irreversible delete: the typed confirmation, name typed, not sent.
         await answer_until(pilot, on(pilot, "ApprovalModal", "delete_key"))
-        await focus(pilot, "typed")
         await pilot.press(*KEY)
         await settle(pilot)
         save("approval")

@@ -39,9 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = func(args)
         return code
     except RescindError as exc:
-        print(f"rescind: {exc.message}", file=sys.stderr)
+        from rescind.textsafe import visible
+
+        # A message can quote a runbook, a plan or a cloud: no escape reaches the terminal.
+        print(f"rescind: {visible(exc.message, multiline=True)}", file=sys.stderr)
         if exc.fix:
-            print(f"  fix: {exc.fix}", file=sys.stderr)
+            print(f"  fix: {visible(exc.fix, multiline=True)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("rescind: interrupted; the incident record keeps everything written so far",

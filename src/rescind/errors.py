@@ -7,6 +7,8 @@ line and exits non-zero, never with a traceback.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class RescindError(Exception):
     """Base for errors a user can cause and fix."""
@@ -42,16 +44,30 @@ class DryRunViolation(RescindError):
     """A mutating call was attempted while the dry-run guard is installed."""
 
 
-class ActionError(RescindError):
-    """An action failed in a way the responder can act on.
+class ErrorKind(StrEnum):
+    """Why an action failed: the engine and UI offer choices by kind."""
 
-    ``kind`` lets the engine and UI offer the right choices: "permission",
-    "expired", "throttled", "not-found", "conflict" (target changed since
-    planning) or "error".
+    PERMISSION = "permission"  # rescind's identity may not make a call
+    EXPIRED = "expired"        # credentials expired or missing: log in again
+    CONFIG = "config"          # a profile, region or setting is wrong
+    NETWORK = "network"        # the cloud could not be reached
+    THROTTLED = "throttled"    # the cloud said slow down, after retries
+    NOT_FOUND = "not-found"    # a target does not exist (any more)
+    CONFLICT = "conflict"      # a target changed since planning: re-plan, re-approve
+    REFUSED = "refused"        # a guardrail refused the targets (cap, break-glass, self)
+    DECLINED = "declined"      # the responder declined the plan
+    ERROR = "error"            # anything else
+
+
+class ActionError(RescindError):
+    """An action failed in a way the responder can act on; ``kind`` says how.
+
+    ``kind`` takes an :class:`ErrorKind` or its value; an unknown value is a bug
+    (ValueError), not a new kind.
     """
 
-    def __init__(self, message: str, *, kind: str = "error", fix: str | None = None,
-                 retryable: bool = True) -> None:
+    def __init__(self, message: str, *, kind: ErrorKind | str = ErrorKind.ERROR,
+                 fix: str | None = None, retryable: bool = True) -> None:
         super().__init__(message, fix=fix)
-        self.kind = kind
+        self.kind = ErrorKind(kind)
         self.retryable = retryable

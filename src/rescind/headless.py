@@ -3,6 +3,10 @@
 ``TerminalResponder`` asks on the terminal; ``ExerciseResponder`` (``--auto-approve``,
 exercise mode only) acknowledges, answers with defaults and approves by itself, the
 second approver being a throwaway key made for the exercise.
+
+Everything a runbook, a plan or a cloud supplies is printed through
+``rescind.textsafe.visible``: one-line fields where they are formatted, and every
+line once more as it is written.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import getpass
 import json
 import secrets
+import shlex
 import sys
 from typing import Any, TextIO
 
@@ -25,6 +30,7 @@ from rescind.engine.responder import (
     StepState,
 )
 from rescind.errors import ActionError
+from rescind.textsafe import name_warning, visible
 
 EXERCISE_ANSWER = "(exercise)"
 _STDIN_CLOSED = ("standard input closed; use --auto-approve in exercise mode "
@@ -32,19 +38,19 @@ _STDIN_CLOSED = ("standard input closed; use --auto-approve in exercise mode "
 
 
 def describe_plan(plan: Plan) -> list[str]:
-    lines = [f"plan {plan.digest[:12]}  {plan.action}  risk={plan.risk.value}  "
+    lines = [f"plan {plan.digest[:12]}  {visible(plan.action)}  risk={plan.risk.value}  "
              f"{'reversible' if plan.reversible else 'IRREVERSIBLE'}"]
     if plan.summary:
-        lines.append(f"  {plan.summary}")
+        lines.append(f"  {visible(plan.summary)}")
     for change in plan.changes:
-        lines.append(f"  {change.target}: {change.field}: "
+        lines.append(f"  {visible(change.target)}: {visible(change.field)}: "
                      f"{_short(change.before)} -> {_short(change.after)}")
-    lines.extend(f"  ! {w}" for w in plan.warnings)
+    lines.extend(f"  ! {visible(w)}" for w in plan.warnings)
     return lines
 
 
 def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = visible(value if isinstance(value, str) else json.dumps(value, default=str))
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -55,7 +61,9 @@ class _Printer:
         self.out = out
 
     def say(self, line: str = "") -> None:
-        print(line, file=self.out, flush=True)
+        # The last line of defence: no escape sequence reaches the terminal, whatever
+        # the caller formatted. One-line fields are made visible where they are used.
+        print(visible(line, multiline=True), file=self.out, flush=True)
 
     def event(self, event: EngineEvent) -> None:
         data = event.data
@@ -64,16 +72,17 @@ class _Printer:
         elif event.kind == "anchor":
             self.say(f"   {data['line']}")
         elif event.kind == "blocked":
-            self.say(f"   dry-run blocked: {data['operation']}")
+            self.say(f"   dry-run blocked: {visible(data['operation'])}")
         elif event.kind == "warning":
-            self.say(f"   warning: {data['message']}")
+            self.say(f"   warning: {visible(data['message'])}")
         elif event.kind == "progress":
-            self.say(f"   {data['done']}/{data['total']} {data['message']}")
+            self.say(f"   {data['done']}/{data['total']} {visible(data['message'])}")
         elif event.kind == "secret":
             # Shown once, on the terminal only: the engine never journals it.
-            self.say(f"   SECRET {data['name']} (shown once, store it now): {data['value']}")
+            self.say(f"   SECRET {visible(data['name'])} (shown once, store it now): "
+                     f"{visible(data['value'])}")
         elif event.kind == "step" and data["status"] in ("done", "skipped"):
-            self.say(f"   [{data['status']}] {data['step']}")
+            self.say(f"   [{data['status']}] {visible(data['step'])}")
 
 
 class TerminalResponder(_Printer):
@@ -85,9 +94,10 @@ class TerminalResponder(_Printer):
             raise Aborted(_STDIN_CLOSED)
         try:
             if secret:
-                secret_answer: str = await asyncio.to_thread(getpass.getpass, prompt)
+                secret_answer: str = await asyncio.to_thread(
+                    getpass.getpass, visible(prompt, multiline=True))
                 return secret_answer
-            self.out.write(prompt)
+            self.out.write(visible(prompt, multiline=True))
             self.out.flush()
             line: str = await asyncio.to_thread(sys.stdin.readline)
         except (EOFError, KeyboardInterrupt):
@@ -97,17 +107,17 @@ class TerminalResponder(_Printer):
         return line.rstrip("\n")
 
     async def acknowledge(self, step: StepState) -> str | None:
-        self.say(f"-- [manual] {step.title}: {step.text}")
+        self.say(f"-- [manual] {visible(step.title)}: {step.text}")
         note = await self._ask("   done? press Enter (optionally type a note first): ")
         return note or None
 
     async def answer(self, step: StepState, default: str | None, secret: bool) -> str:
-        hint = f" [{default}]" if default and not secret else ""
+        hint = f" [{visible(default)}]" if default and not secret else ""
         answer = await self._ask(f"-- [prompt] {step.text}{hint}: ", secret=secret)
         return answer or (default or "")
 
     async def approve(self, request: ApprovalRequest) -> ApprovalResponse:
-        self.say(f"-- [action] {request.step.title}")
+        self.say(f"-- [action] {visible(request.step.title)}")
         for line in describe_plan(request.plan):
             self.say(f"   {line}")
         if request.policy is Approval.CONFIRM:
@@ -115,11 +125,16 @@ class TerminalResponder(_Printer):
             return ApprovalResponse(approved=typed.strip().lower() == "yes",
                                     reason=None if typed else "declined")
         if request.policy is Approval.TYPE_NAME:
+            for name in request.expected_names:
+                warning = name_warning(name)
+                if warning:
+                    self.say(f"   WARNING: {warning}")
+            names = ", ".join(visible(n) for n in request.expected_names)
             typed = await self._ask(f"   type the target's name to apply "
-                                    f"({', '.join(request.expected_names)}), empty to decline: ")
+                                    f"({names}), empty to decline: ")
             return ApprovalResponse(approved=bool(typed.strip()), typed=typed)
         self.say("   two-person approval: the second responder runs")
-        self.say(f"     rescind approve {request.plan_file}")
+        self.say(f"     rescind approve {shlex.quote(str(request.plan_file))}")
         self.say("   and sends you the token; paste it below (empty line to decline):")
         lines: list[str] = []
         while True:
@@ -131,9 +146,10 @@ class TerminalResponder(_Printer):
                 return ApprovalResponse(approved=True, token="\n".join(lines) + "\n")
 
     async def on_failure(self, step: StepState, error: ActionError) -> FailureChoice:
-        self.say(f"   FAILED {step.id}: {error.message}")
+        self.say(f"   {_verdict(error)} {visible(step.id)}: "
+                 f"{visible(error.message, multiline=True)}")
         if error.fix:
-            self.say(f"   fix: {error.fix}")
+            self.say(f"   fix: {visible(error.fix)}")
         while True:
             choice = (await self._ask("   [r]etry, [s]kip, or [a]bort? ")).strip().lower()
             if choice in ("r", "retry"):
@@ -153,7 +169,7 @@ class ExerciseResponder(_Printer):
         self._second: Any = None
 
     async def acknowledge(self, step: StepState) -> str | None:
-        self.say(f"-- [manual] {step.title}: {step.text}  -> {EXERCISE_ANSWER}")
+        self.say(f"-- [manual] {visible(step.title)}: {step.text}  -> {EXERCISE_ANSWER}")
         return EXERCISE_ANSWER
 
     async def answer(self, step: StepState, default: str | None, secret: bool) -> str:
@@ -163,11 +179,11 @@ class ExerciseResponder(_Printer):
             answer = f"exercise-secret-{secrets.token_hex(8)}"
         else:
             answer = default if default is not None else EXERCISE_ANSWER
-        self.say(f"-- [prompt] {step.text} -> {'***' if secret else answer}")
+        self.say(f"-- [prompt] {step.text} -> {'***' if secret else visible(answer)}")
         return answer
 
     async def approve(self, request: ApprovalRequest) -> ApprovalResponse:
-        self.say(f"-- [action] {request.step.title}")
+        self.say(f"-- [action] {visible(request.step.title)}")
         for line in describe_plan(request.plan):
             self.say(f"   {line}")
         self.say(f"   auto-approved ({request.policy.value}, exercise)")
@@ -188,5 +204,11 @@ class ExerciseResponder(_Printer):
         return self._second
 
     async def on_failure(self, step: StepState, error: ActionError) -> FailureChoice:
-        self.say(f"   FAILED {step.id}: {error.message} -> skipped (exercise)")
+        self.say(f"   {_verdict(error)} {visible(step.id)}: {visible(error.message)} "
+                 "-> skipped (exercise)")
         return FailureChoice("skip", f"exercise: {error.message}")
+
+
+def _verdict(error: ActionError) -> str:
+    """A declined plan is the responder's choice, not a failure: say so."""
+    return "DECLINED" if error.kind == "declined" else "FAILED"

@@ -212,7 +212,7 @@ async def test_check_root(make_ctx: Callable[..., ActionContext]) -> None:
 
 def test_a_trust_policy_with_one_statement_object_has_its_external_id_found() -> None:
     """IAM accepts ``Statement`` as one object as well as a list."""
-    from rescind.actions.aws_iam_roles import (
+    from rescind.actions.aws_iam_trust import (
         external_id_statements,
         redact_external_ids,
         with_external_id,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from rescind.actions import registry
+from rescind.actions.base import Action
 from tests.aws.conftest import ROOT
 
 DOC = (ROOT / "docs" / "aws.md").read_text()
 
 
-def _aws_actions() -> list[type]:
+def _aws_actions() -> list[type[Action[Any]]]:
     return [cls for cls in registry.all_actions() if "aws" in cls.providers]
 
 
@@ -30,7 +32,7 @@ def test_the_documented_policy_grants_every_permission() -> None:
     assert block is not None
     policy = json.loads(block.group(1))
     read, revoke = (set(s["Action"]) for s in policy["Statement"])
-    needed = {p for cls in _aws_actions() for p in cls.permissions}  # type: ignore[attr-defined]
+    needed = {p for cls in _aws_actions() for p in cls.permissions}
     assert needed <= read | revoke, needed - (read | revoke)
     assert not {p for p in read if not p.split(":", 1)[1].startswith(
         ("Get", "List", "Describe", "Lookup"))}, "the dry-run statement must be read-only"

@@ -12,7 +12,7 @@ import pytest
 from rescind.actions import registry
 from rescind.actions.base import ActionContext
 from rescind.modes import Mode
-from rescind.providers.aws_guard import REDACTED
+from rescind.redaction import REDACTED
 from rescind.sandbox.aws import AwsSandbox
 from tests.aws.cases import MUTATING, READ_ONLY, Case
 from tests.aws.conftest import Recorder, RequestLog
@@ -40,7 +40,7 @@ async def test_dry_run_sends_no_mutating_request(case: Case, sandbox: AwsSandbox
     assert snapshot(sandbox) == before
     # docs/aws.md lists each action's IAM permissions from this attribute: keep it exact.
     used = set(served) | {b.operation for b in recorder.blocked}
-    assert used <= set(cls.permissions), used - set(cls.permissions)  # type: ignore[attr-defined]
+    assert used <= set(cls.permissions), used - set(cls.permissions)
     for call in recorder.blocked:
         assert call.describe().startswith(f"would call {call.operation} ")
     for name in case.secret:
@@ -66,7 +66,7 @@ async def test_read_only_actions_work_in_dry_run(case_id: str, name: str,
     assert recorder.blocked == []
     assert requests_log.operations() and requests_log.mutating() == []
     used = set(requests_log.operations())
-    assert used <= set(cls.permissions), used - set(cls.permissions)  # type: ignore[attr-defined]
+    assert used <= set(cls.permissions), used - set(cls.permissions)
 
 
 def test_every_registered_aws_action_has_a_dry_run_case() -> None:

@@ -242,7 +242,7 @@ async def test_many_targets_failing_report_one_combined_error(
 
 
 def test_combined_failures_lead_with_the_most_urgent_kind() -> None:
-    from rescind.actions.aws_common import combine_failures
+    from rescind.actions.common import combine_failures
 
     error = combine_failures([("A", ActionError("gone", kind="not-found", retryable=False)),
                               ("B", ActionError("log in", kind="expired", fix="sso login"))],
@@ -250,3 +250,15 @@ def test_combined_failures_lead_with_the_most_urgent_kind() -> None:
     assert error.kind == "expired" and error.fix == "sso login"
     assert error.message == "2 of 5 deletions failed: B: log in; A: gone"
     assert not error.retryable
+
+
+def test_plan_summaries_pluralise_words_ending_in_y() -> None:
+    from rescind.actions.aws_common import plural
+    from rescind.actions.aws_iam_keys import DeactivateAccessKey, _summary
+
+    assert [plural(n, w) for n, w in [(2, "access key"), (2, "policy"), (1, "policy"),
+                                      (3, "user"), (2, "day"), (0, "secret")]] == [
+        "2 access keys", "2 policies", "1 policy", "3 users", "2 days", "0 secrets"]
+    assert _summary(DeactivateAccessKey, ["AKIAIOSFODNN7EXAMPLE", "AKIAI44QH8DHBEXAMPLE"], 2,
+                    ["deploy-bot"]) == ("Deactivate 2 access keys of deploy-bot: "
+                                        "AKIAIOSFODNN7EXAMPLE, AKIAI44QH8DHBEXAMPLE")

@@ -1,7 +1,8 @@
 """Run the test incident in a child process and SIGKILL it at a chosen point.
 
 Usage: python -m tests.engine.killer RUNBOOK OUT CLOUD POINT
-POINT: ack | apply-after | apply-before | approve-delete
+POINT: ack | apply-after | apply-before | approve-delete | checkpoint-disable | seal-<K>
+(seal-<K>: die at the K-th fsync of the close, i.e. between any two writes of sealing)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rescind.actions import registry
-from rescind.engine.responder import ApprovalRequest, ApprovalResponse, StepState
+from rescind.engine.responder import ApprovalRequest, ApprovalResponse, EngineEvent, StepState
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.modes import Mode
 from tests.engine.conftest import ScriptedResponder
@@ -44,6 +45,13 @@ class KillingResponder(ScriptedResponder):
         super().__init__()
         self.point = point
 
+    def event(self, event: EngineEvent) -> None:
+        super().event(event)
+        # The checkpoint after disable is signed, its step.done not yet written.
+        if (self.point == "checkpoint-disable" and event.kind == "anchor"
+                and len(self.of_kind("anchor")) == 2):
+            die()
+
     async def acknowledge(self, step: StepState) -> str | None:
         if self.point == "ack":
             die()
@@ -65,7 +73,24 @@ async def main(runbook: str, out: str, cloud_path: str, point: str) -> None:
     session = await IncidentSession.start(config, KillingResponder(point))
     print(session.incident_dir, flush=True)
     await session.run()
+    if point.startswith("seal-"):
+        die_at_fsync(int(point.removeprefix("seal-")))
     await session.close()
+
+
+def die_at_fsync(k: int) -> None:
+    """Every write of sealing ends in an fsync (journal lines, each atomic file and its
+    folder): dying at the K-th leaves the record exactly as a crash there would."""
+    real = os.fsync
+    calls = [0]
+
+    def fsync(fd: int) -> None:
+        calls[0] += 1
+        if calls[0] == k:
+            die()
+        real(fd)
+
+    os.fsync = fsync  # type: ignore[assignment]
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from rescind.errors import UsageError
 from rescind.modes import Mode
 from rescind.record.journal import read_entries
 from rescind.record.verify import verify_incident
+from rescind.redaction import REDACTED
 from tests.engine.conftest import ScriptedResponder, write_runbook
 from tests.engine.testcloud import FakeCloud, UnguardedCloud
 
@@ -47,10 +48,12 @@ def kinds(incident: Path) -> list[str]:
 
 
 async def start(tmp_path: Path, cloud: object, responder: ScriptedResponder,
-                body: str = RUNBOOK, mode: Mode = Mode.LIVE, **inputs: str) -> IncidentSession:
+                body: str = RUNBOOK, mode: Mode = Mode.LIVE,
+                settings: dict[str, object] | None = None, **inputs: str) -> IncidentSession:
     runbook = write_runbook(tmp_path / "rb.yaml", body)
     config = SessionConfig(runbook=runbook, mode=mode, inputs=dict(inputs),
-                           out_dir=tmp_path / "incidents", providers={"testcloud": cloud})
+                           out_dir=tmp_path / "incidents", providers={"testcloud": cloud},
+                           settings=dict(settings or {}))
     return await IncidentSession.start(config, responder)
 
 
@@ -167,8 +170,11 @@ async def test_two_person_needs_a_second_key_over_this_exact_plan(
 
     body = RUNBOOK.replace("test.delete_user", "test.nuke_user")
     second = ephemeral_signer("Sam Second", "sam@example.com")
+    throwaway = ephemeral_signer("Made On The Spot", "spot@example.com")
     own = load_signer()
     tokens: list[ApprovalResponse] = []
+    team = tmp_path / "approvers"
+    team.write_text(second.allowed_signers_line() + "\n")
 
     class TwoPerson(ScriptedResponder):
         async def approve(self, request):  # type: ignore[no-untyped-def]
@@ -179,6 +185,8 @@ async def test_two_person_needs_a_second_key_over_this_exact_plan(
             attempts = [
                 ApprovalResponse(approved=True, token=sign_approval(plan, own)),  # own key
                 ApprovalResponse(approved=True, token=sign_approval(plan + b" ", second)),
+                # A key made on the spot is a second key, not a second trusted person.
+                ApprovalResponse(approved=True, token=sign_approval(plan, throwaway)),
                 ApprovalResponse(approved=True, token=sign_approval(plan, second)),
             ]
             tokens.append(attempts[len([r for r in self.requests
@@ -186,7 +194,13 @@ async def test_two_person_needs_a_second_key_over_this_exact_plan(
             return tokens[-1]
 
     responder = TwoPerson()
-    session = await start(tmp_path, cloud, responder, body=body)
+    # Live mode without a trusted approvers list: refused before anything is created.
+    with pytest.raises(UsageError, match="no trusted approvers") as refused:
+        await start(tmp_path, cloud, responder, body=body)
+    assert refused.value.fix is not None and "--approvers" in refused.value.fix
+    assert not (tmp_path / "incidents").exists() or not any((tmp_path / "incidents").iterdir())
+    session = await start(tmp_path, cloud, responder, body=body,
+                          settings={"approvers": str(team)})
     try:
         assert await session.run() == "completed"
         await session.close()
@@ -195,8 +209,10 @@ async def test_two_person_needs_a_second_key_over_this_exact_plan(
     assert "alice" not in cloud.load()["users"]
     approvals = [e.data for e in read_entries(session.incident_dir / "journal.jsonl")
                  if e.kind == "action.approval" and e.data["policy"] == "two-person"]
-    assert [a["approved"] for a in approvals] == [False, False, True]
-    assert approvals[2]["approver"]["fingerprint"] == second.fingerprint
+    assert [a["approved"] for a in approvals] == [False, False, False, True]
+    assert "not trusted for approvals" in approvals[2]["reason"]
+    assert approvals[3]["approver"]["fingerprint"] == second.fingerprint
+    assert approvals[3]["approver_trust"] == f"key in {team}"
     allowed = (session.incident_dir / "allowed_signers").read_text()
     assert second.public_key_line.split()[1] in allowed
     assert verify_incident(session.incident_dir).exit_code == 0
@@ -268,6 +284,27 @@ phases:
             assert canary.encode() not in data, path
             assert answer_canary.encode() not in data, path
     assert verify_incident(session.incident_dir).exit_code == 0
+
+
+async def test_settings_are_journaled_without_any_secret(tmp_path: Path, cloud: FakeCloud) -> None:
+    """Settings go through the one redaction: every secret-named field is dropped."""
+    canary = "CANARY-settings-9c1d-not-for-disk"
+    settings = {"region": "us-east-1", "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                "vault": {"api_passphrase": canary, "ssh_private_key": canary,
+                          "client_secret": canary, "role_external_id": canary,
+                          "address": "https://vault.example.com"}}
+    config = SessionConfig(runbook=write_runbook(tmp_path / "rb.yaml", RUNBOOK), mode=Mode.LIVE,
+                           inputs={}, out_dir=tmp_path / "incidents",
+                           providers={"testcloud": cloud}, settings=settings)
+    session = await IncidentSession.start(config, ScriptedResponder())
+    session.shutdown()
+    journal = (session.incident_dir / "journal.jsonl").read_text()
+    assert canary not in journal
+    opened = next(e for e in read_entries(session.incident_dir / "journal.jsonl")
+                  if e.kind == "incident.open")
+    # A key id goes with its secret: journaled alone it would pair with another on resume.
+    assert opened.data["settings"] == {"region": "us-east-1",
+                                       "vault": {"address": "https://vault.example.com"}}
 
 
 async def test_a_secret_in_an_error_message_is_not_shown(tmp_path: Path,
@@ -394,5 +431,5 @@ phases:
     finally:
         session.shutdown()
     entries = {e.kind: e.data for e in read_entries(session.incident_dir / "journal.jsonl")}
-    assert entries["prompt.answer"]["answer"] == "[redacted]"
+    assert entries["prompt.answer"]["answer"] == REDACTED
     assert entries["manual.ack"]["note"] == EXERCISE_ANSWER

@@ -24,6 +24,7 @@ from rescind.actions.base import (
 )
 from rescind.errors import ActionError
 from rescind.providers.base import BlockedCall
+from rescind.redaction import REDACTED
 
 READ_OPS = ("Get", "List")
 
@@ -101,7 +102,7 @@ class DisableUser(Action[UserParams]):
     reversible = True
     mutating = True
     providers = ("testcloud",)
-    outputs = ("user",)
+    outputs = ("user", "disabled_at")
 
     async def plan(self, ctx: ActionContext, params: UserParams, step_id: str) -> Plan:
         cloud = ctx.provider("testcloud")
@@ -119,7 +120,9 @@ class DisableUser(Action[UserParams]):
         if cloud.call("GetUser", user=user) != plan.state["before"]:
             raise ActionError(f"{user} changed since planning", kind="conflict")
         cloud.call("DisableUser", user=user)
-        return Result(outputs={"user": user}, undo={"op": "EnableUser", "user": user})
+        # Known only once applied, as a real action's request id or timestamp is.
+        return Result(outputs={"user": user, "disabled_at": len(cloud.load()["calls"])},
+                      undo={"op": "EnableUser", "user": user})
 
     async def verify(self, ctx: ActionContext, plan: Plan, result: Result | None) -> Verification:
         state = ctx.provider("testcloud").call("GetUser", user=plan.params["user"])
@@ -193,7 +196,7 @@ class RotateToken(Action[RotateParams]):
 
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         # The action itself gets the real secret values, not the redacted record.
-        assert plan.params["reason"] != "[redacted]"
+        assert plan.params["reason"] != REDACTED
         ctx.provider("testcloud").call("RotateToken", user=plan.params["user"])
         return Result(outputs={"token": ctx.settings["canary"]})
 

@@ -56,3 +56,24 @@ def test_parse_anchor_from_pasted_text(jane: SshKey) -> None:
     for bad in ["", "ANCHOR x seq=1", line.replace("sha256=ab", "sha256=zz")]:
         with pytest.raises(UsageError):
             parse_anchor(bad)
+
+
+def test_checkpoint_signs_the_running_hash_without_rereading_the_journal(
+        jane: SshKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint costs the same at line 100 and line 100,000: it signs the journal's
+    running SHA-512, also after a reopen and a torn-line repair, and never reads the
+    file back."""
+    from rescind.record.sshsig import verify
+
+    folder = tmp_path / "incident"
+    signer = jane.signer("Jane Doe")
+    with Journal.create(folder / "journal.jsonl") as j:
+        j.append_many([("note", {"text": f"line {i}"}) for i in range(50)])
+    with (folder / "journal.jsonl").open("ab") as fh:
+        fh.write(b'{"prev":"torn')  # a crash mid-write: reopening repairs it
+    monkeypatch.setattr(Journal, "bytes_through", lambda *_a: pytest.fail("re-read"))
+    with Journal.open(folder / "journal.jsonl", repair_torn=True) as j:
+        j.append("note", {"text": "after the repair"})
+        anchor = checkpoint(j, signer, "IR-7", "phase")
+    data = (folder / "journal.jsonl").read_bytes()
+    verify(signature_path(folder, anchor.seq).read_text(), data, "rescind-incident")

@@ -189,3 +189,31 @@ def test_verify_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "not an anchor line" in capsys.readouterr().err
     assert main(["verify", str(tmp_path), "--allowed-signers", str(tmp_path / "x")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_verify_a_folder_that_is_not_an_incident(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is not an incident folder" in err and "TAMPERED" not in err
+
+
+def test_approve_shows_a_crafted_plan_visibly(omar: SshKey, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # Escapes that would hide a line from the approver, retitle the window, reorder text.
+    plan = sample_plan().model_copy(update={
+        "summary": "harmless\x1b[1A\x1b[2K", "targets": ["AKIAIOSFODNN7EXAMPLE\x1b[8m", "bоb"],
+        "warnings": ["\x1b]0;owned\x07 \u202eevil"]})
+    path = tmp_path / "plans" / "deactivate.json"
+    path.parent.mkdir()
+    path.write_bytes(plan.canonical_bytes())
+    assert main(["approve", str(path), "--key", str(omar.path), "--email",
+                 "omar@example.com", "--yes"]) == 0
+    err = capsys.readouterr().err
+    for raw in ("\x1b", "\x07", "\u202e"):
+        assert raw not in err
+    assert "summary:   harmless\\x1b[1A\\x1b[2K" in err
+    assert "targets:   AKIAIOSFODNN7EXAMPLE\\x1b[8m, bоb" in err
+    assert "warning:   \\x1b]0;owned\\x07 \\u202eevil" in err
+    assert "WARNING:   the name bоb has characters that are not plain ASCII (U+043E " \
+           "CYRILLIC SMALL LETTER O at 2)" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import shutil
@@ -265,7 +266,9 @@ def test_seal_files_removed_or_edited(pristine: Sample, tmp_path: Path) -> None:
     assert report.exit_code == 1 and not report.seal_verified
     assert any(p.startswith("SHA256SUMS.sig: signature by") for p in report.problems)
     (folder / "SHA256SUMS.sig").unlink()
-    assert "SHA256SUMS.sig is missing" in verify_incident(folder).problems
+    report = verify_incident(folder)
+    assert report.exit_code == 1
+    assert report.problems[0].startswith("SHA256SUMS.sig is missing")
     sums.unlink()
     # Both gone: the journal says the incident was closed, so the record is incomplete.
     report = verify_incident(folder)
@@ -341,9 +344,10 @@ def test_torn_last_line_is_incomplete_not_tampered(pristine_open: Sample,
     assert report.problems[0].startswith(f"seq {len(pristine_open.entries)}: the last line is "
                                          "incomplete")
     assert report.lines == len(pristine_open.entries)
-    # Repair (as resume does) and the record verifies again.
+    # Repair (as resume does): intact, but the repair's own line is not signed yet.
     Journal.open(folder / "journal.jsonl", repair_torn=True).close()
-    assert verify_incident(folder).exit_code == 0
+    report = verify_incident(folder)
+    assert (report.status, report.exit_code, report.unconfirmed) == ("unconfirmed", 2, 1)
 
 
 def test_torn_line_in_a_sealed_record_is_tampering(pristine: Sample, tmp_path: Path) -> None:
@@ -402,10 +406,67 @@ def test_open_incident_verifies_and_says_not_sealed(pristine_open: Sample,
     assert report.checkpoints_verified == 3
 
 
-def test_missing_journal_and_bad_folder(tmp_path: Path) -> None:
+def test_missing_journal_and_bad_folder(pristine: Sample, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    report = verify_incident(empty)
-    assert report.exit_code == 1 and report.problems[0] == "journal.jsonl is missing"
+    with pytest.raises(UsageError, match="is not an incident folder") as caught:
+        verify_incident(empty)
+    assert caught.value.exit_code == 2
     with pytest.raises(UsageError):
         verify_incident(tmp_path / "nope")
+    # A sealed record whose journal was removed is tampering, not "not an incident".
+    folder = copy_of(pristine, tmp_path)
+    (folder / "journal.jsonl").unlink()
+    report = verify_incident(folder)
+    assert report.exit_code == 1 and report.problems[0] == "journal.jsonl is missing"
+
+
+def test_a_record_re_signed_with_another_key_says_so(pristine: Sample, mallory: SshKey,
+                                                     tmp_path: Path) -> None:
+    """Every checkpoint and the seal re-made with another key, with that key's own
+    allowed_signers: each signature verifies, but not by the responder the journal names."""
+    folder = copy_of(pristine, tmp_path)
+    lines = lines_of(folder)
+    for sig in (folder / "signatures").glob("journal.*.sig"):
+        seq = int(sig.name.split(".")[1])
+        sig.write_text(sshsig.sign(mallory.private, b"".join(lines[:seq + 1]),
+                                   "rescind-incident"))
+    approver_line = (folder / "allowed_signers").read_text().splitlines()[1]
+    seal(folder, mallory.signer("Mallory"), extra_signers=[approver_line])
+    report = verify_incident(folder)
+    assert (report.status, report.exit_code) == ("tampered", 1)
+    resigned = [p for p in report.problems if "re-signed with another key" in p]
+    assert len(resigned) == len(pristine.anchors) + 1  # every checkpoint, and the seal
+    assert any(p.startswith("SHA256SUMS.sig: signed by") for p in resigned)
+    assert not report.seal_verified
+
+
+def test_truncation_without_anchors(pristine_open: Sample, tmp_path: Path) -> None:
+    """Cut between checkpoints: the lines after the last signed one are unconfirmed."""
+    folder = copy_of(pristine_open, tmp_path)
+    keep = pristine_open.anchors[-2].seq + 3
+    (folder / "journal.jsonl").write_bytes(b"".join(lines_of(folder)[:keep]))
+    (folder / "signatures" / f"journal.{pristine_open.anchors[-1].seq}.sig").unlink()
+    report = verify_incident(folder)
+    assert (report.status, report.exit_code, report.unconfirmed) == ("unconfirmed", 2, 2)
+
+
+def test_every_plan_file_is_checked_approved_or_not(pristine_open: Sample,
+                                                    tmp_path: Path) -> None:
+    folder = copy_of(pristine_open, tmp_path)
+    stray = folder / "plans" / "other.0123456789ab.json"
+    stray.write_bytes(b"{}")
+    report = verify_incident(folder)
+    assert report.problems == ["plans/other.0123456789ab.json: its content no longer has the "
+                               "hash its name says"]
+    short = hashlib.sha256(b"{}").hexdigest()[:12]
+    stray.rename(folder / "plans" / f"other.{short}.json")
+    report = verify_incident(folder)
+    assert report.problems == [f"plans/other.{short}.json: no action.plan entry in the "
+                               "journal names this plan"]
+    (folder / "plans" / f"other.{short}.json").unlink()
+    (folder / "plans" / pristine_open.plan_file.name).unlink()
+    report = verify_incident(folder)
+    assert report.status == "tampered"
+    assert f"plans/{pristine_open.plan_file.name}: the journal records this plan, but the " \
+           "file is missing" in report.problems

@@ -72,3 +72,27 @@ def test_hostile_file_never_tracebacks(write: Callable[..., Path]) -> None:
         f"{path}:3:1: not UTF-8: byte 0xff at byte offset 10010 cannot be decoded; save "
         "the file as UTF-8",
         "1 of 1 runbook(s) invalid"]
+
+
+def test_a_condition_too_costly_to_evaluate_fails_validation(
+        write: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.runbook.test_conditions import HOSTILE
+
+    path = write(f"id: r\ntitle: t\nphases:\n  contain:\n    - id: a\n      manual: x\n"
+                 f"      when: '{HOSTILE}'\n", "costly.yaml")
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"{path}:7:13: when: too costly at column 86: .map() is comprehension 3 levels deep; "
+        "at most 2 may nest")
+
+
+def test_problems_quoting_the_runbook_are_printed_visibly(
+        write: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    path = write('id: r\ntitle: t\nphases:\n  contain:\n    - id: a\n'
+                 '      action: "aws.\\e]0;owned\\a\\e[2J"\n', "escapes.yaml")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "unknown action 'aws.\\x1b]0;owned\\x07\\x1b[2J'" in err
+    assert main(["run", str(path), "--no-tui", "--auto-approve"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "unknown action 'aws.\\x1b]0;owned\\x07\\x1b[2J'" in err

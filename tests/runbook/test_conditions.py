@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from enum import StrEnum
+from pathlib import Path
 
 import pytest
 
 from rescind.errors import UsageError
+from rescind.runbook import conditions
 from rescind.runbook.conditions import (
     FUNCTIONS,
     MAX_CONDITION_CHARS,
@@ -123,3 +131,104 @@ def test_every_allowed_function_exists(name: str) -> None:
     assert name in cond.program.functions()
     assert cond.unknown_functions == ()
     assert cond.evaluate({}, {}) is True
+
+
+# Seven nested .map()s over ten values: 10^7 list elements, minutes of CPU, gigabytes.
+_TEN = "[0,1,2,3,4,5,6,7,8,9]"
+HOSTILE = "size(" + "".join(f"{_TEN}.map(x{i}," for i in range(7)) + "1" + ")" * 7 + ") > 0"
+
+
+def test_the_hostile_condition_is_refused_where_it_nests_too_deep() -> None:
+    assert len(HOSTILE) == 221
+    with pytest.raises(ConditionError) as info:
+        compile_condition(HOSTILE)
+    assert info.value.message == ("too costly at column 86: .map() is comprehension 3 levels "
+                                  "deep; at most 2 may nest")
+    assert (info.value.line, info.value.column) == (1, 86)
+
+
+@pytest.mark.parametrize(("expr", "message"), [
+    ("[1].all(a,\n [2].exists(b,\n  [3].filter(c, c > a + b).size() > 0))",
+     "too costly at line 3, column 7: .filter() is comprehension 3 levels deep"),
+    # A comment or a string does not hide a bracket from the count.
+    ('[1].all(a, // )\n [2].exists(b, ")" != "" && [3].map(c, c).size() > 0))',
+     "too costly at line 2, column 33: .map() is comprehension 3 levels deep"),
+    ("[" + ",".join(["0"] * 101) + "].exists(v, v == 1)",
+     "too costly at column 205: .exists() ranges over 101 listed values; at most 100"),
+])
+def test_comprehension_cost_is_bounded_statically(expr: str, message: str) -> None:
+    with pytest.raises(ConditionError, match=re.escape(message)):
+        compile_condition(expr)
+
+
+def test_cheap_comprehensions_still_work() -> None:
+    cond = compile_condition("inputs.keys.all(k, [1, 2].exists(n, n == k)) && "
+                             "[" + ",".join(["0"] * 100) + "].exists(v, v == 0)")
+    assert cond.comprehensions == 3
+    assert cond.evaluate({"keys": [1, 2]}, {}) is True
+    assert cond.evaluate({"keys": [3]}, {}) is False
+    with pytest.raises(ConditionError, match="gave \\[1\\], not true or false"):
+        compile_condition("inputs.keys.map(k, k)").evaluate({"keys": [1]}, {})
+    with pytest.raises(ConditionError, match="reads 'nope', which has no value"):
+        compile_condition("inputs.keys.all(k, inputs.nope == k)").evaluate({"keys": [1]}, {})
+
+
+def test_a_runaway_comprehension_is_stopped_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conditions, "EVAL_SECONDS", 0.5)
+    # Within the static bounds, but the data makes it 10^8 pairs.
+    cond = compile_condition("inputs.l.map(a, inputs.l.map(b, [a, b])).size() > 0")
+    with pytest.raises(ConditionError, match=r"was stopped: it took longer than 0\.5 s"):
+        cond.evaluate({"l": list(range(10_000))}, {})
+
+
+def test_a_runaway_comprehension_is_stopped_at_its_memory_budget(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conditions, "EVAL_SECONDS", 600)
+    monkeypatch.setattr(conditions, "EVAL_MEMORY_BYTES", 32 * 2**20)
+    cond = compile_condition("inputs.l.map(a, inputs.big + inputs.big).size() > 0")
+    with pytest.raises(ConditionError, match="was stopped: it needed more than 32 MB"):
+        cond.evaluate({"l": list(range(10_000)), "big": "x" * 2**20}, {})
+
+
+_INTERRUPTED = """
+import sys
+from rescind.runbook import conditions
+conditions.EVAL_SECONDS = 3600
+cond = conditions.compile_condition("inputs.l.map(a, inputs.l.map(b, [a, b])).size() > 0")
+try:
+    cond.evaluate({"l": list(range(30_000))}, {})
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_stops_a_running_condition_and_its_child() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (children := _children(proc.pid)):  # the evaluation has started
+            assert proc.poll() is None and time.monotonic() < deadline, "no child started"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out == "interrupted\n"
+    for child in children:
+        assert not Path(f"/proc/{child}").exists()

@@ -356,3 +356,15 @@ def test_outputs_of(probe_action: type[Probe]) -> None:
     steps = [s for _, s in loaded.runbook.steps()]
     assert [outputs_of(s) for s in steps] == [
         ("user_arn", "key_count", "token"), None, ("note",), ("answer",), ()]
+
+
+def test_a_condition_too_costly_to_evaluate_is_refused(problems: Problems) -> None:
+    from tests.runbook.test_conditions import HOSTILE
+
+    assert problems(rb(f"""\
+        contain:
+          - id: a
+            manual: x
+            when: '{HOSTILE}'
+        """)) == ["7:13: when: too costly at column 86: .map() is comprehension 3 levels deep; "
+                  "at most 2 may nest"]

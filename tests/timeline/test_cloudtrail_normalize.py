@@ -77,7 +77,11 @@ def test_missing_and_unknown_fields_tolerated() -> None:
 
 
 @pytest.mark.parametrize(("record", "reason"), [
-    ({"eventName": "X", "eventTime": "2026-11-20T10:00:00Z"}, "no eventID"),
+    ({"eventName": "X"}, "no event time"),
+    ({"eventID": "a", "eventName": "X", "eventTime": 1e400}, "out of range"),
+    ({"eventID": "a", "eventName": "X", "eventTime": 99999999999999999999}, "out of range"),
+    ({"eventID": "a", "eventName": "X", "eventTime": "99999999999999999999"}, "out of range"),
+    ({"eventID": "a", "eventName": "X", "eventTime": float("nan")}, "out of range"),
     ({"eventID": "a", "eventTime": "2026-11-20T10:00:00Z"}, "no eventName"),
     ({"eventID": "a", "eventName": "X"}, "no event time"),
     ({"eventID": "a", "eventName": "X", "eventTime": "yesterday"}, "unreadable time"),

@@ -63,12 +63,15 @@ def test_convert_into_an_incident(tmp_path: Path, records: list[dict[str, Any]],
                  "--out", str(out), "--incident", str(incident)]) == 0
     err = capsys.readouterr().err
     assert "2 unreadable" in err and "Records[12]" in err and "line 2" in err
-    assert "1 duplicates" in err
+    assert "identical copies dropped: 1" in err
     assert len(out.read_text().splitlines()) == len(records)
     assert len(load_events(incident / "timeline.jsonl")) == len(records)
     evidence = {p.name: p for p in (incident / "evidence").iterdir()}
     assert set(evidence) == {"cloudtrail-delivery.json.gz.jsonl", "cloudtrail-again.jsonl.jsonl"}
     assert "CANARY" not in "".join(p.read_text() for p in evidence.values())
+    # Evidence is the owner's only, like the rest of the record.
+    for path in [out, incident / "timeline.jsonl", *evidence.values()]:
+        assert path.stat().st_mode & 0o777 == 0o600, path
     # Converting the same file again adds nothing new.
     assert main(["timeline", "convert", str(s3), "--incident", str(incident)]) == 0
     assert "0 new events" in capsys.readouterr().err
@@ -85,3 +88,23 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["timeline", "pull", "--aws-user", "x", "--exercise", str(SCENARIO),
                  "--since", "tomorrowish", "--out", str(tmp_path / "o")]) == 2
     assert "not a time" in capsys.readouterr().err
+
+
+def test_convert_into_a_sealed_incident_is_refused(tmp_path: Path, records: list[dict[str, Any]],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from rescind.record.keys import ephemeral_signer
+    from rescind.record.verify import verify_incident
+    from tests.record.sample import build_incident
+
+    incident = tmp_path / "incident"
+    build_incident(incident, ephemeral_signer("Jane Doe", "jane@example.com"),
+                   ephemeral_signer("Omar", "omar@example.com"))
+    before = (incident / "timeline.jsonl").read_bytes()
+    source = tmp_path / "delivery.json"
+    source.write_text(json.dumps({"Records": records}))
+    assert main(["timeline", "convert", str(source), "--incident", str(incident)]) == 2
+    err = capsys.readouterr().err
+    assert "is closed and sealed: its record is read-only" in err and "--out FILE" in err
+    assert (incident / "timeline.jsonl").read_bytes() == before
+    assert not (incident / "evidence" / "cloudtrail-delivery.json.jsonl").exists()
+    assert verify_incident(incident).exit_code == 0

@@ -55,7 +55,7 @@ def test_malformed_counted_with_position(tmp_path: Path, records: list[dict[str,
                      ("mixed.jsonl", "line 2"), ("mixed.jsonl", "line 4 Events[0]"),
                      ("mixed.jsonl", "line 5")]
     assert result.records == 8
-    assert "no eventID" in str(result.malformed[0])
+    assert "no event time" in str(result.malformed[0])
 
 
 def test_merge_dedupes_and_sorts(records: list[dict[str, Any]]) -> None:

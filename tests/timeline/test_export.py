@@ -152,7 +152,10 @@ def test_timesketch_lines(tmp_path: Path, everything: list[Event]) -> None:
 
 def test_csv(tmp_path: Path, records: list[dict[str, Any]]) -> None:
     out = tmp_path / "timeline.csv"
-    export(map(from_record, records), out, "csv")
+    events = [from_record(r) for r in records]
+    assert not events[2].relevant
+    events[2].relevant = True  # marks are flagged in every export, the CSV too
+    export(events, out, "csv")
     with out.open(newline="") as fh:
         rows = list(csv.reader(fh))
     assert tuple(rows[0]) == CSV_HEADER
@@ -161,6 +164,7 @@ def test_csv(tmp_path: Path, records: list[dict[str, Any]]) -> None:
     assert first["time (UTC)"] == "2026-11-20T10:00:00Z"
     assert first["source IP"] == "203.0.113.50" and first["result"] == "success"
     assert not any(cell.startswith("=") for row in rows for cell in row)  # no formulas
+    assert [row[-1] == "yes" for row in rows[1:]] == [e.relevant for e in events]
 
 
 def test_raw_keeps_native_shape(tmp_path: Path, records: list[dict[str, Any]]) -> None:

@@ -29,8 +29,6 @@ async def test_help_lists_every_key_of_the_incident_screen(identity: None, workd
     app = RescindApp(start=config)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
-        await pilot.press("escape")  # decline: the failure dialog opens
-        await wait_for(pilot, screen_named(pilot, "FailureModal"), "the failure choice")
         await pilot.press("escape")  # hide it; the engine keeps waiting
         incident = app.screen
         assert isinstance(incident, IncidentScreen) and incident.runner.pending is not None
@@ -43,8 +41,8 @@ async def test_help_lists_every_key_of_the_incident_screen(identity: None, workd
             assert binding.description in shown, binding
         assert "Step list" in shown and "Respond" in shown
         await pilot.press("escape")
-        await pilot.press("enter")  # Enter brings the hidden failure dialog back
-        await wait_for(pilot, screen_named(pilot, "FailureModal"), "the failure choice again")
+        await pilot.press("enter")  # Enter brings the hidden approval back
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
 
 
 async def test_palette_offers_runbooks_and_starts_one(identity: None, workdir: Path,

@@ -56,7 +56,7 @@ async def test_secret_once_then_two_person_approval(identity: None, workdir: Pat
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal)
                        and app.screen.policy is Approval.TWO_PERSON, "the two-person approval")
         modal = app.screen
-        assert app.focused is not None and app.focused.id == "cancel"
+        assert app.focused is not None and app.focused.id == "token"
         plan_file = modal.request.plan_file
         assert str(plan_file) in modal.command
         await _tab_to(pilot, "approve")
@@ -89,7 +89,7 @@ async def test_skip_a_failed_step_with_a_reason(identity: None, workdir: Path,
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
         incident_dir = next(s for s in app.screen_stack
                             if isinstance(s, IncidentScreen)).session.incident_dir
-        await pilot.press("escape")  # decline: journaled, then the failure choice
+        await pilot.press("d", *"key already rotated", "enter")  # decline, with a reason
         await wait_for(pilot, screen_named(pilot, "FailureModal"), "the failure choice")
         skip = app.screen.query_one("#skip")
         assert skip.disabled, "a skip needs a reason"

@@ -51,16 +51,14 @@ async def respond_until_sealed(pilot: Pilot[Any], log: list[str]) -> Any:
         if name == "ApprovalModal":
             log[-1] = f"{name}:{screen.request.step.id}:{screen.policy.value}"
             if screen.policy is Approval.TYPE_NAME:
-                await _tab_to(pilot, "typed")
+                assert pilot.app.focused.id == "typed", "the name field has the focus"
                 await pilot.press(*screen.request.expected_names[0], "enter")
             else:
                 assert screen.policy is Approval.CONFIRM, screen.policy
                 await _tab_to(pilot, "approve")
                 await pilot.press("enter")
         elif name == "AcknowledgeModal":
-            await pilot.press("space")
-            await _tab_to(pilot, "note")
-            await pilot.press("enter")
+            await pilot.press("enter")  # one key: Done has the focus
         elif name == "AnswerModal":
             if not screen.default:
                 await pilot.press(*"the deploy bucket")
@@ -107,6 +105,10 @@ async def test_aws_access_key_exercise_through_the_app(identity: None, workdir: 
             return "EXERCISE" in banner
 
         await wait_for(pilot, opened, "the incident header", timeout=60)
+        # The header names the account and who rescind acts as (sts:GetCallerIdentity).
+        who = "aws account 123456789012 (credential chain) as arn:aws:iam::123456789012:"
+        await wait_for(pilot, lambda: who in text_of(incident.query_one("#header-identity")),
+                       "the identity")
         record = await respond_until_sealed(pilot, log)
         await wait_for(pilot, lambda: record.report is not None, "verification")
         assert record.report.exit_code == 0, record.report.summary()

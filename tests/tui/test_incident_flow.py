@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Button, OptionList, RadioSet
+from textual.widgets import Button, OptionList
 
 from rescind.engine.responder import Approval, StepStatus
 from rescind.record.verify import verify_incident
@@ -78,21 +78,18 @@ async def test_drill_from_home_to_verified_record(identity: None, workdir: Path,
         assert detail.step is not None and detail.step.plan is not None  # plan shown behind
         await pilot.press("enter")
 
-        # contain: a high-risk, irreversible plan: Cancel is focused, the name must be typed.
+        # contain: a high-risk, irreversible plan: the name field has the focus, and
+        # Approve stays disabled until the typed name matches; a wrong one sends nothing.
         await wait_for(pilot, _approval(pilot, "delete-backdoor"), "the delete approval")
-        assert app.screen.policy is Approval.TYPE_NAME
-        assert app.focused is not None and app.focused.id == "cancel"
-        await _tab_to(pilot, "typed")
+        modal = app.screen
+        assert modal.policy is Approval.TYPE_NAME
+        assert app.focused is not None and app.focused.id == "typed"
         await pilot.press(*"backup-admn", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal)
-                       and app.screen.refusal is not None, "the refusal")
-        refused = kinds(incident.session.incident_dir, "action.approval",
-                        step="delete-backdoor", approved=False)
-        assert refused and "does not match" in refused[0]["reason"]
+        assert app.screen is modal and modal.query_one("#approve").disabled
+        assert not kinds(incident.session.incident_dir, "action.approval",
+                         step="delete-backdoor")
         assert "backup-admin" in drill.load()["users"], "a wrong name must change nothing"
-        assert "does not match" in str(app.screen.query_one("#approval-refusal").render())
-        await _tab_to(pilot, "typed")
-        await pilot.press(*"backup-admin", "enter")
+        await pilot.press("backspace", *"in", "enter")
 
         # assess: the pull is throttled once; Retry is focused and succeeds.
         await wait_for(pilot, screen_named(pilot, "FailureModal"), "the failure choice")
@@ -101,11 +98,9 @@ async def test_drill_from_home_to_verified_record(identity: None, workdir: Path,
         assert drill.load()["keys"]["AKIAIOSFODNN7EXAMPLE"] == "Inactive"
         await pilot.press("enter")
 
-        # assess: a manual step takes a tick and a note.
+        # assess: a manual step: `n` for a note, Enter marks it done.
         await wait_for(pilot, screen_named(pilot, "AcknowledgeModal"), "the manual step")
-        await pilot.press("space")
-        await _tab_to(pilot, "note")
-        await pilot.press(*"saw CreateUser", "enter")
+        await pilot.press("n", *"saw CreateUser", "enter")
 
         # notify: the prompt refuses an answer that does not match its pattern.
         await wait_for(pilot, screen_named(pilot, "AnswerModal"), "the prompt")
@@ -116,8 +111,6 @@ async def test_drill_from_home_to_verified_record(identity: None, workdir: Path,
         # remediate: another manual step.
         await wait_for(pilot, lambda: type(app.screen).__name__ == "AcknowledgeModal"
                        and app.screen.step.id == "rotate", "the rotate step")
-        await pilot.press("space")
-        await _tab_to(pilot, "note")
         await pilot.press("enter")
 
         # The run ends (document is a note): not closing yet, look at the timeline first.
@@ -148,16 +141,26 @@ async def test_drill_from_home_to_verified_record(identity: None, workdir: Path,
         await pilot.press("ctrl+u", "enter")
         assert table.row_count == total
 
+        # Export: moving in the list chooses the format; Enter writes it.
         await pilot.press("e")
         await wait_for(pilot, screen_named(pilot, "ExportModal"), "the export dialog")
-        assert app.focused is app.screen.query_one(RadioSet)
+        assert app.focused is app.screen.query_one("#formats")
         await pilot.press("down", "down", "enter")  # ocsf, timesketch, csv
-        await _tab_to(pilot, "path")
-        await pilot.press("enter")
         csv_path = incident_dir / "timeline.csv"
         await wait_for(pilot, csv_path.exists, "the CSV export")
         assert "DeleteTrail" in csv_path.read_text()
         assert kinds(incident_dir, "timeline.export", format="csv")
+        # The same again would overwrite it: asked first, and "Keep it" keeps the file.
+        csv_path.write_text("mine")
+        await pilot.press("e")
+        await wait_for(pilot, screen_named(pilot, "ExportModal"), "the export dialog again")
+        await pilot.press("down", "down", "enter")
+        await wait_for(pilot, screen_named(pilot, "ConfirmModal"), "the overwrite question")
+        await pilot.press("enter")  # "Keep it" has the focus
+        await pilot.press("escape")  # close the export dialog
+        await wait_for(pilot, screen_named(pilot, "TimelineScreen"), "the timeline again")
+        assert csv_path.read_text() == "mine"
+        assert len(kinds(incident_dir, "timeline.export", format="csv")) == 1
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is incident, "back on the incident")
 

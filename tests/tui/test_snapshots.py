@@ -103,12 +103,24 @@ async def _interrupted() -> None:
 
 
 async def _settle(pilot: Pilot[Any]) -> None:
-    """No blinking cursors, nothing still settling."""
-    await pilot.pause(0.2)
+    """Wait for what the snapshot shows, not for time: background reads done (lists,
+    identity, verification), no animation pending, no blinking cursor."""
+    from rescind.tui.runner import RUN_GROUP
+
+    def quiet() -> bool:
+        return not any(w.is_running and w.group != RUN_GROUP for w in pilot.app.workers)
+
+    await wait_for(pilot, quiet, "background work to finish")
     for screen in pilot.app.screen_stack:
         for field in screen.query(Input):
             field.cursor_blink = False
+    await pilot.wait_for_scheduled_animations()
     await pilot.pause()
+
+
+# Every screen a responder acts on, also at 80x24 without colour (NO_COLOR).
+LOOKS = [pytest.param((120, 40), False, id="120x40"), pytest.param((80, 24), False, id="80x24"),
+         pytest.param((80, 24), True, id="80x24-nocolor")]
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -122,19 +134,44 @@ def test_home(snap_compare: Snap, closed_incident: Path, size: tuple[int, int]) 
     assert snap_compare(RescindApp(), terminal_size=size, run_before=ready)
 
 
-@pytest.mark.parametrize("size", SIZES)
+def _approval_on(app: Any, step: str) -> Callable[[], bool]:
+    return lambda: isinstance(app.screen, ApprovalModal) and app.screen.request.step.id == step
+
+
+@pytest.mark.parametrize(("size", "no_color"), LOOKS)
 def test_incident_plan_and_typed_confirmation(snap_compare: Snap, snap_env: Path,
-                                              size: tuple[int, int]) -> None:
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              size: tuple[int, int], no_color: bool) -> None:
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+
     async def ready(pilot: Pilot[Any]) -> None:
-        app = pilot.app
-
-        def approval(step: str) -> Callable[[], bool]:
-            return lambda: isinstance(app.screen, ApprovalModal) \
-                and app.screen.request.step.id == step
-
-        await wait_for(pilot, approval("disable-key"), "the first approval")
+        await wait_for(pilot, _approval_on(pilot.app, "disable-key"), "the first approval")
         await pilot.press("enter")
-        await wait_for(pilot, approval("delete-backdoor"), "the typed confirmation")
+        await wait_for(pilot, _approval_on(pilot.app, "delete-backdoor"),
+                       "the typed confirmation")
+        await pilot.press(*"backup-admin")
+        await _settle(pilot)
+
+    assert snap_compare(RescindApp(start=_config()), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize(("size", "no_color"), LOOKS)
+def test_incident(snap_compare: Snap, snap_env: Path, monkeypatch: pytest.MonkeyPatch,
+                  size: tuple[int, int], no_color: bool) -> None:
+    """The incident screen itself, the typed confirmation put aside (Escape)."""
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, _approval_on(pilot.app, "disable-key"), "the first approval")
+        await pilot.press("enter")
+        await wait_for(pilot, _approval_on(pilot.app, "delete-backdoor"),
+                       "the typed confirmation")
+        await pilot.press("escape")
+        await wait_for(pilot, screen_named(pilot, "IncidentScreen"), "the incident screen")
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: screen.anchor_line is not None, "the checkpoint")
         await _settle(pilot)
 
     assert snap_compare(RescindApp(start=_config()), terminal_size=size, run_before=ready)
@@ -150,8 +187,12 @@ async def _open_closed_incident(pilot: Pilot[Any]) -> None:
     await wait_for(pilot, lambda: record.report is not None, "verification")
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_timeline(snap_compare: Snap, closed_incident: Path, size: tuple[int, int]) -> None:
+@pytest.mark.parametrize(("size", "no_color"), LOOKS)
+def test_timeline(snap_compare: Snap, closed_incident: Path, monkeypatch: pytest.MonkeyPatch,
+                  size: tuple[int, int], no_color: bool) -> None:
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+
     async def ready(pilot: Pilot[Any]) -> None:
         await _open_closed_incident(pilot)
         await pilot.press("t")

@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from rescind.timeline.event import Event
 from rescind.tui.app import RescindApp
-from rescind.tui.filter import EventFilter, Rows, parse_time
+from rescind.tui.filter import FIELDS, EventFilter, Rows, parse_time
 from rescind.tui.screens.timeline import TimelineScreen
 from rescind.tui.widgets.event_table import EventTable
 from tests.tui.conftest import screen_named, text_of, wait_for
@@ -94,3 +94,11 @@ async def test_hundred_thousand_events_filter_and_cursor(identity: None, workdir
         assert table.current_index == expected[0]
         detail = text_of(screen.query_one("#timeline-raw", Static))
         assert f"uid: {events[expected[0]].uid}" in detail and "FAILURE" in detail
+
+
+def test_unknown_fields_and_or_are_flagged_not_silently_empty() -> None:
+    parsed = EventFilter.parse("foo:bar actor:alice OR actor:bob")
+    assert parsed.problems == ["unknown field foo: (use " + ", ".join(FIELDS) + ")",
+                               "OR is not supported: every term must hold"]
+    assert [t.value for t in parsed.terms] == ["alice", "bob"]
+    assert not EventFilter.parse("arn:aws:iam::123456789012:user/u7 10:30").problems

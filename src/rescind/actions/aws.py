@@ -11,6 +11,8 @@ from rescind.actions import (  # noqa: F401  (imported to register the actions)
     aws_iam_principals,
     aws_iam_read,
     aws_iam_roles,
+    aws_iam_trust,
+    aws_iam_users,
     aws_persistence,
     aws_secrets,
 )

@@ -11,22 +11,25 @@ from rescind.actions.aws_common import (
     ACCESS_KEY_PATTERN,
     LINGERING_AWS,
     AwsParams,
-    StrList,
-    TargetCall,
     arn,
     aws,
-    bounded,
     break_glass,
-    drift,
-    escalated_risk,
     iam_name,
     max_targets,
+)
+from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
+from rescind.actions.common import (
+    StrList,
+    TargetCall,
+    bounded,
+    drift,
+    escalated_risk,
+    one_or_many,
     plan_changes,
     plan_for,
     plural,
     run_targets,
 )
-from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.registry import register
 from rescind.errors import ActionError
 from rescind.providers.aws import AwsProvider
@@ -57,8 +60,7 @@ class KeyParams(AwsParams):
         return self
 
     def key_ids(self) -> list[str]:
-        ids = ([self.access_key_id] if self.access_key_id else []) + list(self.access_key_ids)
-        return list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+        return one_or_many(self.access_key_id, self.access_key_ids)
 
 
 async def list_keys(provider: AwsProvider, account: str | None, user: str) -> list[dict[str, Any]]:
@@ -301,7 +303,7 @@ async def _set_status(name: str, ctx: ActionContext, plan: Plan, *, forward: boo
                                      AccessKeyId=key_id, Status=status))
 
     calls = [update(k, s) for k, s in wanted.items()]
-    done = await run_targets(ctx, name, calls,
+    done = await run_targets(ctx, aws(ctx), name, calls,
                              verb="deactivations" if forward else "reactivations")
     outputs = _outputs(targets)
     if not forward:
@@ -374,7 +376,8 @@ class DeleteAccessKey(Action[DeleteKeyParams]):
                                          resource=arn(acct, "user", user), UserName=user,
                                          AccessKeyId=key_id))
 
-        done = await run_targets(ctx, self.name, [delete(k) for k in todo], verb="deletions")
+        done = await run_targets(ctx, aws(ctx), self.name, [delete(k) for k in todo],
+                                 verb="deletions")
         return Result(outputs=_outputs(targets),
                       details=[f"{k} ({targets[k]['user']}): deleted" for k in done])
 

@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from rescind.actions.aws_common import ACCESS_KEY_PATTERN, AwsParams, aws, bounded, iam_name
-from rescind.actions.aws_iam_principals import _document
+from rescind.actions.aws_common import ACCESS_KEY_PATTERN, AwsParams, aws, iam_name
+from rescind.actions.aws_iam_principals import policy_document
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk
+from rescind.actions.common import bounded, plan_for
 from rescind.actions.registry import register
 from rescind.errors import ActionError
 from rescind.providers.aws import AwsProvider
@@ -91,7 +92,7 @@ async def _describe_role(provider: AwsProvider, account: str | None, name: str
                          ) -> dict[str, Any]:
     reply = await provider.acall("iam", "GetRole", account=account, RoleName=name)
     role = reply["Role"]
-    trust = _document(role.get("AssumeRolePolicyDocument", {}))
+    trust = policy_document(role.get("AssumeRolePolicyDocument", {}))
     principals: list[str] = []
     statements = trust.get("Statement", [])
     for statement in [statements] if isinstance(statements, dict) else statements:
@@ -153,9 +154,8 @@ class DescribePrincipal(Action[DescribeParams]):
                 user = str(reply["UserName"])
             assert user is not None
             facts = await _describe_user(provider, params.account, user, params.access_key_id)
-        return Plan(action=self.name, step_id=step_id, params=params.model_dump(mode="json"),
-                    risk=self.risk, reversible=self.reversible, mutating=self.mutating,
-                    summary=_summary(facts), warnings=_findings(facts), state=facts)
+        return plan_for(self, params, step_id,
+                        summary=_summary(facts), warnings=_findings(facts), state=facts)
 
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         return Result(outputs={k: plan.state.get(k) for k in PRINCIPAL_OUTPUTS},
@@ -221,11 +221,10 @@ class CheckRoot(Action[RootParams]):
             warnings.append("The root user has no MFA: sign in as root and assign an MFA device")
         state = {"account": account, "root_access_keys": keys, "root_mfa": mfa,
                  "compliant": not keys and mfa}
-        return Plan(action=self.name, step_id=step_id, params=params.model_dump(mode="json"),
-                    risk=self.risk, reversible=self.reversible, mutating=self.mutating,
-                    summary=(f"Root of {account}: access keys {'present' if keys else 'none'}, "
-                             f"MFA {'enabled' if mfa else 'NOT enabled'}"),
-                    warnings=warnings, state=state)
+        return plan_for(self, params, step_id,
+                        summary=(f"Root of {account}: access keys {'present' if keys else 'none'}, "
+                                 f"MFA {'enabled' if mfa else 'NOT enabled'}"),
+                        warnings=warnings, state=state)
 
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         return Result(outputs={k: plan.state[k] for k in self.outputs},

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from rescind.actions.aws_common import ACCESS_KEY_PATTERN, AwsParams, aws, bounded, iam_name
+from rescind.actions.aws_common import ACCESS_KEY_PATTERN, AwsParams, aws, iam_name
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk
+from rescind.actions.common import bounded, plan_for
 from rescind.actions.registry import register
 from rescind.errors import ActionError
 from rescind.providers.aws import AwsProvider
@@ -318,12 +319,11 @@ class FindPersistence(Action[PersistenceParams]):
         warnings.append("Only IAM persistence is checked: also review the timeline for "
                         "Lambda, EC2, S3 bucket policies, KMS key policies and "
                         "Organizations changes")
-        return Plan(action=self.name, step_id=step_id, params=params.model_dump(mode="json"),
-                    risk=self.risk, reversible=self.reversible, mutating=self.mutating,
-                    summary=(f"{len(findings)} IAM changes by the credential in {len(events)} "
-                             f"events; {len(live)} still in place"),
-                    warnings=warnings, state=outputs | {"events": len(events),
-                                                        "timeline": str(path)})
+        return plan_for(self, params, step_id,
+                        summary=(f"{len(findings)} IAM changes by the credential in {len(events)} "
+                                 f"events; {len(live)} still in place"),
+                        warnings=warnings, state=outputs | {"events": len(events),
+                                                            "timeline": str(path)})
 
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         return Result(outputs={k: plan.state[k] for k in OUTPUTS},

@@ -7,21 +7,20 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from rescind.actions.aws_common import (
-    AwsParams,
+from rescind.actions.aws_common import AwsParams, aws, max_targets
+from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
+from rescind.actions.common import (
     StrList,
     TargetCall,
-    aws,
     bounded,
     drift,
     escalated_risk,
-    max_targets,
+    one_or_many,
     plan_changes,
     plan_for,
     plural,
     run_targets,
 )
-from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.registry import register
 from rescind.errors import ActionError
 from rescind.modes import Mode
@@ -43,8 +42,7 @@ class SecretParams(AwsParams):
         return self
 
     def ids(self) -> list[str]:
-        ids = ([self.secret_id] if self.secret_id else []) + list(self.secret_ids)
-        return list(dict.fromkeys(i for i in ids if i.strip()))
+        return one_or_many(self.secret_id, self.secret_ids)
 
 
 def _current_version(described: dict[str, Any]) -> str | None:
@@ -133,7 +131,8 @@ class RotateSecret(Action[SecretParams]):
             return TargetCall(target=targets[arn]["name"], operation="secretsmanager:RotateSecret",
                               detail={"arn": arn}, fn=call)
 
-        done = await run_targets(ctx, self.name, [rotate(a) for a in todo], verb="rotations")
+        done = await run_targets(ctx, aws(ctx), self.name, [rotate(a) for a in todo],
+                                 verb="rotations")
         return Result(outputs={"secrets": list(targets), "version_ids": versions},
                       details=[f"{n}: rotation started" for n in done])
 

@@ -137,6 +137,9 @@ class Action(ABC, Generic[P]):
     outputs: ClassVar[tuple[str, ...]] = ()
     # Outputs shown to the responder once and never journaled (e.g. a new external id).
     secret_outputs: ClassVar[tuple[str, ...]] = ()
+    # Every API operation the action may call, as the cloud's policies name it
+    # ("iam:UpdateAccessKey"): the docs list them, the dry-run tests hold actions to them.
+    permissions: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def providers_for(cls, params: Mapping[str, Any]) -> tuple[str, ...]:

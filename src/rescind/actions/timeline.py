@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from rescind.actions.aws_common import StrList
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk
+from rescind.actions.common import StrList
 from rescind.actions.registry import register
 from rescind.errors import ActionError
 from rescind.providers.base import table

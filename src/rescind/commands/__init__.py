@@ -13,6 +13,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rescind.commands.approve",
     "rescind.commands.verify",
     "rescind.commands.resume",
+    "rescind.commands.seal",
     "rescind.commands.timeline",
     "rescind.commands.config",
 )

@@ -28,23 +28,29 @@ def add_parser(sub: Any) -> None:
 
 
 def describe(plan: dict[str, Any], digest: str, planfile: Path) -> list[str]:
+    """The plan as lines for the approver; every value from the file made visible, so
+    a crafted plan cannot hide or rewrite a line with terminal escapes."""
+    from rescind.textsafe import name_warning, visible
+
     step, action = plan.get("step_id", "?"), plan.get("action", "?")
     risk = plan.get("risk", "?")
     reversible = "reversible" if plan.get("reversible") else "NOT reversible"
     out = []
     if planfile.resolve().parent.name == "plans":
-        out.append(f"incident:  {planfile.resolve().parent.parent.name}")
-    out += [f"step:      {step}", f"action:    {action} (risk {risk}, {reversible})"]
+        out.append(f"incident:  {visible(planfile.resolve().parent.parent.name)}")
+    out += [f"step:      {visible(step)}",
+            f"action:    {visible(action)} (risk {visible(risk)}, {reversible})"]
     if plan.get("summary"):
-        out.append(f"summary:   {plan['summary']}")
-    targets = plan.get("targets") or []
-    out.append(f"targets:   {', '.join(map(str, targets)) if targets else '(none listed)'}")
+        out.append(f"summary:   {visible(plan['summary'])}")
+    targets = [str(t) for t in plan.get("targets") or []]
+    out.append(f"targets:   {', '.join(map(visible, targets)) if targets else '(none listed)'}")
+    out += [f"WARNING:   {w}" for w in map(name_warning, targets) if w]
     for ch in plan.get("changes") or []:
         if isinstance(ch, dict):
-            out.append(f"change:    {ch.get('target')} {ch.get('field')}: "
-                       f"{ch.get('before')!r} -> {ch.get('after')!r}")
+            out.append(f"change:    {visible(ch.get('target'))} {visible(ch.get('field'))}: "
+                       f"{visible(repr(ch.get('before')))} -> {visible(repr(ch.get('after')))}")
     for w in plan.get("warnings") or []:
-        out.append(f"warning:   {w}")
+        out.append(f"warning:   {visible(w)}")
     out.append(f"plan hash: {digest}")
     return out
 
@@ -89,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from rescind.errors import UsageError
     from rescind.record.approval import sign_approval
     from rescind.record.keys import load_signer
+    from rescind.textsafe import visible
 
     data, plan = _read_plan(args.planfile)
     digest = hashlib.sha256(data).hexdigest()
@@ -100,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print("  note: this file is not byte-for-byte what rescind writes; the approval "
               "matches only these exact bytes", file=err)
     signer = load_signer(args.key, email=args.email)
-    print(f"Signing as {signer.name} <{signer.email}> {signer.fingerprint}", file=err)
+    print(visible(f"Signing as {signer.name} <{signer.email}> {signer.fingerprint}"), file=err)
     if not args.yes:
         if sys.stdin is None or not sys.stdin.isatty():  # None: started with `<&-`
             raise UsageError("refusing to approve without a terminal to confirm on",

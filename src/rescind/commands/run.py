@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -26,7 +28,7 @@ def add_parser(sub: Any) -> None:
                    help="live: the real accounts; dry-run: the real accounts, read-only; "
                         "exercise: a simulated cloud (default: exercise)")
     p.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE",
-                   help="a runbook input; repeat for several")
+                   help=INPUT_HELP)
     p.add_argument("--out", type=Path, default=Path("incidents"), metavar="DIR",
                    help="folder that holds incident folders (default: ./incidents)")
     p.add_argument("--scenario", type=Path, metavar="FILE",
@@ -48,7 +50,16 @@ def add_session_options(p: argparse.ArgumentParser) -> None:
     add_options(p)
 
 
+ENV_PREFIX = "RESCIND_INPUT_"
+INPUT_HELP = ("a runbook input; repeat for several. KEY=@FILE reads the value from a file, "
+              "KEY=@- a line from standard input (@@ for a value starting with @); "
+              f"an input not given is read from ${ENV_PREFIX}KEY, and a missing secret is "
+              "asked for on the terminal (not echoed)")
+
+
 def parse_inputs(pairs: list[str]) -> dict[str, str]:
+    """``--input`` values; ``@FILE`` and ``@-`` keep a secret out of the command line
+    (and so out of ``ps`` and the shell history)."""
     inputs: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -56,8 +67,54 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
             # Name only the key: the value may be a secret.
             raise UsageError(f"--input {key or '(no name)'}: is not KEY=VALUE",
                              fix="write it as --input ticket=IR-42")
-        inputs[key.strip()] = value
+        inputs[key.strip()] = _input_value(key.strip(), value)
     return inputs
+
+
+def _input_value(name: str, value: str) -> str:
+    if value.startswith("@@"):
+        return value[1:]
+    if value == "@-":
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+        if not line:
+            raise UsageError(f"--input {name}=@-: standard input is empty",
+                             fix=f"pipe the value in: printf '%s\\n' VALUE | rescind ... "
+                                 f"--input {name}=@-")
+        return line.rstrip("\r\n")
+    if value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"--input {name}=@{path}: cannot read the file ({why})",
+                             fix=f"check the path, or write --input {name}=@@... for a "
+                                 "value that starts with @") from None
+        # A file written by an editor or `echo` ends with a newline that is not the value.
+        return text[:-1] if text.endswith("\n") else text
+    return value
+
+
+def complete_inputs(runbook: Any, given: dict[str, str], *, recorded: Any = (),
+                    prompt: bool) -> dict[str, str]:
+    """``given`` plus, for each declared input neither given nor ``recorded``, the value
+    of $RESCIND_INPUT_<name>; then, when ``prompt`` and on a terminal, each secret
+    input still missing (no default) asked for without echo."""
+    import getpass
+
+    values = dict(given)
+    for name in runbook.inputs:
+        if name not in values and name not in recorded and ENV_PREFIX + name in os.environ:
+            values[name] = os.environ[ENV_PREFIX + name]
+    if not prompt or not _is_terminal(sys.stdin):
+        return values
+    for name, spec in runbook.inputs.items():
+        if spec.secret and spec.default is None and name not in values and name not in recorded:
+            about = f" ({spec.description})" if spec.description else ""
+            answer = getpass.getpass(f"{name}{about}, secret, not echoed: ")
+            if answer:
+                values[name] = answer
+    return values
 
 
 def check_auto_approve(args: argparse.Namespace, mode: Mode) -> None:
@@ -80,14 +137,19 @@ def _is_terminal(stream: Any) -> bool:
 def run(args: argparse.Namespace) -> int:
     from rescind.engine.session import SessionConfig
     from rescind.runbook.library import find_runbook
+    from rescind.runbook.validate import load_and_validate
 
     mode = Mode(args.mode)
     check_auto_approve(args, mode)
-    config = SessionConfig(runbook=find_runbook(args.runbook), mode=mode,
-                           inputs=parse_inputs(args.input), out_dir=args.out, key=args.key,
+    path = find_runbook(args.runbook)
+    tui = wants_tui(args)  # the app asks for missing inputs in its own form
+    inputs = complete_inputs(load_and_validate(path).runbook, parse_inputs(args.input),
+                             prompt=not tui and not args.auto_approve)
+    config = SessionConfig(runbook=path, mode=mode,
+                           inputs=inputs, out_dir=args.out, key=args.key,
                            email=args.email,
                            settings=session_settings(args), scenario=args.scenario)
-    if wants_tui(args):
+    if tui:
         try:
             from rescind.commands.home import run_tui
         except ImportError:
@@ -114,16 +176,26 @@ def _program() -> str:
     return sys.argv[0]
 
 
+def _quoted(path: Any) -> str:
+    """A path as a shell word: an --out holding spaces, `;` or `$(…)` prints a command
+    that does what it says."""
+    return shlex.quote(str(path))
+
+
 async def drive(session: Any, responder: Any) -> int:
     """Run a started or resumed session to its end and print where the record is."""
+    from rescind.textsafe import visible
+
     say = responder.say
-    say(f"incident {session.incident_id}  [{session.mode.banner}]  {session.runbook.title}")
-    say(f"record: {session.incident_dir}")
+    folder = visible(session.incident_dir)
+    say(f"incident {visible(session.incident_id)}  [{session.mode.banner}]  "
+        f"{visible(session.runbook.title)}")
+    say(f"record: {folder}")
     try:
         outcome = await session.run()
         if outcome != "completed":
-            say(f"\nincident aborted; the record so far is in {session.incident_dir}")
-            say(f"resume with: {_program()} resume {session.incident_dir}")
+            say(f"\nincident aborted; the record so far is in {folder}")
+            say(f"resume with: {_quoted(_program())} resume {_quoted(session.incident_dir)}")
             return 1
         info = await session.close()
         report = session.verify()
@@ -134,10 +206,10 @@ async def drive(session: Any, responder: Any) -> int:
         say(f"  {info.anchor.line}")
         say(f"record {'verified intact' if report.exit_code == 0 else 'NOT intact'}; "
             "anyone can check it with stock tools, from the incident folder:")
-        say(f"  cd {session.incident_dir}")
+        say(f"  cd {_quoted(session.incident_dir)}")
         say(f"  {info.verify_command}")
         say("  sha256sum -c SHA256SUMS")
-        say(f"or all at once: {_program()} verify {session.incident_dir}")
+        say(f"or all at once: {_quoted(_program())} verify {_quoted(session.incident_dir)}")
         return 0 if report.exit_code == 0 else 1
     finally:
         session.shutdown()

@@ -11,8 +11,24 @@ from typing import Any
 
 from rescind.errors import UsageError
 from rescind.settings.cli import add_options
+from rescind.timeline.limits import (
+    DEFAULT_MAX_EXPANDED_MB,
+    DEFAULT_MAX_RATIO,
+    RATIO_FLOOR_MB,
+    Limits,
+)
 
 FORMAT_CHOICES = ("ocsf", "timesketch", "csv", "raw", "jsonl")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -64,6 +80,14 @@ def add_parser(sub: Any) -> None:
                          help="whose log format (default: the first source that reads the "
                               "files, aws for CloudTrail)")
     _output_options(convert, out_required=False)
+    convert.add_argument("--max-expanded-mb", type=_positive, metavar="MB",
+                         default=DEFAULT_MAX_EXPANDED_MB,
+                         help="read at most this much of a gzip file, decompressed "
+                              f"(default {DEFAULT_MAX_EXPANDED_MB})")
+    convert.add_argument("--max-ratio", type=_positive, metavar="N", default=DEFAULT_MAX_RATIO,
+                         help="read at most N times a gzip file's size, decompressed "
+                              f"(default {DEFAULT_MAX_RATIO}; files under {RATIO_FLOOR_MB} MB "
+                              "decompressed are never stopped by it)")
     convert.set_defaults(func=run_convert)
 
 
@@ -258,7 +282,9 @@ def _profile_region(profile: str | None) -> str:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from rescind.timeline.merge import merge
+    from rescind.textsafe import visible
+    from rescind.timeline.limits import Limits
+    from rescind.timeline.merge import merge_counted
 
     _check_outputs(args)
     fmt = _format(args)
@@ -267,13 +293,26 @@ def run_convert(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}", fix="check the paths")
     lock = _lock(args.incident) if args.incident else None
     try:
-        source, result = _convert(args)
-        events = merge([result.events])
+        source, result = _convert(args, Limits(args.max_expanded_mb * 2**20, args.max_ratio))
+        merged = merge_counted([result.events])
+        events = merged.events
         print(f"rescind: {result.records:,} records in {result.files} files: "
-              f"{len(events):,} events, {len(result.events) - len(events)} duplicates, "
-              f"{len(result.malformed)} unreadable", file=sys.stderr)
+              f"{len(events):,} events, {len(result.malformed)} unreadable, identical "
+              f"copies dropped: {merged.duplicates}", file=sys.stderr)
+        for used, count in sorted(result.placed_by.items()):
+            print(f"  {count:,} records have no eventTime: placed in time by {used}",
+                  file=sys.stderr)
+        if result.synthetic_ids:
+            print(f"  {result.synthetic_ids:,} records have no eventID: given an id made "
+                  "from their content", file=sys.stderr)
+        for first, other in merged.collisions[:20]:
+            print(f"  kept both: {visible(first.uid)} names two different records "
+                  f"({first.time:%Y-%m-%dT%H:%M:%SZ} {visible(first.action)}, "
+                  f"{other.time:%Y-%m-%dT%H:%M:%SZ} {visible(other.action)})", file=sys.stderr)
+        if len(merged.collisions) > 20:
+            print(f"  ... and {len(merged.collisions) - 20} more shared ids", file=sys.stderr)
         for bad in result.malformed[:20]:
-            print(f"  skipped {bad}", file=sys.stderr)
+            print(f"  skipped {visible(bad)}", file=sys.stderr)
         if len(result.malformed) > 20:
             print(f"  ... and {len(result.malformed) - 20} more", file=sys.stderr)
         _write(args, fmt, events)
@@ -293,17 +332,17 @@ def run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _convert(args: argparse.Namespace) -> tuple[Any, Any]:
+def _convert(args: argparse.Namespace, limits: Limits) -> tuple[Any, Any]:
     """(source, result): the named source's reading, else the first that reads events."""
     from rescind.timeline import sources
 
     if args.source:
         source = sources.require(args.source)
-        return source, source.convert(list(args.files))
+        return source, source.convert(list(args.files), limits)
     first: tuple[Any, Any] | None = None
     for name in sources.names():
         source = sources.require(name)
-        result = source.convert(list(args.files))
+        result = source.convert(list(args.files), limits)
         if result.events:
             return source, result
         first = first or (source, result)

@@ -45,6 +45,7 @@ def _expand(args: list[str]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from rescind.runbook.loader import RunbookError
     from rescind.runbook.validate import load_and_validate
+    from rescind.textsafe import visible
 
     files = _expand(args.paths)
     failed = 0
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         except RunbookError as exc:
             failed += 1
             for problem in exc.problems:
-                print(problem, file=sys.stderr)
+                print(visible(problem), file=sys.stderr)
     if failed:
         print(f"{failed} of {len(files)} runbook(s) invalid", file=sys.stderr)
         return 2

@@ -15,8 +15,11 @@ def add_parser(sub: Any) -> None:
         description="Check an incident folder: every journal line's hash link and seq, "
         "every checkpoint signature, approval signatures, SHA256SUMS against every file, "
         "the seal's signature, and that the keys are in allowed_signers. "
-        "Exit 0: intact; 1: tampered (the first bad line is named); 2: incomplete (a "
-        "crash tore the journal's last line, or sealing did not finish).",
+        "Exit 0: intact; 1: tampered (the first bad line is named, or a signature is by "
+        "a key the journal does not record for a responder); 2: incomplete or unconfirmed "
+        "(a crash tore the journal's last line, sealing did not finish - `rescind seal DIR` "
+        "completes it - or an open incident has lines no checkpoint signed yet), or not an "
+        "incident folder.",
         epilog="Stock tools check the same (see report.md in the folder): "
         "ssh-keygen -Y verify ... < SHA256SUMS; sha256sum -c SHA256SUMS.")
     p.add_argument("incident", type=Path, metavar="DIR", help="the incident folder")

@@ -26,6 +26,7 @@ class StepStatus(StrEnum):
     DONE = "done"
     SKIPPED = "skipped"
     FAILED = "failed"
+    DECLINED = "declined"  # the responder declined the plan: a choice, not a failure
 
 
 @dataclass

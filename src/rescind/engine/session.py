@@ -22,8 +22,9 @@ from rescind import __version__
 from rescind.actions import registry
 from rescind.actions.base import ActionContext, Plan, Result
 from rescind.engine.clouds import open_clouds
+from rescind.engine.identity import Identity, identities
 from rescind.engine.lock import IncidentLock
-from rescind.engine.policy import required_approval
+from rescind.engine.policy import require_approvers, required_approval, trusted_approvers
 from rescind.engine.responder import (
     Aborted,
     Approval,
@@ -34,20 +35,21 @@ from rescind.engine.responder import (
     StepState,
     StepStatus,
 )
-from rescind.engine.state import RecoveredState, recover
-from rescind.errors import ActionError, ApprovalRefused, RescindError, UsageError
+from rescind.engine.state import RecoveredState
+from rescind.engine.trust import TailReview, review
+from rescind.errors import ActionError, ApprovalRefused, ErrorKind, RescindError, UsageError
 from rescind.modes import Mode
 from rescind.providers.base import BlockedCall
 from rescind.record.checkpoint import Anchor, checkpoint
 from rescind.record.journal import Entry, Journal
 from rescind.record.keys import Signer, load_signer
+from rescind.redaction import REDACTED, is_secret_key, normalize
 from rescind.runbook.conditions import compile_condition
 from rescind.runbook.model import ActionStep, ManualStep, NoteStep, PromptStep, Runbook
 from rescind.runbook.refs import as_text, resolve
 from rescind.runbook.validate import coerce_inputs, load_and_validate
 from rescind.settings.tree import merge, normalise
 
-REDACTED = "[redacted]"
 AnyStep = ActionStep | ManualStep | PromptStep | NoteStep
 
 
@@ -114,6 +116,7 @@ class IncidentSession:
         self.in_flight = False
         self.closed = False
         self._recovered: RecoveredState | None = None
+        self._review: TailReview | None = None  # unsigned lines found by resume
         self._secret_output_keys: set[tuple[str, str]] = set()
         self._secret_values: set[str] = {str(inputs[k]) for k in secret_inputs
                                          if inputs.get(k) not in (None, "")}
@@ -133,6 +136,7 @@ class IncidentSession:
         inputs = coerce_inputs(runbook, raw_inputs)
         secret_inputs = {k for k, spec in runbook.inputs.items() if spec.secret}
         signer = load_signer(config.key, email=config.email)
+        require_approvers(runbook, config.mode, config.settings)
         incident_id = _incident_id(runbook.id)
         clouds = await open_clouds(runbook, loaded.path, config.mode,
                                    normalise(config.settings), scenario=config.scenario,
@@ -171,6 +175,8 @@ class IncidentSession:
             "rescind_version": __version__,
             "host": socket.gethostname(),
         })
+        # Signed before any change: from here on, resume trusts only signed lines.
+        session._checkpoint("incident opened")
         sink.target = session._on_blocked
         return session
 
@@ -192,10 +198,10 @@ class IncidentSession:
         stop: Callable[[], None] = _nothing
         try:
             journal = Journal.open(journal_path, repair_torn=True)
-            state = recover(journal.entries())
-            if state.closed:
-                raise UsageError(f"incident {incident_dir.name} is already closed",
-                                 fix=f"check it with `rescind verify {incident_dir}`")
+            entries = journal.entries()
+            _refuse_closed(incident_dir, entries)
+            tail = review(incident_dir, entries)
+            state = tail.state
             loaded = load_and_validate(Path(state.runbook_path))
             if loaded.sha256 != state.runbook_sha256:
                 raise UsageError(
@@ -216,10 +222,10 @@ class IncidentSession:
             coerced = coerce_inputs(runbook, merged)
             mode = Mode(state.mode)
             # The journal's settings, then this run's: a responder's config wins.
-            clouds = await open_clouds(
-                runbook, loaded.path, mode,
-                merge(normalise(state.settings), normalise(settings or {})),
-                given=providers, incident_id=incident_dir.name)
+            wanted = merge(normalise(state.settings), normalise(settings or {}))
+            require_approvers(runbook, mode, wanted)
+            clouds = await open_clouds(runbook, loaded.path, mode, wanted, given=providers,
+                                       incident_id=incident_dir.name)
             all_settings, providers, sink, stop = (clouds.settings, clouds.providers,
                                                    clouds.sink, clouds.stop)
             if email is None and key is not None:
@@ -237,6 +243,7 @@ class IncidentSession:
                       providers=providers)
         session._stop_sandbox = stop
         session._recovered = state
+        session._review = tail
         session.outputs = {k: dict(v) for k, v in state.outputs.items()}
         for step in session.steps:
             if step.id in state.done:
@@ -247,8 +254,10 @@ class IncidentSession:
         session._append("incident.resume", {
             "responder": session._responder_identity(),
             "completed_steps": sorted(state.done | state.skipped),
-            "pending_intent": state.pending_intent,
+            "pending_intent": tail.recheck[0] if tail.recheck else None,
         })
+        if tail.unsigned:
+            session._append("journal.unconfirmed", tail.journal_data())
         sink.target = session._on_blocked
         return session
 
@@ -257,8 +266,12 @@ class IncidentSession:
     async def run(self) -> str:
         """Run every phase to the end. Returns "completed" or "aborted"."""
         try:
-            if self._recovered and self._recovered.pending_intent:
-                await self._reverify(self._recovered.pending_intent)
+            if self._review is not None:
+                tail, self._review = self._review, None
+                if tail.unsigned:
+                    self._emit("warning", message=tail.message())
+                for claimed in tail.recheck:
+                    await self._reverify(claimed)
             for phase, steps in self.runbook.phases.items():
                 if self._recovered and phase in self._recovered.phases_ended:
                     continue
@@ -305,7 +318,8 @@ class IncidentSession:
                 exc = self._shown_error(caught)
                 self.in_flight = False
                 state.error = exc.message
-                self._set_status(state, StepStatus.FAILED)
+                self._set_status(state, StepStatus.DECLINED if exc.kind == "declined"
+                                 else StepStatus.FAILED)
                 self._append("step.failed", {"step": step.id, "error": str(exc),
                                              "kind": exc.kind})
                 choice = await self.responder.on_failure(state, exc)
@@ -326,7 +340,7 @@ class IncidentSession:
         if isinstance(error, ActionError):
             kind, retryable = error.kind, error.retryable
         else:
-            kind, retryable = "error", False
+            kind, retryable = ErrorKind.ERROR, False
         return ActionError(self._scrub(error.message), kind=kind,
                            fix=self._scrub(error.fix) if error.fix else None,
                            retryable=retryable)
@@ -455,13 +469,21 @@ class IncidentSession:
             if not response.token:
                 raise ApprovalRefused("a two-person approval needs a token from "
                                       f"`rescind approve {plan_file}`")
-            approvers = self.settings.get("approvers")
+            trusted = trusted_approvers(self.mode, self.settings)
             info = check_approval(response.token, plan_file.read_bytes(),
                                   requester_fingerprint=self.signer.fingerprint,
-                                  trusted=Path(approvers) if approvers else None)
+                                  trusted=trusted)
             token_path = store_approval(self.incident_dir, plan.step_id, plan.digest, info)
+            checked = (f"key in {trusted}" if trusted is not None else
+                       "exercise default: any second key (no approvers list configured)")
+            if trusted is None:
+                self._emit("warning", message=f"exercise: the approval by {info.fingerprint} "
+                                              "was accepted from any second key; live mode "
+                                              "needs --approvers")
             return {"approver": {"fingerprint": info.fingerprint,
-                                 "public_key_line": info.public_key_line},
+                                 "public_key_line": info.public_key_line,
+                                 "principal": info.principal},
+                    "approver_trust": checked,
                     "token": str(token_path.relative_to(self.incident_dir))}
         return {}
 
@@ -469,8 +491,15 @@ class IncidentSession:
         """An intent without an outcome: find out from the cloud whether it happened."""
         step_id = pending["step"]
         step = self._defs.get(step_id)
-        plan = Plan.model_validate(pending["plan"])
         if not isinstance(step, ActionStep):
+            return
+        try:
+            plan = Plan.model_validate(pending["plan"])
+        except ValueError:
+            plan = None
+        if plan is None or plan.step_id != step_id or plan.action != step.action:
+            self._emit("warning", message=f"the journal names no usable plan for {step_id}'s "
+                                          "change; it will be planned again")
             return
         action_cls = registry.get(step.action)
         if action_cls is None:
@@ -489,13 +518,16 @@ class IncidentSession:
                                        "detail": verification.detail, "recovered": True})
         state = self._state(step_id)
         if verification.ok:
+            # A signed outcome knows what the apply returned (the key's user, say);
+            # without one, what was known at planning is all there is.
+            outputs = {**plan.outputs, **pending.get("outputs", {})}
             self._append("action.outcome", {"step": step_id, "plan_hash": plan.digest,
                                             "action": step.action, "targets": plan.targets,
-                                            "ok": True, "outputs": plan.outputs,
+                                            "ok": True, "outputs": outputs,
                                             "recovered": True,
                                             "details": ["confirmed by verify after a crash"]})
             self._checkpoint(f"after {step_id} (recovered)", step=step_id)
-            self._finish(state, dict(plan.outputs))
+            self._finish(state, outputs)
         else:
             self._emit("warning", message=f"step {step_id} did not take effect before the "
                                           "interruption; it will be planned again")
@@ -506,24 +538,19 @@ class IncidentSession:
         """Seal the incident: report.md, SHA256SUMS, its signature, allowed_signers."""
         if self.in_flight:
             raise UsageError("an action is still in flight", fix="wait for it to finish")
-        from rescind.record.bundle import seal
-        from rescind.record.journal import read_entries, write_private_file
-        from rescind.record.report import render_report
+        from rescind.record.sealing import finish_seal
 
         self._write_timeline_exports()
         self._append("incident.close", {"status": "closed"})
         anchor = self._checkpoint("incident closed")
-        entries = list(read_entries(self.journal.path))
-        report = self.incident_dir / "report.md"
-        write_private_file(report, render_report(
-            self.incident_dir, entries, signer_email=self.signer.email,
-            anchors=self.anchors).encode())
-        sealed = seal(self.incident_dir, self.signer, extra_signers=self._approver_lines())
+        # The same steps `rescind seal` completes after a crash in this window.
+        result = finish_seal(self.journal, self.signer, self.incident_id)
         self.closed = True
-        info = CloseInfo(report=report, sums=sealed.sums, signature=sealed.signature,
+        sealed = result.sealed
+        info = CloseInfo(report=result.report, sums=sealed.sums, signature=sealed.signature,
                          allowed_signers=sealed.allowed_signers,
                          verify_command=sealed.verify_command, anchor=anchor)
-        self._emit("closed", report=str(report), verify_command=info.verify_command)
+        self._emit("closed", report=str(info.report), verify_command=info.verify_command)
         return info
 
     def shutdown(self) -> None:
@@ -584,6 +611,25 @@ class IncidentSession:
             finished = sum(s.status in (StepStatus.DONE, StepStatus.SKIPPED) for s in states)
             progress[phase] = (finished, len(states))
         return progress
+
+    def identities(self) -> list[Identity]:
+        """Who rescind acts as in each provider of this incident (blocking, read-only)."""
+        return identities(self._providers or {})
+
+    def resume_summary(self) -> str | None:
+        """What resuming found, in words; None for a new incident."""
+        state = self._recovered
+        if state is None:
+            return None
+        finished = [s for s in self.steps if s.status in (StepStatus.DONE, StepStatus.SKIPPED)]
+        upcoming = next((s for s in self.steps if s not in finished), None)
+        where = (f"resumed at step {upcoming.id} of phase {upcoming.phase}" if upcoming
+                 else "resumed after the last step")
+        text = f"{where}; {len(finished)} of {len(self.steps)} steps done"
+        if state.pending_intent:
+            text += (f"; 1 change was in flight ({state.pending_intent['step']}) and is "
+                     "re-checked with the cloud first")
+        return text
 
     def verify(self) -> Any:
         from rescind.record.verify import verify_incident
@@ -651,6 +697,9 @@ class IncidentSession:
         return value
 
     def _append(self, kind: str, data: dict[str, Any]) -> int:
+        if self.closed:
+            raise UsageError(f"incident {self.incident_id} is closed and sealed: its record "
+                             "is read-only", fix="start a new incident to record more")
         entry = self.journal.append(kind, self._scrub(data))
         self._emit("journal", seq=entry.seq, kind=kind, time=entry.time, sha256=entry.sha256)
         return entry.seq
@@ -680,19 +729,6 @@ class IncidentSession:
         write_private_file(path, plan.canonical_bytes())
         return path
 
-    def _approver_lines(self) -> list[str]:
-        from rescind.record.allowed_signers import signer_line
-        from rescind.record.approval import APPROVAL_NAMESPACE
-        from rescind.record.journal import read_entries
-
-        lines = []
-        for entry in read_entries(self.journal.path):
-            approver = entry.data.get("approver") if entry.kind == "action.approval" else None
-            if approver and entry.data.get("approved"):
-                lines.append(signer_line(f'approver-{approver["fingerprint"][7:19]}@rescind',
-                                         approver["public_key_line"], APPROVAL_NAMESPACE))
-        return sorted(set(lines))
-
     def _context(self, step_id: str) -> ActionContext:
         def journal(kind: str, data: dict[str, Any]) -> int:
             return self._append(kind, {"step": step_id, **data})
@@ -718,6 +754,21 @@ class IncidentSession:
                                         "operation": call.operation, "params": call.params,
                                         "text": call.describe()})
         self._emit("blocked", step=step, operation=call.operation, params=call.params)
+
+
+def _refuse_closed(incident_dir: Path, entries: list[Entry]) -> None:
+    """A closed incident is not resumed; one whose seal was interrupted is completed
+    by `rescind seal`. A close among unsigned lines is not trusted: resume goes on
+    and re-checks them."""
+    from rescind.record.sealing import close_is_trusted, is_closed
+
+    if not is_closed(incident_dir) or not close_is_trusted(incident_dir, entries):
+        return
+    if (incident_dir / "SHA256SUMS").is_file():
+        raise UsageError(f"incident {incident_dir.name} is already closed and sealed",
+                         fix=f"check it with `rescind verify {incident_dir}`")
+    raise UsageError(f"incident {incident_dir.name} was closed, but its seal was not finished",
+                     fix=f"`rescind seal {incident_dir}` completes it")
 
 
 def _recorded_email(entries: list[Entry], key: Path) -> str | None:
@@ -770,11 +821,14 @@ _SECRET_KEY_PARTS = ("secret", "token", "password", "credential", "external_id",
 
 
 def _public_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings worth recording, for resume; credentials dropped at every depth."""
+    """Settings worth recording, for resume; credentials dropped at every depth.
+
+    A key id goes with its secret: journaled alone, it would pair with another
+    secret on resume."""
     def clean(value: Any) -> Any:
         if isinstance(value, Mapping):
             return {k: clean(v) for k, v in value.items()
-                    if not any(p in str(k).lower() for p in _SECRET_KEY_PARTS)}
+                    if not (is_secret_key(str(k)) or "keyid" in normalize(str(k)))}
         if isinstance(value, list | tuple):
             return [clean(v) for v in value]
         return value if isinstance(value, str | int | float | bool | type(None)) else str(value)

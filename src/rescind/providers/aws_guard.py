@@ -16,7 +16,9 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rescind.providers import aws_redaction  # noqa: F401  (registers AWS's secret names)
 from rescind.providers.base import BlockedCall
+from rescind.redaction import redact
 
 # An operation is a read if its name is one of these prefixes followed by a capital
 # letter (GetUser, ListAccessKeys, LookupEvents). Everything else is blocked, including
@@ -38,12 +40,6 @@ NOT_READ_OPERATIONS: frozenset[str] = frozenset({
     "waf-regional:GetChangeToken",
 })
 
-REDACTED = "<redacted>"
-# Parameter names (lower-cased, non-alphanumerics dropped) whose values are secrets.
-_SECRET_PARTS = ("password", "secret", "token", "privatekey", "externalid",
-                 "authenticationcode", "credential")
-_NOT_SECRET = frozenset({"secretid", "secretname", "secretarn", "secretids", "nexttoken",
-                         "clientrequesttoken", "tokencodeserialnumber"})
 _GUARD_ID = "rescind-dry-run-guard"
 _PARAMS_KEY = "rescind.api_params"
 
@@ -68,31 +64,19 @@ def is_read_operation(service: str, operation: str) -> bool:
     return False
 
 
-def _is_secret_key(key: str) -> bool:
-    norm = "".join(ch for ch in key.lower() if ch.isalnum())
-    return norm not in _NOT_SECRET and any(part in norm for part in _SECRET_PARTS)
-
-
-def redact(value: Any) -> Any:
-    """``value`` with secret fields replaced, recursing into JSON documents in strings.
-
-    Policy documents travel as JSON strings; an ``sts:ExternalId`` condition inside a
-    trust policy is a secret too, so JSON strings are parsed and redacted as objects.
-    """
+def _readable(value: Any) -> Any:
+    """API parameters as a dry-run report shows them, before redaction: a document held
+    as JSON text (a policy) becomes an object, and what JSON cannot hold becomes text."""
     if isinstance(value, Mapping):
-        return {str(k): REDACTED if _is_secret_key(str(k)) else redact(v)
-                for k, v in value.items()}
+        return {str(k): _readable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    if isinstance(value, bytes | bytearray):
-        return f"<{len(value)} bytes>"
+        return [_readable(v) for v in value]
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
-            parsed = json.loads(value)
+            return _readable(json.loads(value))
         except ValueError:
             return value
-        return redact(parsed)
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, str | int | float | bool | bytes | bytearray) or value is None:
         return value
     return str(value)
 
@@ -130,7 +114,7 @@ class DryRunGuard:
         if is_read_operation(service, model.name):
             return None
         call = BlockedCall(provider="aws", operation=f"{service}:{model.name}",
-                           params=redact(context.get(_PARAMS_KEY, {})))
+                           params=redact(_readable(context.get(_PARAMS_KEY, {}))))
         with self._lock:
             self.blocked.append(call)
         self._report(call)

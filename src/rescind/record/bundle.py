@@ -23,7 +23,9 @@ SUMS = "SHA256SUMS"
 SUMS_SIG = "SHA256SUMS.sig"
 ALLOWED_SIGNERS = "allowed_signers"
 LOCK = ".lock"
-UNSUMMED = frozenset({SUMS, SUMS_SIG, LOCK})
+# The seal's own files, and the temporary names their atomic writes use: a crash
+# while writing them leaves one, and the seal cannot list itself.
+UNSUMMED = frozenset({SUMS, SUMS_SIG, LOCK, f".{SUMS}.tmp", f".{SUMS_SIG}.tmp"})
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ def checkpoint_signer_lines(incident_dir: Path, skip_fingerprint: str) -> list[s
 
 def seal(incident_dir: Path, signer: Signer, *, extra_signers: Iterable[str] = ()) -> Sealed:
     """Write ``allowed_signers`` (the signer's line, any other key that signed a
-    checkpoint, and ``extra_signers`` such as approvers), then ``SHA256SUMS`` over
-    every file, then its SSHSIG."""
+    checkpoint, and ``extra_signers`` such as approvers), then the SSHSIG of the
+    sums of every file, then ``SHA256SUMS`` itself."""
     incident_dir = Path(incident_dir)
     if not (incident_dir / "journal.jsonl").is_file():
         raise RescindError(f"{incident_dir} has no journal.jsonl; it is not an incident folder")
@@ -129,12 +131,14 @@ def seal(incident_dir: Path, signer: Signer, *, extra_signers: Iterable[str] = (
     others = checkpoint_signer_lines(incident_dir, signer.fingerprint)
     write_private_file(allowed, allowed_signers_text(
         [signer.allowed_signers_line(), *others, *extra_signers]).encode())
-    # A stale signature must not sit beside fresh sums even for a moment of a crash.
-    (incident_dir / SUMS_SIG).unlink(missing_ok=True)
+    # The signature is written before the sums it signs: a crash between the two
+    # leaves a signature that still verifies over the files, which verify reports as
+    # an interrupted seal; sums without a signature are then always tampering.
+    sums, sig = incident_dir / SUMS, incident_dir / SUMS_SIG
+    sums.unlink(missing_ok=True)
+    sig.unlink(missing_ok=True)
     text, count = sums_text(incident_dir)
     data = text.encode("utf-8")
-    sums = incident_dir / SUMS
-    write_private_file(sums, data)
-    sig = incident_dir / SUMS_SIG
     write_private_file(sig, signer.sign(data, INCIDENT_NAMESPACE).encode("ascii"))
+    write_private_file(sums, data)
     return Sealed(sums, sig, allowed, count, verify_command(signer.email))

@@ -58,10 +58,15 @@ def checkpoint(journal: Journal, signer: Signer, incident_id: str, reason: str,
                extra: dict[str, Any] | None = None) -> Anchor:
     """Append a checkpoint entry and sign the journal through it; returns the anchor."""
     data: dict[str, Any] = {"reason": reason, **(extra or {})}
-    entry = journal.append("checkpoint", data)
-    signed = journal.bytes_through(entry.seq)
-    armored = signer.sign(signed, INCIDENT_NAMESPACE)
-    incident_dir = journal.path.parent
+    entry, sha512 = journal.append_hashed("checkpoint", data)
+    return sign_through(journal.path.parent, entry, sha512, signer, incident_id)
+
+
+def sign_through(incident_dir: Path, entry: Entry, sha512: bytes, signer: Signer,
+                 incident_id: str) -> Anchor:
+    """Write ``signatures/journal.<seq>.sig`` for checkpoint ``entry``, given the
+    SHA-512 of the journal's bytes through it."""
+    armored = signer.sign_digest(sha512, INCIDENT_NAMESPACE)
     ensure_private_dir(incident_dir / SIGNATURES_DIR)
     write_private_file(signature_path(incident_dir, entry.seq), armored.encode("ascii"))
     return Anchor(incident_id, entry.seq, entry.sha256, signer.fingerprint)

@@ -223,12 +223,17 @@ def _write_all(fd: int, data: bytes) -> None:
 class Journal:
     """An open journal file. ``append`` is safe to call from several threads."""
 
-    def __init__(self, path: Path, fd: int, head: str, ends: list[int]) -> None:
+    def __init__(self, path: Path, fd: int, head: str, ends: list[int],
+                 running: Any = None) -> None:
         self._path = path
         self._fd = fd
         self._head = head
-        # End offset of each line: checkpoints read the exact bytes through a seq.
+        # End offset of each line: bytes_through reads the exact bytes through a seq.
         self._ends = ends
+        # SHA-512 of every byte written so far, kept up to date by each commit, so a
+        # checkpoint signs the head without re-reading and re-hashing the whole file:
+        # the same cost at line 100 and at line 100,000.
+        self._sha512 = running if running is not None else hashlib.sha512()
         self._lock = threading.Lock()
 
     @classmethod
@@ -270,9 +275,9 @@ class Journal:
                 raise
             torn = exc
         fd = os.open(p, os.O_WRONLY | os.O_APPEND)
-        journal = cls(p, fd, head, ends)
+        good = ends[-1] if ends else 0
+        journal = cls(p, fd, head, ends, hashlib.sha512(data[:good]))
         if torn is not None:
-            good = ends[-1] if ends else 0
             dropped = data[good:]
             os.ftruncate(fd, good)
             os.fsync(fd)
@@ -329,6 +334,7 @@ class Journal:
             self._ends.append(ends)
         else:
             self._ends.extend(ends)
+        self._sha512.update(blob)
 
     def append(self, kind: str, data: dict[str, Any]) -> Entry:
         """Append one entry; returns once it is on disk (written and fsynced).
@@ -337,6 +343,12 @@ class Journal:
         more than the rest of the append); ``read_entries`` gives the stored form.
         Data that is not JSON (NaN, objects) raises before anything is written.
         """
+        return self.append_hashed(kind, data)[0]
+
+    def append_hashed(self, kind: str, data: dict[str, Any]) -> tuple[Entry, bytes]:
+        """Append one entry and return it with the SHA-512 of the whole journal through
+        it (what an SSHSIG of the journal signs), taken under the same lock so no other
+        append can slip in between."""
         kind_json, data_json = self._encode(kind, data)
         with self._lock:
             seq = len(self._ends)
@@ -345,7 +357,8 @@ class Journal:
             digest = hashlib.sha256(line).hexdigest()
             self._commit(line, (self._ends[-1] if seq else 0) + len(line))
             self._head = digest
-        return Entry(seq, now, kind, dict(data), line, digest)
+            running = self._sha512.copy().digest()
+        return Entry(seq, now, kind, dict(data), line, digest), running
 
     def append_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Entry]:
         """Append several entries with one write and one fsync (group commit)."""
@@ -370,6 +383,11 @@ class Journal:
                 self._head = head
                 raise
         return entries
+
+    def sha512(self) -> bytes:
+        """The SHA-512 of the whole journal as written so far."""
+        with self._lock:
+            return self._sha512.copy().digest()
 
     def bytes_through(self, seq: int) -> bytes:
         """The journal's exact bytes from its start through line ``seq`` (inclusive)."""

@@ -4,12 +4,18 @@ key rescind makes and keeps in the OS keyring (a 0600 file where there is none).
 The identity (name, email, where the key lives, its public key line) is
 ``identity.json`` in the config dir: ``$RESCIND_CONFIG_DIR``, else
 ``platformdirs.user_config_dir("rescind")``.
+
+Longer than most modules (~460 lines) on purpose: every place a signing key can come
+from (identity file, key file with or without passphrase, ssh-agent, OS keyring) and
+the order :func:`load_signer` tries them in read in one file; the agent's wire
+protocol is in agent.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import importlib.util
 import json
 import os
@@ -62,6 +68,10 @@ class Signer(Protocol):
 
     def sign(self, message: bytes, namespace: str) -> str:
         """An armored SSHSIG over ``message``."""
+        ...
+
+    def sign_digest(self, sha512: bytes, namespace: str) -> str:
+        """The same SSHSIG, for a message known by its SHA-512 (a journal's running hash)."""
         ...
 
     def allowed_signers_line(self) -> str: ...
@@ -122,6 +132,9 @@ class KeySigner(_SignerBase):
     def sign(self, message: bytes, namespace: str) -> str:
         return sshsig.sign(self._private_key, message, namespace)
 
+    def sign_digest(self, sha512: bytes, namespace: str) -> str:
+        return sshsig.sign_digest(self._private_key, sha512, namespace)
+
     def __repr__(self) -> str:  # never show key material
         return f"KeySigner({self.email}, {self.fingerprint}, {self.source})"
 
@@ -138,12 +151,17 @@ class AgentSigner(_SignerBase):
         self.source = f"ssh-agent ({key.comment or 'no comment'})"
 
     def sign(self, message: bytes, namespace: str) -> str:
-        blob = self._client.sign(self._key.blob, sshsig.signed_data(message, namespace))
+        return self.sign_digest(hashlib.sha512(message).digest(), namespace)
+
+    def sign_digest(self, sha512: bytes, namespace: str) -> str:
+        # SSHSIG signs the message's hash, so the agent never needs the message itself.
+        blob = self._client.sign(self._key.blob,
+                                 sshsig.signed_data(None, namespace, digest=sha512))
         armored = sshsig.armor(self.public_key, namespace, blob)
         # An agent answering with another key's or a broken signature must not
         # produce a record that fails only later, at the auditor's.
         try:
-            sshsig.verify(armored, message, namespace)
+            sshsig.verify_parsed(sshsig.parse(armored), namespace, digests={"sha512": sha512})
         except sshsig.SignatureInvalid as exc:
             raise AgentError(f"ssh-agent returned a bad signature: {exc.message}") from None
         return armored

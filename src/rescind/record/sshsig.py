@@ -133,9 +133,15 @@ def armor(pub: Ed25519PublicKey, namespace: str, signature_blob: bytes,
 
 def sign(private_key: Ed25519PrivateKey, message: bytes, namespace: str) -> str:
     """Sign ``message`` as ``ssh-keygen -Y sign -n NAMESPACE`` would; returns armored text."""
+    return sign_digest(private_key, hashlib.sha512(message).digest(), namespace)
+
+
+def sign_digest(private_key: Ed25519PrivateKey, sha512: bytes, namespace: str) -> str:
+    """Sign a message known only by its SHA-512 (hashed incrementally by the caller);
+    the result is the same as ``sign`` over the message."""
     if not namespace:
         raise ValueError("SSHSIG needs a namespace")
-    sig = private_key.sign(signed_data(message, namespace))
+    sig = private_key.sign(signed_data(None, namespace, digest=sha512))
     return armor(private_key.public_key(), namespace,
                  ssh_string(KEY_TYPE) + ssh_string(sig))
 
@@ -170,7 +176,7 @@ def parse(armored: str | bytes) -> Signature:
     body = "".join(text[start + len(BEGIN):stop].split())
     try:
         blob = base64.b64decode(body, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text pasted in
         raise SignatureInvalid("the signature's base64 is damaged") from None
     r = _Reader(blob)
     if r.take(6) != MAGIC:

@@ -5,8 +5,10 @@ Checks: each journal line's ``prev`` link and ``seq``; each
 ``signatures/journal.<seq>.sig`` over the journal's first seq+1 lines (and that
 line seq is a checkpoint); approval tokens over their plan files; ``SHA256SUMS``
 against every file (and that no file was added); ``SHA256SUMS.sig``; that every
-signing key is in allowed_signers; and anchors kept outside the folder.
-A torn last line is "incomplete" (exit 2), not tampering.
+signing key is in allowed_signers and is the key the journal records for a
+responder; every plan file against its name and the journal; and anchors kept
+outside the folder. A torn last line, an interrupted seal or lines an open
+incident has not signed yet are "incomplete"/"unconfirmed" (exit 2), not tampering.
 """
 
 from __future__ import annotations
@@ -22,19 +24,28 @@ from rescind.errors import RescindError, UsageError
 from rescind.record import allowed_signers as allowed
 from rescind.record import sshsig
 from rescind.record.approval import APPROVAL_NAMESPACE, plan_path
-from rescind.record.bundle import ALLOWED_SIGNERS, SUMS, SUMS_SIG, UNSUMMED, file_sha256
+from rescind.record.bundle import (
+    ALLOWED_SIGNERS,
+    SUMS,
+    SUMS_SIG,
+    UNSUMMED,
+    file_sha256,
+    sums_text,
+)
 from rescind.record.checkpoint import INCIDENT_NAMESPACE, SIGNATURES_DIR, parse_anchor
-from rescind.record.journal import ZERO_HASH, chain_problem, entry_prev, parse_line
+from rescind.record.journal import ZERO_HASH, Entry, chain_problem, entry_prev, parse_line
+from rescind.record.trust import responder_fingerprint
 
 JOURNAL = "journal.jsonl"
 _JOURNAL_SIG = re.compile(r"journal\.(0|[1-9][0-9]*)\.sig")
 _APPROVAL_SIG = re.compile(r"approval\.(.+)\.([0-9a-f]{12})\.sig")
 _SUMS_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
+_PLAN_FILE = re.compile(r"(.+)\.([0-9a-f]{12})\.json")
 
 
 @dataclass
 class VerifyReport:
-    status: str = "ok"  # ok | tampered | incomplete
+    status: str = "ok"  # ok | tampered | incomplete | unconfirmed
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     incident: str | None = None
@@ -48,16 +59,23 @@ class VerifyReport:
     seal_verified: bool = False
     signer: str | None = None  # "principal SHA256:..." of the seal (else last checkpoint)
     allowed_signers: str | None = None  # which file the keys were checked against
+    # Lines of an open incident after its last responder-signed checkpoint: nobody
+    # vouched for them yet (whoever can write the folder could have added them).
+    unconfirmed: int = 0
 
     @property
     def exit_code(self) -> int:
-        return {"ok": 0, "tampered": 1, "incomplete": 2}[self.status]
+        return {"ok": 0, "tampered": 1, "incomplete": 2, "unconfirmed": 2}[self.status]
 
     def summary(self) -> list[str]:
         """Human-readable lines for the CLI and the TUI."""
-        verdict = {"ok": "INTACT", "tampered": "TAMPERED", "incomplete": "INCOMPLETE"}
+        verdict = {"ok": "INTACT", "tampered": "TAMPERED", "incomplete": "INCOMPLETE",
+                   "unconfirmed": f"UNCONFIRMED ({self.unconfirmed} unsigned lines)"}
         out = [f"{verdict[self.status]}: {self.incident or 'incident'}"]
         out.append(f"  journal:      {self.lines} lines, head {self.head}")
+        if self.unconfirmed:
+            out.append(f"  unconfirmed:  the last {self.unconfirmed} lines, after the last "
+                       "signed checkpoint")
         out.append(f"  checkpoints:  {self.checkpoints_verified} signatures verified")
         if self.approvals_verified:
             out.append(f"  approvals:    {self.approvals_verified} verified")
@@ -86,6 +104,9 @@ class _Checker:
         self.trust: list[allowed.AllowedSigner] | None = None
         self.principal_by_fp: dict[str, str] = {}
         self.signers: dict[int, str] = {}  # checkpoint seq -> fingerprint of its signature
+        # Responder keys the journal records (incident.open / incident.resume), by seq.
+        self.responders: list[tuple[int, str]] = []
+        self.vouched = -1  # last checkpoint seq signed by a key recorded before it
         self._load_trust(trusted)
 
     def problem(self, text: str) -> None:
@@ -130,6 +151,18 @@ class _Checker:
         self.principal_by_fp[fp] = principals[0]
         return f"{principals[0]} {fp}"
 
+    def responder_key(self, what: str, fp: str, through: int | None) -> bool:
+        """Whether ``fp`` is a key the journal records for a responder (at or before
+        seq ``through``); a problem if not. An allowed_signers file cannot vouch for
+        it: a record re-signed with another key ships its own allowed_signers too."""
+        recorded = {f for s, f in self.responders if through is None or s <= through}
+        if fp in recorded:
+            return True
+        named = ", ".join(sorted(recorded)) or "none"
+        self.problem(f"{what}: signed by {fp}, not by the responder key the journal "
+                     f"records ({named}): the record was re-signed with another key")
+        return False
+
 
 def verify_incident(incident_dir: Path, *, allowed_signers: Path | None = None,
                     anchors: list[str] | tuple[str, ...] = ()) -> VerifyReport:
@@ -143,10 +176,16 @@ def verify_incident(incident_dir: Path, *, allowed_signers: Path | None = None,
     r = c.report
     journal_path = d / JOURNAL
     if not journal_path.is_file():
+        if not any((d / name).exists() for name in (SUMS, SUMS_SIG, SIGNATURES_DIR)):
+            raise UsageError(f"{d} is not an incident folder (it has no {JOURNAL})",
+                             fix="pass a folder that `rescind run` created under incidents/")
         c.problem(f"{JOURNAL} is missing")
         data = b""
     else:
         data = journal_path.read_bytes()
+        if not data:
+            c.unfinished(f"{JOURNAL} is empty: the incident recorded nothing (it was "
+                         "interrupted while it was being opened)")
 
     # Raw complete lines; signatures and anchors are over bytes, valid chain or not.
     ends: list[int] = []
@@ -157,6 +196,7 @@ def verify_incident(incident_dir: Path, *, allowed_signers: Path | None = None,
     torn = len(data) - pos
     hashes: list[str] = []
     kinds: list[str | None] = []
+    plans: dict[str, str] = {}  # plan file name -> the plan hash the journal gives it
     closed = False
     chain_ok = True
     prev = ZERO_HASH
@@ -176,6 +216,7 @@ def verify_incident(incident_dir: Path, *, allowed_signers: Path | None = None,
                 if seq == 0 and entry.kind == "incident.open":
                     r.incident = str(entry.data.get("incident") or "") or None
                 closed = closed or entry.kind == "incident.close"
+                _note_entry(c, entry, plans)
             except ValueError as exc:
                 c.problem(f"seq {seq}: {exc}")
                 chain_ok = False
@@ -208,13 +249,55 @@ def verify_incident(incident_dir: Path, *, allowed_signers: Path | None = None,
         else:
             r.anchors_verified += 1
 
+    _check_plans(c, plans)
     _check_seal(c, closed)
+    if not r.sealed and not closed and r.lines and chain_ok and not torn:
+        r.unconfirmed = r.lines - c.vouched - 1
+        if r.unconfirmed:
+            since = f"seq {c.vouched}" if c.vouched >= 0 else "the incident opened"
+            r.notes.append(
+                f"seq {c.vouched + 1}-{r.lines - 1} ({r.unconfirmed} lines) come after the "
+                f"last checkpoint a responder signed ({since}): unconfirmed. A running "
+                "incident signs them at its next checkpoint; `rescind resume` re-checks "
+                "them with the cloud")
     if r.signer is None and c.signers:
         last = c.signers[max(c.signers)]
         principal = c.principal_by_fp.get(last)
         r.signer = f"{principal} {last}" if principal else last
-    r.status = "tampered" if c.tampered else "incomplete" if c.incomplete else "ok"
+    r.status = ("tampered" if c.tampered else "incomplete" if c.incomplete
+                else "unconfirmed" if r.unconfirmed else "ok")
     return r
+
+
+def _note_entry(c: _Checker, entry: Entry, plans: dict[str, str]) -> None:
+    """Remember what later checks need from a journal line: responder keys, plans."""
+    if (fp := responder_fingerprint(entry)) is not None:
+        c.responders.append((entry.seq, fp))
+    elif entry.kind == "action.plan":
+        digest = str(entry.data.get("plan_hash") or "")
+        step = str(entry.data.get("step") or "")
+        plans[plan_path(c.dir, step, digest).name] = digest
+
+
+def _check_plans(c: _Checker, journaled: dict[str, str]) -> None:
+    """Every plan file, approved or not: its bytes against its name and against the
+    hash the journal's action.plan entry gives; and every journaled plan is there."""
+    folder = c.dir / "plans"
+    present = {p.name: p for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
+    for name, path in sorted(present.items()):
+        m = _PLAN_FILE.fullmatch(name)
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        if m is None:
+            c.problem(f"plans/{name}: not a plan file rescind writes (<step>.<hash>.json)")
+        elif actual[:12] != m[2]:
+            c.problem(f"plans/{name}: its content no longer has the hash its name says")
+        elif name not in journaled:
+            c.problem(f"plans/{name}: no action.plan entry in the journal names this plan")
+        elif journaled[name] != actual:
+            c.problem(f"plans/{name}: its SHA-256 differs from the plan_hash the journal "
+                      "records for it")
+    for name in sorted(set(journaled) - set(present)):
+        c.problem(f"plans/{name}: the journal records this plan, but the file is missing")
 
 
 def _check_signatures(c: _Checker, data: bytes, ends: list[int],
@@ -258,7 +341,9 @@ def _check_signatures(c: _Checker, data: bytes, ends: list[int],
             c.problem(f"{rel}: {exc.message} (the journal's first {seq + 1} lines)")
             continue
         c.trusted(rel, key, INCIDENT_NAMESPACE)
-        c.signers[seq] = sshsig.fingerprint(key)
+        fp = c.signers[seq] = sshsig.fingerprint(key)
+        if c.responder_key(rel, fp, seq) and kinds[seq] == "checkpoint":
+            c.vouched = seq
         c.report.checkpoints_verified += 1
     return set(journal_sigs)
 
@@ -268,9 +353,7 @@ def _check_approval(c: _Checker, path: Path, rel: str, step: str, short: str) ->
     if not plan.is_file():
         c.problem(f"{rel}: its plan file plans/{plan.name} is missing")
         return
-    plan_bytes = plan.read_bytes()
-    if hashlib.sha256(plan_bytes).hexdigest()[:12] != short:
-        c.problem(f"plans/{plan.name}: its content no longer has the hash its name says")
+    plan_bytes = plan.read_bytes()  # its hash is checked with every plan's
     try:
         key = sshsig.verify(path.read_text(encoding="ascii", errors="replace"), plan_bytes,
                             APPROVAL_NAMESPACE)
@@ -298,14 +381,15 @@ def _check_seal(c: _Checker, closed: bool) -> None:
     if not sums.exists() and not sig.exists():
         if closed:
             c.unfinished("the journal says the incident was closed, but the folder is not "
-                         "sealed (no SHA256SUMS): sealing was interrupted, or the seal removed")
+                         "sealed (no SHA256SUMS): sealing was interrupted, or the seal "
+                         f"removed; `rescind seal {d}` completes it")
         else:
             r.notes.append("not sealed: the incident is still open; the chain and checkpoints "
                            "were checked")
         return
     r.sealed = True
     if not sums.is_file():
-        c.problem(f"{SUMS} is missing but {SUMS_SIG} exists")
+        _check_signature_without_sums(c)
         return
     sums_bytes = sums.read_bytes()
     present = _listed_files(d, c)
@@ -330,7 +414,9 @@ def _check_seal(c: _Checker, closed: bool) -> None:
     for rel in sorted(set(present) - listed):
         c.problem(f"{rel}: not listed in {SUMS} (added after the seal)")
     if not sig.is_file():
-        c.problem(f"{SUMS_SIG} is missing")
+        # Sealing writes the signature before the sums, so no crash leaves this state.
+        c.problem(f"{SUMS_SIG} is missing (sealing writes it before {SUMS}, so this is "
+                  "not an interrupted seal)")
         return
     try:
         key = sshsig.verify(sig.read_text(encoding="ascii", errors="replace"), sums_bytes,
@@ -339,4 +425,23 @@ def _check_seal(c: _Checker, closed: bool) -> None:
         c.problem(f"{SUMS_SIG}: {exc.message}")
         return
     r.signer = c.trusted(SUMS_SIG, key, INCIDENT_NAMESPACE)
-    r.seal_verified = True
+    if c.responder_key(SUMS_SIG, sshsig.fingerprint(key), None):
+        r.seal_verified = True
+
+
+def _check_signature_without_sums(c: _Checker) -> None:
+    """The seal's signature without its SHA256SUMS: a crash between the two writes
+    (the signature is written first) if it verifies over the sums of the files as
+    they are, and tampering otherwise."""
+    try:
+        text, _count = sums_text(c.dir)
+        key = sshsig.verify((c.dir / SUMS_SIG).read_text(encoding="ascii", errors="replace"),
+                            text.encode("utf-8"), INCIDENT_NAMESPACE)
+    except (RescindError, sshsig.SignatureInvalid):
+        c.problem(f"{SUMS} is missing but {SUMS_SIG} exists, and it does not match the "
+                  "files as they are")
+        return
+    c.report.signer = c.trusted(SUMS_SIG, key, INCIDENT_NAMESPACE)
+    if c.responder_key(SUMS_SIG, sshsig.fingerprint(key), None):
+        c.unfinished(f"sealing was interrupted: {SUMS_SIG} was written and matches every "
+                     f"file, but {SUMS} was not; `rescind seal {c.dir}` completes it")

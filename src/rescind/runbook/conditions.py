@@ -4,6 +4,12 @@ A condition sees two variables: ``inputs`` (the incident's inputs) and ``steps``
 (step id → ``{"outputs": {...}, "status": "..."}``). It must evaluate to a boolean.
 Which inputs and steps a condition uses is extracted statically so a runbook is
 checked before it runs.
+
+A condition must stay cheap: comprehensions (``.all``, ``.exists``, ``.exists_one``,
+``.map``, ``.filter``) may nest at most MAX_MACRO_DEPTH deep and range over at most
+MAX_LITERAL_RANGE elements written in the condition, and a condition that has any
+comprehension is evaluated in a child process under a time and memory budget (its
+cost also grows with the data it ranges over).
 """
 
 from __future__ import annotations
@@ -17,10 +23,18 @@ from typing import Any
 import cel
 
 from rescind.errors import UsageError
+from rescind.runbook.budget import BudgetExceeded, run_bounded
 
 # The Rust CEL parser recurses per operator and overflows the native stack (a crash,
 # not an exception) on expressions of tens of thousands of terms; a `when:` is one line.
 MAX_CONDITION_CHARS = 2000
+# Each nested comprehension multiplies the work: seven nested `.map()`s over ten
+# elements (221 characters) ran for minutes and took gigabytes.
+MAX_MACRO_DEPTH = 2
+MAX_LITERAL_RANGE = 100
+# Real conditions take microseconds; these only stop a runaway one.
+EVAL_SECONDS = 2.0
+EVAL_MEMORY_BYTES = 256 * 2**20
 
 VARIABLES = ("inputs", "steps")
 STEP_FIELDS = ("outputs", "status")
@@ -44,6 +58,8 @@ _AFTER_STEP = re.compile(
 _INPUT = re.compile(r'''(?<![\w.])inputs\s*(?:\.\s*(?P<name>[A-Za-z_]\w*)'''
                     r'''|\[\s*(["'])(?P<qname>[^"'\\\n]*)\2\s*\])''')
 _BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_MACRO = re.compile(r"\.\s*(?P<name>all|exists_one|exists|map|filter)\s*\(")
+_COMMENT = re.compile(r"//[^\n]*")
 _CEL_ERROR = re.compile(r"<input>:(?P<line>\d+):(?P<col>\d+): (?P<msg>[^\n]*)")
 
 
@@ -84,6 +100,7 @@ class Condition:
     step_uses: tuple[StepUse, ...] = ()
     unknown_names: tuple[str, ...] = ()
     unknown_functions: tuple[str, ...] = ()
+    comprehensions: int = 0
 
     @property
     def steps(self) -> frozenset[str]:
@@ -101,21 +118,46 @@ class Condition:
                                  "status": _plain(s.get("status", ""))}
                       for sid, s in steps.items()},
         }
-        try:
-            result = self.program.execute(context)
-        except KeyError as exc:
-            raise ConditionError(f"condition {self.source!r} reads {exc.args[0]!r}, which has "
+        if not self.comprehensions:
+            # No loop: the cost is linear in the expression and the data; no child needed.
+            kind, value = _execute(self.program, context)
+        else:
+            try:
+                kind, value = run_bounded(lambda: _execute(self.program, context),
+                                          seconds=EVAL_SECONDS, memory_bytes=EVAL_MEMORY_BYTES)
+            except BudgetExceeded as exc:
+                raise ConditionError(f"condition {self.source!r} was stopped: {exc}",
+                                     expression=self.source,
+                                     fix="simplify the condition; a condition only tests "
+                                         "values, heavier work belongs in an action") from None
+        if kind == "missing":
+            raise ConditionError(f"condition {self.source!r} reads {value!r}, which has "
                                  "no value", expression=self.source,
-                                 fix="use has(...) to test whether a value exists") from None
-        # The CEL extension raises ValueError, TypeError, RuntimeError and
-        # ZeroDivisionError for evaluation failures; all mean the same to a runbook.
-        except Exception as exc:
-            raise ConditionError(f"condition {self.source!r} failed: {_first_line(exc)}",
-                                 expression=self.source) from None
-        if not isinstance(result, bool):
-            raise ConditionError(f"condition {self.source!r} gave {result!r}, not true or false",
+                                 fix="use has(...) to test whether a value exists")
+        if kind == "failed":
+            raise ConditionError(f"condition {self.source!r} failed: {value}",
                                  expression=self.source)
-        return result
+        if kind == "other":
+            raise ConditionError(f"condition {self.source!r} gave {value}, not true or false",
+                                 expression=self.source)
+        return bool(value)
+
+
+def _execute(program: Any, context: dict[str, Any]) -> tuple[str, Any]:
+    """("value", bool), ("other", repr), ("missing", name) or ("failed", reason):
+    plain data, so the answer can come back from a child process as JSON."""
+    try:
+        result = program.execute(context)
+    except KeyError as exc:
+        return "missing", str(exc.args[0])
+    # The CEL extension raises ValueError, TypeError, RuntimeError and
+    # ZeroDivisionError for evaluation failures; all mean the same to a runbook.
+    except Exception as exc:
+        return "failed", _first_line(exc)
+    if isinstance(result, bool):
+        return "value", result
+    shown = repr(result)
+    return "other", shown if len(shown) <= 200 else shown[:197] + "..."
 
 
 def _first_line(exc: BaseException) -> str:
@@ -179,6 +221,7 @@ def compile_condition(expr: str) -> Condition:
     except (ValueError, TypeError, RuntimeError) as exc:
         raise _syntax_error(expr, exc) from None
     blanked = _blank_strings(expr)
+    comprehensions = _check_cost(expr, _COMMENT.sub(lambda m: " " * len(m.group(0)), blanked))
     bound = set(_BOUND.findall(blanked))
     names = tuple(v for v in program.variables() if v not in VARIABLES and v not in bound)
     functions = tuple(f for f in program.functions()
@@ -186,7 +229,49 @@ def compile_condition(expr: str) -> Condition:
     inputs = frozenset(
         m.group("name") or m.group("qname") for m in _INPUT.finditer(expr)
         if blanked[m.start()] == "i")
-    return Condition(expr, program, inputs, tuple(_step_uses(expr, blanked)), names, functions)
+    return Condition(expr, program, inputs, tuple(_step_uses(expr, blanked)), names, functions,
+                     comprehensions)
+
+
+def _check_cost(expr: str, code: str) -> int:
+    """The number of comprehensions in ``code`` (``expr`` with strings and comments
+    blanked); ConditionError where one nests too deep or ranges over too long a list."""
+    macros = {m.end() - 1: m for m in _MACRO.finditer(code)}
+    open_: list[tuple[bool, int]] = []  # (is a comprehension, commas seen) per bracket
+    list_sizes: dict[int, int] = {}  # index of a list literal's "]" -> its element count
+    for i, char in enumerate(code):
+        if char in "([{":
+            macro = macros.get(i) if char == "(" else None
+            if macro is not None:
+                depth = 1 + sum(is_macro for is_macro, _ in open_)
+                name = macro.group("name")
+                if depth > MAX_MACRO_DEPTH:
+                    raise _cost_error(expr, macro.start("name"), f".{name}() is comprehension "
+                                      f"{depth} levels deep; at most {MAX_MACRO_DEPTH} may nest")
+                receiver = code[:macro.start()].rstrip()
+                size = list_sizes.get(len(receiver) - 1, 0)
+                if size > MAX_LITERAL_RANGE:
+                    raise _cost_error(expr, macro.start("name"), f".{name}() ranges over "
+                                      f"{size} listed values; at most {MAX_LITERAL_RANGE}")
+            open_.append((macro is not None, 0))
+        elif char == "," and open_:
+            is_macro, commas = open_[-1]
+            open_[-1] = (is_macro, commas + 1)
+        elif char in ")]}" and open_:
+            _, commas = open_.pop()
+            if char == "]":
+                inner = code[:i].rstrip()
+                list_sizes[i] = 0 if inner.endswith("[") else commas + 1
+    return len(macros)
+
+
+def _cost_error(expr: str, offset: int, message: str) -> ConditionError:
+    line = expr.count("\n", 0, offset) + 1
+    column = offset - (expr.rfind("\n", 0, offset) + 1) + 1
+    where = f"column {column}" if line == 1 else f"line {line}, column {column}"
+    return ConditionError(f"too costly at {where}: {message}", expression=expr, line=line,
+                          column=column,
+                          fix="test less in one condition; heavier work belongs in an action")
 
 
 def _syntax_error(expr: str, exc: BaseException) -> ConditionError:

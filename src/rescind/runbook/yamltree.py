@@ -22,6 +22,7 @@ from rescind.runbook.problems import Mark, Problem, RunbookError
 
 MAX_BYTES = 1 << 20  # a runbook is a few KiB; anything past 1 MiB is a mistake or an attack
 MAX_DEPTH = 64
+_TOO_DEEP = f"nesting deeper than {MAX_DEPTH} levels; a runbook is not that deep"
 MAX_NODES = 20_000  # a large runbook has a few hundred
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -155,8 +156,7 @@ class _Builder:
             is_map = isinstance(ev, yaml.MappingStartEvent)
             self.check_tag(ev, _MAP_TAG if is_map else _SEQ_TAG)
             if len(self.stack) >= MAX_DEPTH:
-                raise _Fatal(_mark(ev.start_mark),
-                             f"nesting deeper than {MAX_DEPTH} levels; a runbook is not that deep")
+                raise _Fatal(_mark(ev.start_mark), _TOO_DEEP)
             container: dict[str, Any] | list[Any] = {} if is_map else []
             path = self.node(ev, container)
             self.stack.append(_Frame(path, container))
@@ -248,6 +248,10 @@ def parse(text: str, name: str) -> Tree:
         mark = exc.problem_mark or exc.context_mark
         where = _mark(mark) if mark is not None else Mark(1, 1)
         what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        if "nesting depth" in what:
+            # libyaml 0.2.5+ refuses deep flow nesting in its scanner, before our own
+            # depth check sees the events: give the same message whichever layer caught it.
+            raise RunbookError([Problem.at(name, where, _TOO_DEEP)]) from None
         raise RunbookError([Problem.at(name, where, f"YAML syntax error: {what}")]) from None
     except yaml.reader.ReaderError as exc:
         before = text[:exc.position]

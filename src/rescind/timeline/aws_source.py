@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rescind.errors import ActionError, UsageError
 from rescind.providers.aws_names import ACCESS_KEY_PATTERN, iam_name
-from rescind.timeline.convert import ConvertResult
+from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
+from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
 from rescind.timeline.sources import TimelineSource, register
 
@@ -105,10 +106,10 @@ class CloudTrailSource(TimelineSource):
         return from_lookup_event(record) if looks_like_lookup_event(record) \
             else from_record(record)
 
-    def convert(self, paths: list[Path]) -> ConvertResult:
+    def convert(self, paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
         from rescind.timeline.convert import convert_files
 
-        return convert_files(paths)
+        return convert_files(paths, limits)
 
     def add_arguments(self, group: Any) -> None:
         group.add_argument("--aws-access-key-id", metavar="ID",

@@ -2,20 +2,25 @@
 
 Accepts a full record (S3 delivery files, ``Events[].CloudTrailEvent``) or a
 LookupEvents ``Events[]`` entry (its CloudTrailEvent string is used when present,
-else the entry's own fields). Unknown or missing fields are tolerated; a record
-without an id, name or time is rejected with :class:`MalformedRecord`.
+else the entry's own fields). Unknown or missing fields are tolerated. A record
+without ``eventTime`` is placed by the best other time field it has (SIEM exports:
+Logstash and Elastic add ``@timestamp``); one without ``eventID`` gets an id made
+from its content. A record without a name or any time is rejected with
+:class:`MalformedRecord`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from rescind.providers import aws_redaction  # noqa: F401  (registers AWS's secret names)
+from rescind.redaction import redact
 from rescind.timeline.event import Event
-from rescind.timeline.redact import redact
 
 SOURCE = "cloudtrail"
 # Read calls an attacker makes early (reconnaissance, loot) are worth a flag too.
@@ -30,6 +35,10 @@ TARGET_KEYS = ("userName", "roleName", "groupName", "policyArn", "policyName", "
                "secretId", "name", "roleArn", "instanceProfileName", "serialNumber",
                "bucketName", "functionName", "keyId", "trailName", "instanceId")
 _EXTRA_TARGET = frozenset({"policyArn", "policyName", "accessKeyId"})
+# Where a record's time may be, best first: CloudTrail's own field, then what SIEM
+# exports carry (Logstash/Elastic `@timestamp`) when they drop or rename it.
+TIME_FIELDS = ("eventTime", "@timestamp", "timestamp", "EventTime")
+SYNTHETIC_ID_PREFIX = "rescind-sha256-"
 
 
 class MalformedRecord(ValueError):
@@ -41,17 +50,40 @@ def parse_time(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), UTC)
+        return _from_epoch(value)
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             try:
-                return datetime.fromtimestamp(float(value), UTC)
+                number = float(value)
             except ValueError:
-                raise MalformedRecord(f"unreadable time {value!r}") from None
+                raise MalformedRecord(f"unreadable time {value[:40]!r}") from None
+            return _from_epoch(number)
         return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise MalformedRecord("no event time")
+
+
+def _from_epoch(value: float) -> datetime:
+    """Seconds since 1970; a value no date can hold (1e400, 99999999999999999999,
+    NaN) is a MalformedRecord, not a crash."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        raise MalformedRecord(f"time {str(value)[:40]} is out of range") from None
+
+
+def time_field(record: Mapping[str, Any]) -> str | None:
+    """The field a record's time is read from: the first of TIME_FIELDS it has."""
+    return next((f for f in TIME_FIELDS if record.get(f) not in (None, "")), None)
+
+
+def synthetic_id(record: Mapping[str, Any]) -> str:
+    """A stable id for a record without ``eventID``: a hash of its content (keys in
+    order, no spacing), so the same record read twice gets the same id."""
+    data = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode("utf-8", "surrogatepass")
+    return SYNTHETIC_ID_PREFIX + hashlib.sha256(data).hexdigest()[:32]
 
 
 def actor_of(identity: Mapping[str, Any]) -> tuple[str, str]:
@@ -97,7 +129,8 @@ def targets_of(record: Mapping[str, Any]) -> list[str]:
         key = response.get("accessKey")
         if isinstance(key, Mapping) and key.get("accessKeyId"):
             found.append(str(key["accessKeyId"]))
-    for res in record.get("resources") or []:
+    resources = record.get("resources")
+    for res in resources if isinstance(resources, list) else []:
         if isinstance(res, Mapping) and res.get("ARN") and res.get("type") != "AWS::IAM::AccessKey":
             found.append(str(res["ARN"]))
     return list(dict.fromkeys(found))
@@ -134,11 +167,13 @@ def from_record(record: Mapping[str, Any]) -> Event:
         raise MalformedRecord("a CloudTrail record is a JSON object")
     uid = record.get("eventID")
     name = record.get("eventName")
-    if not uid or not isinstance(uid, str):
-        raise MalformedRecord("no eventID")
     if not name or not isinstance(name, str):
         raise MalformedRecord("no eventName")
-    when = parse_time(record.get("eventTime"))
+    field = time_field(record)
+    when = parse_time(record.get(field) if field else None)
+    raw = redact(dict(record))
+    if not uid or not isinstance(uid, str):
+        uid = synthetic_id(raw)  # of the redacted record: a hash must not let a secret be guessed
     identity = record.get("userIdentity")
     identity = identity if isinstance(identity, Mapping) else {}
     actor, actor_type = actor_of(identity)
@@ -159,7 +194,7 @@ def from_record(record: Mapping[str, Any]) -> Event:
         result="failure" if failed else "success", error=error,
         region=str(record.get("awsRegion") or ""), account=account,
         description=_describe(actor, name, source, targets, ip, record, failed),
-        relevant=is_relevant(record), raw=redact(dict(record)))
+        relevant=is_relevant(record), raw=raw)
 
 
 def _short_actor(actor: str) -> str:
@@ -211,6 +246,7 @@ def from_lookup_event(entry: Mapping[str, Any]) -> Event:
         identity["userName"] = entry["Username"]
     if entry.get("AccessKeyId"):
         identity["accessKeyId"] = entry["AccessKeyId"]
+    resources = entry.get("Resources")
     event_time = entry.get("EventTime")
     if isinstance(event_time, datetime):
         event_time = event_time.isoformat()
@@ -220,14 +256,15 @@ def from_lookup_event(entry: Mapping[str, Any]) -> Event:
         "readOnly": str(entry.get("ReadOnly", "")).lower() == "true",
         "userIdentity": identity,
         "resources": [{"ARN": r.get("ResourceName"), "type": r.get("ResourceType")}
-                      for r in entry.get("Resources") or [] if isinstance(r, Mapping)],
+                      for r in (resources if isinstance(resources, list) else [])
+                      if isinstance(r, Mapping)],
     }
     return from_record(record)
 
 
 def looks_like_record(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and "eventName" in obj and ("eventTime" in obj
-                                                                 or "eventID" in obj)
+    return isinstance(obj, Mapping) and "eventName" in obj and (
+        "eventID" in obj or any(f in obj for f in TIME_FIELDS))
 
 
 def looks_like_lookup_event(obj: Any) -> bool:

@@ -10,7 +10,7 @@
 - ``raw``: each event's record in its API's own shape (CloudTrail records as-is).
 - ``jsonl``: rescind's Event model, one a line (the incident's timeline.jsonl).
 
-Every format passes through :func:`rescind.timeline.redact.redact`: no secret leaves.
+Every format passes through :func:`rescind.redaction.redact`: no secret leaves.
 """
 
 from __future__ import annotations
@@ -21,19 +21,19 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from rescind.errors import UsageError
+from rescind.redaction import redact
 from rescind.timeline.cloudtrail import is_ip
 from rescind.timeline.event import Event
-from rescind.timeline.redact import redact
 
 Format = Literal["ocsf", "timesketch", "csv", "raw", "jsonl"]
 FORMATS: tuple[str, ...] = ("ocsf", "timesketch", "csv", "raw", "jsonl")
 OCSF_VERSION = "1.3.0"
 OCSF_PROFILES = ["cloud"]
 CSV_HEADER = ("time (UTC)", "source", "actor", "action", "target", "source IP", "result",
-              "description")
+              "description", "relevant")
 TIMESKETCH_FIELDS = ("source", "cloud", "service", "action", "actor", "actor_type",
                      "credential", "target", "source_ip", "user_agent", "result", "error",
                      "region", "account", "event_uid")
@@ -351,7 +351,8 @@ def _csv_cell(value: str) -> str:
 def to_csv_row(event: Event) -> list[str]:
     when = event.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return [_csv_cell(v) for v in (when, event.source, event.actor, event.action, event.target,
-                                   event.source_ip, event.result, event.description)]
+                                   event.source_ip, event.result, event.description,
+                                   "yes" if event.relevant else "")]
 
 
 def export(events: Iterable[Event], path: Path, fmt: str) -> int:
@@ -375,12 +376,24 @@ def export(events: Iterable[Event], path: Path, fmt: str) -> int:
                          ) from None
 
 
+def open_private(path: Path, *, newline: str | None = None) -> TextIO:
+    """``path`` created (or truncated) for writing text, readable by its owner only
+    (0600, like the rest of the evidence, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return open(fd, "w", encoding="utf-8", newline=newline)
+
+
 def _write(events: Iterable[Event], path: Path, fmt: str) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     written = 0
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
+        with open_private(tmp, newline="") as fh:
             if fmt == "csv":
                 writer = csv.writer(fh)
                 writer.writerow(CSV_HEADER)

@@ -13,19 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from rescind.errors import UsageError
+from rescind.redaction import redact
 from rescind.timeline.event import Event
-from rescind.timeline.export import export
+from rescind.timeline.export import export, open_private
 from rescind.timeline.merge import merge
-from rescind.timeline.redact import redact
 
 TIMELINE_FILE = "timeline.jsonl"
 EVIDENCE_DIR = "evidence"
 
 
 def check_incident(incident_dir: Path) -> None:
+    """An incident folder that may still be written to (a sealed one is read-only)."""
+    from rescind.record.sealing import ensure_writable
+
     if not (incident_dir / "journal.jsonl").is_file():
         raise UsageError(f"{incident_dir} is not an incident folder (no journal.jsonl)",
                          fix="pass the folder `rescind run` created, e.g. incidents/<id>")
+    ensure_writable(incident_dir, "timeline events")
 
 
 def load_events(path: Path) -> list[Event]:
@@ -63,7 +67,7 @@ def write_raw_evidence(incident_dir: Path, name: str,
                        records: Iterable[Mapping[str, Any]]) -> Path:
     """Records in their API's own shape, one a line, secrets stripped."""
     path = evidence_path(incident_dir, name)
-    with path.open("w", encoding="utf-8") as fh:
+    with open_private(path) as fh:
         for record in records:
             fh.write(json.dumps(redact(dict(record)), separators=(",", ":")) + "\n")
     return path

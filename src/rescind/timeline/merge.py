@@ -8,11 +8,12 @@ responder did about it on one line of time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rescind.redaction import redact
 from rescind.timeline.event import Cloud, Event, Result
-from rescind.timeline.redact import redact
 
 RESCIND_SOURCE = "rescind"
 # Actions that only read: on the timeline, but not flagged for attention.
@@ -21,26 +22,52 @@ READ_ONLY_ACTIONS = frozenset({"aws.iam.describe_principal", "aws.iam.find_persi
 _CLOUDS: dict[str, Cloud] = {"aws": "aws", "azure": "azure", "entra": "azure", "gcp": "gcp"}
 
 
-def merge(sources: Iterable[Iterable[Event]]) -> list[Event]:
-    """All events of all sources, oldest first, each (source, uid) once.
+@dataclass
+class Merged:
+    """A merged timeline, with how many copies were dropped and which events share
+    an id but not their content (both kept)."""
 
-    When the same event comes twice (a pull and a converted S3 file), the copy
-    that carries its raw record wins, and a relevance flag on either is kept.
+    events: list[Event]
+    duplicates: int = 0
+    collisions: list[tuple[Event, Event]] = field(default_factory=list)
+
+
+def merge(sources: Iterable[Iterable[Event]]) -> list[Event]:
+    """All events of all sources, oldest first (see ``merge_counted``)."""
+    return merge_counted(sources).events
+
+
+def merge_counted(sources: Iterable[Iterable[Event]]) -> Merged:
+    """All events of all sources, oldest first, each identical event once.
+
+    Two events are the same when they share (source, uid) and their raw records are
+    equal, or one has none (a pull and a converted S3 file of one call): the copy
+    that carries its raw record wins, and a relevance flag on either is kept. Events
+    that share an id but differ are both kept and listed in ``collisions``: a SIEM
+    export may reuse ids, and evidence is never dropped on an id alone.
     """
-    chosen: dict[tuple[str, str], Event] = {}
+    chosen: dict[tuple[str, str], list[Event]] = {}
+    merged = Merged([])
     for source in sources:
         for event in source:
-            key = (event.source, event.uid)
-            kept = chosen.get(key)
-            if kept is None:
-                chosen[key] = event
-                continue
-            if kept.raw is None and event.raw is not None:
-                chosen[key] = event.model_copy(update={"relevant": kept.relevant
-                                                        or event.relevant})
-            elif event.relevant and not kept.relevant:
-                chosen[key] = kept.model_copy(update={"relevant": True})
-    return sorted(chosen.values(), key=lambda e: (e.time, e.source, e.uid))
+            same_id = chosen.setdefault((event.source, event.uid), [])
+            for i, kept in enumerate(same_id):
+                if kept.raw is not None and event.raw is not None and kept.raw != event.raw:
+                    continue
+                merged.duplicates += 1
+                if kept.raw is None and event.raw is not None:
+                    same_id[i] = event.model_copy(update={"relevant": kept.relevant
+                                                          or event.relevant})
+                elif event.relevant and not kept.relevant:
+                    same_id[i] = kept.model_copy(update={"relevant": True})
+                break
+            else:
+                if same_id:
+                    merged.collisions.append((same_id[0], event))
+                same_id.append(event)
+    merged.events = sorted((e for same_id in chosen.values() for e in same_id),
+                           key=lambda e: (e.time, e.source, e.uid))
+    return merged
 
 
 def _cloud_of(action: str) -> Cloud:

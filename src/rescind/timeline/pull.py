@@ -25,9 +25,10 @@ from typing import Any, TextIO
 
 from rescind.errors import ActionError, UsageError
 from rescind.providers.aws_errors import EXPIRED_CODES, PERMISSION_CODES, THROTTLE_CODES
+from rescind.redaction import redact
 from rescind.timeline.cloudtrail import MalformedRecord, from_lookup_event
 from rescind.timeline.event import Event
-from rescind.timeline.redact import redact
+from rescind.timeline.export import open_private
 
 LOOKUP_KEYS = ("AccessKeyId", "Username", "EventName", "ResourceName", "ResourceType",
                "EventId", "ReadOnly", "EventSource")
@@ -318,7 +319,7 @@ async def pull_cloudtrail(
             path = _unique(evidence_dir / (f"cloudtrail-lookup-{region}-{_safe(lookup[0])}-"
                                            f"{_safe(lookup[1])}.jsonl"))
             paths.append(path)
-            sink = path.open("w", encoding="utf-8")
+            sink = open_private(path)
         try:
             pulled = _pull_region(client, region, lookup, since, until, limiter, totals, sink,
                                   stop)

@@ -20,8 +20,9 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel
 
 from rescind.errors import UsageError
-from rescind.timeline.convert import ConvertResult
+from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
+from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
 
 # Modules whose import registers the built-in sources (cheap: SDKs load lazily).
@@ -63,8 +64,9 @@ class TimelineSource(ABC):
         """One audit-log record as an Event (raises ValueError when it is not one)."""
 
     @abstractmethod
-    def convert(self, paths: list[Path]) -> ConvertResult:
-        """Every record in files the responder has (exports, S3 deliveries...)."""
+    def convert(self, paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
+        """Every record in files the responder has (exports, S3 deliveries...), reading
+        compressed files within ``limits`` (timeline.limits.read_text does it)."""
 
     @abstractmethod
     def add_arguments(self, group: Any) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 
 from rescind.tui.palette import RescindCommands
 from rescind.tui.screens.home import HomeScreen
@@ -36,6 +38,12 @@ class RescindApp(App[int]):
         self._resume = resume
         self._key = key
         self._settings = settings
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        # Textual's "Screenshot" fails here and "Theme" can repaint LIVE's red banner.
+        for command in super().get_system_commands(screen):
+            if command.title not in _DROPPED_COMMANDS:
+                yield command
 
     def on_mount(self) -> None:
         home = HomeScreen(self.incidents_root)
@@ -77,3 +85,6 @@ class RescindApp(App[int]):
         self.push_screen(ConfirmModal("Quit rescind?", text, yes="Quit", no="Stay",
                                       danger=dangerous),
                          lambda yes: self.exit(0) if yes else None)
+
+
+_DROPPED_COMMANDS = frozenset({"Screenshot", "Theme"})

@@ -10,8 +10,9 @@ Syntax (case-insensitive, every term must hold):
     until:2026-11-20T11   up to this UTC time
     relevant:yes          only rows marked relevant
 
-Text that does not parse yet (a half-typed time) is reported in ``problems`` and
-ignored, so the table never empties while the responder is still typing.
+Text that does not parse yet (a half-typed time), an unknown field (``foo:bar``)
+and ``OR`` are reported in ``problems`` and ignored, so the table never empties
+silently while the responder is still typing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ FIELDS: tuple[str, ...] = ("actor", "action", "source", "ip", "result", "target"
                            "account", "service")
 _ALIASES = {"src": "source", "source_ip": "ip", "user": "actor", "from": "since",
             "after": "since", "to": "until", "before": "until", "event": "action"}
+_OPERATORS = frozenset({"OR", "AND", "||", "&&"})  # as typed: "or" in lower case is a word
 _TOKEN = re.compile(r'(-?)(?:([a-z_]+):)?("([^"]*)"?|\S+)', re.IGNORECASE)
 
 
@@ -89,6 +91,9 @@ class EventFilter:
                 value = value.strip('"')
             if not value:
                 continue
+            if not key and value in _OPERATORS:
+                result.problems.append(f"{value} is not supported: every term must hold")
+                continue
             if key in ("since", "until"):
                 stamp = parse_time(value, end=key == "until")
                 if stamp is None:
@@ -99,9 +104,11 @@ class EventFilter:
                     result.until = stamp
             elif key == "relevant":
                 result.relevant = value.lower() not in ("no", "false", "0", "n")
-            elif key and key not in FIELDS:
+            elif key == "arn":
                 # "arn:aws:..." typed bare: the colon belongs to the value.
                 result.terms.append(Term(None, f"{key}:{value}".lower(), negate))
+            elif key and key not in FIELDS:
+                result.problems.append(f"unknown field {key}: (use {', '.join(FIELDS)})")
             else:
                 position = FIELDS.index(key) if key else None
                 result.terms.append(Term(position, value.lower(), negate))

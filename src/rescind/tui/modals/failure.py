@@ -2,42 +2,50 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input
+from textual.widgets import Button, Footer, Input
 
 from rescind.engine.responder import FailureChoice, StepState
 from rescind.errors import ActionError
+from rescind.tui.modals.request import RequestModal
 from rescind.tui.widgets.plain import Plain
 
 
-class FailureModal(ModalScreen[FailureChoice | None]):
-    """Returns the choice; None when hidden for later (the engine keeps waiting)."""
+class FailureModal(RequestModal[FailureChoice]):
+    """Returns the choice; None when hidden for later (the engine keeps waiting).
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "later", "Later", id="failure.later",
-                tooltip="Hide this; the step keeps waiting (Enter brings it back)"),
-    ]
+    A declined plan comes here too (the engine waits for retry, skip or abort), but
+    says "declined": the responder chose it, nothing broke.
+    """
+
+    HELP_TITLE = "Failed or declined step"
 
     def __init__(self, step: StepState, error: ActionError) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.step = step
         self.error = error
 
+    @property
+    def declined(self) -> bool:
+        return self.error.kind == "declined"
+
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog -error"):
-            yield Plain(f"Step failed: {self.step.title}", classes="dialog-title")
+        title = "Plan declined" if self.declined else "Step failed"
+        with Vertical(classes="dialog" if self.declined else "dialog -error"):
+            yield Plain(f"{title}: {self.step.title}", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 body = Text()
-                body.append(f"{self.error.message}\n", style="bold")
-                body.append(f"kind: {self.error.kind}", style="dim")
-                if self.error.fix:
+                if self.declined:
+                    body.append("You declined this plan; the decline is journaled. Retry "
+                                "plans it again and asks for approval; skip or abort need "
+                                "a reason.", style="bold")
+                else:
+                    body.append(f"{self.error.message}\n", style="bold")
+                    body.append(f"kind: {self.error.kind}", style="dim")
+                if self.error.fix and not self.declined:
                     body.append(f"\nfix: {self.error.fix}")
                 if not self.error.retryable:
                     body.append("\nRetrying will not help: skip it with a reason, or abort.",
@@ -49,6 +57,7 @@ class FailureModal(ModalScreen[FailureChoice | None]):
                              disabled=not self.error.retryable)
                 yield Button("Skip", id="skip", disabled=True)
                 yield Button("Abort incident", id="abort", variant="error", disabled=True)
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#retry" if self.error.retryable else "#reason").focus()
@@ -68,6 +77,3 @@ class FailureModal(ModalScreen[FailureChoice | None]):
             self.dismiss(FailureChoice("skip", reason))
         elif event.button.id == "abort":
             self.dismiss(FailureChoice("abort", reason))
-
-    def action_later(self) -> None:
-        self.dismiss(None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -23,12 +23,13 @@ def _own_bindings(node: DOMNode) -> list[Binding]:
         if not cls.__module__.startswith("rescind."):
             continue
         for item in cls.__dict__.get("BINDINGS", []):
-            if isinstance(item, Binding):
+            # Bindings without a description only explain why another key cannot act.
+            if isinstance(item, Binding) and item.description:
                 found.append(item)
     return found
 
 
-def binding_rows(screen: Screen[object]) -> list[tuple[str, list[Binding]]]:
+def binding_rows(screen: Screen[Any]) -> list[tuple[str, list[Binding]]]:
     """(section title, bindings) for the screen, its widgets and the app."""
     sections: list[tuple[str, list[Binding]]] = []
     own = _own_bindings(screen)
@@ -41,7 +42,8 @@ def binding_rows(screen: Screen[object]) -> list[tuple[str, list[Binding]]]:
         seen.add(type(widget))
         bindings = _own_bindings(widget)
         if bindings:
-            sections.append((getattr(widget, "HELP_TITLE", type(widget).__name__), bindings))
+            # A pane's own title, never a class name the responder has no use for.
+            sections.append((getattr(widget, "HELP_TITLE", "Lists and tables"), bindings))
     sections.append(("Everywhere", _own_bindings(screen.app)))
     return sections
 
@@ -51,7 +53,7 @@ class HelpModal(ModalScreen[None]):
         Binding("escape,question_mark,f1,q", "close", "Close help", id="help.close"),
     ]
 
-    def __init__(self, screen: Screen[object]) -> None:
+    def __init__(self, screen: Screen[Any]) -> None:
         super().__init__(classes="dialog-screen")
         self._sections = binding_rows(screen)
         self._intro = getattr(screen, "HELP", "")

@@ -1,6 +1,6 @@
-"""Manual steps (a tick and a note) and prompts (an answer).
+"""Manual steps (one "done" key, an optional note) and prompts (an answer).
 
-Escape hides the modal without answering: the engine keeps waiting, the step
+Escape hides the dialog without answering: the engine keeps waiting, the step
 stays marked "waiting for you", and Enter on the incident screen brings it back.
 """
 
@@ -14,43 +14,54 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.validation import Regex, ValidationResult, Validator
-from textual.widgets import Button, Checkbox, Input, Static
+from textual.widgets import Button, Footer, Input, Static
 
 from rescind.engine.responder import StepState
+from rescind.tui.modals.request import RequestModal
 from rescind.tui.widgets.plain import Plain
 
-_LATER = Binding("escape", "later", "Later", id="step.later",
-                 tooltip="Hide this; the step keeps waiting (Enter brings it back)")
 
+class AcknowledgeModal(RequestModal[tuple[str | None]]):
+    """Returns (note,) once done. Done has the focus: one Enter marks the step done.
 
-class AcknowledgeModal(ModalScreen[tuple[str | None] | None]):
-    """Returns (note,) once ticked; None when hidden for later."""
+    ``anchor`` is the latest ANCHOR line, shown (with a copy key) for a step that asks
+    the responder to paste it somewhere.
+    """
 
-    BINDINGS: ClassVar[list[BindingType]] = [_LATER]
+    HELP_TITLE = "Manual step"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "note", "Note", id="manual.note", tooltip="Add a note for the record"),
+        Binding("a", "copy_anchor", "Copy anchor", id="manual.copy_anchor",
+                tooltip="Copy the latest ANCHOR line (OSC 52)"),
+    ]
 
-    def __init__(self, step: StepState) -> None:
-        super().__init__(classes="dialog-screen")
+    def __init__(self, step: StepState, anchor: str | None = None) -> None:
+        super().__init__()
         self.step = step
+        self.anchor_line = anchor
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Plain(f"Manual step: {self.step.title}", classes="dialog-title")
+            yield Plain(f"☐ Manual step: {self.step.title}", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 yield Plain(self.step.text or self.step.title)
-            yield Checkbox("I have done this", id="done")
-            yield Input(placeholder="note for the record (optional)", id="note")
+            if self.anchor_line:
+                yield Plain(Text.assemble(("latest anchor (a copies it)\n", "dim"),
+                                          (self.anchor_line, "bold")), id="manual-anchor")
+            yield Input(placeholder="note for the record (optional; Enter: done)", id="note")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Later", id="later")
-                yield Button("Done", id="confirm", variant="primary", disabled=True)
+                yield Button("✓ Done", id="confirm", variant="primary")
+        yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#done", Checkbox).focus()
+        self.query_one("#confirm", Button).focus()
 
-    @on(Checkbox.Changed, "#done")
-    def _ticked(self, event: Checkbox.Changed) -> None:
-        self.query_one("#confirm", Button).disabled = not event.value
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_anchor":
+            return self.anchor_line is not None
+        return True
 
     @on(Input.Submitted, "#note")
     def _note_submitted(self) -> None:
@@ -63,25 +74,28 @@ class AcknowledgeModal(ModalScreen[tuple[str | None] | None]):
         else:
             self.action_later()
 
+    def action_note(self) -> None:
+        self.query_one("#note", Input).focus()
+
+    def action_copy_anchor(self) -> None:
+        if self.anchor_line:
+            self.app.copy_to_clipboard(self.anchor_line)
+            self.notify("Anchor line copied (OSC 52); paste it into the ticket.",
+                        title="Copied")
+
     def _confirm(self) -> None:
-        if not self.query_one("#done", Checkbox).value:
-            self.notify("Tick “I have done this” first.", severity="warning")
-            return
         note = self.query_one("#note", Input).value.strip()
         self.dismiss((note or None,))
 
-    def action_later(self) -> None:
-        self.dismiss(None)
 
-
-class AnswerModal(ModalScreen[str | None]):
+class AnswerModal(RequestModal[str]):
     """Returns the answer; None when hidden. A secret answer is masked and never shown."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [_LATER]
+    HELP_TITLE = "Question"
 
     def __init__(self, step: StepState, *, default: str | None, secret: bool,
                  pattern: str | None, refusal: str | None = None) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.step = step
         self.default = default
         self.secret = secret
@@ -107,6 +121,7 @@ class AnswerModal(ModalScreen[str | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Later", id="later")
                 yield Button("Answer", id="confirm", variant="primary")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#answer", Input).focus()
@@ -142,6 +157,3 @@ class AnswerModal(ModalScreen[str | None]):
             return
         field.value = ""  # a secret answer must not linger in the widget
         self.dismiss(value)
-
-    def action_later(self) -> None:
-        self.dismiss(None)

@@ -22,12 +22,14 @@ from textual.widgets.option_list import Option
 
 from rescind.modes import Mode
 from rescind.tui.palette import PaletteItem
+from rescind.tui.widgets.lists import KeyedDataTable, KeyedOptionList
 from rescind.tui.widgets.plain import Plain
 
 # "Start an exercise" picks the first of these that is installed.
 EXERCISE_RUNBOOKS = ("aws-access-key-compromise", "example-tabletop")
-SEVERITY_STYLE = {"low": "green", "medium": "yellow", "high": "bold red",
-                  "critical": "bold white on red"}
+# Bold/reverse so a NO_COLOR terminal still tells HIGH from LOW at a glance.
+SEVERITY_STYLE = {"low": "bold green", "medium": "bold yellow", "high": "bold reverse red",
+                  "critical": "bold reverse red"}
 STATE_STYLE = {"open": "bold cyan", "interrupted": "bold yellow", "closed": "green",
                "verified": "bold green", "damaged": "bold red"}
 
@@ -63,11 +65,11 @@ class HomeScreen(Screen[None]):
                          classes="pane-title")
             yield Input(placeholder="/ filter by title, cloud, severity", id="library-filter",
                         compact=True)
-            yield OptionList(id="runbooks")
+            yield KeyedOptionList(id="runbooks")
         with Vertical(id="incidents"):
             yield Plain(f"Incidents in {self.incidents_root}/  (Enter resumes or opens)",
                          classes="pane-title")
-            table: DataTable[Text] = DataTable(id="incident-table", cursor_type="row")
+            table = KeyedDataTable(id="incident-table", cursor_type="row")
             yield table
         yield Footer()
 

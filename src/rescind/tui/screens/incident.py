@@ -3,7 +3,12 @@
 The engine drives; this screen shows what it does and answers what it asks. A
 request (approve a plan, tick a manual step, answer, choose after a failure)
 opens its modal at once while this screen is on top; Escape hides it and Enter
-brings it back, because the engine keeps waiting either way.
+brings it back, because the engine keeps waiting either way. `t` and `r` in a
+dialog put it aside for the timeline or record; it comes back after.
+
+Every key answers: one that cannot act right now (close before the end, resume
+while running) says why instead of doing nothing; the footer lists only the
+keys that act.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from rescind.tui.messages import EngineEvents, RequestPending, RunFinished, Sess
 from rescind.tui.modals.approval import ApprovalModal
 from rescind.tui.modals.confirm import ConfirmModal, NoticeModal
 from rescind.tui.modals.failure import FailureModal
+from rescind.tui.modals.request import ASIDE
 from rescind.tui.modals.secret import SecretModal
 from rescind.tui.modals.step_input import AcknowledgeModal, AnswerModal
 from rescind.tui.palette import PaletteItem
@@ -57,8 +63,14 @@ class IncidentScreen(Screen[None]):
                 tooltip="Continue after a cancel or an error"),
         Binding("x", "close_incident", "Close incident", id="incident.close",
                 tooltip="Seal the record: report, SHA256SUMS, signature"),
-        Binding("h", "home", "Home", id="incident.home", show=False,
+        Binding("a", "copy_anchor", "Copy anchor", id="incident.copy_anchor", show=False,
+                tooltip="Copy the latest ANCHOR line to paste into the ticket (OSC 52)"),
+        Binding("h", "home", "Home", id="incident.home",
                 tooltip="Leave this incident for the home screen (it stays resumable)"),
+        # When the key cannot act right now, these say why (never shown in the footer).
+        Binding("c", "why('cancel_step')", show=False, system=True),
+        Binding("u", "why('resume')", show=False, system=True),
+        Binding("x", "why('close_incident')", show=False, system=True),
     ]
 
     def __init__(self, opener: Opener, *, key: Any = None) -> None:
@@ -67,6 +79,7 @@ class IncidentScreen(Screen[None]):
         self.engine_events: Signal[list[EngineEvent]] = Signal(self, "engine-events")
         self._active: str | None = None  # the step the engine works on
         self._hidden: Request | None = None  # the request the responder put aside
+        self.anchor_line: str | None = None  # the latest ANCHOR line, for the ticket
 
     def compose(self) -> ComposeResult:
         yield IncidentHeader()
@@ -99,6 +112,20 @@ class IncidentScreen(Screen[None]):
         steps.focus()
         self._refresh_overview()
         self.refresh_bindings()
+        resumed = session.resume_summary()
+        if resumed:
+            self.notify(resumed[0].upper() + resumed[1:] + ".", title="Resumed", timeout=12,
+                        markup=False)
+        self._load_identities()
+
+    @work(thread=True, group="incident-identity", exit_on_error=False)
+    def _load_identities(self) -> None:
+        """Who rescind acts as, per provider: a blocking read (sts:GetCallerIdentity)."""
+        session = self.session
+        if session is None:
+            return
+        found = session.identities()
+        self.app.call_from_thread(self.query_one(IncidentHeader).show_identities, found)
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.refresh_bindings()
@@ -152,6 +179,8 @@ class IncidentScreen(Screen[None]):
                 steps.refresh_step(data["step"])
                 if data["status"] in (StepStatus.RUNNING.value, StepStatus.WAITING.value):
                     self._follow(data["step"])
+                elif data["status"] == StepStatus.DONE.value:
+                    self._say_outcome(str(data["step"]))
             elif event.kind == "progress" and detail.step and detail.step.id == data["step"]:
                 detail.show_progress(int(data["done"]), int(data["total"]),
                                      str(data.get("message", "")))
@@ -165,11 +194,30 @@ class IncidentScreen(Screen[None]):
                 self.notify(f"DRY-RUN blocked {data['operation']}: nothing was changed",
                             severity="warning", markup=False)
             elif event.kind == "anchor":
-                self.notify(str(data["line"]), title="Checkpoint signed", timeout=6,
-                            markup=False)
+                # In the header, not a toast: a toast would cover the next dialog.
+                self.anchor_line = str(data["line"])
+                self.query_one(IncidentHeader).show_checkpoint(self.anchor_line)
         # Secrets go to their modal only; other screens get the rest.
         self.engine_events.publish([e for e in message.events if e.kind != "secret"])
         self._refresh_overview()
+
+    def _say_outcome(self, step_id: str) -> None:
+        """What a finished action changed, in words ("AKIA… status is now Inactive")."""
+        step = next((s for s in self.session.steps if s.id == step_id), None)
+        if step is None or step.plan is None or not step.plan.mutating:
+            return
+        changes = [f"{c.target} {c.field} is now {c.after}" for c in step.plan.changes[:3]]
+        more = len(step.plan.changes) - len(changes)
+        text = "; ".join(changes) or step.plan.summary
+        if more > 0:
+            text += f"; and {more} more change(s)"
+        from rescind.modes import Mode
+
+        if self.session.mode is Mode.DRY_RUN:
+            text = f"DRY-RUN, nothing was changed. Would have: {text}"
+        else:
+            text += ", verified"
+        self.notify(text, title=step.title, timeout=6, markup=False)
 
     def _follow(self, step_id: str) -> None:
         """Select the step the engine moved to, unless the responder is looking elsewhere."""
@@ -191,7 +239,7 @@ class IncidentScreen(Screen[None]):
         step = self.query_one(StepList).selected_step
         pending = self.runner.pending
         waiting = pending.kind if pending and step and pending.step.id == step.id else None
-        self.query_one(StepDetail).show_step(step, waiting)
+        self.query_one(StepDetail).show_step(step, waiting, self.anchor_line)
 
     @on(OptionList.OptionHighlighted, "#step-list")
     def _highlighted(self) -> None:
@@ -228,15 +276,24 @@ class IncidentScreen(Screen[None]):
             self._hidden = request
 
         def answered(value: Any) -> None:
-            hide() if value is None else request.resolve(value)
+            if value is None:
+                hide()
+            elif value in ASIDE:  # look first; the dialog comes back on return
+                self._hidden = None
+                getattr(self, f"action_{value}")()
+            else:
+                request.resolve(value)
 
         if request.kind == "approve":
             assert request.approval is not None
             self.app.push_screen(ApprovalModal(request.approval, request.refusal), answered)
         elif request.kind == "acknowledge":
             # (note,): the note itself may be None.
-            self.app.push_screen(AcknowledgeModal(request.step),
-                                 lambda r: hide() if r is None else request.resolve(r[0]))
+            anchor = self.anchor_line if "anchor" in request.step.text.lower() else None
+            # (note,): the note itself may be None, which must not read as "hidden".
+            self.app.push_screen(AcknowledgeModal(request.step, anchor=anchor),
+                                 lambda r: answered(r) if r is None or r in ASIDE
+                                 else request.resolve(r[0]))
         elif request.kind == "answer":
             self.app.push_screen(
                 AnswerModal(request.step, default=request.default, secret=request.secret,
@@ -251,7 +308,12 @@ class IncidentScreen(Screen[None]):
         unless the responder hid exactly that."""
         pending = self.runner.pending
         if pending is not None and pending is not self._hidden:
-            self.call_after_refresh(self._open_request, pending)
+            self.call_after_refresh(self._reopen, pending)
+
+    def _reopen(self, request: Request) -> None:
+        # Only while this screen is on top: a dialog put aside for `t` waits for the return.
+        if self.app.screen is self:
+            self._open_request(request)
 
     def _prompt_pattern(self, step_id: str) -> str | None:
         for _, step in self.session.runbook.steps():
@@ -272,7 +334,36 @@ class IncidentScreen(Screen[None]):
             return runner.outcome is not None and not self.closed
         if action in ("timeline", "record"):
             return runner.session is not None
+        if action == "copy_anchor":
+            return self.anchor_line is not None
         return True
+
+    def action_why(self, action: str) -> None:
+        """A key that cannot act right now says why."""
+        runner = self.runner
+        if runner.session is None:
+            text = "The incident is still opening."
+        elif action == "close_incident":
+            if self.closed:
+                text = "The incident is already closed: r shows its record."
+            else:
+                done = sum(1 for d, t in self.session.phase_progress().values() if d == t)
+                text = (f"The incident can close once every phase is done ({done} of "
+                        f"{len(self.session.phase_progress())} done). To stop early, abort "
+                        "from a step's failure dialog, then close.")
+        elif action == "resume":
+            text = ("Nothing to resume: the engine is running." if runner.running else
+                    "Nothing to resume: the incident is finished or closed.")
+        else:
+            text = ("Nothing to cancel: the engine is waiting for you, not running a step."
+                    if runner.pending is not None else "Nothing is running to cancel.")
+        self.notify(text, markup=False)
+
+    def action_copy_anchor(self) -> None:
+        if self.anchor_line:
+            self.app.copy_to_clipboard(self.anchor_line)
+            self.notify("Anchor line copied (OSC 52); paste it into the ticket.",
+                        title="Copied")
 
     @property
     def closed(self) -> bool:

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Static
 from rescind.engine.responder import EngineEvent
 from rescind.record.journal import Entry
 from rescind.tui.palette import PaletteItem
+from rescind.tui.widgets.lists import KeyedDataTable
 from rescind.tui.widgets.plain import Plain
 
 # The data keys worth a glance in the list; the full entry is in journal.jsonl.
@@ -47,8 +48,10 @@ class RecordScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v", "verify", "Verify", id="record.verify",
                 tooltip="Check the chain, signatures and seal now"),
-        Binding("c", "copy", "Copy", id="record.copy",
+        Binding("c", "copy", "Copy commands", id="record.copy",
                 tooltip="Copy the verification commands (OSC 52)"),
+        Binding("a", "copy_anchor", "Copy anchor", id="record.copy_anchor",
+                tooltip="Copy the latest ANCHOR line for the ticket (OSC 52)"),
         Binding("s", "save", "Save commands", id="record.save", show=False,
                 tooltip="Write the verification commands to a file beside the incident"),
         Binding("t", "timeline", "Timeline", id="record.timeline",
@@ -67,6 +70,8 @@ class RecordScreen(Screen[None]):
         self.close_info = close_info
         self._shown = 0  # journal entries already in the table
         self.report: Any = None
+        self.anchor_line: str | None = None
+        self._verified_at: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Plain(Text.assemble(("Record ", "bold"), self.incident_dir.name),
@@ -75,8 +80,7 @@ class RecordScreen(Screen[None]):
         yield Plain("", id="record-anchor")
         with Vertical(id="record-close"):
             yield Plain("", id="record-paths")
-        table: DataTable[Text] = DataTable(id="record-journal", cursor_type="row",
-                                          zebra_stripes=True)
+        table = KeyedDataTable(id="record-journal", cursor_type="row", zebra_stripes=True)
         yield table
         yield Footer()
 
@@ -120,8 +124,9 @@ class RecordScreen(Screen[None]):
 
         anchors = anchors_in(self.incident_dir, entries, self.incident_dir.name)
         if anchors:
+            self.anchor_line = anchors[-1].line
             self.query_one("#record-anchor", Static).update(
-                Text.assemble(("latest anchor  ", "dim"), (anchors[-1].line, "bold")))
+                Text.assemble(("latest anchor (a copies it)  ", "dim"), (self.anchor_line, "bold")))
 
     def _on_engine_events(self, events: list[EngineEvent]) -> None:
         if any(e.kind == "journal" for e in events):
@@ -156,8 +161,10 @@ class RecordScreen(Screen[None]):
         if sealed is None:
             return None
         folder = shlex.quote(str(self.incident_dir.resolve()))
+        # The last check is optional: an auditor's machine may not have rescind, and
+        # the saved script (set -e) must not fail there for that.
         return (f"cd {folder}\n{sealed[1]}\nsha256sum -c SHA256SUMS\n"
-                f"rescind verify {folder}\n")
+                f"# optional, where rescind is installed: rescind verify {folder}\n")
 
     def _show_close(self) -> None:
         sealed = self._sealed_paths()
@@ -181,6 +188,8 @@ class RecordScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("copy", "save"):
             return self._sealed_paths() is not None
+        if action == "copy_anchor":
+            return self.anchor_line is not None
         return True
 
     @work(thread=True, exclusive=True, group="record-verify", exit_on_error=False)
@@ -195,6 +204,13 @@ class RecordScreen(Screen[None]):
         self.app.call_from_thread(self._verified, report)
 
     def _verified(self, report: Any) -> None:
+        from rescind.tui import clock
+
+        if self.report is not None:  # asked again: say the result, not only in the panel
+            verdict = "intact" if report.exit_code == 0 else "PROBLEMS, see the panel"
+            self.notify(f"Verified at {clock.now():%H:%M:%S} UTC: {verdict}.",
+                        severity="information" if report.exit_code == 0 else "error",
+                        markup=False)
         self.report = report
         ok = report.exit_code == 0
         lines = report.summary()
@@ -227,6 +243,12 @@ class RecordScreen(Screen[None]):
         path = self.incident_dir.parent / f"{self.incident_dir.name}.verify.sh"
         path.write_text("#!/bin/sh\nset -e\n" + commands)
         self.notify(f"Saved to {path}", title="Commands saved", markup=False)
+
+    def action_copy_anchor(self) -> None:
+        if self.anchor_line:
+            self.app.copy_to_clipboard(self.anchor_line)
+            self.notify("Anchor line copied (OSC 52); paste it into the ticket.",
+                        title="Copied")
 
     def action_timeline(self) -> None:
         from rescind.tui.screens.timeline import TimelineScreen

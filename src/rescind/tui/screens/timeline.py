@@ -59,7 +59,7 @@ class TimelineScreen(Screen[None]):
                 tooltip="Flag the event as relevant (journaled, flagged in exports)"),
         Binding("e", "export", "Export", id="timeline.export",
                 tooltip="Write the timeline in one of the engine's formats"),
-        Binding("d", "toggle_detail", "Detail", id="timeline.detail", show=False,
+        Binding("d", "toggle_detail", "Detail", id="timeline.detail",
                 tooltip="Show or hide the raw event"),
         Binding("f5", "reload", "Reload", id="timeline.reload", show=False,
                 tooltip="Read the timeline again from the incident folder"),
@@ -188,6 +188,10 @@ class TimelineScreen(Screen[None]):
         self.query_one("#timeline-filter", Input).focus()
 
     def action_back(self) -> None:
+        field = self.query_one("#timeline-filter", Input)
+        if self.focused is field and field.value:
+            field.value = ""  # Escape in the filter clears it first
+            return
         if self.focused is not self.query_one(EventTable):
             self.query_one(EventTable).focus()
         else:
@@ -229,19 +233,18 @@ class TimelineScreen(Screen[None]):
     def _export(self, fmt: str, path: Path) -> None:
         try:
             if self.session is not None and not self.session.closed:
-                written = self.session.export_timeline(fmt, path)
+                self.session.export_timeline(fmt, path)
+                count = len(self.events)
             else:
                 from rescind.timeline.export import export
 
-                export(list(self.events), path, fmt)
-                written = path
+                count = export(list(self.events), path, fmt)
         except (OSError, ValueError, RescindError) as exc:
             self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error",
                                       markup=False)
             return
-        self.app.call_from_thread(self.notify, f"Wrote {written}", title=f"Export: {fmt}",
-                                  markup=False)
-
+        self.app.call_from_thread(self.notify, f"{count:,} events written to {path}",
+                                  title=f"Export: {fmt}", markup=False)
 
     def palette_items(self) -> list[PaletteItem]:
         items = [PaletteItem("Export timeline", "OCSF, Timesketch, CSV and more",

@@ -41,9 +41,12 @@ _COLUMNS = (
     Column("result", "Result", 6),
     Column("actor", "Actor", 0, 4),
     Column("action", "Action", 0, 3),
-    Column("target", "Target", 0, 3, 110),
+    Column("target", "Target", 0, 3, 76),
     Column("ip", "Source IP", 15, 0, 96),
 )
+# Right/Left scroll these; flag, time and source stay put.
+_SCROLLING = _COLUMNS[3:]
+_NARROW = 110
 _RESULT_TEXT = {"success": "ok", "failure": "FAIL", "unknown": "?"}
 # Columns whose end says most: arn:aws:iam::123456789012:user/deploy-bot.
 _TAIL_FIRST = frozenset({"actor", "target"})
@@ -61,6 +64,8 @@ def _fit(text: str, width: int, *, tail: bool = False) -> str:
 class EventTable(ScrollView, can_focus=True):
     """The merged timeline, one event a line, with a cursor row."""
 
+    HELP_TITLE = "Event list"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False, id="table.up"),
         Binding("down,j", "cursor(1)", "Down", show=False, id="table.down"),
@@ -69,6 +74,9 @@ class EventTable(ScrollView, can_focus=True):
         Binding("home,g", "jump(0)", "First", show=False, id="table.first"),
         Binding("end,G", "jump(-1)", "Last", show=False, id="table.last"),
         Binding("enter", "select", "Detail", show=False, id="table.select"),
+        Binding("right,l", "columns(1)", "More columns", show=False, id="table.right",
+                tooltip="Scroll the columns: Target and Source IP on a narrow terminal"),
+        Binding("left,h", "columns(-1)", "Fewer columns", show=False, id="table.left"),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "event-table--header", "event-table--cursor", "event-table--relevant",
@@ -102,11 +110,14 @@ class EventTable(ScrollView, can_focus=True):
         # The event the cursor was last on: a filter that briefly matches nothing
         # (half-typed) must not lose the responder's place.
         self._anchor = -1
+        self._same_day = False  # every event on one date: the time column drops it
+        self.skip = 0  # columns scrolled off to the left (Right/Left)
 
     # ------------------------------------------------------------------ data
 
     def set_events(self, events: Sequence[Event], visible: list[int]) -> None:
         self._events = events
+        self._same_day = bool(events) and len({e.time.date() for e in events}) == 1
         self.show(visible)
 
     def show(self, visible: list[int]) -> None:
@@ -158,6 +169,10 @@ class EventTable(ScrollView, can_focus=True):
     def action_jump(self, where: int) -> None:
         self.cursor = 0 if where == 0 else len(self._visible) - 1
 
+    def action_columns(self, delta: int) -> None:
+        self.skip = max(0, min(self.skip + delta, len(_SCROLLING) - 1))
+        self.refresh()
+
     def action_select(self) -> None:
         if self.current_index >= 0:
             self.post_message(self.Selected(self.current_index))
@@ -172,7 +187,17 @@ class EventTable(ScrollView, can_focus=True):
     # --------------------------------------------------------------- drawing
 
     def _layout(self, width: int) -> list[tuple[Column, int]]:
-        columns = [c for c in _COLUMNS if width >= c.min_width]
+        narrow = width < _NARROW
+        fixed_part: list[Column] = []
+        for column in _COLUMNS[:3]:
+            if column.key == "time" and self._same_day:
+                column = column._replace(title="Time", width=8)
+            elif column.key == "source" and narrow:
+                column = column._replace(width=10)
+            fixed_part.append(column)
+        rest = _SCROLLING[self.skip:]
+        # Scrolled right, the columns dropped for width come back into view.
+        columns = fixed_part + [c for c in rest if self.skip or width >= c.min_width]
         gaps = len(columns) - 1
         fixed = sum(c.width for c in columns) + gaps
         spare = max(width - fixed, 0)
@@ -196,8 +221,10 @@ class EventTable(ScrollView, can_focus=True):
         return {
             "flag": ("★" if event.relevant else " ",
                      self.get_component_rich_style("event-table--relevant")),
-            "time": (event.time.strftime("%Y-%m-%d %H:%M:%S"), None),
-            "source": (style.label, Style(color=style.colour, bold=True)),
+            "time": (event.time.strftime("%H:%M:%S" if self._same_day else "%Y-%m-%d %H:%M:%S"),
+                     None),
+            "source": (style.short if self.size.width < _NARROW else style.label,
+                       Style(color=style.colour, bold=True)),
             "result": (_RESULT_TEXT.get(event.result, event.result), result_style),
             "actor": (event.actor, None),
             "action": (event.action, None),

@@ -1,8 +1,11 @@
-"""The incident header: mode banner (always with its word), runbook, elapsed time, head."""
+"""The incident header: mode banner, runbook, elapsed time; ids, head and the latest
+checkpoint; and per provider the account and the identity rescind acts as."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,9 +16,13 @@ from rescind.modes import Mode
 from rescind.tui import clock
 from rescind.tui.widgets.plain import Plain
 
+if TYPE_CHECKING:
+    from rescind.engine.identity import Identity
+
 
 class IncidentHeader(Vertical):
-    """Line one: mode banner, runbook title, elapsed time. Line two: incident id and head.
+    """Line one: mode banner, runbook title, elapsed time. Line two: incident id, head and
+    the latest checkpoint. Line three: who rescind acts as, per provider (k9s's context).
 
     The banner says LIVE, DRY-RUN or EXERCISE in words; red, amber and blue only
     reinforce it (NO_COLOR terminals still read the word).
@@ -25,6 +32,8 @@ class IncidentHeader(Vertical):
         super().__init__(id="incident-header")
         self._started: datetime | None = None
         self._incident_id = ""
+        self._ids = Text()
+        self._checkpoint = Text()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="header-top"):
@@ -32,6 +41,7 @@ class IncidentHeader(Vertical):
             yield Plain("opening the incident…", id="header-title")
             yield Plain("", id="header-clock")
         yield Plain("", id="header-ids")
+        yield Plain(Text("acting as: checking…", style="dim"), id="header-identity")
 
     def on_mount(self) -> None:
         self.set_interval(1, self._tick)
@@ -47,9 +57,37 @@ class IncidentHeader(Vertical):
         self._tick()
 
     def show_head(self, head: str, seq: int) -> None:
-        ids = Text.assemble(("incident ", "dim"), (self._incident_id, "bold"),
-                            ("  head ", "dim"), (head[:16], "bold"), (f"…  seq {seq}", "dim"))
-        self.query_one("#header-ids", Static).update(ids)
+        self._ids = Text.assemble(("incident ", "dim"), (self._incident_id, "bold"),
+                                  ("  head ", "dim"), (head[:12], "bold"),
+                                  (f"…  seq {seq}", "dim"))
+        self._show_ids()
+
+    def show_checkpoint(self, anchor_line: str) -> None:
+        """``ANCHOR <incident> seq=N sha256=… key=…``: the journal so far is signed."""
+        fields = dict(p.split("=", 1) for p in anchor_line.split() if "=" in p)
+        seq = fields.get("seq", "?")
+        self._checkpoint = Text.assemble(("  ✓ signed at seq ", "dim"), (seq, "bold"),
+                                         ("  a copies the anchor", "dim"))
+        self._show_ids()
+
+    def _show_ids(self) -> None:
+        self.query_one("#header-ids", Static).update(
+            Text.assemble(self._ids, self._checkpoint, no_wrap=True, overflow="ellipsis"))
+
+    def show_identities(self, identities: Sequence[Identity]) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if not identities:
+            text.append("acting as: no cloud provider in this runbook", style="dim")
+        for n, who in enumerate(identities):
+            text.append("  " if n else "")
+            text.append(f"{who.provider} ", style="bold")
+            if who.ok:
+                text.append(who.account or "?", style="bold")
+                text.append(" as ", style="dim")
+                text.append(who.principal)
+            else:
+                text.append(f"✗ {who.problem}", style="bold red")
+        self.query_one("#header-identity", Static).update(text)
 
     def _tick(self) -> None:
         if self._started is not None:

@@ -15,8 +15,10 @@ from rich.text import Text
 
 from rescind.actions.base import Change, Plan
 
-RISK_STYLE = {"low": "green", "medium": "yellow", "high": "bold red",
-              "critical": "bold white on red"}
+# Bold and reverse carry the weight on a NO_COLOR terminal (Textual turns colours into
+# greys there, and red on black becomes dark grey on near black); colour only adds to it.
+RISK_STYLE = {"low": "bold green", "medium": "bold yellow", "high": "bold reverse red",
+              "critical": "bold reverse red"}
 
 
 def _value(value: Any) -> str:
@@ -29,14 +31,14 @@ def _value(value: Any) -> str:
 
 def risk_text(plan: Plan) -> Text:
     text = Text()
-    text.append(f" RISK {plan.risk.value.upper()} ", style=RISK_STYLE[plan.risk.value])
+    text.append(f"[RISK {plan.risk.value.upper()}]", style=RISK_STYLE[plan.risk.value])
     text.append("  ")
     if not plan.mutating:
         text.append("read-only", style="green")
     elif plan.reversible:
         text.append("reversible", style="green")
     else:
-        text.append("IRREVERSIBLE", style="bold red")
+        text.append("[IRREVERSIBLE]", style="bold reverse red")
     return text
 
 

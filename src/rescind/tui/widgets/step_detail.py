@@ -13,9 +13,9 @@ from textual.widgets import ProgressBar, Static
 from rescind.engine.responder import StepState, StepStatus
 from rescind.tui.widgets.plain import Plain
 from rescind.tui.widgets.plan_view import render_plan
-from rescind.tui.widgets.steps import STATUS_MARK
+from rescind.tui.widgets.steps import step_mark
 
-_WAITING_FOR = {"acknowledge": "a tick and a note", "answer": "an answer",
+_WAITING_FOR = {"acknowledge": "you to mark it done", "answer": "an answer",
                 "approve": "your approval of the plan", "failure": "retry, skip or abort"}
 
 
@@ -37,7 +37,9 @@ class StepDetail(VerticalScroll, can_focus=True):
     def on_mount(self) -> None:
         self._set_progress_visible(False)
 
-    def show_step(self, step: StepState | None, waiting: str | None = None) -> None:
+    def show_step(self, step: StepState | None, waiting: str | None = None,
+                  anchor: str | None = None) -> None:
+        """``anchor``: the latest ANCHOR line, shown in a step that asks for it."""
         changed = step is not self.step
         self.step = step
         self.waiting = waiting
@@ -49,7 +51,7 @@ class StepDetail(VerticalScroll, can_focus=True):
             body.update("")
             call.display = False
             return
-        mark, style = STATUS_MARK[step.status]
+        mark, style = step_mark(step)
         head.update(Text.assemble((step.title, "bold"), "\n",
                                   (f"{mark} {step.status.value}", style),
                                   (f" · {step.kind} · phase {step.phase}", "dim"),
@@ -57,7 +59,7 @@ class StepDetail(VerticalScroll, can_focus=True):
         call.display = waiting is not None
         if waiting is not None:
             call.update(f"Waiting for {_WAITING_FOR.get(waiting, 'you')} — press Enter")
-        body.update(self._body(step))
+        body.update(self._body(step, anchor))
         if changed or step.status is not StepStatus.RUNNING:
             self._set_progress_visible(False)
 
@@ -71,10 +73,13 @@ class StepDetail(VerticalScroll, can_focus=True):
         self.query_one("#detail-progress").display = visible
         self.query_one("#detail-progress-text").display = visible
 
-    def _body(self, step: StepState) -> RenderableType:
+    def _body(self, step: StepState, anchor: str | None) -> RenderableType:
         parts: list[RenderableType] = []
         if step.text and not (step.plan and step.text == step.plan.summary):
             parts.append(Text(step.text))
+        if anchor and "anchor" in step.text.lower():
+            parts.append(Text.assemble(("\nlatest anchor (a copies it)\n", "dim"),
+                                       (anchor, "bold")))
         if step.plan is not None:
             parts.append(render_plan(step.plan))
         if step.error:

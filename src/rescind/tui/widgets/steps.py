@@ -6,10 +6,10 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
-from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from rescind.engine.responder import StepState, StepStatus
+from rescind.tui.widgets.lists import KeyedOptionList
 
 STATUS_MARK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.PENDING: ("·", "dim"),
@@ -18,12 +18,20 @@ STATUS_MARK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.DONE: ("✓", "green"),
     StepStatus.SKIPPED: ("↷", "magenta"),
     StepStatus.FAILED: ("✗", "bold red"),
+    StepStatus.DECLINED: ("⊘", "bold magenta"),
 }
 KIND_WORD = {"action": "", "manual": "manual", "prompt": "question", "note": "note"}
 
 
+def step_mark(step: StepState) -> tuple[str, str]:
+    """The status glyph; a manual step reads as a box to tick (☐) until it is done (✓)."""
+    if step.kind == "manual" and step.status in (StepStatus.PENDING, StepStatus.WAITING):
+        return "☐", STATUS_MARK[step.status][1]
+    return STATUS_MARK[step.status]
+
+
 def step_prompt(step: StepState) -> Text:
-    mark, style = STATUS_MARK[step.status]
+    mark, style = step_mark(step)
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{mark} ", style=style)
     text.append(step.title, style="bold" if step.status is StepStatus.WAITING else "")
@@ -33,7 +41,7 @@ def step_prompt(step: StepState) -> Text:
     return text
 
 
-class StepList(OptionList):
+class StepList(KeyedOptionList):
     HELP_TITLE = "Step list"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select", "Respond", id="steps.respond",

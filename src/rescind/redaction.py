@@ -1,0 +1,165 @@
+"""The one redaction: which names hold secrets, the one marker, and the deep copy without them.
+
+Everything that writes where a person or a file can see it — the journal, step text,
+dry-run reports, audit-log timelines and their exports, the simulated cloud's trail —
+decides here. A name is a secret if, lower-cased with everything but letters and
+digits removed, it contains one of the secret parts (``SecretAccessKey``,
+``new_password``, ``sts:ExternalId``) and is not one of the names listed as not
+secret (``SecretId`` names a secret, it is not one). Each provider extends both
+lists with :func:`register_secret_names` for its own API's words; erring towards
+hiding is the safe side, so the core list is broad.
+
+A few names hold credentials as a mapping whose fields are judged one by one
+(``credentials`` in an STS response carries the session's key id, which a responder
+traces, beside its token); any other value under such a name is hidden whole.
+
+The decision for a name is made once and cached: a timeline of a million records
+has a few hundred distinct field names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+# CloudTrail's own marker: evidence files then carry one marker whoever hid the value.
+REDACTED: Final = "HIDDEN_DUE_TO_SECURITY_REASONS"
+
+_secret_parts: set[str] = {
+    "password", "passwd", "passphrase", "secret", "token", "privatekey", "credential",
+    "authorization", "externalid",
+}
+# The id of a credential, never its secret: rescind's Event.credential, OCSF's
+# credential_uid (AWS's own fields of these names hold an ARN or a uid too).
+_not_secret: set[str] = {"credential", "credentialid", "credentialuid"}
+_containers: set[str] = set()
+_decided: dict[str, int] = {}
+_PUBLIC, _SECRET, _CONTAINER = 0, 1, 2
+
+_NOT_LETTER_OR_DIGIT = re.compile(r"[^0-9a-z]+")
+_SECRET_WORD = re.compile("(?i)secret")
+# A secret access key written inline in text (a pasted config, a log line).
+_INLINE_SECRET = re.compile(r"(?i)(aws_secret_access_key|secretaccesskey)([\"'=:\s]+)[^\s\"',}]+")
+
+
+def normalize(name: str) -> str:
+    """``name`` lower-cased with everything but letters and digits removed."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def register_secret_names(parts: Iterable[str] = (), *, not_secret: Iterable[str] = (),
+                          containers: Iterable[str] = ()) -> None:
+    """Extend the one list: name ``parts`` that mark a secret, exact names that do not,
+    and exact names of credential mappings judged field by field. Any spelling works
+    (``ExternalId``, ``external_id``); idempotent, so a module may call it on import."""
+    _secret_parts.update(normalize(p) for p in parts)
+    _not_secret.update(normalize(n) for n in not_secret)
+    _containers.update(normalize(n) for n in containers)
+    _decided.clear()
+
+
+def _decide(name: str) -> int:
+    decision = _decided.get(name)
+    if decision is None:
+        norm = normalize(name)
+        if norm in _containers:
+            decision = _CONTAINER
+        elif norm not in _not_secret and any(part in norm for part in _secret_parts):
+            decision = _SECRET
+        else:
+            decision = _PUBLIC
+        _decided[name] = decision
+    return decision
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a field called ``name`` holds a secret (or credentials)."""
+    return _decide(name) != _PUBLIC
+
+
+def hides(name: str, value: Any) -> bool:
+    """Whether ``value``, found under ``name``, is hidden whole.
+
+    Empty values and booleans are never secrets (``passwordResetRequired: false``
+    stays readable); a credentials mapping is not hidden whole but field by field.
+    """
+    decision = _decide(name)
+    if decision == _PUBLIC or value is None or value == "" or isinstance(value, bool):
+        return False
+    return not (decision == _CONTAINER and isinstance(value, Mapping))
+
+
+def redact(value: Any) -> Any:
+    """A deep copy of ``value`` with every secret replaced by :data:`REDACTED`.
+
+    Mappings lose the values of secret-named fields; JSON documents held as text
+    (a trust policy, LookupEvents' CloudTrailEvent) are redacted inside and kept as
+    text, unchanged when they held no secret; an inline secret access key in text is
+    masked; bytes become their length. Anything else is returned as it is.
+    """
+    # Exact types first: a million-record timeline is plain dicts, lists and strings,
+    # and an abstract-class check costs more than the rest of the work.
+    kind = type(value)
+    if kind is str:
+        return _redact_text(value)
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        return _redact_mapping(value)
+    if kind is list or isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _redact_text(value)
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+_SCALARS = (int, float, bool, type(None))
+
+
+def _redact_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
+    decided, search = _decided, _SECRET_WORD.search
+    out = {}
+    for k, v in value.items():
+        decision = decided.get(k)
+        if decision is None and isinstance(k, str):
+            decision = _decide(k)
+        if decision and hides(k, v):
+            out[k] = REDACTED
+        elif type(v) is str:  # most strings neither open a document nor say "secret"
+            out[k] = _redact_text(v) if v[:1] in "{[" or search(v) else v
+        elif type(v) in _SCALARS:
+            out[k] = v
+        else:
+            out[k] = redact(v)
+    return out
+
+
+def _redact_text(text: str) -> str:
+    if text[:1] in ("{", "[") and _may_name_a_secret(text):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            cleaned = redact(parsed)
+            if cleaned != parsed:
+                return json.dumps(cleaned, separators=(",", ":"))
+    if _SECRET_WORD.search(text) is None:
+        return text  # the inline pattern below needs the word; most text has none
+    return _INLINE_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+def _may_name_a_secret(text: str) -> bool:
+    """Whether JSON ``text`` could hold a secret-named field: parsing it is then worth it.
+
+    Every normalised field name is a run of the text with the characters
+    :func:`normalize` drops removed, so a secret part missing from the whole text
+    (flattened the same way) is missing from every name in it. An escape (``\\u0073``,
+    ``\\n``) would break that, so text with a backslash is always parsed.
+    """
+    if "\\" in text:
+        return True
+    flat = _NOT_LETTER_OR_DIGIT.sub("", text.lower())
+    return any(part in flat for part in _secret_parts | _containers)
