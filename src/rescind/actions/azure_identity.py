@@ -13,7 +13,7 @@ from pydantic import Field
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.entra_common import EntraParams, StrList, TargetsAction, azure
 from rescind.actions.registry import register
-from rescind.errors import ActionError
+from rescind.errors import ActionError, ErrorKind
 
 MI_TOKENS = ("Managed identities are not covered by Continuous Access Evaluation: tokens "
              "already issued to it stay valid up to 24 hours")
@@ -59,7 +59,8 @@ def parse_identity(ctx: ActionContext, value: str,
         return match.group("sub"), match.group("rg"), match.group("name")
     parts = value.strip().strip("/").split("/")
     if len(parts) != 2:
-        raise ActionError(f"{value!r} names no managed identity", kind="error", retryable=False,
+        raise ActionError(f"{value!r} names no managed identity", kind=ErrorKind.ERROR,
+                          retryable=False,
                           fix="give its resource id, or RESOURCE_GROUP/NAME")
     return azure(ctx).subscription(subscription), parts[0], parts[1]
 
@@ -182,7 +183,7 @@ class RemoveFederatedCredential(TargetsAction):
         missing = set(params.names) - set(targets)
         if missing:
             raise ActionError(f"{rg}/{name} has no federated credential "
-                              f"{', '.join(sorted(missing))}", kind="not-found",
+                              f"{', '.join(sorted(missing))}", kind=ErrorKind.NOT_FOUND,
                               retryable=False, fix="check the names with azure.msi.describe")
         return targets, [MI_TOKENS] + ([] if targets else [f"{rg}/{name} has none"])
 

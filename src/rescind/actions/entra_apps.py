@@ -16,14 +16,17 @@ from pydantic import BaseModel, Field
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.entra_common import (
     CAE_NOTE,
+    Coroutines,
     EntraParams,
     StrList,
+    TargetCall,
     TargetsAction,
     entra,
     plural,
+    run_targets,
 )
 from rescind.actions.registry import register
-from rescind.errors import ActionError
+from rescind.errors import ActionError, ErrorKind
 
 APP_READ = "Application.Read.All"
 APP_WRITE = "Application.ReadWrite.All"
@@ -73,7 +76,7 @@ async def read_object(ctx: ActionContext, kind: str, key: str) -> Any:
     try:
         return await provider.call(by_id, permission=APP_READ, resource=f"{what} {key}")
     except ActionError as exc:
-        if exc.kind != "not-found":
+        if exc.kind != ErrorKind.NOT_FOUND:
             raise
     return await provider.call(by_app_id, permission=APP_READ, resource=f"{what} {key}")
 
@@ -277,7 +280,7 @@ class _RemovePasswords(_SpTarget):
         missing = set(params.key_ids) - set(targets)
         if missing:
             raise ActionError(f"{obj.display_name} has no credential {', '.join(sorted(missing))}",
-                              kind="not-found", retryable=False,
+                              kind=ErrorKind.NOT_FOUND, retryable=False,
                               fix="check the key ids with entra.app.describe")
         return targets, [] if targets else [f"{obj.display_name} has no {self.what}s"]
 
@@ -354,8 +357,6 @@ class AppRemoveCertificate(_RemovePasswords):
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         from msgraph.generated.models.application import Application
 
-        from rescind.actions.entra_common import run_async_targets
-
         planned = plan.state["targets"]
         owner = next(iter(planned.values()))["sp"] if planned else None
         if owner is None:
@@ -373,8 +374,8 @@ class AppRemoveCertificate(_RemovePasswords):
                 resource=f"application {owner}")
 
         if todo:
-            await run_async_targets(ctx, self.name, [(",".join(todo), self.operation, patch)],
-                                    width=1, verb=self.verb)
+            await run_targets(ctx, Coroutines(1), self.name,
+                              [TargetCall(",".join(todo), self.operation, patch)], verb=self.verb)
         return Result(outputs={"removed": todo},
                       details=[f"{plural(len(todo), 'certificate')} removed from "
                                f"{app.display_name}; {len(keep)} kept"])

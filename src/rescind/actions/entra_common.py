@@ -8,30 +8,34 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rescind.actions.aws_common import (
+from rescind.actions.base import Action, ActionContext, Change, Plan, Result, Verification
+from rescind.actions.common import (
     StrList,
-    bounded,
-    combine_failures,
+    TargetCall,
     drift,
     escalated_risk,
     plan_for,
     plural,
+    run_targets,
 )
-from rescind.actions.base import Action, ActionContext, Change, Plan, Result, Verification
-from rescind.errors import ActionError
+from rescind.errors import ActionError, ErrorKind
 from rescind.modes import Mode
 
 if TYPE_CHECKING:
     from rescind.providers.azure import AzureProvider
     from rescind.providers.entra import EntraProvider
 
-__all__ = ["CAE_NOTE", "EntraParams", "StrList", "TargetsAction", "azure", "entra",
-           "plural", "run_async_targets"]
+__all__ = ["CAE_NOTE", "Coroutines", "EntraParams", "StrList", "TargetCall", "TargetsAction",
+           "azure", "entra", "plural", "run_targets"]
+
+T = TypeVar("T")
 
 CAE_NOTE = ("Access tokens already issued stay valid until they expire: up to an hour "
             "(without Continuous Access Evaluation), up to 15 minutes for resources that "
@@ -64,40 +68,22 @@ def azure(ctx: ActionContext) -> AzureProvider:
     return provider
 
 
-async def run_async_targets(ctx: ActionContext, action: str,
-                            calls: Sequence[tuple[str, str, Callable[[], Awaitable[Any]]]], *,
-                            width: int, verb: str) -> list[str]:
-    """Run (target, operation, coroutine factory) calls at most ``width`` at once.
+@dataclass
+class Coroutines:
+    """run_targets' runner for Entra and Azure, whose calls are coroutines already
+    (Graph's SDK is async; the ARM provider runs its blocking SDK in its own pool):
+    ``run`` only makes the coroutine, which run_targets awaits. The calls translate
+    their SDK's failures themselves (``provider.call``/``acall``), so what reaches
+    ``translate_error`` is a bug, named by its type only (its text may quote a body)."""
 
-    Each target gets an ``action.target`` entry with stage "intent" before its call and
-    "outcome" after; a failure does not stop the others. Raises one combined
-    ActionError if any failed.
-    """
-    done: list[str] = []
-    failures: list[tuple[str, ActionError]] = []
-    finished = 0
+    width: int
 
-    async def one(call: tuple[str, str, Callable[[], Awaitable[Any]]]) -> None:
-        nonlocal finished
-        target, operation, fn = call
-        base = {"action": action, "target": target, "operation": operation}
-        ctx.journal("action.target", {**base, "stage": "intent"})
-        try:
-            await fn()
-        except ActionError as error:
-            failures.append((target, error))
-            ctx.journal("action.target", {**base, "stage": "outcome", "ok": False,
-                                          "kind": error.kind, "error": error.message})
-        else:
-            done.append(target)
-            ctx.journal("action.target", {**base, "stage": "outcome", "ok": True})
-        finished += 1
-        ctx.progress(finished, len(calls), verb)
+    async def run(self, fn: Callable[[], T]) -> T:
+        return fn()
 
-    await bounded(calls, one, width)
-    if failures:
-        raise combine_failures(failures, len(calls), verb)
-    return done
+    def translate_error(self, exc: BaseException) -> ActionError:
+        return ActionError(f"unexpected {type(exc).__name__} in rescind", kind=ErrorKind.ERROR,
+                           fix="retry; if it happens again, report it with the journal")
 
 
 class TargetsAction(Action[Any]):
@@ -143,13 +129,13 @@ class TargetsAction(Action[Any]):
         changes = [Change(target=t.get("name") or tid, field=self.field, before=t["before"],
                           after=t["after"]) for tid, t in targets.items()
                    if t["before"] != t["after"]]
-        plan = plan_for(type(self), params, step_id,
+        return plan_for(type(self), params, step_id,
                         targets=[t.get("name") or tid for tid, t in targets.items()],
                         changes=changes, state={"targets": targets, "planned": time.time()},
                         summary=self.summary(targets),
                         warnings=[*warnings, *self.extra_warnings(targets)],
-                        risk=escalated_risk(self.risk, len(targets)))
-        return plan.model_copy(update={"outputs": self.outputs_of(targets)})
+                        risk=escalated_risk(self.risk, len(targets)),
+                        outputs=self.outputs_of(targets))
 
     def guard_targets(self, provider: Any, targets: dict[str, dict[str, Any]],
                       params: Any) -> None:
@@ -166,14 +152,14 @@ class TargetsAction(Action[Any]):
             try:
                 current[tid] = await self.current(ctx, plan, tid)
             except ActionError as exc:
-                if exc.kind != "not-found":
+                if exc.kind != ErrorKind.NOT_FOUND:
                     raise
         todo = drift(planned, current, what=self.what)
-        calls = [(tid, self.operation,
-                  (lambda t=tid: self.change(ctx, plan, t, planned[t]["after"])))
-                 for tid in todo]
-        done = await run_async_targets(ctx, self.name, calls,
-                                       width=self.provider_of(ctx).width, verb=self.verb)
+        changes = [TargetCall(tid, self.operation,
+                              partial(self.change, ctx, plan, tid, planned[tid]["after"]))
+                   for tid in todo]
+        done = await run_targets(ctx, Coroutines(self.provider_of(ctx).width), self.name,
+                                 changes, verb=self.verb)
         names = [planned[t].get("name") or t for t in done]
         return Result(outputs=self.outputs_of(planned),
                       details=[f"{plural(len(done), self.what)} changed: {', '.join(names)}"
@@ -200,9 +186,9 @@ class TargetsAction(Action[Any]):
         if not self.reversible:
             return await super().undo(ctx, plan, result)
         planned = plan.state["targets"]
-        calls = [(tid, self.operation,
-                  (lambda t=tid: self.change(ctx, plan, t, planned[t]["before"])))
-                 for tid in planned if planned[tid]["before"] != planned[tid]["after"]]
-        done = await run_async_targets(ctx, self.name, calls,
-                                       width=self.provider_of(ctx).width, verb="undos")
+        changes = [TargetCall(tid, self.operation,
+                              partial(self.change, ctx, plan, tid, planned[tid]["before"]))
+                   for tid in planned if planned[tid]["before"] != planned[tid]["after"]]
+        done = await run_targets(ctx, Coroutines(self.provider_of(ctx).width), self.name,
+                                 changes, verb="undos")
         return Result(details=[f"restored {plural(len(done), self.what)}"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
@@ -13,15 +14,17 @@ from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Veri
 from rescind.actions.entra_common import (
     CAE_NOTE,
     PRIVILEGED_ROLES,
+    Coroutines,
     EntraParams,
     StrList,
+    TargetCall,
     TargetsAction,
     entra,
     plural,
-    run_async_targets,
+    run_targets,
 )
 from rescind.actions.registry import register
-from rescind.errors import ActionError
+from rescind.errors import ActionError, ErrorKind
 from rescind.modes import Mode
 
 USER_FIELDS = ["id", "userPrincipalName", "displayName", "accountEnabled",
@@ -55,7 +58,7 @@ async def read_user(ctx: ActionContext, key: str, fields: list[str] = USER_FIELD
     user = await entra(ctx).call(lambda g: g.users.by_user_id(key).get(
         request_configuration=config), permission=permission, resource=f"user {key}")
     if user is None:
-        raise ActionError(f"user {key} was not found", kind="not-found", retryable=False)
+        raise ActionError(f"user {key} was not found", kind=ErrorKind.NOT_FOUND, retryable=False)
     return {
         "id": user.id, "upn": user.user_principal_name, "name": user.display_name,
         "enabled": user.account_enabled, "on_prem_sync": bool(user.on_premises_sync_enabled),
@@ -191,10 +194,10 @@ class RevokeSessions(_UserTargets):
 
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         # A revocation is never "drift": revoking again is what the responder wants.
-        calls = [(tid, self.operation, (lambda t=tid: self.change(ctx, plan, t, None)))
+        calls = [TargetCall(tid, self.operation, partial(self.change, ctx, plan, tid, None))
                  for tid in plan.state["targets"]]
-        done = await run_async_targets(ctx, self.name, calls, width=entra(ctx).width,
-                                       verb=self.verb)
+        done = await run_targets(ctx, Coroutines(entra(ctx).width), self.name, calls,
+                                 verb=self.verb)
         return Result(outputs=self.outputs_of(plan.state["targets"]),
                       details=[f"sessions revoked for {plural(len(done), 'user')}"])
 
@@ -307,14 +310,16 @@ class ResetPassword(_UserTargets):
         (target, planned), = plan.state["targets"].items()
         if await self.current(ctx, plan, target) != planned["before"]:
             raise ActionError(f"the password of {planned['name']} changed since the plan",
-                              kind="conflict", fix="retry to re-plan and approve the new plan")
+                              kind=ErrorKind.CONFLICT,
+                              fix="retry to re-plan and approve the new plan")
         password = temporary_password()
         update = User(password_profile=PasswordProfile(force_change_password_next_sign_in=True,
                                                        password=password))
-        await run_async_targets(ctx, self.name, [(target, self.operation, lambda: provider.call(
-            lambda g: g.users.by_user_id(target).patch(update),
-            permission="User-PasswordProfile.ReadWrite.All",
-            resource=f"user {planned['name']}"))], width=1, verb=self.verb)
+        await run_targets(ctx, Coroutines(1), self.name, [TargetCall(
+            target, self.operation, lambda: provider.call(
+                lambda g: g.users.by_user_id(target).patch(update),
+                permission="User-PasswordProfile.ReadWrite.All",
+                resource=f"user {planned['name']}"))], verb=self.verb)
         outputs = self.outputs_of(plan.state["targets"])
         # Under the dry-run guard nothing was set, so there is no password to show.
         if not provider.guarded:

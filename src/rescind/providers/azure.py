@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rescind.errors import ActionError, UsageError
+from rescind.errors import ActionError, ErrorKind, UsageError
 from rescind.modes import Mode
 from rescind.providers import registry as providers
 from rescind.providers.azure_credentials import ARM_SCOPE, is_loopback
@@ -88,7 +88,8 @@ class AzureProvider(AzureIdentityBase):
         if given:
             return given
         if not self.subscriptions:
-            raise ActionError("no Azure subscription to act in", kind="config", retryable=False,
+            raise ActionError("no Azure subscription to act in", kind=ErrorKind.CONFIG,
+                              retryable=False,
                               fix="set azure.subscriptions in rescind.toml (or --set "
                                   "azure.subscriptions=SUBSCRIPTION_ID)")
         return self.subscriptions[0]

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rescind.errors import ActionError
+from rescind.errors import ActionError, ErrorKind
 
 CredentialKind = Literal["auto", "cli", "environment", "workload", "device-code"]
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -63,7 +63,7 @@ def claims(token: str) -> dict[str, Any]:
 def caller_from_token(token: str) -> Caller:
     found = claims(token)
     if not found.get("oid"):
-        raise ActionError("the access token names no object id (oid claim)", kind="config",
+        raise ActionError("the access token names no object id (oid claim)", kind=ErrorKind.CONFIG,
                           retryable=False, fix="sign in as a user or service principal of "
                                                "the tenant (az login --tenant TENANT)")
     upn = found.get("upn") or found.get("unique_name") or found.get("preferred_username")
@@ -151,7 +151,8 @@ class _AsyncWrapper:
 def credential_error(exc: Exception) -> ActionError:
     """azure-identity's 'no credential worked' as one message naming the fix."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return ActionError(f"no Azure credential worked: {text}", kind="expired", retryable=False,
+    return ActionError(f"no Azure credential worked: {text}", kind=ErrorKind.EXPIRED,
+                       retryable=False,
                        fix="run `az login --tenant TENANT`, set AZURE_CLIENT_ID/"
                            "AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or --set "
                            "entra.credential=device-code")

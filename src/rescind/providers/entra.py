@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rescind.errors import ActionError, UsageError
+from rescind.errors import ActionError, ErrorKind, UsageError
 from rescind.modes import Mode
 from rescind.providers import registry as providers
 from rescind.providers.azure_credentials import (
@@ -117,18 +117,18 @@ class AzureIdentityBase(ProviderBase):
         cap = limit or self.max_targets or 20
         if len(found) > cap:
             raise ActionError(f"{len(found)} {what}s in one step is more than the limit of "
-                              f"{cap}", kind="refused", retryable=False,
+                              f"{cap}", kind=ErrorKind.REFUSED, retryable=False,
                               fix="split the step, or raise max_targets on the step")
         me = self.caller()
         protected = {b.lower() for b in self.break_glass}
         for object_id, name in found:
             if object_id.lower() == me.object_id.lower():
                 raise ActionError(f"{what} {name or object_id} is the identity rescind runs as",
-                                  kind="refused", retryable=False,
+                                  kind=ErrorKind.REFUSED, retryable=False,
                                   fix="run rescind as a separate incident-response identity")
             if object_id.lower() in protected or (name and name.lower() in protected):
                 raise ActionError(f"{what} {name or object_id} is a break-glass account",
-                                  kind="refused", retryable=False,
+                                  kind=ErrorKind.REFUSED, retryable=False,
                                   fix="break-glass accounts are never changed by rescind; "
                                       "remove it from the step")
 

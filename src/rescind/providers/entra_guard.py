@@ -18,8 +18,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from rescind.providers import entra_redaction  # noqa: F401  (registers Entra's secret names)
 from rescind.providers.base import BlockedCall
-from rescind.timeline.redact import redact
+from rescind.redaction import redact
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Hook = Callable[[], Callable[[BlockedCall], None] | None]

@@ -23,8 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rescind.timeline.convert import ConvertResult, Malformed, read_text
+from rescind.providers import entra_redaction  # noqa: F401  (registers Entra's secret names)
+from rescind.redaction import redact
+from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult, Malformed, read_text
 from rescind.timeline.event import Event, Result
+from rescind.timeline.limits import Limits
 
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
 AUDIT, SIGNIN, ACTIVITY = "graph.audit", "graph.signin", "azure.activity"
@@ -243,9 +246,10 @@ def activity_event(rec: Rec) -> Event:
 
 
 def to_event(item: Any) -> Event:
+    """One record → Event, secrets redacted in ``raw`` (and so in its synthetic id)."""
     if not isinstance(item, Mapping):
         raise NotARecord(f"expected a JSON object, found {type(item).__name__}")
-    rec = Rec(item)
+    rec = Rec(redact(dict(item)))
     kind = kind_of(rec)
     if kind == AUDIT:
         return audit_event(rec)
@@ -302,7 +306,7 @@ def _documents(text: str, name: str, result: ConvertResult) -> list[tuple[str, A
     if stripped[0] in "{[":
         try:
             return [("", json.loads(stripped))]
-        except ValueError:
+        except (ValueError, RecursionError):  # JSON Lines, or nested past Python's limit
             pass
         docs: list[tuple[str, Any]] = []
         for number, line in enumerate(stripped.splitlines(), start=1):
@@ -310,9 +314,11 @@ def _documents(text: str, name: str, result: ConvertResult) -> list[tuple[str, A
                 continue
             try:
                 docs.append((f"line {number} ", json.loads(line)))
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 result.records += 1
-                result.malformed.append(Malformed(name, f"line {number}", f"not JSON ({exc})"))
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else \
+                    f"not JSON ({exc})"
+                result.malformed.append(Malformed(name, f"line {number}", reason))
         return docs
     # CSV: the portal's downloads and Log Analytics exports.
     reader = csv.DictReader(io.StringIO(stripped))
@@ -320,19 +326,31 @@ def _documents(text: str, name: str, result: ConvertResult) -> list[tuple[str, A
             for n, row in enumerate(reader, start=2)]
 
 
-def convert_files(paths: list[Path]) -> ConvertResult:
-    """Every Entra/Azure record in ``paths``; the unreadable counted with file and position."""
+def convert_files(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
+    """Every Entra/Azure record in ``paths``; the unreadable counted with file and position,
+    a gzip file read only as far as ``limits`` allow (what was read is kept, the rest
+    counted as one skipped record naming why)."""
     result = ConvertResult()
     for path in paths:
         result.files += 1
         name = str(path)
         file_events: list[Event] = []
-        for where, doc in _documents(read_text(path), name, result):
+        try:
+            text, problem = read_text(path, limits)
+            documents = _documents(text, name, result)
+        except MemoryError:
+            result.records += 1
+            result.malformed.append(Malformed(name, "file", "too large to hold in memory"))
+            continue
+        if problem is not None:
+            result.records += 1
+            result.malformed.append(Malformed(name, "file", problem))
+        for where, doc in documents:
             for position, item in _items(doc, where):
                 result.records += 1
                 try:
                     file_events.append(to_event(item))
-                except (NotARecord, TypeError, ValueError) as exc:
+                except (NotARecord, TypeError, ValueError, RecursionError) as exc:
                     result.malformed.append(Malformed(name, position, str(exc)))
         grouped, _ = group_activity(file_events)
         result.events.extend(grouped)

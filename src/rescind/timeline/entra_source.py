@@ -24,12 +24,13 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rescind.errors import ActionError, UsageError
-from rescind.timeline.convert import ConvertResult
+from rescind.errors import ActionError, ErrorKind, UsageError
+from rescind.redaction import redact
+from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.entra_records import convert_files, group_activity, to_event
 from rescind.timeline.event import Event
+from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
-from rescind.timeline.redact import redact
 from rescind.timeline.sources import TimelineSource, register
 
 GRAPH_RATE = (5, 10.0)  # requests per seconds, per tenant (auditLogs)
@@ -106,7 +107,7 @@ def _events(records: list[dict[str, Any]]) -> tuple[list[Event], int]:
     events, bad = [], 0
     for record in records:
         try:
-            events.append(to_event(redact(record)))
+            events.append(to_event(record))
         except ValueError:
             bad += 1
     return events, bad
@@ -140,7 +141,7 @@ class EntraSource(TimelineSource):
                                      .get(), permission="Application.Read.All",
                                      resource=f"service principal {key}")
         except ActionError as exc:
-            if exc.kind != "not-found":
+            if exc.kind != ErrorKind.NOT_FOUND:
                 raise
             sp = await provider.call(lambda g: g.service_principals_with_app_id(key).get(),
                                      permission="Application.Read.All",
@@ -200,8 +201,8 @@ class EntraSource(TimelineSource):
     def normalise(self, record: dict[str, Any]) -> Event:
         return to_event(record)
 
-    def convert(self, paths: list[Path]) -> ConvertResult:
-        return convert_files(paths)
+    def convert(self, paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
+        return convert_files(paths, limits)
 
     def add_arguments(self, group: Any) -> None:
         group.add_argument("--entra-user", metavar="UPN", help="an Entra ID user (UPN or id)")
@@ -240,7 +241,7 @@ async def _get_page(provider: Any, url: str,
             return await provider.get_json(url, permission="AuditLog.Read.All",
                                            resource="the audit log"), retries
         except ActionError as exc:
-            if exc.kind != "throttled" or time.monotonic() - started > THROTTLE_GIVE_UP_S:
+            if exc.kind != ErrorKind.THROTTLED or time.monotonic() - started > THROTTLE_GIVE_UP_S:
                 raise
             retries += 1
             limiter.pause(getattr(exc, "retry_after", None) or 10.0)
@@ -293,8 +294,8 @@ class AzureActivitySource(TimelineSource):
     def normalise(self, record: dict[str, Any]) -> Event:
         return to_event(record)
 
-    def convert(self, paths: list[Path]) -> ConvertResult:
-        return convert_files(paths)
+    def convert(self, paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
+        return convert_files(paths, limits)
 
     def add_arguments(self, group: Any) -> None:
         group.add_argument("--azure-caller", metavar="WHO",
