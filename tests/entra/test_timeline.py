@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from rescind.sandbox.graph import running_graph_fake
 from rescind.sandbox.graph_scenario import Scenario
 from rescind.timeline.entra_records import convert_files
 from rescind.timeline.entra_source import EntraSource
+from rescind.timeline.limits import Limits
 
 
 async def test_pull_follows_next_links_through_429s_without_loss_or_duplicates(
@@ -89,3 +91,51 @@ def test_convert_reads_messy_exports_and_counts_what_it_skips(tmp_path: Path) ->
     assert ("eventhub.json", "records[1]") in positions
     assert ("activity.jsonl", "line 3") in positions
     assert result.records == len(result.events) + len(result.malformed) + 1  # + e1 folded
+
+
+def test_converted_records_hide_secrets_and_keep_what_a_responder_traces(
+        tmp_path: Path) -> None:
+    key_id = "c0ffee00-0000-4000-8000-000000000001"
+    export = tmp_path / "mixed.jsonl"
+    export.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "s1", "createdDateTime": "2024-05-01T11:00:00Z",
+         "servicePrincipalId": "d0000000-0000-4000-8000-000000000001",
+         "servicePrincipalName": "connector", "servicePrincipalCredentialKeyId": key_id,
+         "clientCredentialType": "clientSecret", "uniqueTokenIdentifier": "uti-1",
+         "status": {"errorCode": 0}, "clientSecret": "s3cr3t-example-value"},
+        {"eventDataId": "e1", "eventTimestamp": "2024-05-01T12:00:00Z", "caller": "x",
+         "operationName": "Microsoft.Authorization/roleAssignments/write",
+         "status": "Succeeded",
+         "authorization": {"action": "Microsoft.Authorization/roleAssignments/write",
+                           "scope": "/subscriptions/00000000-0000-4000-8000-000000000000"},
+         "httpRequest": {"clientRequestId": "r1"}},
+        {"id": "a1", "activityDateTime": "2024-05-01T10:00:00Z",
+         "activityDisplayName": "Reset user password", "result": "success",
+         "initiatedBy": {"user": {"userPrincipalName": "mallory@example.com"}},
+         "passwordProfile": {"password": "Temp-example-1"}}]))
+    result = convert_files([export])
+    assert result.malformed == []
+    text = json.dumps([e.raw for e in result.events])
+    assert "s3cr3t-example-value" not in text and "Temp-example-1" not in text
+    by_uid = {e.uid: e.raw or {} for e in result.events}
+    assert by_uid["s1"]["servicePrincipalCredentialKeyId"] == key_id
+    assert by_uid["s1"]["clientCredentialType"] == "clientSecret"
+    assert by_uid["s1"]["uniqueTokenIdentifier"] == "uti-1"
+    assert by_uid["e1"]["authorization"]["action"] == \
+        "Microsoft.Authorization/roleAssignments/write"
+
+
+def test_convert_stops_a_gzip_bomb_at_the_limits_and_keeps_what_came_first(
+        tmp_path: Path) -> None:
+    records = [{"id": f"s{i}", "createdDateTime": "2024-05-01T11:00:00Z",
+                "userPrincipalName": "adele@example.com", "status": {"errorCode": 0}}
+               for i in range(2)]
+    text = "\n".join(json.dumps(r) for r in records) + "\n" + " " * (8 * 2**20) + "\n"
+    bomb = tmp_path / "signins.json.gz"
+    bomb.write_bytes(gzip.compress(text.encode(), compresslevel=9))
+    result = convert_files([bomb], Limits(max_expanded=2**20))
+    assert [e.uid for e in result.events] == ["s0", "s1"]
+    assert [(m.position, m.reason.split(";")[0]) for m in result.malformed] == [
+        ("file", "gzip expands to more than 1 MB")]
+    trusted = EntraSource().convert([bomb], Limits(max_expanded=2**30, max_ratio=100_000))
+    assert trusted.malformed == [] and len(trusted.events) == 2
