@@ -7,12 +7,18 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from rescind.cli import main
 from rescind.providers.entra import EntraProvider
 from rescind.sandbox.graph import running_graph_fake
 from rescind.sandbox.graph_scenario import Scenario
 from rescind.timeline.entra_records import convert_files
 from rescind.timeline.entra_source import EntraSource
+from rescind.timeline.export import OCSF_VERSION, export
+from rescind.timeline.incident import load_events
 from rescind.timeline.limits import Limits
+from tests.timeline.test_export import _validator
 
 
 async def test_pull_follows_next_links_through_429s_without_loss_or_duplicates(
@@ -139,3 +145,82 @@ def test_convert_stops_a_gzip_bomb_at_the_limits_and_keeps_what_came_first(
         ("file", "gzip expands to more than 1 MB")]
     trusted = EntraSource().convert([bomb], Limits(max_expanded=2**30, max_ratio=100_000))
     assert trusted.malformed == [] and len(trusted.events) == 2
+
+
+def test_sign_ins_export_as_valid_ocsf_authentication(tmp_path: Path) -> None:
+    key_id = "c0ffee00-0000-4000-8000-000000000002"
+    signins = tmp_path / "signins.json"
+    signins.write_text(json.dumps({"value": [
+        {"id": "s1", "createdDateTime": "2024-05-01T11:00:00Z", "userId": "u-1",
+         "userPrincipalName": "adele@example.com", "appDisplayName": "OfficeHome",
+         "appId": "4765445b-32c6-49b0-83e6-1d93765276ca", "ipAddress": "203.0.113.5",
+         "authenticationRequirement": "multiFactorAuthentication",
+         "location": {"city": "Lisbon", "countryOrRegion": "PT", "state": "Lisboa"},
+         "tenantId": "t-1", "status": {"errorCode": 0}},
+        {"id": "s2", "createdDateTime": "2024-05-01T11:05:00Z", "userId": "u-1",
+         "userPrincipalName": "adele@example.com", "ipAddress": "198.51.100.7",
+         "authenticationRequirement": "singleFactorAuthentication",
+         "status": {"errorCode": 50126, "failureReason": "Invalid username or password"}},
+        {"id": "s3", "createdDateTime": "2024-05-01T11:10:00Z",
+         "servicePrincipalId": "d0000000-0000-4000-8000-000000000001",
+         "servicePrincipalName": "connector", "servicePrincipalCredentialKeyId": key_id,
+         "ipAddress": "192.0.2.10", "status": {"errorCode": 0},
+         "signInEventTypes": ["servicePrincipal"]},
+        {"id": "a1", "activityDateTime": "2024-05-01T10:00:00Z",
+         "activityDisplayName": "Add service principal credentials", "result": "success",
+         "initiatedBy": {"user": {"userPrincipalName": "mallory@example.com"}}}]}))
+    out = tmp_path / "t.ocsf.jsonl"
+    assert export(convert_files([signins]).events, out, "ocsf") == 4
+    lines = {}
+    for text in out.read_text().splitlines():
+        line = json.loads(text)
+        validator = _validator(OCSF_VERSION, line["class_uid"],
+                               tuple(line["metadata"]["profiles"]))
+        assert [e.message for e in validator.iter_errors(line)] == []
+        lines[line["metadata"]["uid"]] = line
+    assert {uid: (line["class_uid"], line["activity_id"]) for uid, line in lines.items()} == {
+        "s1": (3002, 1), "s2": (3002, 1), "s3": (3002, 1), "a1": (6003, 1)}
+    mfa, failed, sp = lines["s1"], lines["s2"], lines["s3"]
+    assert mfa["is_mfa"] is True and mfa["user"]["name"] == "adele@example.com"
+    assert mfa["service"]["name"] == "OfficeHome"
+    assert mfa["src_endpoint"] == {"ip": "203.0.113.5", "location": {
+        "city": "Lisbon", "country": "PT", "region": "Lisboa"}}
+    assert failed["is_mfa"] is False and failed["status_id"] == 2
+    assert failed["status_detail"] == "Invalid username or password"
+    assert sp["user"]["credential_uid"] == key_id and sp["user"]["type"] == "Service Principal"
+
+
+def test_the_convert_command_reads_an_entra_export_into_an_incident(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    incident = tmp_path / "IR-1"
+    incident.mkdir()
+    (incident / "journal.jsonl").write_text("")
+    export_file = tmp_path / "SignIns.jsonl"
+    export_file.write_text("\n".join([
+        json.dumps({"id": "s1", "createdDateTime": "2024-05-01T11:00:00Z",
+                    "userPrincipalName": "adele@example.com", "ipAddress": "203.0.113.5",
+                    "status": {"errorCode": 0}, "clientSecret": "s3cr3t-example-value"}),
+        "{not json",
+        json.dumps({"id": "s2", "createdDateTime": "2024-05-01T11:05:00Z",
+                    "userPrincipalName": "adele@example.com", "ipAddress": "198.51.100.7",
+                    "status": {"errorCode": 50126}})]))
+    out = tmp_path / "t.ocsf.jsonl"
+    assert main(["timeline", "convert", str(export_file), "--source", "entra", "--format",
+                 "ocsf", "--out", str(out), "--incident", str(incident)]) == 0
+    err = capsys.readouterr().err
+    assert "2 events, 1 unreadable" in err and "line 2" in err
+    lines = [json.loads(t) for t in out.read_text().splitlines()]
+    assert [(line["metadata"]["uid"], line["class_uid"], line["status_id"]) for line in lines] \
+        == [("s1", 3002, 1), ("s2", 3002, 2)]
+    assert [e.uid for e in load_events(incident / "timeline.jsonl")] == ["s1", "s2"]
+    evidence = incident / "evidence" / "entra-SignIns.jsonl.jsonl"
+    written = out.read_text() + evidence.read_text() + \
+        (incident / "timeline.jsonl").read_text()
+    assert "s3cr3t-example-value" not in written and "adele@example.com" in written
+    # Converting again adds nothing; an unknown source is one clear message.
+    assert main(["timeline", "convert", str(export_file), "--source", "entra",
+                 "--incident", str(incident)]) == 0
+    assert "0 new events" in capsys.readouterr().err
+    assert main(["timeline", "convert", str(export_file), "--source", "entr",
+                 "--out", str(out)]) == 2
+    assert "no timeline source 'entr'" in capsys.readouterr().err

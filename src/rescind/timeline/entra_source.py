@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rescind.errors import ActionError, ErrorKind, UsageError
 from rescind.redaction import redact
+from rescind.timeline import entra_ocsf  # noqa: F401  (sign-ins export as OCSF Authentication)
 from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.entra_records import convert_files, group_activity, to_event
 from rescind.timeline.event import Event
