@@ -146,6 +146,11 @@ async def shoot_incident(out: Path) -> list[Path]:
             await pilot.press("up")
         await settle(pilot)
         save("incident")
+        # The blast radius at that point: the key and its user contained, what it created not.
+        await pilot.press("b")
+        await settle(pilot)
+        save("blast-radius")
+        await pilot.press("b")
         await pilot.press("question_mark")
         await until(pilot, on(pilot, "HelpModal"), "help")
         await settle(pilot)

@@ -28,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    # `rescind` alone opens the app: building every command's parser first (it
+    # imports the timeline sources, pydantic among them) would delay its first frame.
+    args = build_parser().parse_args(given) if given else argparse.Namespace()
     func = getattr(args, "func", None)
     try:
         if func is None:

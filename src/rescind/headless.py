@@ -26,6 +26,7 @@ from rescind.engine.responder import (
     ApprovalRequest,
     ApprovalResponse,
     EngineEvent,
+    EventKind,
     FailureChoice,
     StepState,
 )
@@ -43,6 +44,11 @@ def describe_plan(plan: Plan) -> list[str]:
     if plan.summary:
         lines.append(f"  {visible(plan.summary)}")
     for change in plan.changes:
+        if change.before is None and isinstance(change.after, str) and "\n" in change.after:
+            # A rendered message: shown whole, since that text is what is approved.
+            lines.append(f"  {visible(change.target)}: {visible(change.field)}:")
+            lines.extend(f"    | {visible(line)}" for line in change.after.splitlines())
+            continue
         lines.append(f"  {visible(change.target)}: {visible(change.field)}: "
                      f"{_short(change.before)} -> {_short(change.after)}")
     lines.extend(f"  ! {visible(w)}" for w in plan.warnings)
@@ -67,21 +73,28 @@ class _Printer:
 
     def event(self, event: EngineEvent) -> None:
         data = event.data
-        if event.kind == "phase" and data["status"] == "start":
+        if event.kind is EventKind.PHASE and data["status"] == "start":
             self.say(f"\n== {data['phase'].upper()} ==")
-        elif event.kind == "anchor":
+        elif event.kind is EventKind.ANCHOR:
             self.say(f"   {data['line']}")
-        elif event.kind == "blocked":
+        elif event.kind is EventKind.BLOCKED:
             self.say(f"   dry-run blocked: {visible(data['operation'])}")
-        elif event.kind == "warning":
+        elif event.kind is EventKind.WARNING:
             self.say(f"   warning: {visible(data['message'])}")
-        elif event.kind == "progress":
+        elif event.kind is EventKind.PROGRESS:
             self.say(f"   {data['done']}/{data['total']} {visible(data['message'])}")
-        elif event.kind == "secret":
+        elif event.kind is EventKind.SECRET:
             # Shown once, on the terminal only: the engine never journals it.
             self.say(f"   SECRET {visible(data['name'])} (shown once, store it now): "
                      f"{visible(data['value'])}")
-        elif event.kind == "step" and data["status"] in ("done", "skipped"):
+        elif event.kind is EventKind.MESSAGE:
+            # A notification as it went out, was captured (exercise) or would go (dry-run).
+            self.say(f"   MESSAGE {visible(data['status'])} via {visible(data['channel'])} to "
+                     f"{visible(data['target'])} ({visible(data['recipient'])}): "
+                     f"{visible(data['subject'])}")
+            for line in str(data["text"]).splitlines():
+                self.say(f"     | {line}")
+        elif event.kind is EventKind.STEP and data["status"] in ("done", "skipped"):
             self.say(f"   [{data['status']}] {visible(data['step'])}")
 
 

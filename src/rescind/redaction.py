@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Final
 
 # CloudTrail's own marker: evidence files then carry one marker whoever hid the value.
@@ -163,3 +163,23 @@ def _may_name_a_secret(text: str) -> bool:
         return True
     flat = _NOT_LETTER_OR_DIGIT.sub("", text.lower())
     return any(part in flat for part in _secret_parts | _containers)
+
+
+def replace_values(value: Any, known: Collection[str]) -> Any:
+    """A copy of ``value`` with every ``known`` secret's text replaced by :data:`REDACTED`.
+
+    For secrets known by value rather than by name (a secret input, a secret answer, a
+    secret output): the last line of defence, whatever path the value took into a
+    plan, an error message or a note.
+    """
+    if not known:
+        return value
+    if isinstance(value, str):
+        for secret in known:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: replace_values(v, known) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [replace_values(v, known) for v in value]
+    return value

@@ -253,8 +253,8 @@ def test_combined_failures_lead_with_the_most_urgent_kind() -> None:
 
 
 def test_plan_summaries_pluralise_words_ending_in_y() -> None:
-    from rescind.actions.aws_common import plural
     from rescind.actions.aws_iam_keys import DeactivateAccessKey, _summary
+    from rescind.actions.common import plural
 
     assert [plural(n, w) for n, w in [(2, "access key"), (2, "policy"), (1, "policy"),
                                       (3, "user"), (2, "day"), (0, "secret")]] == [

@@ -22,6 +22,7 @@ from rescind.engine.responder import (
     ApprovalRequest,
     ApprovalResponse,
     EngineEvent,
+    EventKind,
     FailureChoice,
     StepState,
 )
@@ -63,8 +64,8 @@ class AutoResponder:
     def event(self, event: EngineEvent) -> None:
         self.events.append(event)
 
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [e.data for e in self.events if e.kind == kind]
+    def of_kind(self, kind: EventKind) -> list[dict[str, Any]]:
+        return [e.data for e in self.events if e.kind is kind]
 
 
 @pytest.fixture(autouse=True)
@@ -135,6 +136,16 @@ async def test_access_key_compromise(tmp_path: Path) -> None:
         kinds = [e.kind for e in read_entries(session.incident_dir / "journal.jsonl")]
         assert kinds.count("action.target") == 2 * 8  # intent and outcome of 8 targets
         assert (session.incident_dir / "timeline.jsonl").is_file()
+        # Pulling again asks the simulated CloudTrail once more, for a window up to now
+        # starting a little before the first pull ended; nothing it returns is new.
+        first = next(e.data["plan"]["state"] for e in read_entries(
+            session.incident_dir / "journal.jsonl")
+            if e.kind == "action.plan" and e.data["step"] == "timeline")
+        again = await session.pull_timeline_again()
+        assert again["new_events"] == 0 and "events" in again
+        pulled = [e.data for e in read_entries(session.incident_dir / "journal.jsonl")
+                  if e.kind == "timeline.pull_again"]
+        assert len(pulled) == 1 and pulled[0]["since"] < first["until"] <= pulled[0]["until"]
 
 
 async def test_role_session_compromise(tmp_path: Path) -> None:
@@ -162,7 +173,7 @@ async def test_third_party_role_rotation(tmp_path: Path) -> None:
             "AWSRevokeOlderSessions"]
         trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
         new_id = trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"]
-        secrets = responder.of_kind("secret")
+        secrets = responder.of_kind(EventKind.SECRET)
         assert [(s["step"], s["name"]) for s in secrets] == [
             ("rotate_external_id", "external_id")]
         assert secrets[0]["value"] == new_id != "costexport-example-external-id"

@@ -11,6 +11,7 @@ from rescind.engine.responder import (
     ApprovalRequest,
     ApprovalResponse,
     EngineEvent,
+    EventKind,
     FailureChoice,
     StepState,
 )
@@ -71,8 +72,8 @@ class ScriptedResponder:
     def event(self, event: EngineEvent) -> None:
         self.events.append(event)
 
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [e.data for e in self.events if e.kind == kind]
+    def of_kind(self, kind: EventKind) -> list[dict[str, Any]]:
+        return [e.data for e in self.events if e.kind is kind]
 
 
 def write_runbook(path: Path, body: str) -> Path:

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from rescind.actions import registry
-from rescind.engine.responder import ApprovalRequest, ApprovalResponse, EngineEvent, StepState
+from rescind.engine.responder import (
+    ApprovalRequest,
+    ApprovalResponse,
+    EngineEvent,
+    EventKind,
+    StepState,
+)
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.modes import Mode
 from tests.engine.conftest import ScriptedResponder
@@ -48,8 +54,8 @@ class KillingResponder(ScriptedResponder):
     def event(self, event: EngineEvent) -> None:
         super().event(event)
         # The checkpoint after disable is signed, its step.done not yet written.
-        if (self.point == "checkpoint-disable" and event.kind == "anchor"
-                and len(self.of_kind("anchor")) == 2):
+        if (self.point == "checkpoint-disable" and event.kind is EventKind.ANCHOR
+                and len(self.of_kind(EventKind.ANCHOR)) == 2):
             die()
 
     async def acknowledge(self, step: StepState) -> str | None:

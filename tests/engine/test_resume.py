@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rescind.engine.responder import ApprovalResponse
+from rescind.engine.responder import ApprovalResponse, EventKind
 from rescind.engine.session import IncidentSession
 from rescind.record.journal import read_entries
 from rescind.record.verify import verify_incident
@@ -118,6 +118,6 @@ async def test_resume_when_the_recheck_itself_fails_plans_the_step_again(
     entries = list(read_entries(incident / "journal.jsonl"))
     recovered = [e.data for e in entries if e.kind == "action.verify" and e.data.get("recovered")]
     assert recovered[0]["ok"] is None and "could not check" in recovered[0]["detail"]
-    assert any("could not check" in e["message"] for e in responder.of_kind("warning"))
+    assert any("could not check" in e["message"] for e in responder.of_kind(EventKind.WARNING))
     assert cloud.load()["calls"].count("DisableUser") == 1
     assert verify_incident(incident).exit_code == 0

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rescind.engine.responder import Approval, ApprovalResponse, FailureChoice, StepStatus
+from rescind.engine.responder import (
+    Approval,
+    ApprovalResponse,
+    EventKind,
+    FailureChoice,
+    StepStatus,
+)
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.errors import UsageError
 from rescind.modes import Mode
@@ -276,7 +282,7 @@ phases:
         await session.close()
     finally:
         session.shutdown()
-    shown = responder.of_kind("secret")
+    shown = responder.of_kind(EventKind.SECRET)
     assert shown == [{"step": "rotate", "name": "token", "value": canary + "-output"}]
     for path in session.incident_dir.rglob("*"):
         if path.is_file():
@@ -375,13 +381,13 @@ async def test_condition_that_fails_at_run_time_offers_a_choice(
 
 
 def test_recorded_settings_drop_credentials_at_every_depth() -> None:
-    from rescind.engine.session import _public_settings
+    from rescind.engine.secrecy import public_settings
 
     settings = {"aws_profile": "prod", "aws_secret_access_key": "s3cr3t",
                 "aws_assume_roles": {"123456789012": {"role_arn": "arn:aws:iam::123456789012:"
                                                       "role/ir", "external_id": "ext-s3cr3t"}},
                 "break_glass": ["breakglass-admin"]}
-    public = _public_settings(settings)
+    public = public_settings(settings)
     assert "s3cr3t" not in json.dumps(public)
     assert public["aws_assume_roles"]["123456789012"]["role_arn"].endswith("role/ir")
     assert public["break_glass"] == ["breakglass-admin"] and public["aws_profile"] == "prod"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rescind.actions.base import Plan, Risk
-from rescind.engine.responder import ApprovalResponse
+from rescind.engine.responder import ApprovalResponse, EventKind
 from rescind.engine.session import IncidentSession
 from rescind.errors import UsageError
 from rescind.record.approval import plan_path
@@ -92,7 +92,7 @@ async def test_a_forged_tail_is_unconfirmed_and_resume_contains_anyway(
     assert "alice" not in cloud.load()["users"]
     assert calls.count("DisableUser") == 1 and calls.index("DisableUser") < calls.index(
         "DeleteUser")
-    warnings = [w["message"] for w in responder.of_kind("warning")]
+    warnings = [w["message"] for w in responder.of_kind(EventKind.WARNING)]
     assert any(f"{added} journal line(s) after the checkpoint at seq 1" in w
                and "re-checking with the cloud: disable" in w for w in warnings)
     entries = list(read_entries(incident / "journal.jsonl"))
@@ -118,7 +118,7 @@ async def test_unsigned_claims_of_finished_steps_run_again(tmp_path: Path,
     assert cloud.load()["calls"].count("DisableUser") == 1
     assert responder.acked == ["look"]  # the manual step was asked again
     assert any("running again: disable, look" in w["message"]
-               for w in responder.of_kind("warning"))
+               for w in responder.of_kind(EventKind.WARNING))
 
 
 async def test_a_signed_change_whose_step_done_was_lost_keeps_its_outputs(

@@ -29,6 +29,9 @@ class GraphCase:
     def changed(self) -> bool:
         return not self.fake.users[ADELE]["accountEnabled"]
 
+    def environ(self) -> dict[str, str]:
+        return {}  # the fakes' token is a setting (token), not an environment variable
+
 
 class ArmCase(GraphCase):
     def changed(self) -> bool:

@@ -136,14 +136,19 @@ class Kill:
 
     lines: int | None = None
     file: str | None = None
+    entry: tuple[str, str] | None = None  # (kind, step) of the journal's newest line
 
     def due(self, out: Path) -> bool:
+        incident = _incident_dir(out)
         if self.file is not None:
-            incident = _incident_dir(out)
             return incident is not None and (incident / self.file).exists()
+        if self.entry is not None:
+            return incident is not None and _last_entry(incident) == self.entry
         return self.lines is not None and _journal_lines(out) >= self.lines
 
     def __str__(self) -> str:
+        if self.entry is not None:
+            return f"right after {self.entry[0]} of {self.entry[1]}"
         return f"when {self.file} appeared" if self.file else f"at journal line {self.lines}"
 
 
@@ -310,6 +315,19 @@ def _differences(want: Any, got: Any, path: str = "") -> list[str]:
 def _incident_dir(out: Path) -> Path | None:
     found = sorted(p.parent for p in out.glob("*/journal.jsonl"))
     return found[0] if found else None
+
+
+def _last_entry(incident: Path) -> tuple[str, str] | None:
+    try:
+        text = (incident / "journal.jsonl").read_bytes()
+    except FileNotFoundError:
+        return None
+    lines = text.rstrip(b"\n").rsplit(b"\n", 1)
+    try:
+        last = json.loads(lines[-1])
+    except ValueError:  # a line still being written
+        return None
+    return str(last.get("kind")), str(last.get("data", {}).get("step"))
 
 
 def _journal_lines(out: Path) -> int:

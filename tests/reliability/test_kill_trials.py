@@ -45,6 +45,14 @@ def test_killed_mid_incident_and_again_during_resume(harness: Harness) -> None:
     assert trial.ok, trial.problems
 
 
+def test_killed_while_a_read_was_in_flight(harness: Harness) -> None:
+    """An interrupted read (the timeline pull) runs again on resume: confirming it
+    from its plan left it with no outputs, and every later step that quoted them
+    (persistence, then the whole remediation) was skipped."""
+    trial = harness.incident("read", scripted(Kill(entry=("action.intent", "timeline"))))
+    assert trial.kills and trial.ok, trial.problems
+
+
 @pytest.mark.parametrize("kill", ["close-journaled", "sums-written"])
 def test_killed_inside_the_seal(harness: Harness, kill: str) -> None:
     point = (Kill(lines=harness.reference_lines) if kill == "close-journaled"

@@ -100,3 +100,25 @@ def test_missing_path_and_directory(tmp_path: Path) -> None:
         find_runbook(tmp_path / "nope.yaml")
     with pytest.raises(UsageError, match="is a directory"):
         find_runbook(tmp_path)
+
+
+def test_index_serves_unchanged_files_and_revalidates_changed_ones(
+        extra: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library's index (what makes the app's list appear at once) never shows a
+    stale verdict: a file whose content changed is validated again."""
+    from rescind.runbook import library
+
+    path = extra / "mine.yaml"
+    path.write_text(GOOD)
+    first = {i.id: i for i in list_runbooks()}
+    assert first["mine"].ok
+    analysed: list[Path] = []
+    real = library._info
+    monkeypatch.setattr(library, "_info", lambda p: analysed.append(p) or real(p))
+    again = {i.id: i for i in list_runbooks()}
+    assert analysed == [] and again["mine"].title == "Mine" and again["mine"].ok
+    path.write_text(GOOD.replace("manual: x", "bogus: x"))
+    broken = {i.id: i for i in list_runbooks()}
+    assert analysed == [path] and not broken["mine"].ok
+    assert [i.problems for i in list_runbooks(use_index=False)] == \
+        [i.problems for i in list_runbooks()]

@@ -63,7 +63,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> datetime:
             return cls.fromtimestamp(FROZEN.timestamp(), tz)
 
     monkeypatch.setattr("rescind.record.journal.utc_now", lambda: "2026-11-20T10:00:00.000000Z")
-    monkeypatch.setattr("rescind.engine.session._incident_id",
+    monkeypatch.setattr("rescind.engine.opening.new_incident_id",
                         lambda runbook_id: f"2026-11-20-{runbook_id}-5e1f0a")
     monkeypatch.setattr("rescind.engine.session.datetime", FrozenDatetime)
     monkeypatch.setattr("rescind.engine.session.socket.gethostname", lambda: "laptop")

@@ -10,7 +10,7 @@ import pytest
 from textual.binding import Binding
 from textual.widgets import Static
 
-from rescind.engine.responder import EngineEvent, StepState
+from rescind.engine.responder import EngineEvent, EventKind, StepState
 from rescind.engine.session import SessionConfig
 from rescind.modes import Mode
 from rescind.tui.app import RescindApp
@@ -91,9 +91,9 @@ async def test_responder_coalesces_bursts_and_hops_threads() -> None:
     requests: list[Request] = []
     responder = TuiResponder(requests.append, batches.append)
     for n in range(100):
-        responder.event(EngineEvent("progress", {"done": n}))
+        responder.event(EngineEvent(EventKind.PROGRESS, {"done": n}))
     thread = threading.Thread(target=responder.event,
-                              args=(EngineEvent("progress", {"done": 100}),))
+                              args=(EngineEvent(EventKind.PROGRESS, {"done": 100}),))
     thread.start()
     thread.join()
     await asyncio.sleep(0.2)
@@ -105,7 +105,7 @@ async def test_responder_coalesces_bursts_and_hops_threads() -> None:
     first = requests[-1]
     first.resolve("bad")
     assert await answer == "bad"
-    responder.event(EngineEvent("warning", {"message": "the answer must match ^X$"}))
+    responder.event(EngineEvent(EventKind.WARNING, {"message": "the answer must match ^X$"}))
     again = asyncio.create_task(responder.answer(step, None, False))
     await asyncio.sleep(0)
     assert requests[-1].refusal == "the answer must match ^X$"

@@ -95,10 +95,8 @@ async def test_killed_mid_incident_then_home_resumes(identity: None, workdir: Pa
         await wait_for(pilot, lambda: getattr(home, "incidents", None), "the incident list")
         assert [(i.dir.name, i.state) for i in home.incidents] == [
             (incident_dir.name, "interrupted")]
-        # The runbook list fills in after first paint and holds the focus; Tab from it.
-        await wait_for(pilot, lambda: getattr(home, "runbooks", None), "the runbooks")
-        await pilot.press("tab")
-        assert isinstance(app.focused, DataTable)
+        # Home puts the interrupted incident in focus: Enter resumes it.
+        await wait_for(pilot, lambda: isinstance(app.focused, DataTable), "the incident")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
         assert app.screen.request.step.id == "delete-backdoor"

@@ -113,6 +113,13 @@ async def test_aws_access_key_exercise_through_the_app(identity: None, workdir: 
         await wait_for(pilot, lambda: record.report is not None, "verification")
         assert record.report.exit_code == 0, record.report.summary()
         incident_dir = record.incident_dir
+        # The blast radius, drawn from what the steps found and did: all contained.
+        tree = text_of(incident.query_one("#blast-tree"))
+        for line in ("key AKIAIOSFODNN7EXAMPLE  ✓ contained", "user deploy-bot  ✓ contained",
+                     "user backup-admin  ✓ contained",
+                     "policy arn:aws:iam::aws:policy/AdministratorAccess  ✓ contained"):
+            assert line in tree, tree
+        assert "NOT contained" not in tree, tree
         await pilot.press("t")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "TimelineScreen", "timeline")
         timeline = app.screen

@@ -46,8 +46,8 @@ async def test_quit_mid_incident_then_resume_from_home(identity: None, workdir: 
         assert [(i.dir.name, i.state) for i in home.incidents] == [
             (incident_dir.name, "interrupted")]
         table = home.query_one("#incident-table", DataTable)
-        await pilot.press("tab")
-        assert app.focused is table
+        # Home puts the interrupted incident in focus: Enter resumes it.
+        await wait_for(pilot, lambda: app.focused is table, "the interrupted incident")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
         assert app.screen.request.step.id == "delete-backdoor", "disable-key must not repeat"

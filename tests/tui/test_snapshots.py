@@ -181,7 +181,9 @@ async def _open_closed_incident(pilot: Pilot[Any]) -> None:
     home = pilot.app.screen
     await wait_for(pilot, lambda: len(getattr(home, "incidents", [])) == 2, "incidents")
     newest_closed = next(n for n, i in enumerate(home.incidents) if i.state == "verified")
-    await pilot.press("tab", *["down"] * newest_closed, "enter")
+    # Home focuses the interrupted incident first; g goes to the top of the list.
+    await wait_for(pilot, lambda: home.query_one("#incident-table").has_focus, "the list")
+    await pilot.press("g", *["down"] * newest_closed, "enter")
     await wait_for(pilot, screen_named(pilot, "RecordScreen"), "the record screen")
     record = pilot.app.screen
     await wait_for(pilot, lambda: record.report is not None, "verification")
@@ -209,6 +211,11 @@ def test_timeline(snap_compare: Snap, closed_incident: Path, monkeypatch: pytest
 def test_record(snap_compare: Snap, closed_incident: Path, size: tuple[int, int]) -> None:
     async def ready(pilot: Pilot[Any]) -> None:
         await _open_closed_incident(pilot)
+        # The journal opens at its newest line: wait until it has scrolled there.
+        table = pilot.app.screen.query_one("#record-journal")
+        await wait_for(pilot, lambda: table.row_count and table.cursor_row ==
+                       table.row_count - 1 and table.scroll_y == table.max_scroll_y,
+                       "the newest journal line")
         await _settle(pilot)
 
     assert snap_compare(RescindApp(), terminal_size=size, run_before=ready)

@@ -108,6 +108,11 @@ class ActionContext:
     progress: Callable[[int, int, str], None] = lambda done, total, msg: None
     evidence: Callable[[str, bytes], Path] | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # Whether text holds a secret value the session knows (a secret input, answer or
+    # output): what leaves the record, such as a message, must not.
+    holds_secret: Callable[[str], bool] = lambda text: False
+    # Shows the front end an event (kind, data) beside the journal, e.g. a message sent.
+    notice: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
 
     def provider(self, name: str) -> Any:
         try:

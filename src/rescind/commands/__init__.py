@@ -16,4 +16,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rescind.commands.seal",
     "rescind.commands.timeline",
     "rescind.commands.config",
+    "rescind.commands.notify",
 )

@@ -36,38 +36,21 @@ def run(args: argparse.Namespace) -> int:
 def complete_seal(incident_dir: Path, *, key: Path | None, email: str | None) -> int | None:
     """Finish the seal and print where the record is; None when the journal has no
     trusted close (an open incident, or a close among unsigned lines: resume it)."""
-    from rescind.engine.lock import IncidentLock
-    from rescind.record.journal import Journal
-    from rescind.record.keys import load_signer
-    from rescind.record.sealing import close_is_trusted, finish_seal, is_closed
-    from rescind.record.verify import verify_incident
+    from rescind.engine.incidents import complete_seal as complete
 
-    folder = incident_dir.resolve()
-    if not (folder / "journal.jsonl").is_file():
-        raise UsageError(f"{incident_dir} is not an incident folder (no journal.jsonl)",
-                         fix="pass the folder `rescind run` created under incidents/")
-    if not is_closed(folder):
+    outcome = complete(incident_dir, key=key, email=email)
+    if outcome is None:
         return None
-    lock = IncidentLock(folder)
-    lock.acquire()
-    try:
-        with Journal.open(folder / "journal.jsonl", repair_torn=True) as journal:
-            if not close_is_trusted(folder, journal.entries()):
-                return None
-            before = verify_incident(folder)
-            if before.status == "ok":
-                print(f"rescind: {folder.name} is already sealed; nothing to do")
-                return 0
-            if before.status == "tampered":
-                print("\n".join(before.summary()))
-                print("rescind: not sealing a record that does not verify", flush=True)
-                return 1
-            signer = load_signer(key, email=email)
-            result = finish_seal(journal, signer, folder.name)
-    finally:
-        lock.release()
-    report = verify_incident(folder)
+    folder = incident_dir.resolve()
+    if outcome.status == "already":
+        print(f"rescind: {folder.name} is already sealed; nothing to do")
+        return 0
+    if outcome.status == "tampered":
+        print("\n".join(outcome.report.summary()))
+        print("rescind: not sealing a record that does not verify", flush=True)
+        return 1
+    assert outcome.result is not None
     print(f"rescind: sealed {folder}")
-    print(f"  {result.anchor.line}")
-    print("\n".join(report.summary()))
-    return report.exit_code
+    print(f"  {outcome.result.anchor.line}")
+    print("\n".join(outcome.report.summary()))
+    return outcome.report.exit_code

@@ -71,15 +71,19 @@ def add_parser(sub: Any) -> None:
     pull._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?[smhdw]?$")
 
     convert = tsub.add_parser(
-        "convert", help="convert audit-log files you already have (CloudTrail)",
+        "convert", help="convert audit-log files you already have (CloudTrail, Vault)",
         description="Read CloudTrail logs as delivered to S3 ({\"Records\": [...]}, gzipped or "
         "not), LookupEvents or `aws cloudtrail lookup-events` output (JSON or JSONL). "
-        "Records that cannot be read are reported with their file and position and skipped.")
+        "Records that cannot be read are reported with their file and position and skipped. "
+        "Other clouds' logs (Vault's file audit device) with --source NAME.")
     convert.add_argument("files", nargs="+", type=Path, metavar="FILE")
     convert.add_argument("--source", metavar="NAME",
                          help="whose log format (default: the first source that reads the "
                               "files, aws for CloudTrail)")
     _output_options(convert, out_required=False)
+    own = convert.add_argument_group("options of one source")
+    for name in sources.names():
+        sources.require(name).add_convert_arguments(own)
     convert.add_argument("--max-expanded-mb", type=_positive, metavar="MB",
                          default=DEFAULT_MAX_EXPANDED_MB,
                          help="read at most this much of a gzip file, decompressed "
@@ -338,11 +342,11 @@ def _convert(args: argparse.Namespace, limits: Limits) -> tuple[Any, Any]:
 
     if args.source:
         source = sources.require(args.source)
-        return source, source.convert(list(args.files), limits)
+        return source, source.convert_from_args(list(args.files), limits, args)
     first: tuple[Any, Any] | None = None
     for name in sources.names():
         source = sources.require(name)
-        result = source.convert(list(args.files), limits)
+        result = source.convert_from_args(list(args.files), limits, args)
         if result.events:
             return source, result
         first = first or (source, result)

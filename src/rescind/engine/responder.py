@@ -76,12 +76,26 @@ class FailureChoice:
     reason: str = ""
 
 
+class EventKind(StrEnum):
+    """What an ``EngineEvent`` reports; its ``data`` keys are listed per kind."""
+
+    JOURNAL = "journal"  # seq, kind, time, sha256: a line was appended (or a checkpoint)
+    PHASE = "phase"  # phase, status (start | end)
+    STEP = "step"  # step, status (a StepStatus value)
+    PROGRESS = "progress"  # step, done, total, message
+    ANCHOR = "anchor"  # line: the ANCHOR line of the newest checkpoint
+    BLOCKED = "blocked"  # step, operation, params: dry-run refused a mutating call
+    WARNING = "warning"  # message
+    SECRET = "secret"  # step, name, value: shown once, never journaled
+    CLOSED = "closed"  # report, verify_command
+    MESSAGE = "message"  # step, and a notification's channel, recipient, text (notify.send)
+
+
 @dataclass
 class EngineEvent:
-    """Something the front end may show. kinds: journal, phase, step, progress,
-    anchor, blocked, warning, closed."""
+    """Something the front end may show."""
 
-    kind: str
+    kind: EventKind
     data: dict[str, Any] = field(default_factory=dict)
 
 

@@ -28,6 +28,9 @@ class RecoveredState:
     pending_intent: dict[str, Any] | None = None
     closed: bool = False
     aborted: bool = False
+    # The last step begun, and its phase: where an interrupted incident stopped.
+    last_step: str = ""
+    last_phase: str = ""
 
 
 def recover(entries: Iterable[Entry]) -> RecoveredState:
@@ -48,6 +51,8 @@ def recover(entries: Iterable[Entry]) -> RecoveredState:
             state.inputs = dict(data.get("inputs", {}))
             state.settings = dict(data.get("settings", {}))
             state.started = entry.time
+        elif kind == "step.start":
+            state.last_step, state.last_phase = step, str(data.get("phase", ""))
         elif kind == "action.plan":
             plans[step] = data.get("plan", {})
         elif kind == "action.intent":

@@ -93,6 +93,12 @@ def review(incident_dir: Path, entries: list[Entry]) -> TailReview:
             pending[step] = {"step": step, "plan": plans.get(step, {})}
         elif entry.kind in ("step.done", "step.skipped") and step not in out.claimed:
             out.claimed.append(step)
-    out.recheck = list(pending.values())
+    # Only a change needs the cloud's word; an interrupted read (a timeline pull, a
+    # describe) simply runs again, so its outputs are real, not the plan's guesses.
+    for item in pending.values():
+        if item["plan"].get("mutating", True):
+            out.recheck.append(item)
+        elif item["step"] not in out.claimed:
+            out.claimed.append(item["step"])
     state.pending_intent = None  # replaced by ``recheck``
     return out

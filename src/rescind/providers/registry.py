@@ -22,7 +22,8 @@ ENTRY_POINT_GROUP = "rescind.plugins"
 # Modules whose import registers the built-in providers. They import their SDKs
 # lazily, so importing these stays cheap.
 BUILTIN_MODULES: tuple[str, ...] = ("rescind.providers.aws", "rescind.providers.entra",
-                                     "rescind.providers.azure")
+                                     "rescind.providers.azure", "rescind.providers.gcp",
+                                     "rescind.providers.notify", "rescind.providers.vault")
 
 _PROVIDERS: dict[str, type[ProviderBase]] = {}
 _loaded = False

@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from rescind.dirs import config_dir
 from rescind.errors import RescindError, UsageError
 from rescind.record import sshsig
 from rescind.record.agent import AgentClient, AgentError, AgentKey
@@ -75,15 +76,6 @@ class Signer(Protocol):
         ...
 
     def allowed_signers_line(self) -> str: ...
-
-
-def config_dir() -> Path:
-    env = os.environ.get("RESCIND_CONFIG_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("rescind"))
 
 
 def check_email(email: str) -> str:

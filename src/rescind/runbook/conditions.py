@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-import cel
-
 from rescind.errors import UsageError
 from rescind.runbook.budget import BudgetExceeded, run_bounded
 
@@ -216,6 +214,8 @@ def compile_condition(expr: str) -> Condition:
         raise ConditionError("when: is a CEL expression; write inputs.NAME or "
                              "steps.ID.outputs.NAME without ${{ }}", expression=expr,
                              column=expr.find("${{") + 1, line=1)
+    import cel  # lazily: it loads a CLI toolkit (~0.25 s) the runbook list never needs
+
     try:
         program = cel.compile(expr)
     except (ValueError, TypeError, RuntimeError) as exc:

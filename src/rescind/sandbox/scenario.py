@@ -184,6 +184,10 @@ class Scenario(_Model):
     break_glass: list[str] = Field(default_factory=list)
     attacker: AttackerSpec = Field(default_factory=AttackerSpec)
     cloudtrail: CloudTrailSpec = Field(default_factory=CloudTrailSpec)
+    # The simulated Vault's part (rescind.sandbox.vault_scenario reads it).
+    vault: dict[str, Any] = Field(default_factory=dict)
+    # Tabletop recipients for notify.send; read by sandbox/notify.py, checked there.
+    notify: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("account_id")
     @classmethod

@@ -35,14 +35,8 @@ class ApproversSettings(BaseModel):
                                         "keys trusted to approve")
 
 
-class NotifySettings(BaseModel):
-    """``[notify]``: reserved for notification channels; accepted and kept as written."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-CORE_TABLES: dict[str, type[BaseModel]] = {"approvers": ApproversSettings,
-                                           "notify": NotifySettings}
+# ``[notify]`` is the notify provider's table (rescind.notify.settings).
+CORE_TABLES: dict[str, type[BaseModel]] = {"approvers": ApproversSettings}
 
 
 class SettingsError(UsageError):
@@ -94,7 +88,7 @@ def tables() -> dict[str, type[BaseModel]]:
 
 
 def default_path() -> Path:
-    from rescind.record.keys import config_dir
+    from rescind.dirs import config_dir
 
     return config_dir() / CONFIG_FILE
 

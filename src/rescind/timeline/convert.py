@@ -147,22 +147,22 @@ def _event(item: Any, kind: str) -> Event:
     raise MalformedRecord(f"expected a JSON object, found {type(item).__name__}")
 
 
-_TOO_DEEP = "nested too deeply to read"
-_TOO_LARGE = "too large to hold in memory"
+TOO_DEEP = "nested too deeply to read"
+TOO_LARGE = "too large to hold in memory"
 
 
-def _documents(text: str, name: str, result: ConvertResult) -> list[tuple[str, Any]]:
+def json_documents(text: str, name: str, result: ConvertResult) -> list[tuple[str, Any]]:
     """The file as one JSON document, else as one document a line (JSONL)."""
     try:
         return [("", json.loads(text))]
     except MemoryError:
         result.records += 1
-        result.malformed.append(Malformed(name, "document", _TOO_LARGE))
+        result.malformed.append(Malformed(name, "document", TOO_LARGE))
         return []
     except RecursionError:
         if "\n" not in text.strip():  # one document, not lines: nothing else to try
             result.records += 1
-            result.malformed.append(Malformed(name, "document", _TOO_DEEP))
+            result.malformed.append(Malformed(name, "document", TOO_DEEP))
             return []
     except ValueError:
         pass
@@ -174,7 +174,7 @@ def _documents(text: str, name: str, result: ConvertResult) -> list[tuple[str, A
             documents.append((f"line {number} ", json.loads(line)))
         except (ValueError, RecursionError, MemoryError) as exc:
             result.records += 1
-            reason = (_TOO_DEEP if isinstance(exc, RecursionError) else _TOO_LARGE
+            reason = (TOO_DEEP if isinstance(exc, RecursionError) else TOO_LARGE
                       if isinstance(exc, MemoryError) else f"not JSON ({_json_reason(exc)})")
             result.malformed.append(Malformed(name, f"line {number}", reason))
     return documents
@@ -192,10 +192,10 @@ def convert_files(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> Convert
         name = str(path)
         try:
             text, problem = read_text(path, limits)
-            documents = _documents(text, name, result)
+            documents = json_documents(text, name, result)
         except MemoryError:
             result.records += 1
-            result.malformed.append(Malformed(name, "file", _TOO_LARGE))
+            result.malformed.append(Malformed(name, "file", TOO_LARGE))
             continue
         if problem is not None:
             result.records += 1
@@ -216,9 +216,9 @@ def _convert_one(item: Any, kind: str, name: str, result: ConvertResult) -> str 
     except MalformedRecord as exc:
         return str(exc)
     except RecursionError:
-        return _TOO_DEEP
+        return TOO_DEEP
     except MemoryError:
-        return _TOO_LARGE
+        return TOO_LARGE
     except (TypeError, ValueError, OverflowError) as exc:  # e.g. a field of an impossible type
         return f"unreadable: {str(exc)[:200]}"
     result.events.append(event)

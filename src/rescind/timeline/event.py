@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Result = Literal["success", "failure", "unknown"]
-Cloud = Literal["aws", "azure", "gcp", "local"]
+Cloud = Literal["aws", "azure", "gcp", "vault", "local"]
 
 
 class Event(BaseModel):

@@ -79,8 +79,14 @@ OWN_ACCOUNT_CHANGES: dict[str, tuple[int, str]] = {
     "aws.iam.delete_role_policy": (8, "Detach Policy"),
     "aws.iam.detach_role_policy": (8, "Detach Policy"),
     "aws.iam.rotate_external_id": (99, "Rotate External ID"),
+    "gcp.sa.disable": (5, "Disable"), "gcp.sa_key.disable": (5, "Disable"),
+    "gcp.sa_key.delete": (99, "Delete Key"),
+    "gcp.project.remove_bindings": (8, "Detach Policy"),
+    "gcp.sa.remove_bindings": (8, "Detach Policy"),
 }
-_PROVIDERS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP", "local": "local"}
+_PROVIDERS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP", "vault": "HashiCorp Vault",
+              "local": "local"}
+_ACCOUNT_TYPES = {"aws": (10, "AWS Account"), "gcp": (5, "GCP Account")}
 _AWS_USER_TYPES = {"IAMUser": (1, "User"), "Root": (2, "Admin"), "AWSService": (3, "System")}
 
 
@@ -118,6 +124,12 @@ def ocsf_class(event: Event) -> tuple[int, int, str]:
     if event.service == "iam.amazonaws.com" and event.action in ACCOUNT_CHANGES:
         activity, name = ACCOUNT_CHANGES[event.action]
         return ACCOUNT_CHANGE, activity, name
+    if event.cloud == "gcp":
+        from rescind.timeline.gcp_audit import account_change
+
+        change = account_change(event)
+        if change is not None:
+            return ACCOUNT_CHANGE, change[0], change[1]
     activity = _api_activity_id(event.action)
     return API_ACTIVITY, activity, _API_ACTIVITY_NAMES[activity]
 
@@ -142,8 +154,14 @@ def _actor_user(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
         user["credential_uid"] = event.credential
     account = identity.get("accountId") or event.account
     if account:
-        user["account"] = {"uid": str(account), "type_id": 10, "type": "AWS Account"}
+        user["account"] = _account(event, str(account))
     return user
+
+
+def _account(event: Event, uid: str) -> dict[str, Any]:
+    """An OCSF account: an AWS account, a Google Cloud project, or just its id."""
+    kind = _ACCOUNT_TYPES.get(event.cloud)
+    return {"uid": uid, **({"type_id": kind[0], "type": kind[1]} if kind else {})}
 
 
 def _actor(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,7 +253,7 @@ def _target_user(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
     if key:
         user["credential_uid"] = str(key)
     if event.account:
-        user["account"] = {"uid": event.account, "type_id": 10, "type": "AWS Account"}
+        user["account"] = _account(event, event.account)
     return user
 
 

@@ -26,7 +26,9 @@ from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
 
 # Modules whose import registers the built-in sources (cheap: SDKs load lazily).
-BUILTIN_MODULES: tuple[str, ...] = ("rescind.timeline.aws_source", "rescind.timeline.entra_source")
+BUILTIN_MODULES: tuple[str, ...] = ("rescind.timeline.aws_source", "rescind.timeline.entra_source",
+                                     "rescind.timeline.gcp_source",
+                                     "rescind.timeline.vault_source")
 
 
 class TimelineSource(ABC):
@@ -79,6 +81,14 @@ class TimelineSource(ABC):
     def settings_from_args(self, args: argparse.Namespace) -> dict[str, Any]:
         """Provider settings this source's own options set (e.g. an endpoint)."""
         return {}
+
+    def add_convert_arguments(self, group: Any) -> None:  # noqa: B027  (optional: most add none)
+        """``rescind timeline convert`` options of this source's own (e.g. a filter)."""
+
+    def convert_from_args(self, paths: list[Path], limits: Limits,
+                          args: argparse.Namespace) -> ConvertResult:
+        """``convert`` as ``rescind timeline convert`` runs it, given those options."""
+        return self.convert(paths, limits)
 
 
 _SOURCES: dict[str, TimelineSource] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -12,6 +12,11 @@ from textual.screen import Screen
 
 from rescind.tui.palette import RescindCommands
 from rescind.tui.screens.home import HomeScreen
+from rescind.tui.workers import failure_text
+
+if TYPE_CHECKING:
+    from rescind.engine.session import SessionConfig
+    from rescind.tui.messages import WorkFailed
 
 
 class RescindApp(App[int]):
@@ -29,7 +34,7 @@ class RescindApp(App[int]):
     ]
 
     def __init__(self, *, incidents_root: Path = Path("incidents"),
-                 start: Any = None, resume: Path | None = None,
+                 start: SessionConfig | None = None, resume: Path | None = None,
                  key: Path | None = None, settings: dict[str, Any] | None = None) -> None:
         """``start`` (a SessionConfig) opens that incident; ``resume`` an interrupted one."""
         super().__init__()
@@ -37,7 +42,8 @@ class RescindApp(App[int]):
         self._start = start
         self._resume = resume
         self._key = key
-        self._settings = settings
+        # `rescind run`'s settings serve every incident started from its home screen too.
+        self._settings = settings if settings is not None or start is None else start.settings
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         # Textual's "Screenshot" fails here and "Theme" can repaint LIVE's red banner.
@@ -46,13 +52,21 @@ class RescindApp(App[int]):
                 yield command
 
     def on_mount(self) -> None:
-        home = HomeScreen(self.incidents_root)
+        home = HomeScreen(self.incidents_root, settings=self._settings)
         self.push_screen(home)
         self.call_after_refresh(self._apply_keymap)
         if self._start is not None:
             home.open_incident(self._start)
         elif self._resume is not None:
             home.resume(self._resume, key=self._key, settings=self._settings)
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        """The one handler for a screen's failed background job: its placeholder says
+        what failed, and a toast says it once more wherever the responder is."""
+        text = failure_text(message.error)
+        message.screen.work_failed(message.group, text)
+        self.notify(text, title="Could not finish", severity="error", timeout=10,
+                    markup=False)
 
     def _apply_keymap(self) -> None:
         from rescind.tui.keymap import load_keymap

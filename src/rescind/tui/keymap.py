@@ -16,7 +16,7 @@ KEYMAP_FILE = "keymap.json"
 
 def load_keymap() -> tuple[dict[str, str], str | None]:
     """(binding id → keys, problem); a broken file is reported, never fatal."""
-    from rescind.record.keys import config_dir
+    from rescind.dirs import config_dir
 
     path: Path = config_dir() / KEYMAP_FILE
     if not path.is_file():

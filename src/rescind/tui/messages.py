@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from rescind.engine.responder import EngineEvent
-
 if TYPE_CHECKING:
+    # Annotations only: the app imports this module before its first frame, and the
+    # engine's modules load pydantic.
+    from rescind.engine.responder import EngineEvent
     from rescind.tui.responder import Request
+    from rescind.tui.workers import ReportsFailures
 
 
 class EngineEvents(Message):
@@ -38,3 +40,17 @@ class RunFinished(Message):
     def __init__(self, outcome: str) -> None:
         super().__init__()
         self.outcome = outcome
+
+
+class WorkFailed(Message):
+    """A background job of a screen raised (a list, a verification, the identity check).
+
+    Textual's ``Worker.StateChanged`` does not bubble; this does, to the app's one
+    handler, which says what failed and has the screen replace its placeholder.
+    """
+
+    def __init__(self, screen: ReportsFailures, group: str, error: BaseException | None) -> None:
+        super().__init__()
+        self.screen = screen
+        self.group = group
+        self.error = error

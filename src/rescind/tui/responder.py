@@ -19,6 +19,7 @@ from rescind.engine.responder import (
     ApprovalRequest,
     ApprovalResponse,
     EngineEvent,
+    EventKind,
     FailureChoice,
     StepState,
 )
@@ -103,7 +104,7 @@ class TuiResponder:
     # ---------------------------------------------------------------- events
 
     def event(self, event: EngineEvent) -> None:
-        if event.kind == "warning":
+        if event.kind is EventKind.WARNING:
             # The engine warns, then asks again (a refused name, a bad answer): the
             # next modal shows why.
             self._refusal = str(event.data.get("message", ""))

@@ -9,6 +9,7 @@ incident becomes a message, never a crashed app.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from rescind.tui.messages import EngineEvents, RequestPending, RunFinished, Sess
 from rescind.tui.responder import Request, TuiResponder
 
 Opener = Callable[[TuiResponder], Awaitable[IncidentSession]]
+Settings = dict[str, Any]
 RUN_GROUP = "incident-run"
 
 
@@ -34,10 +36,13 @@ def start_opener(config: SessionConfig) -> Opener:
 
 def resume_opener(incident_dir: Path, *, key: Path | None = None,
                   inputs: dict[str, str] | None = None,
-                  settings: dict[str, Any] | None = None) -> Opener:
+                  settings: Settings | Callable[[], Settings] | None = None) -> Opener:
+    """``settings`` may be a blocking function (reading the settings file): it runs in
+    a thread when the incident opens."""
     async def open_session(responder: TuiResponder) -> IncidentSession:
+        given = await asyncio.to_thread(settings) if callable(settings) else settings
         return await IncidentSession.resume(incident_dir, responder, key=key,
-                                            settings=settings, inputs=inputs)
+                                            settings=given, inputs=inputs)
 
     return open_session
 

@@ -2,17 +2,22 @@
 
 Each field is validated as the responder types (required, pattern, number);
 secret inputs are masked; Start stays disabled until every field is valid.
-Live mode asks once more, since it changes real accounts.
+Start first reads the settings and asks every provider the runbook uses who
+rescind would act as (read-only, as `rescind config check` does): a missing
+credential refuses the start here, naming the fix, rather than at the first cloud
+step. Live mode asks once more, naming the account, since it changes it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -25,6 +30,14 @@ from rescind.modes import Mode
 from rescind.runbook.model import InputSpec, Runbook
 from rescind.tui.modals.confirm import ConfirmModal
 from rescind.tui.widgets.plain import Plain
+from rescind.tui.workers import ReportsFailures
+
+if TYPE_CHECKING:
+    from rescind.engine.identity import Identity
+
+# Blocking (reads settings, calls the clouds): run from a thread.
+CredentialCheck = Callable[[Mode], Sequence["Identity"]]
+CHECK_GROUP = "form-credentials"
 
 _MODES = (
     (Mode.EXERCISE, "EXERCISE — simulated cloud, nothing real changes"),
@@ -54,16 +67,17 @@ def _validators(spec: InputSpec) -> list[Validator]:
     return validators
 
 
-class InputsForm(ModalScreen[StartChoice | None]):
+class InputsForm(ReportsFailures, ModalScreen[StartChoice | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
     ]
 
     def __init__(self, runbook: Runbook, path: Path, *, mode: Mode = Mode.EXERCISE,
                  values: dict[str, str] | None = None, only: set[str] | None = None,
-                 fixed_mode: bool = False) -> None:
+                 fixed_mode: bool = False, check: CredentialCheck | None = None) -> None:
         """``only`` limits the form to those inputs (resuming asks for secrets again);
-        ``fixed_mode`` keeps the mode chosen on the command line."""
+        ``fixed_mode`` keeps the mode chosen on the command line; ``check`` is asked
+        before starting (it raises RescindError when the settings are wrong)."""
         super().__init__(classes="dialog-screen")
         self.runbook = runbook
         self.path = path
@@ -74,6 +88,8 @@ class InputsForm(ModalScreen[StartChoice | None]):
             self.values = scenario_inputs(runbook, path) | self.values
         self.only = only
         self.fixed_mode = fixed_mode or only is not None
+        self.check = check
+        self.checking = False
 
     @property
     def specs(self) -> dict[str, InputSpec]:
@@ -95,6 +111,7 @@ class InputsForm(ModalScreen[StartChoice | None]):
                     with RadioSet(id="mode"):
                         for mode, label in _MODES:
                             yield RadioButton(label, value=mode is self.mode, name=mode.value)
+            yield Plain("", id="form-check", classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button(title, id="start", variant="primary")
@@ -162,10 +179,12 @@ class InputsForm(ModalScreen[StartChoice | None]):
 
     def _update_start(self) -> None:
         start = self.query_one("#start", Button)
-        start.disabled = bool(self._problems())
+        start.disabled = bool(self._problems()) or self.checking
         live = self.chosen_mode is Mode.LIVE
         start.variant = "error" if live else "primary"
-        if self.only is None:
+        if self.checking:
+            start.label = "Checking…"
+        elif self.only is None:
             start.label = "Start LIVE" if live else "Start"
 
     @on(Input.Submitted)
@@ -196,7 +215,46 @@ class InputsForm(ModalScreen[StartChoice | None]):
         if problems:
             self.notify("; ".join(problems), severity="warning", markup=False)
             return
+        if self.checking:
+            return
         choice = StartChoice(self.path, self.chosen_mode, self._collect())
+        if self.check is None:
+            self._confirm(choice, [])
+            return
+        self._set_checking(True, "reading the settings and checking credentials…")
+        self._check_credentials(choice)
+
+    @work(thread=True, exclusive=True, group=CHECK_GROUP, exit_on_error=False)
+    def _check_credentials(self, choice: StartChoice) -> None:
+        assert self.check is not None
+        found = list(self.check(choice.mode))
+        self.app.call_from_thread(self._checked, choice, found)
+
+    def _set_checking(self, checking: bool, text: str | Text) -> None:
+        self.checking = checking
+        self.query_one("#form-check", Static).update(text)
+        self._update_start()
+
+    def _checked(self, choice: StartChoice, found: list[Identity]) -> None:
+        bad = [who for who in found if not who.ok]
+        if bad:
+            text = Text("Cannot start: no usable credentials.\n", style="bold red")
+            for who in bad:
+                text.append(f"  {who.provider}: {who.problem}\n", style="red")
+            text.append("Fix them (the settings are read again on Start), or choose "
+                        "EXERCISE mode.", style="red")
+            self._set_checking(False, text)
+            return
+        acting = "; ".join(f"{who.provider} {who.account} as {who.principal}" for who in found)
+        self._set_checking(False, Text(f"✓ acting as {acting}", style="green")
+                           if acting else "")
+        self._confirm(choice, found)
+
+    def work_failed(self, group: str, text: str) -> None:
+        if group == CHECK_GROUP:
+            self._set_checking(False, Text(f"Cannot start: {text}", style="bold red"))
+
+    def _confirm(self, choice: StartChoice, found: Sequence[Identity]) -> None:
         if choice.mode is not Mode.LIVE:
             self.dismiss(choice)
             return
@@ -205,10 +263,13 @@ class InputsForm(ModalScreen[StartChoice | None]):
             if yes:
                 self.dismiss(choice)
 
+        accounts = ", ".join(f"{who.provider} {who.account} as {who.principal}"
+                             for who in found)
         self.app.push_screen(ConfirmModal(
             "Start a LIVE incident?",
-            "LIVE mode talks to the real accounts. Every change still needs your approval "
-            "of its plan, but approved changes are real.", yes="Start LIVE"), confirmed)
+            "LIVE mode talks to the real accounts" + (f" ({accounts})" if accounts else "")
+            + ". Every change still needs your approval of its plan, but approved changes "
+            "are real.", yes="Start LIVE"), confirmed)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -17,28 +17,39 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, OptionList
+from textual.widgets import DataTable, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from rescind.modes import Mode
 from rescind.tui.palette import PaletteItem
 from rescind.tui.widgets.lists import KeyedDataTable, KeyedOptionList
 from rescind.tui.widgets.plain import Plain
+from rescind.tui.workers import ReportsFailures
+
+if TYPE_CHECKING:
+    from rescind.engine.identity import Identity
+    from rescind.engine.incidents import IncidentInfo, SealOutcome
+    from rescind.engine.session import SessionConfig
+    from rescind.runbook.library import RunbookInfo
+    from rescind.runbook.model import Runbook
+    from rescind.tui.modals.inputs_form import StartChoice
 
 # "Start an exercise" picks the first of these that is installed.
 EXERCISE_RUNBOOKS = ("aws-access-key-compromise", "example-tabletop")
 # Bold/reverse so a NO_COLOR terminal still tells HIGH from LOW at a glance.
 SEVERITY_STYLE = {"low": "bold green", "medium": "bold yellow", "high": "bold reverse red",
                   "critical": "bold reverse red"}
-STATE_STYLE = {"open": "bold cyan", "interrupted": "bold yellow", "closed": "green",
+STATE_STYLE = {"open": "bold cyan", "interrupted": "bold yellow", "unsealed": "bold yellow",
+               "closed": "green",
                "verified": "bold green", "damaged": "bold red"}
 
 
-class HomeScreen(Screen[None]):
+class HomeScreen(ReportsFailures, Screen[None]):
     HELP_TITLE = "Home"
     HELP = ("Pick a runbook to start an incident (exercise mode uses a simulated cloud), or "
-            "pick an incident: an interrupted one resumes where it stopped, a closed one "
-            "opens its record.")
+            "pick an incident: an interrupted one resumes where it stopped (home focuses it "
+            "and says where), one whose seal was cut short is sealed, a closed one opens "
+            "its record.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "exercise", "Start exercise", id="home.exercise",
                 tooltip="Run the demo incident against a simulated cloud"),
@@ -50,11 +61,16 @@ class HomeScreen(Screen[None]):
         Binding("escape", "leave_filter", "Back to list", id="home.leave_filter", show=False),
     ]
 
-    def __init__(self, incidents_root: Path) -> None:
+    def __init__(self, incidents_root: Path, *, settings: dict[str, Any] | None = None) -> None:
+        """``settings``: what the command line resolved (`rescind run`, `resume`); None
+        reads the settings file and environment again at each start, as the CLI does."""
         super().__init__()
         self.incidents_root = incidents_root
-        self.runbooks: list[Any] = []  # rescind.runbook.library.RunbookInfo
-        self.incidents: list[Any] = []  # rescind.engine.incidents.IncidentInfo
+        self._given_settings = settings
+        self._resolved: dict[str, Any] | None = None
+        self.runbooks: list[RunbookInfo] = []
+        self.incidents: list[IncidentInfo] = []
+        self._pointed_out = False  # an interrupted incident was focused once already
 
     def compose(self) -> ComposeResult:
         yield Plain(Text.assemble(("rescind", "bold"),
@@ -71,6 +87,7 @@ class HomeScreen(Screen[None]):
                          classes="pane-title")
             table = KeyedDataTable(id="incident-table", cursor_type="row")
             yield table
+            yield Plain("", id="incident-where")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -105,7 +122,19 @@ class HomeScreen(Screen[None]):
         incidents = list_incidents(self.incidents_root)
         self.app.call_from_thread(self._show_incidents, incidents)
 
-    def _show_runbooks(self, runbooks: list[Any]) -> None:
+    def work_failed(self, group: str, text: str) -> None:
+        if group == "home-runbooks":
+            self.query_one("#runbooks", OptionList).set_options(
+                [Option(Text(f"✗ could not read the runbooks: {text}\nF5 tries again",
+                             style="red"), disabled=True)])
+        elif group == "home-incidents":
+            table = self.query_one("#incident-table", DataTable)
+            table.clear(columns=True)
+            table.add_columns("incidents")
+            table.add_row(Text(f"✗ could not read {self.incidents_root}/: {text}",
+                               style="red"))
+
+    def _show_runbooks(self, runbooks: list[RunbookInfo]) -> None:
         self.runbooks = runbooks
         self._filter_runbooks(self.query_one("#library-filter", Input).value)
 
@@ -122,7 +151,7 @@ class HomeScreen(Screen[None]):
         if shown:
             options.highlighted = 0
 
-    def _show_incidents(self, incidents: list[Any]) -> None:
+    def _show_incidents(self, incidents: list[IncidentInfo]) -> None:
         self.incidents = incidents
         table = self.query_one("#incident-table", DataTable)
         # Columns are rebuilt too, so their widths fit the new rows.
@@ -137,6 +166,26 @@ class HomeScreen(Screen[None]):
         if not incidents:
             table.add_row(Text(""), Text("no incidents yet", style="dim"), Text(""), Text(""),
                           Text(""))
+        stopped = next((n for n, i in enumerate(incidents) if i.where), None)
+        if stopped is not None and not self._pointed_out:
+            # What a responder back after a crash wants first: where they left off.
+            self._pointed_out = True
+            table.focus()
+            table.move_cursor(row=stopped)
+        self._show_where(table.cursor_row)
+
+    @on(DataTable.RowHighlighted, "#incident-table")
+    def _incident_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_where(event.cursor_row)
+
+    def _show_where(self, row: int) -> None:
+        where = self.query_one("#incident-where", Static)
+        info = self.incidents[row] if 0 <= row < len(self.incidents) else None
+        where.display = bool(info and info.where)
+        if info and info.where:
+            verb = "Enter seals it" if info.state == "unsealed" else "Enter resumes"
+            where.update(Text.assemble((f"{info.state}: ", STATE_STYLE[info.state]),
+                                       info.where, (f"  · {verb}", "dim")))
 
     @on(Input.Changed, "#library-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -152,7 +201,7 @@ class HomeScreen(Screen[None]):
     def _runbook_chosen(self, event: OptionList.OptionSelected) -> None:
         self.start_runbook(self.runbooks[int(event.option.id or 0)])
 
-    def start_runbook(self, info: Any, mode: Mode = Mode.EXERCISE) -> None:
+    def start_runbook(self, info: RunbookInfo, mode: Mode = Mode.EXERCISE) -> None:
         from rescind.errors import RescindError
         from rescind.runbook.validate import load_and_validate
         from rescind.tui.modals.confirm import NoticeModal
@@ -164,21 +213,41 @@ class HomeScreen(Screen[None]):
             self.app.push_screen(NoticeModal(f"{info.path.name} has problems", str(exc),
                                              error=True))
             return
-        self.app.push_screen(InputsForm(loaded.runbook, info.path, mode=mode),
+        self.app.push_screen(InputsForm(loaded.runbook, info.path, mode=mode,
+                                        check=partial(self.check_credentials, loaded.runbook)),
                              self._start_chosen)
 
-    def _start_chosen(self, choice: Any) -> None:
+    def session_settings(self) -> dict[str, Any]:
+        """The settings an incident started here runs with: the command line's, else
+        the settings file and environment read now (blocking: call from a thread)."""
+        if self._given_settings is not None:
+            return self._given_settings
+        from rescind.settings.config import resolve, session_settings
+
+        self._resolved = session_settings(resolve())
+        return self._resolved
+
+    def check_credentials(self, runbook: Runbook, mode: Mode) -> list[Identity]:
+        """Who rescind would act as, per provider the runbook uses (blocking, read-only)."""
+        from rescind.engine.identity import check_credentials
+
+        return check_credentials(runbook, mode, self.session_settings())
+
+    def _start_chosen(self, choice: StartChoice | None) -> None:
         if choice is None:
             return
         from rescind.engine.session import SessionConfig
         from rescind.tui.runner import start_opener
         from rescind.tui.screens.incident import IncidentScreen
 
+        # The form's check has just read them; reading again could differ.
+        settings = self._given_settings if self._given_settings is not None else \
+            self._resolved or {}
         config = SessionConfig(runbook=choice.runbook, mode=choice.mode, inputs=choice.inputs,
-                               out_dir=self.incidents_root)
+                               out_dir=self.incidents_root, settings=settings)
         self.app.push_screen(IncidentScreen(start_opener(config)))
 
-    def open_incident(self, config: Any) -> None:
+    def open_incident(self, config: SessionConfig) -> None:
         """Open a new incident; inputs that are missing or wrong are asked for first."""
         from rescind.errors import RescindError
         from rescind.runbook.inputs import coerce_inputs
@@ -197,13 +266,37 @@ class HomeScreen(Screen[None]):
         try:
             coerce_inputs(loaded.runbook, config.inputs)
         except RescindError:
-            def chosen(choice: Any) -> None:
+            def chosen(choice: StartChoice | None) -> None:
                 if choice is not None:
                     config.inputs = choice.inputs
                     self.open_incident(config)
 
             self.app.push_screen(InputsForm(loaded.runbook, config.runbook, mode=config.mode,
                                             values=config.inputs, fixed_mode=True), chosen)
+            return
+        if config.mode is Mode.EXERCISE:
+            self.app.push_screen(IncidentScreen(start_opener(config), key=config.key))
+        else:
+            self._check_then_open(config, loaded.runbook)
+
+    @work(thread=True, exclusive=True, group="home-credentials", exit_on_error=False)
+    def _check_then_open(self, config: SessionConfig, runbook: Runbook) -> None:
+        """`rescind run --mode live|dry-run` with every input given: no form, same check."""
+        from rescind.engine.identity import check_credentials
+
+        found = check_credentials(runbook, config.mode, config.settings)
+        self.app.call_from_thread(self._checked_open, config, found)
+
+    def _checked_open(self, config: SessionConfig, found: list[Identity]) -> None:
+        from rescind.tui.modals.confirm import NoticeModal
+        from rescind.tui.runner import start_opener
+        from rescind.tui.screens.incident import IncidentScreen
+
+        bad = [f"{who.provider}: {who.problem}" for who in found if not who.ok]
+        if bad:
+            self.app.push_screen(NoticeModal(
+                "Cannot start: no usable credentials",
+                "\n".join(bad) + "\n\nFix them, then run the command again.", error=True))
             return
         self.app.push_screen(IncidentScreen(start_opener(config), key=config.key))
 
@@ -221,16 +314,41 @@ class HomeScreen(Screen[None]):
             return
         self.open_existing(self.incidents[int(event.row_key.value)])
 
-    def open_existing(self, info: Any) -> None:
+    def open_existing(self, info: IncidentInfo) -> None:
         if info.state == "open":
             self.notify(f"{info.id} is open in another rescind process.", severity="warning",
                         markup=False)
         elif info.state == "interrupted":
             self.resume(info.dir)
+        elif info.state == "unsealed":
+            self.notify(f"Finishing the seal of {info.id}…", markup=False)
+            self._complete_seal(info.dir)
         else:
             from rescind.tui.screens.record import RecordScreen
 
             self.app.push_screen(RecordScreen(info.dir))
+
+    @work(thread=True, exclusive=True, group="home-seal", exit_on_error=False)
+    def _complete_seal(self, incident_dir: Path) -> None:
+        """A close a crash cut short: finish sealing it (as `rescind seal` does)."""
+        from rescind.engine.incidents import complete_seal
+
+        outcome = complete_seal(incident_dir)
+        self.app.call_from_thread(self._sealed, incident_dir, outcome)
+
+    def _sealed(self, incident_dir: Path, outcome: SealOutcome | None) -> None:
+        from rescind.tui.screens.record import RecordScreen
+
+        if outcome is None:  # its close is not trusted: resume re-checks it
+            self.resume(incident_dir)
+            return
+        if outcome.status == "tampered":
+            self.notify("Not sealed: the record does not verify; the record screen shows "
+                        "why.", severity="error", timeout=10)
+        elif outcome.status == "sealed":
+            self.notify(f"Sealed {incident_dir.name}.", title="Seal completed", markup=False)
+        self._load_incidents()
+        self.app.push_screen(RecordScreen(incident_dir))
 
     def resume(self, incident_dir: Path, *, key: Path | None = None,
                settings: dict[str, Any] | None = None) -> None:
@@ -240,7 +358,9 @@ class HomeScreen(Screen[None]):
         from rescind.tui.screens.incident import IncidentScreen
 
         def go(inputs: dict[str, str] | None) -> None:
-            opener = resume_opener(incident_dir, key=key, inputs=inputs, settings=settings)
+            opener = resume_opener(incident_dir, key=key, inputs=inputs,
+                                   settings=settings if settings is not None
+                                   else self.session_settings)
             self.app.push_screen(IncidentScreen(opener, key=key))
 
         needed = _secret_inputs(incident_dir)
@@ -271,7 +391,8 @@ class HomeScreen(Screen[None]):
             items.append(PaletteItem(f"Start runbook: {info.title or info.id}",
                                      info.description, partial(self.start_runbook, info)))
         for incident in self.incidents:
-            verb = "Resume" if incident.state == "interrupted" else "Open"
+            verb = {"interrupted": "Resume", "unsealed": "Finish sealing"}.get(incident.state,
+                                                                              "Open")
             items.append(PaletteItem(f"{verb} incident {incident.id}",
                                      f"{incident.title} · {incident.state}",
                                      partial(self.open_existing, incident)))
@@ -279,7 +400,7 @@ class HomeScreen(Screen[None]):
         return items
 
 
-def _runbook_prompt(info: Any) -> Text:
+def _runbook_prompt(info: RunbookInfo) -> Text:
     text = Text()
     text.append(info.title or info.id, style="bold")
     if info.severity:
@@ -296,7 +417,7 @@ def _runbook_prompt(info: Any) -> Text:
     return text
 
 
-def _secret_inputs(incident_dir: Path) -> tuple[Any, Path, set[str]] | None:
+def _secret_inputs(incident_dir: Path) -> tuple[Runbook, Path, set[str]] | None:
     """(runbook, path, names) when resuming needs secret inputs again, else None."""
     from rescind.engine.state import recover
     from rescind.errors import RescindError

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -27,7 +28,8 @@ from textual.signal import Signal
 from textual.widgets import Footer, OptionList
 from textual.worker import Worker, WorkerState
 
-from rescind.engine.responder import EngineEvent, StepStatus
+from rescind.engine.blast_radius import blast_radius
+from rescind.engine.responder import EngineEvent, EventKind, StepStatus
 from rescind.errors import RescindError
 from rescind.runbook.model import PromptStep
 from rescind.tui.messages import EngineEvents, RequestPending, RunFinished, SessionReady
@@ -40,13 +42,18 @@ from rescind.tui.modals.step_input import AcknowledgeModal, AnswerModal
 from rescind.tui.palette import PaletteItem
 from rescind.tui.responder import Request
 from rescind.tui.runner import RUN_GROUP, IncidentRunner, Opener
+from rescind.tui.widgets.blast_radius import BlastRadius
 from rescind.tui.widgets.header import IncidentHeader
 from rescind.tui.widgets.phases import PhaseBar
 from rescind.tui.widgets.step_detail import StepDetail
 from rescind.tui.widgets.steps import StepList
+from rescind.tui.workers import ReportsFailures
+
+if TYPE_CHECKING:
+    from rescind.engine.session import IncidentSession
 
 
-class IncidentScreen(Screen[None]):
+class IncidentScreen(ReportsFailures, Screen[None]):
     HELP_TITLE = "Incident"
     HELP = ("The engine runs the runbook phase by phase. When it needs you, a dialog "
             "opens; Escape hides it and Enter brings it back. Every choice is journaled.")
@@ -63,6 +70,8 @@ class IncidentScreen(Screen[None]):
                 tooltip="Continue after a cancel or an error"),
         Binding("x", "close_incident", "Close incident", id="incident.close",
                 tooltip="Seal the record: report, SHA256SUMS, signature"),
+        Binding("b", "blast_radius", "Blast radius", id="incident.blast_radius",
+                tooltip="Key → user → what it created → policies, each contained or not"),
         Binding("a", "copy_anchor", "Copy anchor", id="incident.copy_anchor", show=False,
                 tooltip="Copy the latest ANCHOR line to paste into the ticket (OSC 52)"),
         Binding("h", "home", "Home", id="incident.home",
@@ -71,9 +80,12 @@ class IncidentScreen(Screen[None]):
         Binding("c", "why('cancel_step')", show=False, system=True),
         Binding("u", "why('resume')", show=False, system=True),
         Binding("x", "why('close_incident')", show=False, system=True),
+        Binding("b", "why('blast_radius')", show=False, system=True),
     ]
 
-    def __init__(self, opener: Opener, *, key: Any = None) -> None:
+    OWN_FAILURES = frozenset({RUN_GROUP})
+
+    def __init__(self, opener: Opener, *, key: Path | None = None) -> None:
         super().__init__()
         self.runner = IncidentRunner(self, opener, key=key)
         self.engine_events: Signal[list[EngineEvent]] = Signal(self, "engine-events")
@@ -87,9 +99,11 @@ class IncidentScreen(Screen[None]):
         with Horizontal(id="incident-body"):
             yield StepList()
             yield StepDetail()
+            yield BlastRadius()
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(BlastRadius).display = False
         self.query_one(StepList).loading = True
         self.runner.start()
 
@@ -99,7 +113,9 @@ class IncidentScreen(Screen[None]):
     # ------------------------------------------------------------ lifecycle
 
     @property
-    def session(self) -> Any:
+    def session(self) -> IncidentSession:
+        """The open session; screens and keys that use it are enabled only once it is."""
+        assert self.runner.session is not None
         return self.runner.session
 
     def on_session_ready(self, _: SessionReady) -> None:
@@ -121,11 +137,15 @@ class IncidentScreen(Screen[None]):
     @work(thread=True, group="incident-identity", exit_on_error=False)
     def _load_identities(self) -> None:
         """Who rescind acts as, per provider: a blocking read (sts:GetCallerIdentity)."""
-        session = self.session
+        session = self.runner.session
         if session is None:
             return
         found = session.identities()
         self.app.call_from_thread(self.query_one(IncidentHeader).show_identities, found)
+
+    def work_failed(self, group: str, text: str) -> None:
+        if group == "incident-identity":
+            self.query_one(IncidentHeader).show_identity_problem(text)
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.refresh_bindings()
@@ -175,30 +195,31 @@ class IncidentScreen(Screen[None]):
         detail = self.query_one(StepDetail)
         for event in message.events:
             data = event.data
-            if event.kind == "step":
+            if event.kind is EventKind.STEP:
                 steps.refresh_step(data["step"])
                 if data["status"] in (StepStatus.RUNNING.value, StepStatus.WAITING.value):
                     self._follow(data["step"])
                 elif data["status"] == StepStatus.DONE.value:
                     self._say_outcome(str(data["step"]))
-            elif event.kind == "progress" and detail.step and detail.step.id == data["step"]:
+            elif (event.kind is EventKind.PROGRESS and detail.step
+                  and detail.step.id == data["step"]):
                 detail.show_progress(int(data["done"]), int(data["total"]),
                                      str(data.get("message", "")))
-            elif event.kind == "secret":
+            elif event.kind is EventKind.SECRET:
                 self.app.push_screen(SecretModal(str(data["step"]), str(data["name"]),
                                                  str(data["value"])))
-            elif event.kind == "warning":
+            elif event.kind is EventKind.WARNING:
                 self.notify(str(data["message"]), severity="warning", timeout=8,
                             markup=False)
-            elif event.kind == "blocked":
+            elif event.kind is EventKind.BLOCKED:
                 self.notify(f"DRY-RUN blocked {data['operation']}: nothing was changed",
                             severity="warning", markup=False)
-            elif event.kind == "anchor":
+            elif event.kind is EventKind.ANCHOR:
                 # In the header, not a toast: a toast would cover the next dialog.
                 self.anchor_line = str(data["line"])
                 self.query_one(IncidentHeader).show_checkpoint(self.anchor_line)
         # Secrets go to their modal only; other screens get the rest.
-        self.engine_events.publish([e for e in message.events if e.kind != "secret"])
+        self.engine_events.publish([e for e in message.events if e.kind is not EventKind.SECRET])
         self._refresh_overview()
 
     def _say_outcome(self, step_id: str) -> None:
@@ -228,11 +249,12 @@ class IncidentScreen(Screen[None]):
         self._active = step_id
 
     def _refresh_overview(self) -> None:
-        session = self.session
+        session = self.runner.session
         if session is None:
             return
         self.query_one(PhaseBar).show(session.phase_progress(), session.phase)
         self.query_one(IncidentHeader).show_head(session.head, session.seq)
+        self.query_one(BlastRadius).show(blast_radius(session.steps))
         self._show_selected()
 
     def _show_selected(self) -> None:
@@ -336,12 +358,17 @@ class IncidentScreen(Screen[None]):
             return runner.session is not None
         if action == "copy_anchor":
             return self.anchor_line is not None
+        if action == "blast_radius":
+            return bool(self.query_one(BlastRadius).roots)
         return True
 
     def action_why(self, action: str) -> None:
         """A key that cannot act right now says why."""
         runner = self.runner
-        if runner.session is None:
+        if action == "blast_radius":
+            text = ("No blast radius yet: it is drawn from the describe step's findings "
+                    "(and the persistence step's), once they are done.")
+        elif runner.session is None:
             text = "The incident is still opening."
         elif action == "close_incident":
             if self.closed:
@@ -359,6 +386,13 @@ class IncidentScreen(Screen[None]):
                     if runner.pending is not None else "Nothing is running to cancel.")
         self.notify(text, markup=False)
 
+    def action_blast_radius(self) -> None:
+        """Show the blast radius in place of the step detail, or back."""
+        tree, detail = self.query_one(BlastRadius), self.query_one(StepDetail)
+        tree.display = not tree.display
+        detail.display = not tree.display
+        (tree if tree.display else self.query_one(StepList)).focus()
+
     def action_copy_anchor(self) -> None:
         if self.anchor_line:
             self.app.copy_to_clipboard(self.anchor_line)
@@ -367,7 +401,8 @@ class IncidentScreen(Screen[None]):
 
     @property
     def closed(self) -> bool:
-        return bool(self.session is not None and self.session.closed)
+        session = self.runner.session
+        return bool(session is not None and session.closed)
 
     def action_timeline(self) -> None:
         from rescind.tui.screens.timeline import TimelineScreen
@@ -428,7 +463,8 @@ class IncidentScreen(Screen[None]):
         offers = [
             ("Respond to the waiting step", "Open what the engine waits for", "respond"),
             ("Timeline", "The merged audit-log timeline", "timeline"),
-            ("Pull timeline", "Read the pulled events again and show them", "pull_timeline"),
+            ("Pull timeline", "Pull the timeline step's source again, up to now",
+             "pull_timeline"),
             ("Export timeline", "Write the timeline in one of the engine's formats",
              "export_timeline"),
             ("Record", "Journal entries and checkpoints", "record"),
@@ -447,7 +483,16 @@ class IncidentScreen(Screen[None]):
         return items
 
     def action_pull_timeline(self) -> None:
+        """Pull again (the step's source, a window up to now) and show the timeline."""
         self.action_timeline()
+        self.notify("Pulling the timeline again…", markup=False)
+        self._pull_again()
+
+    @work(group="incident-pull", exclusive=True, exit_on_error=False)
+    async def _pull_again(self) -> None:
+        outputs = await self.session.pull_timeline_again()
+        self.notify(f"Pulled again: {outputs.get('events', 0)} events, "
+                    f"{outputs.get('new_events', 0)} new.", title="Timeline", markup=False)
 
     def action_export_timeline(self) -> None:
         from rescind.tui.screens.timeline import TimelineScreen
@@ -470,13 +515,13 @@ class IncidentScreen(Screen[None]):
             return ("An action is in flight: a cloud call may be under way. If you quit now, "
                     "rescind re-checks it against the cloud when you resume the incident.",
                     True)
-        if self.session is not None and not self.closed:
+        if self.runner.session is not None and not self.closed:
             return ("The incident is still open. You can resume it later from the home "
                     "screen.", False)
         return None
 
 
-def _opened_at(session: Any) -> datetime:
+def _opened_at(session: IncidentSession) -> datetime:
     """When the incident was opened (its first journal line), not when this process resumed it."""
     entries = session.journal_entries()
     if entries:

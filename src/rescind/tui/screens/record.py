@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -16,11 +16,17 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import DataTable, Footer, Static
 
-from rescind.engine.responder import EngineEvent
+from rescind.engine.responder import EngineEvent, EventKind
 from rescind.record.journal import Entry
+from rescind.textsafe import visible
 from rescind.tui.palette import PaletteItem
 from rescind.tui.widgets.lists import KeyedDataTable
 from rescind.tui.widgets.plain import Plain
+from rescind.tui.workers import ReportsFailures
+
+if TYPE_CHECKING:
+    from rescind.engine.session import CloseInfo, IncidentSession
+    from rescind.record.verify import VerifyReport
 
 # The data keys worth a glance in the list; the full entry is in journal.jsonl.
 _SUMMARY_KEYS = ("phase", "title", "answer", "choice", "reason", "approved", "policy", "typed",
@@ -40,7 +46,7 @@ def entry_summary(entry: Entry) -> str:
     return "  ".join(parts)
 
 
-class RecordScreen(Screen[None]):
+class RecordScreen(ReportsFailures, Screen[None]):
     HELP_TITLE = "Record"
     HELP = ("Each journal line is chained to the one before by its SHA-256, and checkpoints "
             "sign the journal so far. At close, SHA256SUMS lists every file and is signed; "
@@ -59,9 +65,9 @@ class RecordScreen(Screen[None]):
         Binding("escape", "back", "Back", id="record.back"),
     ]
 
-    def __init__(self, incident_dir: Path, *, session: Any = None,
+    def __init__(self, incident_dir: Path, *, session: IncidentSession | None = None,
                  updates: Signal[list[EngineEvent]] | None = None,
-                 close_info: Any = None, verify: bool = False) -> None:
+                 close_info: CloseInfo | None = None, verify: bool = False) -> None:
         super().__init__()
         self._verify_now = verify
         self.incident_dir = incident_dir
@@ -69,7 +75,7 @@ class RecordScreen(Screen[None]):
         self._updates = updates
         self.close_info = close_info
         self._shown = 0  # journal entries already in the table
-        self.report: Any = None
+        self.report: VerifyReport | None = None
         self.anchor_line: str | None = None
         self._verified_at: str | None = None
 
@@ -129,9 +135,9 @@ class RecordScreen(Screen[None]):
                 Text.assemble(("latest anchor (a copies it)  ", "dim"), (self.anchor_line, "bold")))
 
     def _on_engine_events(self, events: list[EngineEvent]) -> None:
-        if any(e.kind == "journal" for e in events):
+        if any(e.kind is EventKind.JOURNAL for e in events):
             self._append_entries()
-        if any(e.kind == "closed" for e in events) and self.session is not None:
+        if any(e.kind is EventKind.CLOSED for e in events) and self.session is not None:
             self._show_close()
 
     # ----------------------------------------------------------------- close
@@ -160,7 +166,9 @@ class RecordScreen(Screen[None]):
         sealed = self._sealed_paths()
         if sealed is None:
             return None
-        folder = shlex.quote(str(self.incident_dir.resolve()))
+        # A folder name is the responder's (--out) and may hold spaces, `;`, `$(…)` or
+        # escape sequences: quoted for the shell, its control characters shown, never sent.
+        folder = shlex.quote(visible(self.incident_dir.resolve()))
         # The last check is optional: an auditor's machine may not have rescind, and
         # the saved script (set -e) must not fail there for that.
         return (f"cd {folder}\n{sealed[1]}\nsha256sum -c SHA256SUMS\n"
@@ -176,12 +184,19 @@ class RecordScreen(Screen[None]):
         text = Text("Sealed. Files:\n", style="bold")
         for label, path in paths.items():
             text.append(f"  {label:>15}: ", style="dim")
-            text.append(f"{path}\n")
-        text.append(f"Verify with stock tools, from {self.incident_dir}:\n", style="bold")
+            text.append(f"{visible(path)}\n")
+        text.append(f"Verify with stock tools, from {visible(self.incident_dir)}:\n",
+                    style="bold")
         text.append(f"  {command}\n", style="bold cyan")
         text.append("  sha256sum -c SHA256SUMS\n", style="bold cyan")
         text.append("c copies these commands · s saves them to a file", style="dim")
         self.query_one("#record-paths", Static).update(text)
+        # The panel shrinks the journal: keep its selected (newest) line in view.
+        self.call_after_refresh(self._cursor_into_view)
+
+    def _cursor_into_view(self) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.cursor_row)
 
     # --------------------------------------------------------------- actions
 
@@ -203,7 +218,12 @@ class RecordScreen(Screen[None]):
             report = verify_incident(self.incident_dir)
         self.app.call_from_thread(self._verified, report)
 
-    def _verified(self, report: Any) -> None:
+    def work_failed(self, group: str, text: str) -> None:
+        if group == "record-verify":
+            self._verify_status(Text(f"✗ could not verify: {text} (v tries again)",
+                                     style="bold red"))
+
+    def _verified(self, report: VerifyReport) -> None:
         from rescind.tui import clock
 
         if self.report is not None:  # asked again: say the result, not only in the panel

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Footer, Input, Static
 
-from rescind.engine.responder import EngineEvent
+from rescind.engine.responder import EngineEvent, EventKind
 from rescind.errors import RescindError
 from rescind.timeline.event import Event
 from rescind.tui.filter import EventFilter, Rows
@@ -30,6 +30,10 @@ from rescind.tui.palette import PaletteItem
 from rescind.tui.sources import source_style
 from rescind.tui.widgets.event_table import EventTable
 from rescind.tui.widgets.plain import Plain
+from rescind.tui.workers import ReportsFailures
+
+if TYPE_CHECKING:
+    from rescind.engine.session import IncidentSession
 
 FILTER_HELP = ("words match anywhere; actor: action: source: ip: result: target: region: "
                "account: for one column; -word excludes; since: until: take UTC times like "
@@ -49,7 +53,7 @@ def export_formats() -> dict[str, str]:
     return {name: _FILE_NAMES.get(name, f"timeline.{name}") for name in FORMATS}
 
 
-class TimelineScreen(Screen[None]):
+class TimelineScreen(ReportsFailures, Screen[None]):
     HELP_TITLE = "Timeline"
     HELP = "Filter syntax: " + FILTER_HELP
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -66,7 +70,7 @@ class TimelineScreen(Screen[None]):
         Binding("escape", "back", "Back", id="timeline.back"),
     ]
 
-    def __init__(self, incident_dir: Path | None, *, session: Any = None,
+    def __init__(self, incident_dir: Path | None, *, session: IncidentSession | None = None,
                  updates: Signal[list[EngineEvent]] | None = None,
                  events: Sequence[Event] | None = None) -> None:
         """Shows ``session``'s timeline, or a closed incident's (read-only), or ``events``."""
@@ -105,8 +109,11 @@ class TimelineScreen(Screen[None]):
             self._load()
 
     def _on_engine_events(self, events: list[EngineEvent]) -> None:
-        # A finished step may have pulled or added events (a pull, one of our own actions).
-        if any(e.kind == "step" and e.data.get("status") == "done" for e in events):
+        # A finished step may have pulled or added events (a pull, one of our own actions),
+        # and so does pulling again.
+        if any((e.kind is EventKind.STEP and e.data.get("status") == "done")
+               or (e.kind is EventKind.JOURNAL and e.data.get("kind") == "timeline.pull_again")
+               for e in events):
             self._load()
 
     @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
@@ -124,6 +131,12 @@ class TimelineScreen(Screen[None]):
         assert self.incident_dir is not None
         return load_timeline(self.incident_dir,
                              list(read_entries(self.incident_dir / "journal.jsonl")))
+
+    def work_failed(self, group: str, text: str) -> None:
+        if group == "timeline-load":
+            self.query_one("#timeline-status", Static).update(
+                Text(f"✗ could not read the timeline: {text} (F5 tries again)",
+                     style="bold red"))
 
     def _loaded(self, events: list[Event], rows: Rows) -> None:
         self.events = events

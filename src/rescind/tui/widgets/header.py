@@ -89,6 +89,11 @@ class IncidentHeader(Vertical):
                 text.append(f"✗ {who.problem}", style="bold red")
         self.query_one("#header-identity", Static).update(text)
 
+    def show_identity_problem(self, text: str) -> None:
+        self.query_one("#header-identity", Static).update(
+            Text(f"acting as: ✗ could not check: {text}", style="bold red", no_wrap=True,
+                 overflow="ellipsis"))
+
     def _tick(self) -> None:
         if self._started is not None:
             clock_text = f"elapsed {clock.elapsed(self._started)} "

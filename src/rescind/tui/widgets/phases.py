@@ -1,4 +1,8 @@
-"""The five phases with their progress; the current one is marked in words and colour."""
+"""The five phases as one progress bar: each phase a segment, filled as its steps finish.
+
+The fill is reverse video, so it reads without colour (NO_COLOR); the phase under
+way is bold with ▶, finished ones carry ✓. A glance says how far the incident is.
+"""
 
 from __future__ import annotations
 
@@ -26,13 +30,16 @@ class PhaseBar(Static):
             done, total = self._progress.get(phase, (0, 0))
             finished = (total > 0 and done == total) or (total == 0 and self._is_past(phase))
             if phase == self._current:
-                mark, style = "▶", "bold reverse"
+                mark, fill, rest = "▶", "bold reverse", "bold"
             elif finished:
-                mark, style = "✓", "green"
+                mark, fill, rest = "✓", "reverse green", "green"
             else:
-                mark, style = "·", "dim"
-            cell = f" {mark} {phase} {done}/{total} "
-            text.append(cell.ljust(width)[:width], style=style)
+                mark, fill, rest = "·", "reverse", "dim"
+            cell = f" {mark} {phase}".ljust(width - 1)[:width - 1]
+            filled = width - 1 if finished else round((width - 1) * done / total) if total else 0
+            text.append(cell[:filled], style=fill)
+            text.append(cell[filled:], style=rest)
+            text.append("▕" if phase != PHASES[-1] else "", style="dim")
         return text
 
     def _is_past(self, phase: str) -> bool:

@@ -1,0 +1,515 @@
+"""Google Cloud: credentials the responder already has, three clients, one dry-run guard.
+
+- IAM admin through google-cloud-iam's ``IAMClient`` over gRPC (the library has no
+  REST transport); the channel is wrapped by the guard's interceptor.
+- Project IAM policies through google-cloud-resource-manager's ``ProjectsClient``
+  (REST, with the guard as its ``ProjectsRestInterceptor``).
+- Cloud Logging ``entries:list`` and the IAM REST endpoints the libraries lack
+  (workload identity pool providers) through one requests session wrapped by the
+  guard (``RestGate``).
+
+The SDKs are imported inside methods, so ``import rescind.providers.gcp`` stays
+cheap. Blocking calls run on the provider's own thread pool. Against the simulated
+project (``iam_endpoint``/``rest_endpoint`` set) the credentials are anonymous and
+nothing ever reaches Google.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rescind.errors import ActionError, ErrorKind, UsageError
+from rescind.modes import Mode
+from rescind.providers import registry as providers
+from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
+from rescind.providers.gcp_errors import RETRY_STATUSES, status_of, translate_error
+from rescind.providers.gcp_guard import (
+    Blocked,
+    DryRunGuard,
+    RestGate,
+    Switch,
+    grpc_gate,
+    projects_interceptor,
+)
+from rescind.providers.gcp_guardrails import CallerIdentity, check_targets
+from rescind.providers.gcp_settings import DEFAULT_WIDTH, LOG_REQUESTS_PER_MINUTE, GcpSettings
+
+__all__ = ["GcpProvider", "proto_dict", "translate_error"]
+
+T = TypeVar("T")
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+IAM_HOST = "iam.googleapis.com"
+IAM_REST = "https://iam.googleapis.com"
+RESOURCE_MANAGER_HOST = "cloudresourcemanager.googleapis.com"
+LOGGING_REST = "https://logging.googleapis.com"
+TOKENINFO = "https://oauth2.googleapis.com/tokeninfo"
+MAX_ATTEMPTS = 6
+
+
+def proto_dict(message: Any) -> dict[str, Any]:
+    """A response message (proto-plus or protobuf) as its JSON-shaped dict."""
+    if message is None:
+        return {}
+    if isinstance(message, dict):
+        return message
+    if hasattr(type(message), "pb") and hasattr(type(message), "to_dict"):
+        data: dict[str, Any] = type(message).to_dict(
+            message, use_integers_for_enums=False, preserving_proto_field_name=True)
+        return data
+    from google.protobuf.json_format import MessageToDict
+
+    result: dict[str, Any] = MessageToDict(message, preserving_proto_field_name=True)
+    return result
+
+
+@providers.register("gcp")
+class GcpProvider(ProviderBase):
+    """The Google Cloud provider: credentials, clients, the dry-run guard, the guardrails."""
+
+    Settings = GcpSettings
+
+    def __init__(self, *, projects: Iterable[str] = (), key_file: str | None = None,
+                 impersonate: str | None = None, break_glass: Iterable[str] = (),
+                 width: int = DEFAULT_WIDTH, iam_endpoint: str | None = None,
+                 rest_endpoint: str | None = None, principal: str | None = None,
+                 log_requests_per_minute: int = LOG_REQUESTS_PER_MINUTE,
+                 max_attempts: int = MAX_ATTEMPTS, backoff_s: float = 0.5) -> None:
+        self.projects = [str(p) for p in projects]
+        self.key_file = key_file
+        self.impersonate = impersonate
+        self.break_glass = [str(b) for b in break_glass]
+        self.width = width
+        self.iam_endpoint = iam_endpoint
+        self.rest_endpoint = rest_endpoint.rstrip("/") if rest_endpoint else None
+        self.principal = principal
+        self.log_requests_per_minute = log_requests_per_minute
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self._switch = Switch()
+        self._lock = threading.RLock()
+        self._credentials: Any = None
+        self._adc_project: str | None = None
+        self._iam: Any = None
+        self._projects: Any = None
+        self._logging: Any = None
+        self._rest: RestGate | None = None
+        self._caller: CallerIdentity | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closers: list[Callable[[], None]] = []
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.iam_endpoint or self.rest_endpoint)
+
+    @classmethod
+    def from_settings(cls, settings: GcpSettings, mode: Mode, *,
+                      incident_id: str | None = None) -> GcpProvider:
+        if mode is Mode.EXERCISE and not (settings.iam_endpoint and settings.rest_endpoint):
+            raise UsageError("exercise mode needs the simulated Google Cloud project's "
+                             "endpoints",
+                             fix="let rescind start it (rescind run --mode exercise), or set "
+                                 "gcp.iam_endpoint and gcp.rest_endpoint")
+        if settings.key_file and not Path(settings.key_file).expanduser().is_file():
+            raise UsageError(f"gcp.key_file {settings.key_file} does not exist",
+                             fix="point gcp.key_file at a service-account key file, or "
+                                 "leave it unset to use Application Default Credentials")
+        return cls(projects=settings.projects, key_file=settings.key_file,
+                   impersonate=settings.impersonate, break_glass=settings.break_glass,
+                   width=settings.concurrency, iam_endpoint=settings.iam_endpoint,
+                   rest_endpoint=settings.rest_endpoint, principal=settings.principal,
+                   log_requests_per_minute=settings.log_requests_per_minute)
+
+    @classmethod
+    def start_sandbox(cls, scenario: Path | None) -> Sandbox:
+        from rescind.sandbox.gcp import start_gcp_sandbox
+
+        return start_gcp_sandbox(scenario)
+
+    # -- credentials --------------------------------------------------------------
+    def credentials(self) -> Any:
+        """ADC, a key file, or either impersonating ``impersonate`` (made once)."""
+        with self._lock:
+            if self._credentials is None:
+                try:
+                    self._credentials = self._new_credentials()
+                except ActionError:
+                    raise
+                except Exception as exc:
+                    raise translate_error(exc, permission="credentials") from exc
+            return self._credentials
+
+    def _new_credentials(self) -> Any:
+        if self.simulated:
+            from google.auth import credentials
+
+            anonymous: Any = credentials.AnonymousCredentials
+            return anonymous()
+        if self.key_file:
+            from google.oauth2 import service_account
+
+            load: Any = service_account.Credentials.from_service_account_file
+            base = load(
+                str(Path(self.key_file).expanduser()), scopes=list(SCOPES))
+        else:
+            import google.auth
+
+            base, self._adc_project = google.auth.default(scopes=list(SCOPES))
+        if self.impersonate:
+            from google.auth import impersonated_credentials
+
+            impersonated: Any = impersonated_credentials.Credentials
+            return impersonated(
+                source_credentials=base, target_principal=self.impersonate,
+                target_scopes=list(SCOPES), lifetime=3600)
+        return base
+
+    def project(self, project: str | None = None) -> str:
+        """``project``, else the first configured project, else ADC's."""
+        if project:
+            return project
+        if self.projects:
+            return self.projects[0]
+        if not self.simulated:
+            self.credentials()
+            if self._adc_project:
+                return self._adc_project
+        raise ActionError("no Google Cloud project to act in", kind=ErrorKind.CONFIG,
+                          retryable=False,
+                          fix="set gcp.projects in rescind.toml (or --set gcp.projects=ID), "
+                              "or give the step a `project:`")
+
+    # -- who we are -------------------------------------------------------------------
+    def caller_identity(self) -> CallerIdentity:
+        """Who rescind runs as (read-only; cached)."""
+        with self._lock:
+            if self._caller is not None:
+                return self._caller
+        caller = self._find_caller()
+        with self._lock:
+            self._caller = caller
+        return caller
+
+    def _find_caller(self) -> CallerIdentity:
+        if self.simulated:
+            if not self.principal:
+                raise ActionError("the simulated project did not say who rescind is",
+                                  kind=ErrorKind.CONFIG, retryable=False,
+                                  fix="set gcp.principal to the responder's email")
+            return CallerIdentity(email=self.principal)
+        key_email, key_id = _key_file_identity(self.key_file)
+        if self.impersonate:
+            source = key_email or self._token_email(source=True)
+            return CallerIdentity(email=self.impersonate, key_id=key_id,
+                                  also=(source,) if source else ())
+        if key_email:
+            return CallerIdentity(email=key_email, key_id=key_id)
+        email = self._token_email(source=False)
+        if not email:
+            raise ActionError("cannot tell which Google identity rescind runs as",
+                              kind=ErrorKind.CONFIG, retryable=False,
+                              fix="use a key file (gcp.key_file) or impersonation "
+                                  "(gcp.impersonate) so the identity is known")
+        return CallerIdentity(email=email)
+
+    def _token_email(self, *, source: bool) -> str:
+        """The email of ADC's (or the impersonation source's) access token, by tokeninfo."""
+        credentials = self.credentials()
+        if source and hasattr(credentials, "_source_credentials"):
+            credentials = credentials._source_credentials
+        email = getattr(credentials, "service_account_email", None)
+        if email and email != "default":
+            return str(email)
+        from google.auth.transport.requests import Request
+
+        def ask() -> Any:
+            credentials.refresh(Request())
+            reply = self.rest().request("POST", TOKENINFO,
+                                        data={"access_token": credentials.token}, timeout=30)
+            reply.raise_for_status()
+            return reply.json()
+
+        info = self.invoke(ask, permission="oauth2.tokeninfo")
+        return str(info.get("email", ""))
+
+    def identities(self) -> list[tuple[str, str]]:
+        """Who rescind is, after proving the credentials work (read-only)."""
+        caller = self.caller_identity()
+        if self.simulated:
+            self.iam_call("get_service_account",
+                          {"name": f"projects/-/serviceAccounts/{caller.email}"},
+                          permission="iam.serviceAccounts.get", resource=caller.email)
+        else:
+            from google.auth.transport.requests import Request
+
+            credentials = self.credentials()
+            # A token is minted (and, impersonating, exchanged): nothing is changed.
+            self.invoke(lambda: credentials.refresh(Request()), permission="credentials")
+        projects = ", ".join(self.projects) or self.project()
+        how = ("simulated project" if self.simulated else
+               f"impersonating from {', '.join(caller.also) or 'ADC'}" if self.impersonate
+               else "key file" if self.key_file else "Application Default Credentials")
+        return [(f"projects {projects} ({how})", caller.email)]
+
+    def check_targets(self, *, accounts: Iterable[str] = (),
+                      keys: Iterable[tuple[str, str]] = (), break_glass: Iterable[str] = (),
+                      max_targets: int | None = None, count: int | None = None) -> None:
+        """The guardrails (gcp_guardrails.check_targets) against who rescind is."""
+        check_targets(self.caller_identity(), accounts=accounts, keys=keys,
+                      break_glass=[*self.break_glass, *break_glass],
+                      max_targets=max_targets, count=count)
+
+    # -- dry-run guard -------------------------------------------------------------
+    @property
+    def guarded(self) -> bool:
+        return self._switch.guard is not None
+
+    def install_dry_run_guard(self, on_blocked: Callable[[BlockedCall], None]) -> None:
+        """Every gate (gRPC interceptor, REST interceptor, session wrapper) blocks from now on.
+
+        The gates are built into every client from the start and read the switch on
+        each call, so clients made before and after are covered alike.
+        """
+        with self._lock:
+            if self._switch.guard is None:
+                self._switch.guard = DryRunGuard(on_blocked)
+
+    @property
+    def blocked_calls(self) -> list[BlockedCall]:
+        guard = self._switch.guard
+        return list(guard.blocked) if guard else []
+
+    # -- clients -------------------------------------------------------------------
+    def iam(self) -> Any:
+        """The IAM admin client (gRPC), its channel behind the guard's interceptor."""
+        with self._lock:
+            if self._iam is None:
+                import grpc
+                from google.cloud import iam_admin_v1
+                from google.cloud.iam_admin_v1.services.iam.transports.grpc import (
+                    IAMGrpcTransport,
+                )
+
+                credentials = self.credentials()
+                if self.iam_endpoint:
+                    raw = grpc.insecure_channel(self.iam_endpoint)
+                else:
+                    raw = IAMGrpcTransport.create_channel(IAM_HOST, credentials=credentials,
+                                                          scopes=list(SCOPES))
+                channel = grpc.intercept_channel(raw, grpc_gate(self._switch))
+                transport = IAMGrpcTransport(channel=channel, credentials=credentials)
+                self._iam = iam_admin_v1.IAMClient(transport=transport)
+                self._closers.append(raw.close)
+            return self._iam
+
+    def projects_client(self) -> Any:
+        """Resource Manager's ProjectsClient (REST), the guard as its interceptor."""
+        with self._lock:
+            if self._projects is None:
+                from google.cloud import resourcemanager_v3
+                from google.cloud.resourcemanager_v3.services.projects.transports.rest import (
+                    ProjectsRestTransport,
+                )
+
+                host, scheme = RESOURCE_MANAGER_HOST, "https"
+                if self.rest_endpoint:
+                    scheme, _, host = self.rest_endpoint.partition("://")
+                transport = ProjectsRestTransport(
+                    host=host, url_scheme=scheme, credentials=self.credentials(),
+                    interceptor=projects_interceptor(self._switch))
+                self._projects = resourcemanager_v3.ProjectsClient(transport=transport)
+                self._closers.append(transport.close)
+            return self._projects
+
+    def rest(self) -> RestGate:
+        """One requests session (authorized, unless simulated) behind the guard."""
+        with self._lock:
+            if self._rest is None:
+                if self.simulated:
+                    import requests
+
+                    session: Any = requests.Session()
+                else:
+                    from google.auth.transport import requests as auth_requests
+
+                    authorized: Any = auth_requests.AuthorizedSession
+                    session = authorized(self.credentials())
+                self._rest = RestGate(session, self._switch)
+                self._closers.append(self._rest.close)
+            return self._rest
+
+    def rest_url(self, service: str, path: str) -> str:
+        """``path`` on Google's REST endpoint for ``service`` (iam, logging) or the fake."""
+        base = self.rest_endpoint or {"iam": IAM_REST, "logging": LOGGING_REST}[service]
+        return f"{base}{path}"
+
+    def logging_client(self, project: str) -> Any:
+        """google-cloud-logging's Client over HTTP (entries:list), the session guarded."""
+        with self._lock:
+            if self._logging is None:
+                from google.cloud import logging as gcl
+
+                options = {"api_endpoint": self.rest_endpoint} if self.rest_endpoint else None
+                client: Any = gcl.Client
+                self._logging = client(project=project, credentials=self.credentials(),
+                                           _http=self.rest(), _use_grpc=False,
+                                           client_options=options)
+            return self._logging
+
+    # -- calls ------------------------------------------------------------------------
+    def invoke(self, fn: Callable[[], T], *, permission: str,
+               resource: str | None = None) -> T:
+        """``fn()`` with RESOURCE_EXHAUSTED / UNAVAILABLE retried (backoff, full jitter).
+
+        Any other failure is translated to an ActionError naming ``permission``; a
+        call the dry-run guard blocked in the REST interceptor answers what the
+        guard gives in its place.
+        """
+        delay = self.backoff_s
+        rng = random.Random()
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return fn()
+            except Blocked as blocked:
+                return blocked.response  # type: ignore[no-any-return]
+            except Exception as exc:
+                if status_of(exc) in RETRY_STATUSES and attempt < self.max_attempts:
+                    time.sleep(rng.uniform(0, delay))
+                    delay = min(delay * 2, 20.0)
+                    continue
+                raise translate_error(exc, permission=permission, resource=resource) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def iam_call(self, method: str, request: dict[str, Any], *, permission: str,
+                 resource: str | None = None) -> dict[str, Any]:
+        """``IAMClient.<method>(request=...)`` as a dict; library retries off (ours apply)."""
+        client = self.iam()
+        reply = self.invoke(lambda: getattr(client, method)(request=request, retry=None,
+                                                            timeout=60),
+                            permission=permission, resource=resource)
+        return proto_dict(reply)
+
+    def iam_list(self, method: str, request: dict[str, Any], field: str, *,
+                 permission: str, resource: str | None = None) -> list[dict[str, Any]]:
+        """Every item of an IAM list call (a failed listing is retried from its start)."""
+        client = self.iam()
+
+        def listing() -> list[dict[str, Any]]:
+            reply = getattr(client, method)(request=request, retry=None, timeout=60)
+            if hasattr(reply, "pages"):
+                return [proto_dict(item) for item in reply]
+            return [dict(item) for item in proto_dict(reply).get(field, [])]
+
+        return self.invoke(listing, permission=permission, resource=resource)
+
+    def project_policy(self, project: str) -> dict[str, Any]:
+        """The project's IAM policy, version 3 (conditional bindings intact), with its etag."""
+        client = self.projects_client()
+        return self._get_policy(client.get_iam_policy, f"projects/{project}",
+                                "resourcemanager.projects.getIamPolicy")
+
+    def set_project_policy(self, project: str, policy: dict[str, Any]) -> dict[str, Any]:
+        """Write ``policy`` back with its etag unchanged; a concurrent change is a conflict."""
+        client = self.projects_client()
+        return self._set_policy(client.set_iam_policy, f"projects/{project}", policy,
+                                "resourcemanager.projects.setIamPolicy")
+
+    def account_policy(self, email: str) -> dict[str, Any]:
+        """A service account's own IAM policy (who may act as it), version 3."""
+        return self._get_policy(self.iam().get_iam_policy,
+                                f"projects/-/serviceAccounts/{email}",
+                                "iam.serviceAccounts.getIamPolicy")
+
+    def set_account_policy(self, email: str, policy: dict[str, Any]) -> dict[str, Any]:
+        return self._set_policy(self.iam().set_iam_policy, f"projects/-/serviceAccounts/{email}",
+                                policy, "iam.serviceAccounts.setIamPolicy")
+
+    def _get_policy(self, method: Callable[..., Any], resource: str,
+                    permission: str) -> dict[str, Any]:
+        from google.iam.v1 import iam_policy_pb2, options_pb2
+
+        request = iam_policy_pb2.GetIamPolicyRequest(
+            resource=resource, options=options_pb2.GetPolicyOptions(requested_policy_version=3))
+        reply = self.invoke(lambda: method(request=request, retry=None, timeout=60),
+                            permission=permission, resource=resource)
+        return proto_dict(reply)
+
+    def _set_policy(self, method: Callable[..., Any], resource: str, policy: dict[str, Any],
+                    permission: str) -> dict[str, Any]:
+        from google.iam.v1 import iam_policy_pb2, policy_pb2
+        from google.protobuf.json_format import ParseDict
+
+        request = iam_policy_pb2.SetIamPolicyRequest(
+            resource=resource, policy=ParseDict({**policy, "version": 3}, policy_pb2.Policy()))
+        reply = self.invoke(lambda: method(request=request, retry=None, timeout=60),
+                            permission=permission, resource=resource)
+        return proto_dict(reply)
+
+    def rest_call(self, method: str, url: str, *, permission: str,
+                  resource: str | None = None, body: dict[str, Any] | None = None,
+                  params: dict[str, str] | None = None) -> dict[str, Any]:
+        """A JSON REST call through the guarded session; HTTP errors as google.api_core's."""
+        from google.api_core import exceptions as gx
+
+        session = self.rest()
+
+        def send() -> dict[str, Any]:
+            reply = session.request(method, url, json=body, params=params, timeout=60)
+            if reply.status_code >= 400:
+                error: Any = gx.from_http_response
+                raise error(reply)
+            data: dict[str, Any] = reply.json() if reply.content else {}
+            return data
+
+        return self.invoke(send, permission=permission, resource=resource)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self.width,
+                                                    thread_name_prefix="rescind-gcp")
+            return self._executor
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking function on the provider's pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool(), functools.partial(fn, *args, **kwargs))
+
+    def translate_error(self, exc: BaseException) -> ActionError:
+        return translate_error(exc)
+
+    def close(self) -> None:
+        """Stop the worker threads, close channels and sessions (idempotent)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+            closers, self._closers = self._closers, []
+            self._iam = self._projects = self._logging = self._rest = None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        for close in closers:
+            try:
+                close()
+            except Exception:
+                continue
+
+
+def _key_file_identity(path: str | None) -> tuple[str, str | None]:
+    """(client_email, private_key_id) of a key file; the private key itself is not read."""
+    if not path:
+        return "", None
+    try:
+        info = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ActionError(f"cannot read gcp.key_file {path}: {exc}", kind=ErrorKind.CONFIG,
+                          retryable=False, fix="point gcp.key_file at a service-account "
+                                               "key file (JSON)") from None
+    return str(info.get("client_email", "")), (str(info["private_key_id"])
+                                               if info.get("private_key_id") else None)
