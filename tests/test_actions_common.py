@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,6 +65,43 @@ async def test_run_targets_takes_any_runner(tmp_path: Path) -> None:
                               "kind": "permission", "error": "vault said denied"}
     assert [d["stage"] for _, d in journal].count("intent") == 4
     assert runner.peak <= runner.width
+
+
+class AsyncRunner:
+    """A provider whose SDK is async: ``run`` only makes the coroutine."""
+
+    width = 2
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        return fn()
+
+    def translate_error(self, exc: BaseException) -> ActionError:
+        return ActionError(f"graph said {exc}", kind=ErrorKind.NOT_FOUND, retryable=False)
+
+
+async def test_run_targets_awaits_an_async_providers_calls(tmp_path: Path) -> None:
+    journal: list[tuple[str, dict[str, Any]]] = []
+    ctx = ActionContext(mode=Mode.LIVE, incident_dir=tmp_path, providers={},
+                        journal=lambda kind, data: journal.append((kind, data)) or len(journal))
+    changed: list[str] = []
+
+    def change(target: str) -> Callable[[], Awaitable[None]]:
+        async def fn() -> None:
+            await asyncio.sleep(0)
+            if target == "u2":
+                raise LookupError("gone")
+            changed.append(target)
+        return fn
+
+    calls = [TargetCall(target=t, operation="graph:PATCH /users/{id}", fn=change(t))
+             for t in ("u1", "u2", "u3")]
+    with pytest.raises(ActionError) as failed:
+        await run_targets(ctx, AsyncRunner(), "entra.user.disable", calls, verb="disables")
+    assert sorted(changed) == ["u1", "u3"]  # each coroutine ran, not merely made
+    assert failed.value.kind is ErrorKind.NOT_FOUND
+    assert failed.value.message == "1 of 3 disables failed: u2: graph said gone"
+    oks = {d["target"]: d["ok"] for _, d in journal if d["stage"] == "outcome"}
+    assert oks == {"u1": True, "u2": False, "u3": True}
 
 
 def test_error_kinds_are_one_enum() -> None:

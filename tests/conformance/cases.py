@@ -1,5 +1,5 @@
-"""The clouds the conformance suite holds to the contracts: AWS, Vault and the test-only
-tiny cloud.
+"""The clouds the conformance suite holds to the contracts: AWS, Google Cloud, Vault,
+Entra ID and Azure (tests/entra/cases.py), and the test-only tiny cloud.
 
 A new provider adds a Case here (its loopback fake, a runbook using its actions and
 timeline source, its docs page) and must pass tests/conformance/test_contract.py.
@@ -218,3 +218,12 @@ CASES = [
          gcp_fake),
     Case("tiny", HERE / "tiny-runbook.yaml", {"user": "mallory"}, HERE / "tiny.md", tiny_fake),
 ]
+
+
+def _entra_cases() -> list[Case]:
+    from tests.entra.cases import cases
+
+    return cases()
+
+
+CASES += _entra_cases()

@@ -136,19 +136,21 @@ class Kill:
 
     lines: int | None = None
     file: str | None = None
-    entry: tuple[str, str] | None = None  # (kind, step) of the journal's newest line
+    # (kind, step[, stage]) of the journal's newest line
+    entry: tuple[str, ...] | None = None
 
     def due(self, out: Path) -> bool:
         incident = _incident_dir(out)
         if self.file is not None:
             return incident is not None and (incident / self.file).exists()
         if self.entry is not None:
-            return incident is not None and _last_entry(incident) == self.entry
+            last = _last_entry(incident) if incident is not None else None
+            return last is not None and last[:len(self.entry)] == self.entry
         return self.lines is not None and _journal_lines(out) >= self.lines
 
     def __str__(self) -> str:
         if self.entry is not None:
-            return f"right after {self.entry[0]} of {self.entry[1]}"
+            return f"right after {' '.join(self.entry[::2])} of {self.entry[1]}"
         return f"when {self.file} appeared" if self.file else f"at journal line {self.lines}"
 
 
@@ -317,7 +319,7 @@ def _incident_dir(out: Path) -> Path | None:
     return found[0] if found else None
 
 
-def _last_entry(incident: Path) -> tuple[str, str] | None:
+def _last_entry(incident: Path) -> tuple[str, str, str] | None:
     try:
         text = (incident / "journal.jsonl").read_bytes()
     except FileNotFoundError:
@@ -327,7 +329,8 @@ def _last_entry(incident: Path) -> tuple[str, str] | None:
         last = json.loads(lines[-1])
     except ValueError:  # a line still being written
         return None
-    return str(last.get("kind")), str(last.get("data", {}).get("step"))
+    data = last.get("data", {})
+    return str(last.get("kind")), str(data.get("step")), str(data.get("stage"))
 
 
 def _journal_lines(out: Path) -> int:

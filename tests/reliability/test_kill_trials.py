@@ -45,6 +45,15 @@ def test_killed_mid_incident_and_again_during_resume(harness: Harness) -> None:
     assert trial.ok, trial.problems
 
 
+def test_killed_inside_a_change(harness: Harness) -> None:
+    """Killed with the deactivation sent but its outcome not journaled: the re-check
+    confirms it, and the outputs later steps quote (the key's user) come from the
+    plan, so quarantine and session revocation still happen."""
+    trial = harness.incident("change", scripted(
+        Kill(entry=("action.target", "deactivate", "outcome"))))
+    assert trial.kills and trial.ok, trial.problems
+
+
 def test_killed_while_a_read_was_in_flight(harness: Harness) -> None:
     """An interrupted read (the timeline pull) runs again on resume: confirming it
     from its plan left it with no outputs, and every later step that quoted them

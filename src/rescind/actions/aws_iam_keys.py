@@ -222,6 +222,8 @@ async def _plan_keys(action: type[Action[Any]], ctx: ActionContext, params: KeyP
     users = _users(targets)
     return plan_for(action, params, step_id, targets=changing, changes=changes,
                     state={"account": account, "targets": targets},
+                    # Known now, so a crash that loses apply's result loses no output.
+                    outputs=_outputs(targets),
                     summary=_summary(action, changing, len(targets), users),
                     warnings=_key_warnings(targets, after),
                     risk=escalated_risk(action.risk, len(changing)))

@@ -225,6 +225,7 @@ class RevokeSessions(Action[PrincipalsParams]):
         return plan_for(type(self), params, step_id, targets=names, changes=changes,
                         state={"account": acct, "targets": targets,
                                "planned_at": _iso_now()},
+                        outputs=_principal_outputs(targets),
                         summary=f"Revoke the active sessions of {', '.join(names[:3])}"
                                 + (" ..." if len(names) > 3 else ""),
                         warnings=warnings, risk=escalated_risk(self.risk, len(names)))

@@ -129,6 +129,7 @@ class DeleteRolePolicy(Action[RolePolicyParams]):
         return plan_for(
             type(self), params, step_id, targets=[role] if chosen else [], changes=changes,
             state={"account": acct, "role": role, "targets": targets},
+            outputs={"role": role, "policy_names": list(targets)},
             summary=(f"Delete {plural(len(chosen), 'inline policy')} of role {role}: "
                      + ", ".join(chosen) if chosen else f"Nothing to do: {role} has no "
                      "inline policies"),
@@ -230,6 +231,7 @@ class DetachRolePolicy(Action[DetachParams]):
             type(self), params, step_id, targets=[role] if chosen else [],
             changes=plan_changes(targets, f"attached to role {role}"),
             state={"account": acct, "role": role, "targets": targets},
+            outputs={"role": role, "policy_arns": list(targets)},
             summary=(f"Detach {plural(len(chosen), 'managed policy')} from role {role}"
                      if chosen else f"Nothing to do: {role} has no managed policies"),
             warnings=["Whoever uses the role loses these permissions at once, legitimate "

@@ -108,7 +108,7 @@ class QuarantineUser(Action[UsersParams]):
         changing = [c.target for c in changes]
         return plan_for(
             type(self), params, step_id, targets=changing, changes=changes,
-            state={"account": acct, "targets": targets},
+            state={"account": acct, "targets": targets}, outputs=_users_outputs(targets),
             summary=(f"Quarantine {', '.join(changing[:3])}" + (" ..." if len(changing) > 3
                                                                   else "")
                      if changing else "Nothing to do: already quarantined"),
@@ -225,7 +225,7 @@ class DeleteLoginProfile(Action[UsersParams]):
         changing = [c.target for c in changes]
         return plan_for(
             type(self), params, step_id, targets=changing, changes=changes,
-            state={"account": acct, "targets": targets},
+            state={"account": acct, "targets": targets}, outputs=_users_outputs(targets),
             summary=(f"Remove console access of {', '.join(changing[:3])}"
                      + (" ..." if len(changing) > 3 else "")
                      if changing else "Nothing to do: no console password"),

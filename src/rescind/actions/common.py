@@ -5,6 +5,7 @@ running many targets concurrently with each target's intent and outcome journale
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,7 +102,8 @@ def drift(planned: Mapping[str, Mapping[str, Any]], current: Mapping[str, Any], 
 
 @dataclass
 class TargetCall:
-    """One mutating call on one target: ``fn`` is blocking and raises ActionError."""
+    """One mutating call on one target: ``fn`` is blocking and raises ActionError, or,
+    for a provider whose SDK is async, returns the awaitable that makes the call."""
 
     target: str
     operation: str
@@ -126,7 +128,9 @@ def combine_failures(failures: Sequence[tuple[str, ActionError]], total: int,
 
 class TargetRunner(Protocol):
     """What run_targets needs of a provider: how wide to go, how to run one blocking
-    call off the event loop, and how to turn the provider's exceptions into ActionErrors."""
+    call off the event loop (an async provider's ``run`` may just call ``fn``: the
+    awaitable it returns is awaited), and how to turn the provider's exceptions into
+    ActionErrors."""
 
     width: int
 
@@ -154,7 +158,9 @@ async def run_targets(ctx: ActionContext, runner: TargetRunner, action: str,
                 **call.detail}
         ctx.journal("action.target", {**base, "stage": "intent"})
         try:
-            await runner.run(call.fn)
+            outcome = await runner.run(call.fn)
+            if inspect.isawaitable(outcome):
+                await outcome
         except Exception as exc:
             error = exc if isinstance(exc, ActionError) else runner.translate_error(exc)
             failures.append((call.target, error))

@@ -11,9 +11,9 @@ _ACTIONS: dict[str, type[Action]] = {}  # type: ignore[type-arg]
 
 # Modules whose import registers built-in actions. Their SDKs are imported lazily
 # inside the actions, so importing these stays cheap.
-BUILTIN_MODULES: tuple[str, ...] = ("rescind.actions.aws", "rescind.actions.gcp",
-                                     "rescind.actions.notify", "rescind.actions.timeline",
-                                     "rescind.actions.vault")
+BUILTIN_MODULES: tuple[str, ...] = ("rescind.actions.aws", "rescind.actions.entra",
+                                     "rescind.actions.gcp", "rescind.actions.notify",
+                                     "rescind.actions.timeline", "rescind.actions.vault")
 
 
 def register(cls: type[Action]) -> type[Action]:  # type: ignore[type-arg]

@@ -21,7 +21,8 @@ from rescind.providers.base import Provider, ProviderBase, table
 ENTRY_POINT_GROUP = "rescind.plugins"
 # Modules whose import registers the built-in providers. They import their SDKs
 # lazily, so importing these stays cheap.
-BUILTIN_MODULES: tuple[str, ...] = ("rescind.providers.aws", "rescind.providers.gcp",
+BUILTIN_MODULES: tuple[str, ...] = ("rescind.providers.aws", "rescind.providers.entra",
+                                     "rescind.providers.azure", "rescind.providers.gcp",
                                      "rescind.providers.notify", "rescind.providers.vault")
 
 _PROVIDERS: dict[str, type[ProviderBase]] = {}

@@ -1,7 +1,7 @@
 """The simulated Vault: a loopback HTTP server speaking Vault's API, seeded from a scenario.
 
 It serves ``/v1/...`` on 127.0.0.1 with the semantics rescind's Vault actions rely on
-(see ``vault_state`` and ``vault_api``), enforces ACL policies and an optional
+(see ``vault_state``, ``vault_api`` and ``vault_routes``), enforces ACL policies and an optional
 rate-limit quota, records every request it served (``served``: what the tests read
 back), and writes a file audit device log to ``audit_path`` as Vault would. Several
 sandboxes can run at once: each has its own state.

@@ -1,9 +1,10 @@
 """Write a timeline for its consumers: OCSF, Timesketch, CSV, raw evidence, or our own JSONL.
 
 - ``ocsf``: one OCSF event a line, strictly valid for OCSF_VERSION with the cloud
-  profile: API Activity 6003, Authentication 3002 (ConsoleLogin), Account Change
-  3001 (IAM user/key/policy changes and rescind's own revocations). Events worth
-  attention carry ``metadata.labels: ["relevant"]``.
+  profile: API Activity 6003, Authentication 3002 (ConsoleLogin, and what a source's
+  hook maps there, e.g. Entra sign-ins), Account Change 3001 (IAM user/key/policy
+  changes and rescind's own revocations). Events worth attention carry
+  ``metadata.labels: ["relevant"]``.
 - ``timesketch``: flat JSONL with message, datetime (+00:00), timestamp (µs),
   timestamp_desc; every line has the same keys and types.
 - ``csv``: for people; cells that a spreadsheet would run as a formula are quoted.
@@ -18,7 +19,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -197,7 +199,7 @@ def _actor(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
     return actor
 
 
-def _src_endpoint(event: Event) -> dict[str, Any]:
+def src_endpoint(event: Event) -> dict[str, Any]:
     ip = event.source_ip
     if ip and is_ip(ip):
         return {"ip": ip}
@@ -255,10 +257,35 @@ def _target_user(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
     return user
 
 
+@dataclass(frozen=True)
+class OcsfShape:
+    """What a source's hook decides for one of its events: the class and activity, and
+    the class's own fields (an Authentication's ``user``, ``service``, ``is_mfa``...)."""
+
+    class_uid: int
+    activity_id: int
+    activity_name: str
+    fields: dict[str, Any]
+
+
+OcsfHook = Callable[[Event, Mapping[str, Any]], OcsfShape | None]
+_OCSF_HOOKS: dict[str, OcsfHook] = {}  # event source ("graph.signin") → its hook
+
+
+def register_ocsf_hook(event_source: str, hook: OcsfHook) -> None:
+    """Shape the OCSF export of ``event_source``'s events (a source module registers on
+    import; ``hook`` returns None to leave an event to the generic mapping)."""
+    _OCSF_HOOKS[event_source] = hook
+
+
 def to_ocsf(event: Event) -> dict[str, Any]:
     """One Event → one OCSF event of class 6003, 3002 or 3001 (cloud profile)."""
     raw: Mapping[str, Any] = event.raw or {}
-    class_uid, activity_id, activity_name = ocsf_class(event)
+    hook = _OCSF_HOOKS.get(event.source)
+    shape = hook(event, raw) if hook else None
+    class_uid, activity_id, activity_name = (
+        (shape.class_uid, shape.activity_id, shape.activity_name) if shape
+        else ocsf_class(event))
     category_uid, category_name = _CATEGORY[class_uid]
     product = ({"name": "rescind", "vendor_name": "rescind"} if event.source == "rescind"
                else {"name": "CloudTrail", "vendor_name": "AWS"} if event.source == "cloudtrail"
@@ -283,7 +310,7 @@ def to_ocsf(event: Event) -> dict[str, Any]:
         "metadata": metadata,
         "cloud": _cloud(event),
         "actor": _actor(event, raw),
-        "src_endpoint": _src_endpoint(event),
+        "src_endpoint": src_endpoint(event),
         "raw_data": json.dumps(redact(dict(raw)), separators=(",", ":"), sort_keys=True)
         if raw else None,
     }
@@ -301,7 +328,9 @@ def to_ocsf(event: Event) -> dict[str, Any]:
     if raw.get("requestID"):
         api["request"] = {"uid": str(raw["requestID"])}
     out["api"] = api
-    if class_uid == API_ACTIVITY:
+    if shape:
+        out.update(shape.fields)
+    elif class_uid == API_ACTIVITY:
         resources = _resources(event, raw)
         if resources:
             out["resources"] = resources
@@ -381,6 +410,10 @@ def export(events: Iterable[Event], path: Path, fmt: str) -> int:
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown timeline format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
+    if fmt == "ocsf":
+        from rescind.timeline.sources import names
+
+        names()  # loads every source, and so its OCSF hook
     if path.is_dir():
         example = {"csv": "timeline.csv", "jsonl": "timeline.jsonl"}.get(
             fmt, f"timeline.{fmt}.jsonl")

@@ -26,7 +26,8 @@ from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
 
 # Modules whose import registers the built-in sources (cheap: SDKs load lazily).
-BUILTIN_MODULES: tuple[str, ...] = ("rescind.timeline.aws_source", "rescind.timeline.gcp_source",
+BUILTIN_MODULES: tuple[str, ...] = ("rescind.timeline.aws_source", "rescind.timeline.entra_source",
+                                     "rescind.timeline.gcp_source",
                                      "rescind.timeline.vault_source")
 
 

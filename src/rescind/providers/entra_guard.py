@@ -1,0 +1,131 @@
+"""The dry-run guards of Microsoft Graph and Azure Resource Manager, in their transports.
+
+Graph: an httpx transport beneath kiota's middleware (retry, redirect...), so every
+request the SDK, a retry or a redirect sends passes it. Only GET, HEAD and OPTIONS
+go through; a ``POST /$batch`` goes through only when every request inside it is a
+GET (its real operations are in its body). Anything else is answered 204 with no
+body and reported as "would call graph:PATCH /users/{id} {...}".
+
+ARM: an azure-core policy in ``per_retry_policies``, after the retry policy and
+after azure-mgmt-core's auto-registration policy, so it also sees the
+``POST .../providers/{ns}/register`` that policy sends by itself after a 409.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from rescind.providers import entra_redaction  # noqa: F401  (registers Entra's secret names)
+from rescind.providers.base import BlockedCall
+from rescind.redaction import redact
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+Hook = Callable[[], Callable[[BlockedCall], None] | None]
+
+
+def _body(content: bytes) -> Any:
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        return "<not JSON>"
+
+
+def batch_is_read_only(body: Any) -> bool:
+    """True when a Graph ``$batch`` body holds only GET requests (and is readable)."""
+    if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
+        return False
+    return all(isinstance(r, dict) and str(r.get("method", "")).upper() == "GET"
+               for r in body["requests"])
+
+
+def blocked_call(provider: str, service: str, method: str, url: str, body: Any) -> BlockedCall:
+    path = urlsplit(url).path
+    params: dict[str, Any] = {"url": path}
+    if body is not None:
+        params["body"] = redact(body)
+    return BlockedCall(provider, f"{service}:{method} {path}", params)
+
+
+def graph_guard_transport(inner: Any, hook: Hook) -> Any:
+    """An httpx transport that consults ``hook()`` (the provider's on_blocked) per request."""
+    import httpx
+
+    class GuardTransport(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            on_blocked = hook()
+            method = request.method.upper()
+            if on_blocked is not None and method not in READ_METHODS:
+                body = _body(await request.aread())
+                if not (method == "POST" and request.url.path.endswith("/$batch")
+                        and batch_is_read_only(body)):
+                    on_blocked(blocked_call("entra", "graph", method, str(request.url), body))
+                    return httpx.Response(204, request=request)
+            response: httpx.Response = await inner.handle_async_request(request)
+            return response
+
+        async def aclose(self) -> None:
+            await inner.aclose()
+
+    return GuardTransport()
+
+
+def arm_guard_policy(hook: Hook) -> Any:
+    """An azure-core HTTPPolicy for ``per_retry_policies`` consulting ``hook()`` per request."""
+    from azure.core.pipeline import PipelineResponse
+    from azure.core.pipeline.policies import HTTPPolicy
+
+    class ArmGuard(HTTPPolicy[Any, Any]):
+        def send(self, request: Any) -> Any:
+            on_blocked = hook()
+            http = request.http_request
+            if on_blocked is None or http.method.upper() in READ_METHODS:
+                return self.next.send(request)
+            # azure-core's rest requests hold ``content``, its legacy ones ``body``.
+            content = getattr(http, "content", None) or getattr(http, "body", None) or b""
+            body = _body(content.encode() if isinstance(content, str)
+                         else content if isinstance(content, bytes) else b"")
+            on_blocked(blocked_call("azure", "arm", http.method.upper(), http.url, body))
+            return PipelineResponse(http, _empty_response(http), request.context)
+
+    return ArmGuard()
+
+
+def _empty_response(http_request: Any) -> Any:
+    """A 204 with no body, in the shape azure-core's transports return."""
+    import io
+
+    import requests
+    import urllib3
+    from azure.core.rest._requests_basic import RestRequestsTransportResponse
+
+    raw = requests.Response()
+    raw.status_code = 204
+    raw.url = http_request.url
+    # The SDK streams the body off urllib3's response, as from a real socket.
+    raw.raw = urllib3.HTTPResponse(body=io.BytesIO(b""), status=204, preload_content=False)
+    return RestRequestsTransportResponse(  # type: ignore[no-untyped-call]
+        request=http_request, internal_response=raw)
+
+
+def loopback_http_policy() -> Any:
+    """Allow bearer tokens over plain http to loopback addresses only (the simulated cloud).
+
+    azure-core refuses a bearer token on a non-https URL; this lifts that for
+    127.0.0.1/localhost and nothing else, so a wrong non-loopback http endpoint is
+    still refused before any token is sent.
+    """
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+    from rescind.providers.azure_credentials import is_loopback
+
+    class LoopbackHttp(SansIOHTTPPolicy[Any, Any]):
+        def on_request(self, request: Any) -> None:
+            if is_loopback(request.http_request.url):
+                request.context["enforce_https"] = False
+
+    return LoopbackHttp()

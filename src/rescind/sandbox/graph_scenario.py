@@ -1,0 +1,211 @@
+"""The ``entra:`` and ``azure:`` sections of an exercise scenario, validated.
+
+A scenario YAML describes the simulated tenant (users with their sign-in methods
+and directory roles, applications and service principals with their credentials,
+grants and app role assignments) and subscription (user-assigned managed
+identities, federated credentials, role assignments), and what the attacker did
+(``audit``, ``sign_ins``, ``activity``). Times are offsets from now (``-2h``) or
+ISO 8601. Other top-level sections (another cloud's) are left to their sandboxes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rescind.errors import UsageError
+
+TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
+RESPONDER_ID = "a0000000-0000-4000-8000-00000000000a"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AuthMethodSpec(_Model):
+    id: str
+    type: Literal["phone", "microsoftAuthenticator", "fido2", "email", "password",
+                  "softwareOath", "temporaryAccessPass"]
+    created: str | None = "-200d"
+    detail: str = ""  # phone number, device name, FIDO2 model, address
+
+
+class UserSpec(_Model):
+    id: str
+    upn: str
+    display_name: str = ""
+    enabled: bool = True
+    on_prem_sync: bool = False
+    roles: list[str] = Field(default_factory=list)  # directory role names
+    auth_methods: list[AuthMethodSpec] = Field(default_factory=list)
+    last_sign_in: str | None = None
+    owned_apps: list[str] = Field(default_factory=list)  # application object ids
+
+
+class PasswordCredentialSpec(_Model):
+    key_id: str
+    display_name: str = ""
+    hint: str = "abc"
+    start: str = "-90d"
+    end: str = "+275d"
+
+
+class KeyCredentialSpec(_Model):
+    key_id: str
+    display_name: str = ""
+    type: str = "AsymmetricX509Cert"
+    usage: str = "Verify"
+    start: str = "-90d"
+    end: str = "+275d"
+
+
+class AppRoleAssignmentSpec(_Model):
+    id: str
+    resource_id: str
+    resource_display_name: str = "Microsoft Graph"
+    app_role_id: str = "df021288-bdef-4463-88db-98f22de89214"  # User.Read.All
+
+
+class GrantSpec(_Model):
+    id: str
+    resource_id: str
+    scope: str
+    consent_type: Literal["AllPrincipals", "Principal"] = "AllPrincipals"
+    principal_id: str | None = None
+
+
+class ApplicationSpec(_Model):
+    id: str
+    app_id: str
+    display_name: str
+    passwords: list[PasswordCredentialSpec] = Field(default_factory=list)
+    keys: list[KeyCredentialSpec] = Field(default_factory=list)
+    owners: list[str] = Field(default_factory=list)  # user ids
+
+
+class ServicePrincipalSpec(_Model):
+    id: str
+    app_id: str
+    display_name: str
+    enabled: bool = True
+    type: Literal["Application", "ManagedIdentity"] = "Application"
+    passwords: list[PasswordCredentialSpec] = Field(default_factory=list)
+    app_role_assignments: list[AppRoleAssignmentSpec] = Field(default_factory=list)
+    oauth_grants: list[GrantSpec] = Field(default_factory=list)
+    owners: list[str] = Field(default_factory=list)
+
+
+class ActorSpec(_Model):
+    user: str | None = None  # a user id or UPN
+    app: str | None = None  # a service principal id
+    ip: str = ""
+
+
+class AuditSpec(_Model):
+    time: str
+    activity: str
+    category: str = "UserManagement"
+    service: str = "Core Directory"
+    by: ActorSpec | None = None
+    targets: list[str] = Field(default_factory=list)  # object ids
+    result: Literal["success", "failure"] = "success"
+
+
+class SignInSpec(_Model):
+    time: str
+    user: str | None = None  # user id (interactive sign-in)
+    service_principal: str | None = None  # service principal id (app-only sign-in)
+    app: str = "Azure Portal"
+    ip: str = "198.51.100.23"
+    error_code: int = 0
+    city: str = "Example City"
+    user_agent: str = "Mozilla/5.0"
+
+
+class EntraSpec(_Model):
+    tenant_id: str = TENANT_ID
+    responder: UserSpec = UserSpec(id=RESPONDER_ID, upn="responder@example.com",
+                                   display_name="Incident Responder",
+                                   roles=["Privileged Authentication Administrator"])
+    users: list[UserSpec] = Field(default_factory=list)
+    applications: list[ApplicationSpec] = Field(default_factory=list)
+    service_principals: list[ServicePrincipalSpec] = Field(default_factory=list)
+    audit: list[AuditSpec] = Field(default_factory=list)
+    sign_ins: list[SignInSpec] = Field(default_factory=list)
+    # Extra noise: this many harmless sign-ins of the target user, for paging.
+    filler_sign_ins: int = 0
+
+
+class FederatedCredentialSpec(_Model):
+    name: str
+    issuer: str = "https://token.actions.githubusercontent.com"
+    subject: str
+    audiences: list[str] = Field(default_factory=lambda: ["api://AzureADTokenExchange"])
+
+
+class IdentitySpec(_Model):
+    name: str
+    resource_group: str
+    principal_id: str
+    client_id: str
+    location: str = "westeurope"
+    federated_credentials: list[FederatedCredentialSpec] = Field(default_factory=list)
+
+
+class RoleAssignmentSpec(_Model):
+    name: str  # the assignment's GUID
+    principal_id: str
+    role: str = "Contributor"
+    scope: str = ""  # default: the subscription
+    principal_type: str = "ServicePrincipal"
+
+
+class ActivitySpec(_Model):
+    time: str
+    operation: str
+    caller: str
+    resource_id: str = ""
+    status: Literal["Succeeded", "Failed"] = "Succeeded"
+    ip: str = "198.51.100.23"
+
+
+class AzureSpec(_Model):
+    subscription_id: str = SUBSCRIPTION_ID
+    identities: list[IdentitySpec] = Field(default_factory=list)
+    role_assignments: list[RoleAssignmentSpec] = Field(default_factory=list)
+    activity: list[ActivitySpec] = Field(default_factory=list)
+    # Resource providers the subscription has not registered: the first call answers
+    # 409 MissingSubscriptionRegistration (azure-mgmt-core then registers it).
+    unregistered: list[str] = Field(default_factory=list)
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="allow")  # other clouds' sections
+    name: str = "entra"
+    entra: EntraSpec = Field(default_factory=EntraSpec)
+    azure: AzureSpec = Field(default_factory=AzureSpec)
+
+
+def load_scenario(path: Path | None) -> Scenario:
+    """The scenario at ``path`` (an empty tenant and subscription when None)."""
+    if path is None:
+        return Scenario()
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read scenario {path}: {exc}",
+                         fix="fix the file or pass another with --scenario") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"scenario {path} is not a mapping", fix="see docs/entra.md")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{path}: {where}: {first['msg']}",
+                         fix="see the scenario format in docs/entra.md") from None
