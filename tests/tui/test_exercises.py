@@ -143,6 +143,7 @@ async def test_aws_access_key_exercise_through_the_app(identity: None, workdir: 
 def simulated(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The simulated clouds exercise mode starts, by provider, to read their state back."""
     import rescind.sandbox.gcp
+    import rescind.sandbox.graph
     import rescind.sandbox.vault
 
     started: dict[str, Any] = {}
@@ -157,6 +158,8 @@ def simulated(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
                         spy("gcp", rescind.sandbox.gcp.start_gcp_sandbox))
     monkeypatch.setattr(rescind.sandbox.vault, "start_vault_sandbox",
                         spy("vault", rescind.sandbox.vault.start_vault_sandbox))
+    monkeypatch.setattr(rescind.sandbox.graph, "start_graph_fake",
+                        spy("entra", rescind.sandbox.graph.start_graph_fake))
     return started
 
 
@@ -189,10 +192,32 @@ def _vault_contained(sandbox: Any, shown: list[str], incident_dir: Path) -> str:
     return f"vault {sandbox.address} as token-rescind-responder"
 
 
+def _entra_contained(fake: Any, shown: list[str], incident_dir: Path) -> str:
+    from rescind.sandbox.graph import iso
+    from tests.entra.cases import ADELE
+
+    adele = fake.users[ADELE]
+    assert adele["accountEnabled"] is False
+    assert adele["signInSessionsValidFromDateTime"] >= iso(fake.now)  # revoked during the run
+    assert adele["passwordProfile"]["passwordSet"] is True
+    # The attacker's authenticator and FIDO2 key are gone; Adele's older methods stay.
+    kept = {m["id"] for m in fake.methods[ADELE]}
+    assert not {"6fd5c1fb-2b4a-4b5d-9b1d-a1f0f0a0e666",
+                "b3a1b2c3-0000-4000-8000-00000000f1d0"} & kept, kept
+    assert {"28c10230-6103-485e-b985-444c60001490",
+            "6fd5c1fb-2b4a-4b5d-9b1d-a1f0f0a0e001"} <= kept, kept
+    # The temporary password was shown once, in the app, and written nowhere.
+    assert len(shown) == 1 and shown[0], shown
+    for path in incident_dir.rglob("*"):
+        assert not path.is_file() or shown[0].encode() not in path.read_bytes(), path
+    return f"entra tenant {fake.tenant_id} as user responder@example.com"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("runbook", "provider", "check", "irreversible"), [
     ("gcp-service-account-key-compromise", "gcp", _gcp_contained, "delete_keys"),
     ("vault-token-leak", "vault", _vault_contained, "revoke"),
+    ("entra-user-compromise", "entra", _entra_contained, "remove_methods"),
 ])
 async def test_provider_exercise_through_the_app(
         runbook: str, provider: str, check: Any, irreversible: str, identity: None,
