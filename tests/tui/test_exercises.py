@@ -256,6 +256,10 @@ async def test_provider_exercise_through_the_app(
         incident_dir = record.incident_dir
         # Read back while the app (and so the simulated cloud) still runs.
         assert check(sandbox, shown, incident_dir) in header, header
+        # b says this runbook has no blast radius, not that one is coming.
+        await pilot.press("escape", "b")
+        await wait_for(pilot, lambda: any("has no blast radius" in n.message
+                                          for n in app._notifications), "why there is none")
     assert f"ApprovalModal:{irreversible}:type-name" in log, log
     assert log[-1] == "ConfirmModal:"
     assert verify_incident(incident_dir).exit_code == 0
