@@ -28,7 +28,7 @@ from textual.signal import Signal
 from textual.widgets import Footer, OptionList
 from textual.worker import Worker, WorkerState
 
-from rescind.engine.blast_radius import blast_radius
+from rescind.engine.blast_radius import DESCRIBE, blast_radius
 from rescind.engine.responder import EngineEvent, EventKind, StepStatus
 from rescind.errors import RescindError
 from rescind.runbook.model import PromptStep
@@ -365,7 +365,11 @@ class IncidentScreen(ReportsFailures, Screen[None]):
     def action_why(self, action: str) -> None:
         """A key that cannot act right now says why."""
         runner = self.runner
-        if action == "blast_radius":
+        if action == "blast_radius" and runner.session is not None and not any(
+                step.action == DESCRIBE for step in self.session.steps):
+            text = ("This runbook has no blast radius: it is drawn from the findings of "
+                    f"{DESCRIBE} (a leaked AWS key's), a step it does not run.")
+        elif action == "blast_radius":
             text = ("No blast radius yet: it is drawn from the describe step's findings "
                     "(and the persistence step's), once they are done.")
         elif runner.session is None:
