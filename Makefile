@@ -59,8 +59,9 @@ typecheck: $(VENV)/.installed-dev
 contracts: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
+# Two workers: most tests wait on loopback peers and rate limits, so both cores stay busy.
 pytest: $(VENV)/.installed-dev
-	@$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
+	@$(BIN)/pytest -q -p no:cacheprovider -n 2; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
 

@@ -63,8 +63,10 @@ def _short(value: Any) -> str:
 class _Printer:
     """Shows engine events as lines on the terminal."""
 
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
+    def __init__(self, out: TextIO | None) -> None:
+        # sys.stdout as it is when the responder is made, not when this module was
+        # imported (a redirect or a test's capture may have replaced it since).
+        self.out = out if out is not None else sys.stdout
 
     def say(self, line: str = "") -> None:
         # The last line of defence: no escape sequence reaches the terminal, whatever
@@ -99,7 +101,7 @@ class _Printer:
 
 
 class TerminalResponder(_Printer):
-    def __init__(self, out: TextIO = sys.stdout) -> None:
+    def __init__(self, out: TextIO | None = None) -> None:
         super().__init__(out)
 
     async def _ask(self, prompt: str, secret: bool = False) -> str:
@@ -177,7 +179,7 @@ class TerminalResponder(_Printer):
 class ExerciseResponder(_Printer):
     """Plays the responder in a tabletop: everything approved, failures skipped."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
+    def __init__(self, out: TextIO | None = None) -> None:
         super().__init__(out)
         self._second: Any = None
 

@@ -70,9 +70,12 @@ async def test_paged_and_rate_limited_pull_loses_and_repeats_nothing(tmp_path: P
         sandbox.state.fail_next("logging.logEntries.list", *["RESOURCE_EXHAUSTED"] * 3)
         provider = provider_for(sandbox, log_requests_per_minute=600)
         try:
+            # The fake dates its history from when it started, after NOW was taken:
+            # pull up to now, so its newest entries fall inside the window.
+            until = datetime.now(UTC)
             result = await pull_audit_logs(provider, projects=["example-project"],
                                            lookup=("principal", CONNECTOR),
-                                           since=NOW - timedelta(days=7), until=NOW)
+                                           since=until - timedelta(days=7), until=until)
         finally:
             provider.close()
         expected = {e["insertId"] for e in sandbox.state.log

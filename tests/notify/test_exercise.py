@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rescind.engine.responder import EventKind
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.modes import Mode
 from tests.aws.conftest import LEAKED_KEY, ROOT
@@ -18,7 +19,7 @@ async def test_leaked_key_exercise_captures_security_page_and_owner(tmp_path: Pa
     session = await IncidentSession.start(config, responder)
     try:
         assert await session.run() == "completed"
-        shown = responder.of_kind("message")
+        shown = responder.of_kind(EventKind.MESSAGE)
         assert [(m["recipient"], m["status"]) for m in shown] == [
             ("security-slack", "captured"), ("security-email", "captured"),
             ("security-slack", "captured"), ("security-email", "captured"),
