@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,27 @@ def settings(work: Path) -> dict[str, Any]:
     return {"approvers": str(work / "approvers")}
 
 
+def die_after(spec: str) -> None:
+    """SIGKILL this process right after the journal entry ``kind:step[:stage]`` is on
+    disk (the parent cannot poll fast enough to land between two appends)."""
+    from rescind.record.journal import Journal
+
+    wanted = spec.split(":")
+    append = Journal.append
+
+    def appending(self: Journal, kind: str, data: dict[str, Any]) -> Any:
+        entry = append(self, kind, data)
+        seen = [kind, str(data.get("step")), str(data.get("stage"))][:len(wanted)]
+        if seen == wanted:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return entry
+
+    Journal.append = appending  # type: ignore[method-assign]
+
+
 async def main(argv: list[str]) -> None:
+    if os.environ.get("RESCIND_KILLRUN_DIE_AFTER"):
+        die_after(os.environ["RESCIND_KILLRUN_DIE_AFTER"])
     command = argv[0]
     if command == "start":
         runbook, out, work = Path(argv[1]), Path(argv[2]), Path(argv[4])

@@ -130,22 +130,22 @@ def front_door(log: MutationLog) -> Iterator[str]:
         server.server_close()
 
 
+DIE_AFTER = "RESCIND_KILLRUN_DIE_AFTER"  # kind:step[:stage], read by tests/reliability/child.py
+
+
 @dataclass(frozen=True)
 class Kill:
     """When to SIGKILL a child: once the journal has ``lines`` lines, or ``file`` exists."""
 
     lines: int | None = None
     file: str | None = None
-    # (kind, step[, stage]) of the journal's newest line
+    # right after the journal entry (kind, step[, stage]): the child dies itself
     entry: tuple[str, ...] | None = None
 
     def due(self, out: Path) -> bool:
         incident = _incident_dir(out)
         if self.file is not None:
             return incident is not None and (incident / self.file).exists()
-        if self.entry is not None:
-            last = _last_entry(incident) if incident is not None else None
-            return last is not None and last[:len(self.entry)] == self.entry
         return self.lines is not None and _journal_lines(out) >= self.lines
 
     def __str__(self) -> str:
@@ -213,7 +213,17 @@ class Harness:
 
     def _run(self, args: list[str], env: dict[str, str], out: Path, kill: Kill | None,
              log_name: str) -> tuple[int | None, str | None]:
-        """Run a child; SIGKILL it as soon as ``kill`` holds."""
+        """Run a child; SIGKILL it as soon as ``kill`` holds.
+
+        A kill after a given journal entry is done by the child itself, right after
+        that entry is on disk: the next line follows within microseconds, so no
+        poller could land there reliably."""
+        if kill is not None and kill.entry is not None:
+            child = self._spawn(args, {**env, DIE_AFTER: ":".join(kill.entry)}, log_name)
+            code = child.wait(timeout=self.timeout)
+            if code == -signal.SIGKILL:
+                return None, f"{kill} (journal at line {_journal_lines(out)})"
+            return code, None
         child = self._spawn(args, env, log_name)
         killed = None
         try:
@@ -317,20 +327,6 @@ def _differences(want: Any, got: Any, path: str = "") -> list[str]:
 def _incident_dir(out: Path) -> Path | None:
     found = sorted(p.parent for p in out.glob("*/journal.jsonl"))
     return found[0] if found else None
-
-
-def _last_entry(incident: Path) -> tuple[str, str, str] | None:
-    try:
-        text = (incident / "journal.jsonl").read_bytes()
-    except FileNotFoundError:
-        return None
-    lines = text.rstrip(b"\n").rsplit(b"\n", 1)
-    try:
-        last = json.loads(lines[-1])
-    except ValueError:  # a line still being written
-        return None
-    data = last.get("data", {})
-    return str(last.get("kind")), str(data.get("step")), str(data.get("stage"))
 
 
 def _journal_lines(out: Path) -> int:
