@@ -2,6 +2,9 @@
 consent-phishing cases (describe, disable, remove secrets and certificates, remove
 app role assignments and delegated grants).
 
+One concern (~460 lines): the actions share how an app or service principal is
+found and read, which is most of each plan.
+
 An app or service principal is named by its object id or its application (client)
 id; both are tried, the object id first.
 """

@@ -1,5 +1,8 @@
 """Write a timeline for its consumers: OCSF, Timesketch, CSV, raw evidence, or our own JSONL.
 
+One concern, so one module (~475 lines): every format is written from the same
+redacted event stream with the same file modes and relevance marks.
+
 - ``ocsf``: one OCSF event a line, strictly valid for OCSF_VERSION with the cloud
   profile: API Activity 6003, Authentication 3002 (ConsoleLogin, and what a source's
   hook maps there, e.g. Entra sign-ins), Account Change 3001 (IAM user/key/policy
