@@ -215,8 +215,9 @@ async def _plan_keys(action: type[Action[Any]], ctx: ActionContext, params: KeyP
     await provider.run(provider.check_targets, account=params.account,
                        access_keys=[(k, v["user"]) for k, v in keys.items()],
                        break_glass=break_glass(ctx), max_targets=max_targets(ctx, params))
-    targets = {k: {"user": v["user"], "created": v["created"], "before": v["status"],
-                   "after": after} for k, v in keys.items()}
+    targets = {k: {"user": v["user"], "created": v["created"],
+                   "before": ctx.overlay.value(k, "status", v["status"]), "after": after}
+               for k, v in keys.items()}
     changes = plan_changes(targets, field_name)
     changing = [c.target for c in changes]
     users = _users(targets)
@@ -365,7 +366,8 @@ class DeleteAccessKey(Action[DeleteKeyParams]):
         provider = aws(ctx)
         account = plan.params.get("account")
         targets: dict[str, dict[str, Any]] = plan.state["targets"]
-        current = await key_status(provider, account, _users(targets))
+        current = ctx.overlay.over(await key_status(provider, account, _users(targets)),
+                                   "status")
         todo = drift(targets, current, what="access key")
         acct = plan.state.get("account", "")
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rescind.actions.overlay import Overlay
 from rescind.modes import Mode
 
 
@@ -113,6 +114,9 @@ class ActionContext:
     holds_secret: Callable[[str], bool] = lambda text: False
     # Shows the front end an event (kind, data) beside the journal, e.g. a message sent.
     notice: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
+    # In dry-run, what earlier approved, blocked changes would have made: reads of a
+    # field such a change touches pass through it (actions/overlay.py). Empty otherwise.
+    overlay: Overlay = field(default_factory=Overlay)
 
     def provider(self, name: str) -> Any:
         try:

@@ -273,7 +273,8 @@ async def _plan_keys(action: type[Action[Any]], ctx: ActionContext, params: KeyP
     await provider.run(provider.check_targets, keys=[(k, v["account"]) for k, v in keys.items()],
                        break_glass=break_glass(ctx), max_targets=max_targets(ctx, params))
     targets = {k: {"account": v["account"], "created": v["created"], "expires": v["expires"],
-                   "before": DISABLED if v["disabled"] else ENABLED, "after": after}
+                   "before": ctx.overlay.value(k, "state", DISABLED if v["disabled"]
+                                               else ENABLED), "after": after}
                for k, v in keys.items()}
     changes = plan_changes(targets, "key" if after == DELETED else "state")
     changing = [c.target for c in changes]
@@ -418,7 +419,7 @@ class DeleteKey(Action[DeleteKeyParams]):
         provider = gcp(ctx)
         targets: dict[str, dict[str, Any]] = plan.state["targets"]
         accounts = list(dict.fromkeys(t["account"] for t in targets.values()))
-        current = await _key_states(provider, accounts)
+        current = ctx.overlay.over(await _key_states(provider, accounts), "state")
         # A key gone since the plan is in its planned state already, not drift.
         todo = drift(targets, {k: current.get(k, DELETED) for k in targets}, what="key")
 

@@ -41,7 +41,7 @@ async def run_action(session: IncidentSession, step: ActionStep, state: StepStat
         raise ActionError(f"bad parameters for {step.action}: {exc}", kind=ErrorKind.ERROR,
                           retryable=False) from None
     ctx = context(session, step.id)
-    plan = await call(action.plan(ctx, params, step.id))
+    plan = with_overlay_notes(await call(action.plan(ctx, params, step.id)), ctx)
     shown = Plan.model_validate(session._secrets.scrub(plan.model_dump(mode="json"))
                                 | {"incident": session.incident_id})
     state.plan = shown
@@ -71,6 +71,8 @@ async def run_action(session: IncidentSession, step: ActionStep, state: StepStat
     for name, value in secret_outputs.items():
         session._emit(EventKind.SECRET, step=step.id, name=name, value=value)
     if session.mode is Mode.DRY_RUN and plan.mutating:
+        # Later plans read the cloud as this approved, blocked plan would have left it.
+        session._overlay.record(step.id, plan.changes)
         session._append("action.verify", {"step": step.id, "ok": None,
                                           "detail": "dry-run: no change was made to verify"})
     else:
@@ -132,6 +134,14 @@ async def reverify(session: IncidentSession, pending: dict[str, Any]) -> None:
                                          "interruption; it will be planned again")
 
 
+def with_overlay_notes(plan: Plan, ctx: ActionContext) -> Plan:
+    """The plan, saying which of its reads only the dry-run overlay made true."""
+    notes = ctx.overlay.notes
+    if not notes:
+        return plan
+    return plan.model_copy(update={"warnings": [*plan.warnings, *notes]})
+
+
 def context(session: IncidentSession, step_id: str) -> ActionContext:
     """What an action sees of the incident: journal, progress and evidence for its step."""
     def journal(kind: str, data: dict[str, Any]) -> int:
@@ -155,7 +165,7 @@ def context(session: IncidentSession, step_id: str) -> ActionContext:
                          providers=session._providers or {}, journal=journal,
                          progress=progress, evidence=evidence, settings=session.settings,
                          holds_secret=lambda text: session._secrets.scrub(text) != text,
-                         notice=notice)
+                         notice=notice, overlay=session._overlay.view())
 
 
 def write_plan(incident_dir: Path, plan: Plan) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rescind import __version__
+from rescind.actions.overlay import Overlay
 from rescind.engine import opening
 from rescind.engine.action_steps import reverify
 from rescind.engine.identity import Identity, identities
@@ -109,6 +110,8 @@ class IncidentSession:
         self._recovered: RecoveredState | None = None
         self._review: TailReview | None = None  # unsigned lines found by resume
         self._secrets = KnownSecrets(inputs, secret_inputs)
+        # Dry-run only: the changes approved plans would have made (actions/overlay.py).
+        self._overlay = Overlay()
 
     # ----------------------------------------------------------------- opening
 
