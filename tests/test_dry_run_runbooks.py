@@ -38,10 +38,22 @@ from rescind.providers.vault_guard import is_read
 from rescind.record.journal import read_entries
 from rescind.runbook.loader import load_runbook
 from tests.aws.conftest import RequestLog, logged_server  # noqa: F401  (the fixture)
+from tests.aws.state import snapshot
 from tests.notify.peers import HttpPeer, http_peer
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOKS = sorted((ROOT / "runbooks").glob("*.yaml"))
+
+# The step whose precondition only an earlier, blocked change meets, and what its plan
+# must say about it.
+OVERLAID: dict[str, tuple[str, str]] = {
+    "aws-access-key-compromise": (
+        "delete_key", "AKIAIOSFODNN7EXAMPLE: Inactive after step deactivate, not applied in "
+                      "this dry-run (its status still reads Active)"),
+    "gcp-service-account-key-compromise": (
+        "delete_keys", "disabled after step disable_keys, not applied in this dry-run "
+                       "(its state still reads enabled)"),
+}
 
 # Steps that fail in a dry-run for a reason a live run against the same account would
 # meet too: the scenario's secret has no rotation function (AWS cannot rotate it).
@@ -145,6 +157,7 @@ async def test_every_runbook_reaches_its_end_in_dry_run(
             sandboxes[name] = sandbox
         settings = {name: _dry_run_settings(name, s, aws_url, peer, monkeypatch)
                     for name, s in sandboxes.items()}
+        before = snapshot(sandboxes["aws"]) if "aws" in sandboxes else None
         aws_log.clear()
         peer.requests.clear()
         approver = Approver()
@@ -158,6 +171,8 @@ async def test_every_runbook_reaches_its_end_in_dry_run(
             session.shutdown()
         mutating = {name: _mutating_requests(name, s, aws_log, peer)
                     for name, s in sandboxes.items()}
+        if before is not None:
+            assert snapshot(sandboxes["aws"]) == before
     assert all(m == [] for m in mutating.values()), mutating
     failed = {step: error.message for step, error in approver.failures.items()}
     expected = EXPECTED_FAILURES.get(path.stem, {})
@@ -173,6 +188,9 @@ async def test_every_runbook_reaches_its_end_in_dry_run(
     done = {e.data["step"] for e in entries if e.kind == "step.done"}
     changing = {step for step, plan in plans.items()
                 if plan["mutating"] and plan["changes"] and step in done}
+    if path.stem in OVERLAID:
+        step, note = OVERLAID[path.stem]
+        assert any(note in w for w in plans[step]["warnings"]), plans[step]["warnings"]
     # Every step that would have changed something reached its calls, and each was
     # stopped and journaled; no call was blocked outside such a step.
     assert {b["step"] for b in blocked} == changing, (changing, blocked)

@@ -1,14 +1,12 @@
 """The shipped AWS runbooks, each run end to end by the engine against its own scenario.
 
 Exercise mode: the engine starts the simulated account from the runbook's scenario;
-the state every step leaves is read back from moto before the sandbox stops. Dry-run:
-the same runbook against a live-style account through the request log proves no
-mutating request reaches it while the plan still runs.
+the state every step leaves is read back from moto before the sandbox stops. Every
+runbook's dry-run, AWS's included, is tests/test_dry_run_runbooks.py.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,9 +28,7 @@ from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.errors import ActionError
 from rescind.modes import Mode
 from rescind.record.journal import read_entries
-from rescind.sandbox.aws import start_aws_sandbox
-from tests.aws.conftest import LEAKED, LEAKED_KEY, ROOT, RequestLog
-from tests.aws.state import snapshot
+from tests.aws.conftest import LEAKED_KEY, ROOT
 
 RUNBOOKS = ROOT / "runbooks"
 
@@ -199,32 +195,3 @@ async def test_root_credential_use(tmp_path: Path) -> None:
         assert iam.list_access_keys(UserName="support-admin")["AccessKeyMetadata"] == []
         assert "RescindQuarantine" in _inline(iam, "support-admin")
         assert _outputs(session, "persistence")["users"] == ["support-admin"]
-
-
-async def test_dry_run_of_a_whole_runbook_changes_nothing(
-        tmp_path: Path, logged_server: tuple[str, RequestLog]) -> None:
-    url, log = logged_server
-    with start_aws_sandbox(LEAKED) as sandbox:
-        before = snapshot(sandbox)
-        settings = {"aws": sandbox.provider_settings() | {"endpoint_url": url}}
-        responder = AutoResponder()
-        config = SessionConfig(runbook=RUNBOOKS / "aws-access-key-compromise.yaml",
-                               mode=Mode.DRY_RUN, inputs={"access_key_id": LEAKED_KEY},
-                               out_dir=tmp_path / "incidents", settings=settings)
-        log.clear()
-        session = await IncidentSession.start(config, responder)
-        try:
-            assert await session.run() == "completed"
-        finally:
-            session.shutdown()
-        assert log.operations() and log.mutating() == []
-        assert snapshot(sandbox) == before
-    entries = list(read_entries(session.incident_dir / "journal.jsonl"))
-    blocked = [e.data["operation"] for e in entries if e.kind == "dryrun.blocked"]
-    assert {"iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:DeleteLoginProfile",
-            "iam:DeleteAccessKey"} <= set(blocked)
-    # Without the simulation, the leaked key is still Active (so deleting it is refused) and
-    # the secret has no rotation function: both steps fail with a reason and are skipped.
-    failed = {step: error.kind for step, error in responder.failures}
-    assert failed == {"delete_key": "refused", "rotate_secrets": "error"}
-    assert json.dumps([e.data for e in entries]).count("would call") >= 4
