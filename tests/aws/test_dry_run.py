@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from rescind.actions import registry
-from rescind.actions.base import ActionContext
+from rescind.actions.aws_iam_keys import DeactivateAccessKey, DeleteAccessKey
+from rescind.actions.base import ActionContext, Change
+from rescind.engine.action_steps import with_overlay_notes
+from rescind.errors import ActionError
 from rescind.modes import Mode
 from rescind.redaction import REDACTED
 from rescind.sandbox.aws import AwsSandbox
 from tests.aws.cases import MUTATING, READ_ONLY, Case
-from tests.aws.conftest import Recorder, RequestLog
+from tests.aws.conftest import LEAKED_KEY, Recorder, RequestLog
 from tests.aws.state import snapshot
 
 
@@ -48,6 +52,33 @@ async def test_dry_run_sends_no_mutating_request(case: Case, sandbox: AwsSandbox
         assert name not in result.outputs
         text = json.dumps([b.params for b in recorder.blocked])
         assert REDACTED in text
+
+
+async def test_a_later_plan_reads_an_earlier_blocked_change_and_says_so(
+        make_ctx: Callable[..., ActionContext], recorder: Recorder, requests_log: RequestLog,
+        iam: Any) -> None:
+    ctx = make_ctx(Mode.DRY_RUN)
+    deactivate, delete = DeactivateAccessKey(), DeleteAccessKey()
+    key = {"access_key_id": LEAKED_KEY}
+    with pytest.raises(ActionError, match="refusing to delete an active key"):
+        await delete.plan(ctx, delete.parse_params(key), "delete_key")
+    planned = await deactivate.plan(ctx, deactivate.parse_params(key), "deactivate")
+    await deactivate.apply(ctx, planned)
+    ctx.overlay.record("deactivate", planned.changes)  # as the engine does once blocked
+
+    later = replace(ctx, overlay=ctx.overlay.view())  # the next step's context
+    plan = with_overlay_notes(
+        await delete.plan(later, delete.parse_params(key), "delete_key"), later)
+    assert plan.changes == [Change(target=LEAKED_KEY, field="access key", before="Inactive",
+                                   after="deleted")]
+    assert plan.warnings[-1] == (f"{LEAKED_KEY}: Inactive after step deactivate, not applied "
+                                 "in this dry-run (its status still reads Active)")
+    await delete.apply(later, plan)  # its drift check reads through the overlay too
+    assert [b.operation for b in recorder.blocked] == ["iam:UpdateAccessKey",
+                                                        "iam:DeleteAccessKey"]
+    assert requests_log.mutating() == []
+    keys = iam.list_access_keys(UserName="deploy-bot")["AccessKeyMetadata"]
+    assert {k["AccessKeyId"]: k["Status"] for k in keys}[LEAKED_KEY] == "Active"
 
 
 @pytest.mark.parametrize(("case_id", "name", "params"), READ_ONLY, ids=[c[0] for c in READ_ONLY])
