@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rescind import __version__
+from rescind.actions.base import Change
 from rescind.actions.overlay import Overlay
 from rescind.engine import opening
 from rescind.engine.action_steps import reverify
@@ -197,6 +198,9 @@ class IncidentSession:
         session._recovered = state
         session._review = tail
         session.outputs = {k: dict(v) for k, v in state.outputs.items()}
+        if session.mode is Mode.DRY_RUN:
+            for step_id, changes in state.applied_changes:
+                session._overlay.record(step_id, [Change.model_validate(c) for c in changes])
         for step in session.steps:
             if step.id in state.done:
                 step.status = StepStatus.DONE

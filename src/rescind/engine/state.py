@@ -28,6 +28,9 @@ class RecoveredState:
     pending_intent: dict[str, Any] | None = None
     closed: bool = False
     aborted: bool = False
+    # (step, changes) of each mutating plan applied, in order; in a dry-run these are
+    # what the guards blocked, which the resumed overlay carries again.
+    applied_changes: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
     # The last step begun, and its phase: where an interrupted incident stopped.
     last_step: str = ""
     last_phase: str = ""
@@ -60,6 +63,9 @@ def recover(entries: Iterable[Entry]) -> RecoveredState:
         elif kind in ("action.outcome", "step.failed"):
             if state.pending_intent and state.pending_intent["step"] == step:
                 state.pending_intent = None
+            plan = plans.get(step, {})
+            if kind == "action.outcome" and data.get("ok") and plan.get("mutating"):
+                state.applied_changes.append((step, list(plan.get("changes", []))))
         elif kind == "step.done":
             state.done.add(step)
             state.skipped.discard(step)
