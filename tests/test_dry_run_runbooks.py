@@ -13,6 +13,7 @@ test: the dry-run overlay must carry the earlier change into the later plan.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -33,6 +34,7 @@ from rescind.engine.responder import (
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.errors import ActionError
 from rescind.modes import Mode
+from rescind.notify.secrets import env_var
 from rescind.providers import registry
 from rescind.providers.vault_guard import is_read
 from rescind.record.journal import read_entries
@@ -118,9 +120,10 @@ def _dry_run_settings(name: str, sandbox: Any, aws_url: str, peer: HttpPeer,
         table["recipients"] = {
             rid: {**r, "secret": f"{rid}-secret"} for rid, r in recipients.items()
             if r.get("channel") in ("slack", "pagerduty")}
-        for rid in table["recipients"]:
-            monkeypatch.setenv(f"RESCIND_SECRET_{rid.upper().replace('-', '_')}_SECRET",
-                               "xoxb-dry-run-test" if "slack" in rid else "R0UTINGKEY")
+        for recipient in table["recipients"].values():
+            monkeypatch.setenv(env_var(recipient["secret"]),
+                               "xoxb-dry-run-test" if recipient["channel"] == "slack"
+                               else "R0UTINGKEY")
         table["slack"] = {"api_url": peer.url}
         table["pagerduty"] = {"events_url": f"{peer.url}/v2/enqueue"}
         # An SMTP client reaching the peer would hang on its greeting and fail the step.
@@ -194,3 +197,8 @@ async def test_every_runbook_reaches_its_end_in_dry_run(
     # Every step that would have changed something reached its calls, and each was
     # stopped and journaled; no call was blocked outside such a step.
     assert {b["step"] for b in blocked} == changing, (changing, blocked)
+    # Each target call a step journaled as intended was blocked, not sent.
+    intents = Counter(e.data["step"] for e in entries
+                      if e.kind == "action.target" and e.data["stage"] == "intent")
+    stopped = Counter(b["step"] for b in blocked)
+    assert all(stopped[step] >= n for step, n in intents.items()), (intents, stopped)
