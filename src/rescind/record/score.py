@@ -354,7 +354,7 @@ def duration(seconds: float | None) -> str:
         return "—"
     if seconds < 60:
         return f"{seconds:.1f}s"
-    whole = int(round(seconds))
+    whole = round(seconds)
     h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
     return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
