@@ -162,10 +162,11 @@ def test_skipped_steps_say_why_and_who(rec: Record) -> None:
 
 
 def _inject(rec: Record, at: float, inject_id: str, targets: list[str]) -> None:
+    # ``at`` on the simulated clock, an hour ahead: the inject counts from when it fired.
     rec.add(at, "exercise.inject", {
         "id": inject_id, "summary": f"{inject_id} happened", "trigger": "clock",
         "targets": targets,
-        "at": (START + timedelta(seconds=at)).isoformat().replace("+00:00", "Z")})
+        "at": (START + timedelta(seconds=at + 3600)).isoformat().replace("+00:00", "Z")})
 
 
 def test_injects_are_noticed_by_a_flag_or_an_action_on_their_target_or_missed(

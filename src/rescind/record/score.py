@@ -263,12 +263,13 @@ def score_entries(entries: list[Entry], incident_dir: Path) -> Score:
             flags.append((t, str(d.get("uid") or "")))
             score.marks.append(Mark(t, "responder", "flagged an event"))
         elif e.kind == "exercise.inject":
+            # Placed by when it was journaled (as it fired), not by its ``at``: that may
+            # be on the simulated clock, which exercise time already accounts for.
             targets = tuple(_strings(d.get("targets")))
-            at = clock.at(str(d["at"])) if isinstance(d.get("at"), str) else t
             injects.append(Inject(str(d.get("id") or f"inject-{e.seq}"),
                                   str(d.get("summary") or ""), str(d.get("trigger") or ""),
-                                  at, targets))
-            score.marks.append(Mark(at, "attacker", str(d.get("summary") or d.get("id"))))
+                                  t, targets))
+            score.marks.append(Mark(t, "attacker", str(d.get("summary") or d.get("id"))))
             for target in targets:
                 credentials.setdefault(target, f"inject {d.get('id')}")
         elif e.kind in ("exercise.pause", "exercise.resume", "exercise.clock") or (
