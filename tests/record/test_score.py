@@ -281,3 +281,22 @@ def test_went_well_lists_what_was_done(rec: Record) -> None:
     rec.step(40, "contain", "deactivate", "aws.iam.deactivate_access_key", [KEY])
     assert "AKIAIOSFODNN7EXAMPLE contained after 41.0s (step deactivate)." in went_well(
         rec.score())
+
+
+@pytest.mark.parametrize("mode", ["exercise", "live"])
+def test_the_seal_covers_the_after_action_files_of_an_exercise_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jane: Any, mode: str) -> None:
+    from rescind.record.bundle import sums_text
+    from rescind.record.sealing import finish_seal
+
+    rec = Record(tmp_path / "inc", monkeypatch, mode=mode, scenario={})
+    rec.step(40, "contain", "deactivate", "aws.iam.deactivate_access_key", [KEY])
+    rec.add(50, "incident.close", {"status": "closed"})
+    finish_seal(rec.journal, jane.signer(), "inc")
+    rec.journal.close()
+    sums = (rec.folder / "SHA256SUMS").read_text()
+    written = mode == "exercise"
+    assert ("  after-action.md\n" in sums) is written
+    assert ("  after-action.svg\n" in sums) is written
+    assert (rec.folder / "after-action.md").exists() is written
+    assert sums == sums_text(rec.folder)[0]  # what sha256sum -c checks: every file, as is
