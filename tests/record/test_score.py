@@ -300,3 +300,16 @@ def test_the_seal_covers_the_after_action_files_of_an_exercise_only(
     assert ("  after-action.svg\n" in sums) is written
     assert (rec.folder / "after-action.md").exists() is written
     assert sums == sums_text(rec.folder)[0]  # what sha256sum -c checks: every file, as is
+
+
+def test_odd_entries_score_without_a_traceback(rec: Record) -> None:
+    """Whatever a future writer or a hand puts in these kinds, the seal's report is made."""
+    (rec.folder / "timeline.jsonl").write_text('{"uid": ["x"]}\nnot json\n{"uid": "u"}\n')
+    rec.add(1, "phase.start", {"phase": {"odd": 1}})
+    rec.add(2, "exercise.inject", {"targets": "not-a-list"})
+    rec.add(3, "exercise.clock", {"advanced_s": "ten"})
+    rec.add(4, "timeline.relevant", {"uid": ["x"]})
+    rec.add(5, "action.approval", {"plan_hash": {"no": "plan"}})
+    score = rec.score()
+    assert [i.targets for i in score.injects] == [()]
+    assert render_markdown(score) and ET.fromstring(render_svg(score)) is not None

@@ -180,7 +180,8 @@ def flagged_events(incident_dir: Path, uids: set[str]) -> dict[str, dict[str, st
                 event = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(event, dict) and event.get("uid") in uids:
+            if isinstance(event, dict) and isinstance(event.get("uid"), str) \
+                    and event["uid"] in uids:
                 found[str(event["uid"])] = {
                     k: str(event.get(k) or "") for k in ("target", "credential", "actor",
                                                           "action")}
@@ -287,9 +288,8 @@ def score_entries(entries: list[Entry], incident_dir: Path) -> Score:
             "approved" if d.get("approved") else str(d.get("reason") or "declined")))
     for ph, begun in starts.items():  # a phase still running when the journal ends
         spent[ph] = spent.get(ph, 0.0) + score.duration_s - begun
-    order = list(dict.fromkeys(e.data.get("phase") for e in entries if e.kind == "phase.start"))
-    score.phases = [PhaseTime(str(ph), spent.get(str(ph), 0.0), str(ph) in ended)
-                    for ph in order]
+    order = dict.fromkeys(str(e.data.get("phase")) for e in entries if e.kind == "phase.start")
+    score.phases = [PhaseTime(ph, spent.get(ph, 0.0), ph in ended) for ph in order]
     first = next(((t, s) for t, s, _ in changes if phase_of.get(s) == CONTAIN), None)
     score.first_change = first
     touched += [(t, f"step {s}", targets) for t, s, targets in changes]
