@@ -13,9 +13,16 @@ import pytest
 
 from rescind.cli import main
 from rescind.record import journal as journal_module
-from rescind.record.after_action import render_markdown, render_svg, text_picture
+from rescind.record.after_action import (
+    missed,
+    render_markdown,
+    render_svg,
+    table,
+    text_picture,
+    went_well,
+)
 from rescind.record.journal import Journal
-from rescind.record.score import load_score, missed, table, went_well
+from rescind.record.score import load_score
 
 START = datetime(2026, 11, 23, 3, 0, 0, tzinfo=UTC)
 KEY = "AKIAIOSFODNN7EXAMPLE"

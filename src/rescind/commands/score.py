@@ -24,7 +24,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rescind.record.score import load_score, table
+    from rescind.record.after_action import table
+    from rescind.record.score import load_score
     from rescind.textsafe import visible
 
     score = load_score(args.incident)

@@ -1,4 +1,5 @@
-"""``after-action.md`` and ``after-action.svg``: an exercise's debrief, from its score.
+"""The score in words: its table, what went well and what was missed, and the files
+``after-action.md`` and ``after-action.svg`` that carry them with a picture.
 
 Written at close beside ``report.md`` for exercise-mode incidents (sealing.py), so
 SHA256SUMS covers them. The picture puts the attacker's injects, the responder's
@@ -13,12 +14,124 @@ from xml.sax.saxutils import escape
 
 from rescind.record.journal import Entry, write_private_file
 from rescind.record.report import code, md
-from rescind.record.score import Mark, Score, duration, missed, score_entries, table, went_well
+from rescind.record.score import Mark, Score, score_entries
 
 AFTER_ACTION = "after-action.md"
 PICTURE = "after-action.svg"
 LANES = ("attacker", "responder", "facilitator")
 STRIP = 60  # columns of the text picture
+
+
+def duration(seconds: float | None) -> str:
+    """``1h 02m 03s`` / ``2m 05s`` / ``4.2s``; ``—`` for none."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def table(score: Score) -> list[tuple[str, str]]:
+    """The score table: (what, result) rows, plain text."""
+    rows: list[tuple[str, str]] = []
+    first = score.first_change
+    rows.append(("First containment change",
+                 f"{duration(first[0])} (step {first[1]})" if first
+                 else "none in the contain phase"))
+    if score.credentials:
+        contained = sum(c.contained_s is not None for c in score.credentials)
+        rows.append(("Every compromised credential contained",
+                     duration(score.all_contained_s) if score.all_contained_s is not None
+                     else f"no: {contained} of {len(score.credentials)}"))
+        for c in score.credentials:
+            rows.append((f"  {c.id} ({c.source})",
+                         f"{duration(c.contained_s)} (step {c.step})" if c.step
+                         else "not contained"))
+    else:
+        rows.append(("Every compromised credential contained",
+                     "the scenario lists no compromised credentials"))
+    for ph in score.phases:
+        rows.append((f"Phase {ph.phase}",
+                     duration(ph.seconds) + ("" if ph.finished else " (not finished)")))
+    if score.approvals:
+        waits = [a.seconds for a in score.approvals]
+        rows.append(("Approvals", f"{len(waits)}, waited {duration(sum(waits))} in all, "
+                                  f"longest {duration(max(waits))}"))
+        for a in score.approvals:
+            rows.append((f"  {a.step} ({a.policy})", f"{duration(a.seconds)}, {a.outcome}"))
+    else:
+        rows.append(("Approvals", "none asked"))
+    by_hand = [s for s in score.skipped if not s.by_condition]
+    rows.append(("Steps skipped", f"{len(score.skipped)} ({len(by_hand)} by the responder)"))
+    for s in score.skipped:
+        rows.append((f"  {s.step}", s.reason))
+    if score.injects:
+        noticed = sum(i.noticed_s is not None for i in score.injects)
+        rows.append(("Injects noticed", f"{noticed} of {len(score.injects)}"))
+        for i in score.injects:
+            if not i.targets:
+                result = "nothing to notice it by (no target)"
+            elif i.noticed_s is None:
+                result = "missed"
+            else:
+                result = f"after {duration(i.noticed_s - i.at_s)} ({i.how})"
+            rows.append((f"  {i.id} at {duration(i.at_s)}", result))
+    else:
+        rows.append(("Injects noticed", "no injects fired"))
+    if not score.permissions_known:
+        rows.append(("Would fail in live", "unknown: the scenario sets no "
+                                           "responder_permissions"))
+    else:
+        rows.append(("Would fail in live", f"{len(score.gaps)} step(s)"))
+        for g in score.gaps:
+            rows.append((f"  {g.step} ({g.action})", "lacks " + ", ".join(g.missing)))
+    return rows
+
+
+def went_well(score: Score) -> list[str]:
+    out: list[str] = []
+    if score.first_change:
+        out.append(f"First containment change after {duration(score.first_change[0])} "
+                   f"(step {score.first_change[1]}).")
+    for c in score.credentials:
+        if c.contained_s is not None:
+            out.append(f"{c.id} contained after {duration(c.contained_s)} (step {c.step}).")
+    for i in score.injects:
+        if i.noticed_s is not None:
+            out.append(f"Inject {i.id} noticed {duration(i.noticed_s - i.at_s)} after it "
+                       f"happened ({i.how}).")
+    if score.permissions_known and not score.gaps:
+        out.append("The live identity holds every permission the actions declare.")
+    if not score.failed and score.closed:
+        out.append("No step failed.")
+    return out
+
+
+def missed(score: Score) -> list[str]:
+    out: list[str] = []
+    if score.first_change is None:
+        out.append("No change to a cloud was made in the contain phase.")
+    for c in score.credentials:
+        if c.contained_s is None:
+            out.append(f"{c.id} ({c.source}) was never contained.")
+    for i in score.injects:
+        if i.targets and i.noticed_s is None:
+            out.append(f"Inject {i.id} was missed: {i.summary or 'no summary'} "
+                       f"(targets {', '.join(i.targets)}).")
+    for s in score.skipped:
+        if not s.by_condition:
+            out.append(f"Step {s.step} was skipped: {s.reason}.")
+    for step in score.failed:
+        out.append(f"Step {step} failed at least once.")
+    for g in score.gaps:
+        out.append(f"Step {g.step} ({g.action}) would fail in live: the live identity "
+                   f"lacks {', '.join(g.missing)}.")
+    if not score.closed:
+        out.append("The exercise did not reach its close.")
+    return out
 
 
 def _svg_text(text: str) -> str:
