@@ -14,6 +14,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rescind.commands.verify",
     "rescind.commands.resume",
     "rescind.commands.seal",
+    "rescind.commands.score",
     "rescind.commands.timeline",
     "rescind.commands.config",
     "rescind.commands.notify",

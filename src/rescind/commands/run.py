@@ -201,6 +201,9 @@ async def drive(session: Any, responder: Any) -> int:
         report = session.verify()
         say("\nincident closed and sealed.")
         say(f"  report:    {info.report}")
+        if (debrief := info.report.with_name("after-action.md")).is_file():  # exercises
+            say(f"  debrief:   {debrief} (the score: rescind score "
+                f"{_quoted(session.incident_dir)})")
         say(f"  manifest:  {info.sums}")
         say(f"  signature: {info.signature}")
         say(f"  {info.anchor.line}")

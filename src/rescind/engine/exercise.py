@@ -77,3 +77,27 @@ def start_simulated_clouds(
         stop_all()
         raise
     return settings, stop_all
+
+
+def scenario_record(runbook: Runbook, runbook_path: Path,
+                    scenario: Path | None = None) -> dict[str, Any] | None:
+    """What ``exercise.scenario`` journals at open: the scenario's name, hash and
+    exercise fields, and the permissions each of the runbook's actions declares, so
+    scoring and the after-action report need nothing but the journal."""
+    import hashlib
+
+    from rescind.actions import registry
+    from rescind.runbook.model import ActionStep
+    from rescind.sandbox.scenario_exercise import load_brief
+
+    path = scenario_path(runbook, runbook_path, scenario)
+    if path is None or not path.is_file():
+        return None  # starting the sandbox names a missing scenario
+    brief, raw = load_brief(path)
+    permissions: dict[str, list[str]] = {}
+    for _phase, step in runbook.steps():
+        cls = registry.get(step.action) if isinstance(step, ActionStep) else None
+        if cls is not None:
+            permissions[cls.name] = list(cls.permissions)
+    return brief.journal_data(path, hashlib.sha256(raw).hexdigest()) | {
+        "action_permissions": permissions}

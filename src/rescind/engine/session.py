@@ -122,10 +122,12 @@ class IncidentSession:
         loaded = load_and_validate(config.runbook)
         runbook = loaded.runbook
         raw_inputs = dict(config.inputs)
+        exercise: dict[str, Any] | None = None
         if config.mode is Mode.EXERCISE:
-            from rescind.engine.exercise import scenario_inputs
+            from rescind.engine.exercise import scenario_inputs, scenario_record
 
             raw_inputs = scenario_inputs(runbook, loaded.path, config.scenario) | raw_inputs
+            exercise = scenario_record(runbook, loaded.path, config.scenario)
         inputs = coerce_inputs(runbook, raw_inputs)
         incident_id = opening.new_incident_id(runbook.id)
         opened = await open_resources(runbook, loaded.path, config.mode,
@@ -152,6 +154,8 @@ class IncidentSession:
             "rescind_version": __version__,
             "host": socket.gethostname(),
         })
+        if exercise is not None:  # what scoring and the after-action report read
+            session._append("exercise.scenario", exercise)
         # Signed before any change: from here on, resume trusts only signed lines.
         session._checkpoint("incident opened")
         opened.sink.target = session._on_blocked

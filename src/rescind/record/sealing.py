@@ -1,8 +1,9 @@
 """Closing an incident record, resumably: the close checkpoint, report.md, the seal.
 
 Sealing is a sequence of writes (the close checkpoint's line and signature,
-``report.md``, ``allowed_signers``, ``SHA256SUMS.sig``, ``SHA256SUMS``); a crash
-can stop it after any of them. ``finish_seal`` does whatever is left and nothing
+``report.md`` (and an exercise's ``after-action.md`` and ``.svg``),
+``allowed_signers``, ``SHA256SUMS.sig``, ``SHA256SUMS``); a crash can stop it
+after any of them. ``finish_seal`` does whatever is left and nothing
 twice, so the engine's close and ``rescind seal`` / ``rescind resume`` after a
 crash run the same code. A sealed record is read-only: ``ensure_writable`` is
 what every writer into an incident folder asks first.
@@ -102,6 +103,10 @@ def finish_seal(journal: Journal, signer: Signer, incident_id: str) -> SealResul
     report = folder / "report.md"
     write_private_file(report, render_report(folder, entries, signer_email=signer.email,
                                              anchors=anchors).encode())
+    from rescind.record.after_action import is_exercise, write_after_action
+
+    if is_exercise(entries):  # the debrief, sealed with the rest
+        write_after_action(folder, entries)
     sealed = seal(folder, signer, extra_signers=approver_lines(entries))
     return SealResult(sealed, anchors[-1], report)
 

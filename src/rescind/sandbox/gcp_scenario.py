@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rescind.errors import UsageError
+from rescind.sandbox.scenario_exercise import ExerciseFields
 
 KEY_ID = re.compile(r"^[0-9a-f]{40}$")
 
@@ -115,7 +116,7 @@ class RateLimitSpec(_Model):
     window_s: float = Field(default=60.0, gt=0)
 
 
-class GcpScenario(_Model):
+class GcpScenario(ExerciseFields, _Model):
     name: str = "scenario"
     description: str = ""
     inputs: dict[str, str] = Field(default_factory=dict)
@@ -123,8 +124,7 @@ class GcpScenario(_Model):
     project_number: str = "123456789012"
     latency_ms: float = Field(default=0.0, ge=0)
     responder: str = "rescind-responder@example-project.iam.gserviceaccount.com"
-    # What the responder may do (IAM permissions); None: everything.
-    responder_permissions: list[str] | None = None
+    # responder_permissions (ExerciseFields): what the responder may do; None: everything.
     break_glass: list[str] = Field(default_factory=list)
     service_accounts: list[ServiceAccountSpec] = Field(default_factory=list)
     project_policy: list[Binding] = Field(default_factory=list)

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rescind.errors import UsageError
+from rescind.sandbox.scenario_exercise import ExerciseFields
 from rescind.timeline.window import parse_when
 
 ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
@@ -166,7 +167,7 @@ class ResponderSpec(_Model):
     user: str = "responder"
 
 
-class Scenario(_Model):
+class Scenario(ExerciseFields, _Model):
     name: str = "scenario"
     description: str = ""
     # The runbook inputs this exercise plays out (e.g. which key leaked), so a

@@ -1,0 +1,99 @@
+"""What a scenario says about the exercise itself, for scoring and the debrief.
+
+Every cloud's scenario model accepts these fields (``ExerciseFields`` is mixed into
+the strict ones), and ``load_brief`` reads just them from any scenario file, so the
+engine can journal them at open (``exercise.scenario``) and the after-action report
+is rendered from the journal alone:
+
+- ``compromised``: the credentials and principals the attacker holds (ids as the
+  runbook's actions name their targets: an access key id, a user or role name, a
+  service account email). Scoring times how long each took to contain.
+- ``debrief``: the questions the facilitator asks after the exercise.
+- ``responder_permissions``: what the responder's live identity may do, as the
+  cloud's policies name it (``iam:UpdateAccessKey``, ``iam.serviceAccounts.disable``;
+  ``*`` wildcards as in IAM). Scoring lists the actions that would have failed in
+  live. Absent: the live identity is not known and nothing is compared. (The
+  simulated Google Cloud project also enforces it.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rescind.errors import UsageError
+
+MAX_QUESTION = 500
+
+
+class ExerciseFields(BaseModel):
+    compromised: list[str] = Field(default_factory=list)
+    debrief: list[str] = Field(default_factory=list)
+    responder_permissions: list[str] | None = None
+
+    @field_validator("compromised")
+    @classmethod
+    def _ids(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip() for v in value]
+        if any(not v for v in cleaned):
+            raise ValueError("a compromised credential is a non-empty id")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("a compromised credential is listed twice")
+        return cleaned
+
+    @field_validator("debrief")
+    @classmethod
+    def _questions(cls, value: list[str]) -> list[str]:
+        cleaned = [" ".join(v.split()) for v in value]
+        if any(not v for v in cleaned):
+            raise ValueError("a debrief question is a non-empty text")
+        if any(len(v) > MAX_QUESTION for v in cleaned):
+            raise ValueError(f"a debrief question is at most {MAX_QUESTION} characters")
+        return cleaned
+
+    @field_validator("responder_permissions")
+    @classmethod
+    def _permissions(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not v.strip() or " " in v.strip() for v in value):
+            raise ValueError("a permission is one word, e.g. iam:UpdateAccessKey")
+        return None if value is None else [v.strip() for v in value]
+
+
+class ScenarioBrief(ExerciseFields):
+    """A scenario's name, description and exercise fields; other sections belong
+    to each cloud's own model, which checks them when its sandbox starts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = "scenario"
+    description: str = ""
+
+    def journal_data(self, path: Path, sha256: str) -> dict[str, Any]:
+        return {"name": self.name, "description": " ".join(self.description.split()),
+                "path": str(path), "sha256": sha256, "compromised": self.compromised,
+                "debrief": self.debrief, "responder_permissions": self.responder_permissions}
+
+
+def load_brief(path: Path) -> tuple[ScenarioBrief, bytes]:
+    """The scenario's exercise fields and the file's bytes; errors name file and field."""
+    try:
+        raw = path.read_bytes()
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read scenario {path}: {exc.strerror}",
+                         fix="check the path") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UsageError(f"{path}: not valid YAML: {exc}", fix="fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a scenario is a YAML mapping",
+                         fix="start the file with keys like name:, description:")
+    try:
+        return ScenarioBrief.model_validate(data), raw
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{path}: {where}: {first['msg']} ({len(exc.errors())} error(s))",
+                         fix="see docs/exercises.md for the scenario's exercise fields") from None
