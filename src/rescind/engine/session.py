@@ -21,6 +21,7 @@ from rescind import __version__
 from rescind.engine import opening
 from rescind.engine.action_steps import reverify
 from rescind.engine.identity import Identity, identities
+from rescind.engine.injects import Exercise, check_injects
 from rescind.engine.lock import IncidentLock
 from rescind.engine.opening import Opened, open_resources
 from rescind.engine.responder import (
@@ -109,6 +110,7 @@ class IncidentSession:
         self._recovered: RecoveredState | None = None
         self._review: TailReview | None = None  # unsigned lines found by resume
         self._secrets = KnownSecrets(inputs, secret_inputs)
+        self.exercise: Exercise | None = None  # exercise mode with injects (engine/injects.py)
 
     # ----------------------------------------------------------------- opening
 
@@ -129,6 +131,7 @@ class IncidentSession:
                                       key=config.key, email=config.email,
                                       scenario=config.scenario, given=config.providers)
         try:
+            check_injects(runbook, opened.sandboxes)
             incident_dir, lock, journal = opening.create_folder(config.out_dir, incident_id)
         except BaseException:
             opened.stop()
@@ -151,6 +154,8 @@ class IncidentSession:
         # Signed before any change: from here on, resume trusts only signed lines.
         session._checkpoint("incident opened")
         opened.sink.target = session._on_blocked
+        if session.exercise is not None:
+            await session.exercise.begin()
         return session
 
     @classmethod
@@ -208,6 +213,8 @@ class IncidentSession:
         if tail.unsigned:
             session._append("journal.unconfirmed", tail.journal_data())
         opened.sink.target = session._on_blocked
+        if session.exercise is not None:
+            await session.exercise.restore()
         return session
 
     @classmethod
@@ -220,6 +227,8 @@ class IncidentSession:
                       journal=journal, lock=lock, signer=opened.signer, responder=responder,
                       settings=opened.settings, providers=opened.providers)
         session._stop_sandbox = opened.stop
+        if any(getattr(s, "injects", None) for s in opened.sandboxes.values()):
+            session.exercise = Exercise(session, opened.sandboxes)
         return session
 
     # ------------------------------------------------------------------ running
@@ -243,7 +252,12 @@ class IncidentSession:
                     state = self._state(step_def.id)
                     if state.status in (StepStatus.DONE, StepStatus.SKIPPED):
                         continue
+                    if self.exercise is not None:
+                        await self.exercise.wait_running()
+                        await self.exercise.tick()
                     await run_step(self, step_def, state)
+                    if self.exercise is not None:
+                        await self.exercise.after_step(step_def.id)
                 self._append("phase.end", {"phase": phase})
                 self._checkpoint(f"end of phase {phase}", phase=phase)
                 self._emit(EventKind.PHASE, phase=phase, status="end")
