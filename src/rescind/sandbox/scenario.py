@@ -323,7 +323,8 @@ class Scenario(_Model):
             where = ".".join(str(p) for p in first["loc"])
             fix = ("see docs/exercises.md for injects" if first["loc"][:1] == ("injects",)
                    else "see docs/timeline.md for the scenario format")
-            raise UsageError(f"{path}:{line_of(path, first['loc'])}: {where}: {first['msg']} "
+            message = first["msg"].removeprefix("Value error, ")
+            raise UsageError(f"{path}:{line_of(path, first['loc'])}: {where}: {message} "
                              f"({len(exc.errors())} error(s))", fix=fix) from None
 
 

@@ -1,0 +1,232 @@
+"""Exercise injects against the simulated AWS account: fired by the clock, a step or the
+facilitator, made real in moto and CloudTrail, journaled, and kept across a crash.
+
+Every assertion on the cloud reads the state back from moto or the fake CloudTrail
+through boto3, as the responder's own client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from rescind.engine.responder import EventKind, StepState
+from rescind.engine.session import IncidentSession, SessionConfig
+from rescind.errors import UsageError
+from rescind.modes import Mode
+from rescind.record.journal import read_entries
+from rescind.sandbox.scenario import Scenario
+from tests.aws.conftest import LEAKED, LEAKED_KEY
+from tests.aws.test_runbooks import AutoResponder
+
+BACKDOOR = "AKIABACKDOOR2EXAMPLE"
+
+
+@pytest.fixture(autouse=True)
+def identity(_isolated_config: Path) -> None:
+    from rescind.record.keys import init_key
+
+    init_key("Jane Responder", "jane@example.com")
+
+
+class HeldResponder(AutoResponder):
+    """Answers like AutoResponder, but holds at the manual step `hold` until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def acknowledge(self, step: StepState) -> str | None:
+        if step.id == "hold":
+            self.holding.set()
+            await self.release.wait()
+        return "done"
+
+
+def _runbook(tmp_path: Path, scenario: Path, first: str = "deactivate") -> Path:
+    path = tmp_path / "exercise.yaml"
+    path.write_text(f"""\
+id: exercise-test
+title: Deactivate, then wait for the facilitator
+scenario: {scenario}
+inputs:
+  access_key_id: {{type: string}}
+phases:
+  contain:
+    - id: owner
+      action: aws.iam.describe_principal
+      with: {{access_key_id: "${{{{ inputs.access_key_id }}}}"}}
+    - id: {first}
+      action: aws.iam.deactivate_access_key
+      with: {{access_key_id: "${{{{ inputs.access_key_id }}}}"}}
+    - id: hold
+      manual: Wait for the facilitator
+""")
+    return path
+
+
+def _client(session: IncidentSession, service: str) -> Any:
+    import boto3
+
+    s = session.settings["aws"]
+    endpoint = s["cloudtrail_endpoint_url"] if service == "cloudtrail" else s["endpoint_url"]
+    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint,
+                        aws_access_key_id=s["access_key_id"],
+                        aws_secret_access_key=s["secret_access_key"])
+
+
+async def _start(tmp_path: Path, runbook: Path,
+                 responder: AutoResponder) -> tuple[IncidentSession, asyncio.Task[str]]:
+    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE,
+                           inputs={"access_key_id": LEAKED_KEY}, out_dir=tmp_path / "incidents")
+    session = await IncidentSession.start(config, responder)
+    return session, asyncio.create_task(session.run())
+
+
+def _kinds(session: IncidentSession, kind: str) -> list[dict[str, Any]]:
+    return [e.data for e in read_entries(session.incident_dir / "journal.jsonl")
+            if e.kind == kind]
+
+
+def _keys(session: IncidentSession, user: str) -> dict[str, str]:
+    listed = _client(session, "iam").list_access_keys(UserName=user)["AccessKeyMetadata"]
+    return {k["AccessKeyId"]: k["Status"] for k in listed}
+
+
+def _trail_names(session: IncidentSession) -> list[tuple[str, str]]:
+    events = _client(session, "cloudtrail").lookup_events(MaxResults=50)["Events"]
+    return [(e["EventName"], e.get("Username", "")) for e in events]
+
+
+async def test_resume_keeps_the_inject_key_and_the_deactivation(tmp_path: Path) -> None:
+    responder = HeldResponder()
+    session, run = await _start(tmp_path, _runbook(tmp_path, LEAKED), responder)
+    incident = session.incident_dir
+    try:
+        await asyncio.wait_for(responder.holding.wait(), 60)
+        assert session.exercise is not None
+        await session.exercise.fire_now("backdoor-key")
+        assert _keys(session, "backup-admin")[BACKDOOR] == "Active"
+    finally:  # a crash: no close, no seal; the sandbox stops with the process's session
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        session.shutdown()
+
+    second = HeldResponder()
+    resumed = await IncidentSession.resume(incident, second)
+    try:
+        assert resumed.exercise is not None and resumed.exercise.fired == ["backdoor-key"]
+        # Read back from the resumed simulated account, not from what rescind claims.
+        assert _keys(resumed, "deploy-bot")[LEAKED_KEY] == "Inactive"
+        assert _keys(resumed, "backup-admin")[BACKDOOR] == "Active"
+        assert ("CreateAccessKey", "backup-admin") in _trail_names(resumed)
+        # Already fired: not again, and the facilitator is told so.
+        with pytest.raises(UsageError, match="already fired"):
+            await resumed.exercise.fire_now("backdoor-key")
+    finally:
+        resumed.shutdown()
+    fired = _kinds(resumed, "exercise.inject")
+    assert [(f["id"], f["trigger"], BACKDOOR in f["targets"]) for f in fired] == [
+        ("backdoor-key", "facilitator", True)]
+
+
+async def test_clock_pause_deny_and_notes_are_journaled(tmp_path: Path) -> None:
+    responder = HeldResponder()
+    session, run = await _start(tmp_path, _runbook(tmp_path, LEAKED), responder)
+    try:
+        await asyncio.wait_for(responder.holding.wait(), 60)
+        exercise = session.exercise
+        assert exercise is not None
+        assert (await exercise.command("pause")).startswith("Paused")
+        assert await exercise.tick() == []  # the clock stopped: nothing fires
+        said = await exercise.command("advance +11m")
+        assert "soc-alert" in said and "backdoor-key" in said
+        assert exercise.paused  # an advance fires what is due but keeps the pause
+        await exercise.command("resume")
+        await exercise.command("note the team missed the second key")
+        await exercise.command("fire no-console-delete")
+        with pytest.raises(ClientError, match="AccessDenied"):
+            _client(session, "iam").delete_login_profile(UserName="backup-admin")
+        _client(session, "iam").get_login_profile(UserName="backup-admin")  # still there
+        assert ("DeleteLoginProfile", "responder") in _trail_names(session)
+        with pytest.raises(UsageError, match="not a facilitator command"):
+            await exercise.command("explode")
+    finally:
+        responder.release.set()
+        await asyncio.wait_for(run, 60)
+        session.shutdown()
+    assert _kinds(session, "exercise.pause") == [{"by": "facilitator"}]
+    assert _kinds(session, "exercise.resume") == [{"by": "facilitator"}]
+    assert _kinds(session, "exercise.clock") == [{"advanced_s": 660}]
+    assert {"text": "the team missed the second key", "by": "facilitator"} in \
+        _kinds(session, "note")
+    fired = {f["id"]: f for f in _kinds(session, "exercise.inject")}
+    assert [f["trigger"] for f in fired.values()] == ["clock", "clock", "facilitator"]
+    assert fired["backdoor-key"]["targets"] == [BACKDOOR, "backup-admin"]
+    assert fired["no-console-delete"]["targets"] == ["iam:DeleteLoginProfile"]
+    assert any("GuardDuty" in w["message"] for w in responder.of_kind(EventKind.WARNING))
+
+
+async def test_an_unreachable_approver_times_the_next_approval_out(tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(LEAKED.read_text(encoding="utf-8") + """\
+  - id: approver-away
+    summary: the approver is on a flight
+    after_step: owner
+    approver_unreachable: true
+""")
+    responder = HeldResponder()
+    session, run = await _start(tmp_path, _runbook(tmp_path, scenario), responder)
+    try:
+        await asyncio.wait_for(responder.holding.wait(), 60)
+        # The deactivation's approval timed out; the responder skipped the step.
+        assert _keys(session, "deploy-bot")[LEAKED_KEY] == "Active"
+    finally:
+        responder.release.set()
+        await asyncio.wait_for(run, 60)
+        session.shutdown()
+    refused = [a for a in _kinds(session, "action.approval") if a.get("timed_out")]
+    assert [(a["step"], a["inject"]) for a in refused] == [("deactivate", "approver-away")]
+    assert [(s, e.kind) for s, e in responder.failures] == [("deactivate", "error")]
+
+
+async def test_an_inject_after_a_missing_step_is_refused_before_the_incident(
+        tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(LEAKED.read_text(encoding="utf-8") + """\
+  - id: late
+    summary: never
+    after_step: no-such-step
+    alert: {text: hello}
+""")
+    with pytest.raises(UsageError, match="after_step 'no-such-step' is not a step"):
+        await _start(tmp_path, _runbook(tmp_path, scenario), AutoResponder())
+    assert not (tmp_path / "incidents").exists() or not any((tmp_path / "incidents").iterdir())
+
+
+@pytest.mark.parametrize(("inject", "where", "message"), [
+    ("{id: x, summary: s, at: 5m, alert: {text: t}}", "injects.0.at", r"write \+5m"),
+    ("{id: x, summary: s}", "injects.0", "an inject does something"),
+    ("{id: x, summary: s, deny: [delete key]}", "injects.0.deny", "not an API operation"),
+    ("{id: X!, summary: s, alert: {text: t}}", "injects.0.id", "lower-case"),
+])
+def test_bad_injects_name_the_file_and_line(tmp_path: Path, inject: str, where: str,
+                                            message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"name: bad\nusers: []\ninjects:\n  - {inject}\n")
+    with pytest.raises(UsageError, match=rf"bad.yaml:4: {where}: .*{message}"):
+        Scenario.load(path)
+
+
+def test_shipped_scenarios_have_injects() -> None:
+    scenarios = LEAKED.parent
+    found = {name: [i.id for i in Scenario.load(scenarios / f"{name}.yaml").injects]
+             for name in ("leaked-access-key", "third-party-role", "root-credential-use")}
+    assert "backdoor-key" in found["leaked-access-key"]
+    assert "approver-away" in found["third-party-role"]
+    assert "root-console-password" in found["root-credential-use"]
