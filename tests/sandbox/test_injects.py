@@ -230,3 +230,30 @@ def test_shipped_scenarios_have_injects() -> None:
     assert "backdoor-key" in found["leaked-access-key"]
     assert "approver-away" in found["third-party-role"]
     assert "root-console-password" in found["root-credential-use"]
+
+
+def test_the_saved_state_holds_no_secret(tmp_path: Path) -> None:
+    """A new console password and a rotated external id stay out of the state log."""
+    import io
+    from urllib.parse import urlencode
+
+    from rescind.sandbox.moto_requests import RequestLog
+
+    log = RequestLog(tmp_path / "aws.jsonl")
+    trust = ('{"Statement":[{"Effect":"Allow","Condition":{"StringEquals":'
+             '{"sts:ExternalId":"new-external-id-4711"}}}]}')
+    for form in ({"Action": "CreateLoginProfile", "UserName": "backup-admin",
+                  "Password": "Pw-shown-once-4711"},
+                 {"Action": "UpdateAssumeRolePolicy", "RoleName": "vendor",
+                  "PolicyDocument": trust}):
+        body = urlencode(form).encode()
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_LENGTH": str(len(body)),
+                   "wsgi.input": io.BytesIO(body),
+                   "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=AKIARESPONDR9EXAMPLE/"
+                                         "20261202/us-east-1/iam/aws4_request, "
+                                         "SignedHeaders=host, Signature=abcdef0123"}
+        log.request(environ, body, form["Action"], b"<ok/>")
+    text = (tmp_path / "aws.jsonl").read_text()
+    assert "4711" not in text and "abcdef0123" not in text
+    assert [line["operation"] for line in log.lines()] == ["CreateLoginProfile",
+                                                           "UpdateAssumeRolePolicy"]

@@ -4,9 +4,10 @@ mutating ones that a resumed exercise replays onto a freshly seeded account.
 
 The log never holds a secret: the signature is dropped from ``Authorization`` (moto
 does not check it; the key id in its scope tells moto who calls), and every
-parameter whose name marks a secret (a new console password, a rotated secret's
-value) is replaced before it is written. A replayed account therefore has the
-login profile or the new secret version, not the value the responder saw once.
+parameter the one redaction (``rescind.redaction``) hides (a new console password, a
+rotated secret's value, a new external id inside a trust policy) is replaced by its
+marker before it is written. A replayed account therefore has the login profile or
+the new secret version, not the value the responder saw once.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from rescind.redaction import is_secret_key
+from rescind.redaction import REDACTED, hides, redact
 
-# A stand-in for a secret parameter on replay; meets IAM's default password policy.
-REPLAYED = "Replayed-not-the-value-1"
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 _KEPT_HEADERS = ("CONTENT_TYPE", "HTTP_X_AMZ_TARGET", "HTTP_X_MOTO_ACCOUNT_ID")
 _KEY_ID = re.compile(rb"<AccessKeyId>([A-Z0-9]{16,128})</AccessKeyId>")
@@ -84,7 +83,8 @@ def denied_reply(environ: Mapping[str, Any], op: str,
 
 def _scrub_form(body: bytes) -> str:
     pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return urllib.parse.urlencode([(k, REPLAYED if is_secret_key(_field(k)) else v)
+    # A document in a value (a trust policy's sts:ExternalId) is redacted inside.
+    return urllib.parse.urlencode([(k, REDACTED if hides(_field(k), v) else redact(v))
                                    for k, v in pairs])
 
 
@@ -92,15 +92,6 @@ def _field(name: str) -> str:
     # Query-protocol lists are ``Tags.member.1.Value``: judge the last named part.
     parts = [p for p in name.split(".") if not p.isdigit() and p != "member"]
     return parts[-1] if parts else name
-
-
-def _scrub_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: (REPLAYED if is_secret_key(k) and isinstance(v, str) else _scrub_json(v))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub_json(v) for v in value]
-    return value
 
 
 class RequestLog:
@@ -130,7 +121,7 @@ class RequestLog:
                 "aws4_request, SignedHeaders=host, Signature=replayed")
         if environ.get("HTTP_X_AMZ_TARGET"):
             try:
-                text = json.dumps(_scrub_json(json.loads(body or b"{}")))
+                text = json.dumps(redact(json.loads(body or b"{}")))
             except ValueError:
                 text = ""
         else:
