@@ -48,12 +48,12 @@ class HeldResponder(AutoResponder):
         return "done"
 
 
-def _runbook(tmp_path: Path, scenario: Path, first: str = "deactivate") -> Path:
+def _runbook(tmp_path: Path, scenario: Path | None, first: str = "deactivate") -> Path:
     path = tmp_path / "exercise.yaml"
     path.write_text(f"""\
 id: exercise-test
 title: Deactivate, then wait for the facilitator
-scenario: {scenario}
+{f"scenario: {scenario}" if scenario else ""}
 inputs:
   access_key_id: {{type: string}}
 phases:
@@ -80,9 +80,9 @@ def _client(session: IncidentSession, service: str) -> Any:
                         aws_secret_access_key=s["secret_access_key"])
 
 
-async def _start(tmp_path: Path, runbook: Path,
-                 responder: AutoResponder) -> tuple[IncidentSession, asyncio.Task[str]]:
-    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE,
+async def _start(tmp_path: Path, runbook: Path, responder: AutoResponder,
+                 scenario: Path | None = None) -> tuple[IncidentSession, asyncio.Task[str]]:
+    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE, scenario=scenario,
                            inputs={"access_key_id": LEAKED_KEY}, out_dir=tmp_path / "incidents")
     session = await IncidentSession.start(config, responder)
     return session, asyncio.create_task(session.run())
@@ -105,7 +105,8 @@ def _trail_names(session: IncidentSession) -> list[tuple[str, str]]:
 
 async def test_resume_keeps_the_inject_key_and_the_deactivation(tmp_path: Path) -> None:
     responder = HeldResponder()
-    session, run = await _start(tmp_path, _runbook(tmp_path, LEAKED), responder)
+    # Started with --scenario: resume must play the same one (the runbook names none).
+    session, run = await _start(tmp_path, _runbook(tmp_path, None), responder, LEAKED)
     incident = session.incident_dir
     try:
         await asyncio.wait_for(responder.holding.wait(), 60)

@@ -35,6 +35,21 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def saved_scenario(incident_dir: Path) -> Path | None:
+    """The scenario file an exercise was started with (``--scenario`` or the runbook's)."""
+    import json
+
+    for path in sorted((incident_dir / STATE_DIR).glob("*.jsonl")):
+        try:
+            with path.open(encoding="utf-8") as fh:
+                first = json.loads(fh.readline() or "{}")
+        except (OSError, ValueError):
+            continue
+        if isinstance(first, dict) and first.get("file") and Path(first["file"]).is_file():
+            return Path(str(first["file"]))
+    return None  # the runbook's own scenario, as for a new exercise
+
+
 class ExerciseClock:
     """Seconds since the exercise started, less pauses, plus the facilitator's advances."""
 
@@ -113,10 +128,12 @@ class Exercise:
         return self.session.incident_dir / STATE_DIR / f"{name}.jsonl"
 
     # -- opening ---------------------------------------------------------------------
-    async def begin(self) -> None:
-        """A new exercise: each simulated cloud starts saving its state."""
+    async def begin(self, scenario: Path | None) -> None:
+        """A new exercise: each simulated cloud starts saving its state (and which
+        scenario file it plays, for resume)."""
         for sandbox in self._sandboxes():
-            await asyncio.to_thread(sandbox.exercise().save_to, self._state_path(sandbox))
+            await asyncio.to_thread(sandbox.exercise().save_to, self._state_path(sandbox),
+                                    scenario.resolve() if scenario else None)
 
     async def restore(self) -> None:
         """A resumed exercise: the clouds' saved state replayed, the clock and fired

@@ -21,7 +21,7 @@ from rescind import __version__
 from rescind.engine import opening
 from rescind.engine.action_steps import reverify
 from rescind.engine.identity import Identity, identities
-from rescind.engine.injects import Exercise, check_injects
+from rescind.engine.injects import Exercise, check_injects, saved_scenario
 from rescind.engine.lock import IncidentLock
 from rescind.engine.opening import Opened, open_resources
 from rescind.engine.responder import (
@@ -155,7 +155,9 @@ class IncidentSession:
         session._checkpoint("incident opened")
         opened.sink.target = session._on_blocked
         if session.exercise is not None:
-            await session.exercise.begin()
+            from rescind.engine.exercise import scenario_path
+
+            await session.exercise.begin(scenario_path(runbook, loaded.path, config.scenario))
         return session
 
     @classmethod
@@ -184,7 +186,8 @@ class IncidentSession:
             opened = await open_resources(recalled.loaded.runbook, recalled.loaded.path,
                                           recalled.mode, wanted,
                                           incident_id=incident_dir.name, key=key,
-                                          email=email, given=providers)
+                                          email=email, given=providers,
+                                          scenario=saved_scenario(incident_dir))
         except BaseException:
             if journal is not None:
                 journal.close()

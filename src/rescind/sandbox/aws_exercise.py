@@ -142,12 +142,11 @@ class AwsExercise:
         return build_record(spec, scenario, seeder._context(), index)
 
     # -- crash survival -------------------------------------------------------------------
-    def save_to(self, path: Path) -> None:
-        """Start logging to ``path`` (a new exercise): the seeding's anchor first."""
+    def save_to(self, path: Path, scenario_file: Path | None) -> None:
+        """Start logging to ``path`` (a new exercise): the seeding's anchor and file first."""
         self.log = RequestLog(path)
         self.log.write({"op": "seeded", "now": self.sandbox.now.isoformat(),
-                        "scenario": self.sandbox.scenario.name if self.sandbox.scenario
-                        else None})
+                        "file": str(scenario_file) if scenario_file else None})
 
     def restore(self, path: Path, injects: dict[str, InjectSpec]) -> list[str]:
         """Seed the scenario again at the logged anchor and replay the log; the inject ids
