@@ -258,3 +258,58 @@ def test_the_saved_state_holds_no_secret(tmp_path: Path) -> None:
     assert "4711" not in text and "abcdef0123" not in text
     assert [line["operation"] for line in log.lines()] == ["CreateLoginProfile",
                                                            "UpdateAssumeRolePolicy"]
+
+
+@pytest.mark.parametrize(("scenario", "inject", "expect"), [
+    ("root-credential-use", "root-console-password", "CreateLoginProfile"),
+    ("third-party-role", "new-session", "AssumeRole"),
+])
+def test_shipped_attacker_injects_reach_the_account_and_its_trail(
+        scenario: str, inject: str, expect: str) -> None:
+    from datetime import UTC, datetime
+
+    from rescind.sandbox.aws import start_aws_sandbox
+
+    with start_aws_sandbox(LEAKED.parent / f"{scenario}.yaml") as sandbox:
+        spec = next(i for i in sandbox.injects if i.id == inject)
+        at = datetime.now(UTC)
+        targets = sandbox.exercise().fire(spec, at)
+        found = {e["EventName"]: e for e in sandbox.client("cloudtrail").lookup_events(
+            StartTime=at.replace(microsecond=0), MaxResults=50)["Events"]}
+        assert expect in found, sorted(found)
+        if inject == "root-console-password":  # applied to moto, not only written down
+            sandbox.client("iam").get_login_profile(UserName="support-admin")
+            assert targets == ["support-admin"]
+        if inject == "new-session":
+            assert "ASIAEXAMPLEVENDOR003" in targets
+
+
+def test_an_attacker_inject_fails_against_containment() -> None:
+    """The backdoor key is not created when the team already deactivated the key it uses;
+    the failed attempt is in CloudTrail, as AWS would log it."""
+    from datetime import UTC, datetime
+
+    from rescind.sandbox.aws import start_aws_sandbox
+
+    with start_aws_sandbox(LEAKED) as sandbox:
+        iam = sandbox.client("iam")
+        iam.update_access_key(UserName="backup-admin", AccessKeyId="AKIABACKUPAD1EXAMPLE",
+                              Status="Inactive")
+        spec = next(i for i in sandbox.injects if i.id == "backdoor-key")
+        at = datetime.now(UTC)
+        sandbox.exercise().fire(spec, at)
+        reader = next(i for i in sandbox.injects if i.id == "secret-read")
+        assert sandbox.exercise().fire(reader, at) == ["prod/db-password"]
+        keys = iam.list_access_keys(UserName="backup-admin")["AccessKeyMetadata"]
+        assert [k["AccessKeyId"] for k in keys] == ["AKIABACKUPAD1EXAMPLE"]
+        import json
+
+        events = sandbox.client("cloudtrail").lookup_events(
+            StartTime=at.replace(microsecond=0), MaxResults=50)["Events"]
+        tried = [json.loads(e["CloudTrailEvent"]) for e in events
+                 if e["EventName"] == "CreateAccessKey"]
+        assert [t.get("errorCode") for t in tried] == ["InvalidClientTokenId"]
+        # A key that was never created reads nothing either: the secret read fails too.
+        read = [json.loads(e["CloudTrailEvent"]) for e in events
+                if e["EventName"] == "GetSecretValue"]
+        assert [r.get("errorCode") for r in read] == ["InvalidClientTokenId"]

@@ -122,8 +122,18 @@ class AwsExercise:
                 # The same ids when a resumed exercise fires it again.
                 index = _INJECT_INDEX + zlib.crc32(f"{inject.id}/{number}".encode())
                 record = self._record(timed, at, index, seeder)
-                if seeder._should_apply(timed):
-                    seeder._apply(timed, record)
+                refused = self._refusal(record)
+                if refused is not None:  # the team's containment holds: the attempt fails
+                    record["errorCode"], record["errorMessage"] = refused
+                    record["responseElements"] = None
+                elif seeder._should_apply(timed):
+                    try:
+                        seeder._apply(timed, record)
+                    except UsageError as exc:  # e.g. the user it targets was deleted
+                        record["errorCode"] = "NoSuchEntity" if "NoSuchEntity" in exc.message \
+                            else "ValidationError"
+                        record["errorMessage"] = exc.message
+                        record["responseElements"] = None
                 records.append(record)
                 targets += _targets(record)
             self.sandbox.trail.add_records(records)
@@ -132,6 +142,32 @@ class AwsExercise:
         if log and self.log is not None:
             self.log.write({"op": "inject", "id": inject.id, "at": at.isoformat()})
         return list(dict.fromkeys(targets))
+
+    def _refusal(self, record: dict[str, Any]) -> tuple[str, str] | None:
+        """Why AWS would refuse this attacker call now, given what the responder did:
+        its access key inactive or deleted, or a deny-all policy on its user or role
+        (a quarantine). Other containment (a rotated external id) is not evaluated."""
+        who = record.get("userIdentity") or {}
+        backend = iam_backend(self.sandbox.account_id)
+        key_id = who.get("accessKeyId")
+        if who.get("type") == "IAMUser" and key_id:
+            key = backend.access_keys.get(key_id)
+            if key is None or key.status != "Active":
+                return ("InvalidClientTokenId",
+                        "The security token included in the request is invalid.")
+        holder = None
+        if who.get("type") == "IAMUser":
+            holder = backend.users.get(who.get("userName"))
+        elif who.get("type") == "AssumedRole":
+            issuer = (who.get("sessionContext") or {}).get("sessionIssuer") or {}
+            holder = backend.roles.get(issuer.get("userName"))
+        policies = getattr(holder, "policies", None) or {}
+        if any(_denies_all(doc) for doc in policies.values()):
+            service = str(record.get("eventSource", "")).split(".", 1)[0]
+            return ("AccessDenied",
+                    f"User: {who.get('arn')} is not authorized to perform: "
+                    f"{service}:{record.get('eventName')} with an explicit deny")
+        return None
 
     def _record(self, spec: TrailEventSpec, at: datetime, index: int,
                 seeder: Seeder | None = None) -> dict[str, Any]:
@@ -178,6 +214,25 @@ class AwsExercise:
         key = backend.access_keys.pop(made)
         key.access_key_id = wanted
         backend.access_keys[wanted] = key
+
+
+def _denies_all(document: Any) -> bool:
+    """An unconditional Deny of every action on every resource (rescind's quarantine)."""
+    import json
+
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return False
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if (isinstance(statement, dict) and statement.get("Effect") == "Deny"
+                and statement.get("Action") in ("*", ["*"])
+                and statement.get("Resource") in ("*", ["*"])
+                and not statement.get("Condition")):
+            return True
+    return False
 
 
 def _targets(record: dict[str, Any]) -> list[str]:
