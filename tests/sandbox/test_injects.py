@@ -8,6 +8,7 @@ through boto3, as the responder's own client would.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,9 @@ async def test_resume_keeps_the_inject_key_and_the_deactivation(tmp_path: Path) 
         assert session.exercise is not None
         await session.exercise.fire_now("backdoor-key")
         assert _keys(session, "backup-admin")[BACKDOOR] == "Active"
+        # Killed after an inject fired in the cloud, before the journal had it.
+        alert = session.exercise.injects["soc-alert"]
+        session.exercise._home["soc-alert"].exercise().fire(alert, datetime.now(UTC))
     finally:  # a crash: no close, no seal; the sandbox stops with the process's session
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
@@ -121,7 +125,8 @@ async def test_resume_keeps_the_inject_key_and_the_deactivation(tmp_path: Path) 
     second = HeldResponder()
     resumed = await IncidentSession.resume(incident, second)
     try:
-        assert resumed.exercise is not None and resumed.exercise.fired == ["backdoor-key"]
+        assert resumed.exercise is not None
+        assert resumed.exercise.fired == ["backdoor-key", "soc-alert"]
         # Read back from the resumed simulated account, not from what rescind claims.
         assert _keys(resumed, "deploy-bot")[LEAKED_KEY] == "Inactive"
         assert _keys(resumed, "backup-admin")[BACKDOOR] == "Active"
@@ -133,7 +138,7 @@ async def test_resume_keeps_the_inject_key_and_the_deactivation(tmp_path: Path) 
         resumed.shutdown()
     fired = _kinds(resumed, "exercise.inject")
     assert [(f["id"], f["trigger"], BACKDOOR in f["targets"]) for f in fired] == [
-        ("backdoor-key", "facilitator", True)]
+        ("backdoor-key", "facilitator", True), ("soc-alert", "clock", False)]
 
 
 async def test_clock_pause_deny_and_notes_are_journaled(tmp_path: Path) -> None:
@@ -266,7 +271,6 @@ def test_the_saved_state_holds_no_secret(tmp_path: Path) -> None:
 ])
 def test_shipped_attacker_injects_reach_the_account_and_its_trail(
         scenario: str, inject: str, expect: str) -> None:
-    from datetime import UTC, datetime
 
     from rescind.sandbox.aws import start_aws_sandbox
 
@@ -287,7 +291,6 @@ def test_shipped_attacker_injects_reach_the_account_and_its_trail(
 def test_an_attacker_inject_fails_against_containment() -> None:
     """The backdoor key is not created when the team already deactivated the key it uses;
     the failed attempt is in CloudTrail, as AWS would log it."""
-    from datetime import UTC, datetime
 
     from rescind.sandbox.aws import start_aws_sandbox
 

@@ -140,10 +140,20 @@ class Exercise:
         injects as the journal has them."""
         entries = self.session.journal_entries()
         self.clock = ExerciseClock.replayed(entries)
+        replayed: list[tuple[str, datetime, list[str]]] = []
         for sandbox in self._sandboxes():
             path = self._state_path(sandbox)
             mine = {i: s for i, s in self.injects.items() if self._home[i] is sandbox}
-            await asyncio.to_thread(sandbox.exercise().restore, path, mine)
+            replayed += await asyncio.to_thread(sandbox.exercise().restore, path, mine)
+        journaled = {e.data.get("id") for e in entries if e.kind == "exercise.inject"}
+        for inject_id, at, targets in replayed:
+            if inject_id not in journaled:  # killed after it fired, before it was journaled
+                spec = self.injects[inject_id]
+                trigger = ("clock" if spec.at else "after_step" if spec.after_step
+                           else "facilitator")
+                self.session._append("exercise.inject", self._entry(spec, trigger, targets, at))
+        if replayed:
+            entries = self.session.journal_entries()
         timed_out = {e.data.get("inject") for e in entries
                      if e.kind == "action.approval" and e.data.get("timed_out")}
         for entry in entries:
@@ -190,13 +200,16 @@ class Exercise:
             self.fired.append(inject_id)
             if spec.approver_unreachable:
                 self.unreachable.append(inject_id)
-            self.session._append("exercise.inject", {
-                "id": inject_id, "summary": spec.summary, "trigger": trigger,
-                "targets": targets, "at": at.isoformat().replace("+00:00", "Z")})
+            self.session._append("exercise.inject", self._entry(spec, trigger, targets, at))
             if spec.alert is not None:
                 self.session._emit(EventKind.WARNING,
                                    message=f"Alert from {spec.alert.source}: {spec.alert.text}")
             return True
+
+    @staticmethod
+    def _entry(spec: Any, trigger: str, targets: list[str], at: datetime) -> dict[str, Any]:
+        return {"id": spec.id, "summary": spec.summary, "trigger": trigger,
+                "targets": targets, "at": at.isoformat().replace("+00:00", "Z")}
 
     def pending(self) -> list[str]:
         return [i for i in self.injects if i not in self.fired]

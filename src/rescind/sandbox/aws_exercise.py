@@ -184,20 +184,21 @@ class AwsExercise:
         self.log.write({"op": "seeded", "now": self.sandbox.now.isoformat(),
                         "file": str(scenario_file) if scenario_file else None})
 
-    def restore(self, path: Path, injects: dict[str, InjectSpec]) -> list[str]:
-        """Seed the scenario again at the logged anchor and replay the log; the inject ids
-        it fired again, in order. Logging continues to the same file."""
+    def restore(self, path: Path,
+                injects: dict[str, InjectSpec]) -> list[tuple[str, datetime, list[str]]]:
+        """Seed the scenario again at the logged anchor and replay the log; the injects
+        it fired again, in order (id, when, targets). Logging continues to the same file."""
         log = RequestLog(path)
         lines = list(log.lines())
         if not lines or lines[0].get("op") != "seeded":
             self.log = log
             return []
         self.sandbox.reseed(datetime.fromisoformat(str(lines[0]["now"])))
-        fired: list[str] = []
+        fired: list[tuple[str, datetime, list[str]]] = []
         for line in lines[1:]:
             if line["op"] == "inject" and line["id"] in injects:
-                self.fire(injects[line["id"]], datetime.fromisoformat(line["at"]), log=False)
-                fired.append(line["id"])
+                at = datetime.fromisoformat(line["at"])
+                fired.append((line["id"], at, self.fire(injects[line["id"]], at, log=False)))
             elif line["op"] == "trail":
                 self.sandbox.trail.add_records([line["record"]])
             elif line["op"] == "request":
