@@ -85,12 +85,18 @@ async def test_facilitator_fires_pauses_advances_and_notes(identity: None,
         assert "AKIABACKDOOR2EXAMPLE" in [k["AccessKeyId"] for k in keys]
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is incident, "the incident screen")
+        # The app checks the clock by itself: moved past secret-read (+12m) behind its back.
+        exercise = session.exercise
+        assert exercise is not None
+        exercise.clock.advanced_s += 6 * 60
+        await wait_for(pilot, lambda: "secret-read" in exercise.fired, "the clock's inject",
+                       timeout=60)
         await pilot.press("enter")  # the manual step's dialog again
         record = await respond_until_sealed(pilot, log)
         await wait_for(pilot, lambda: record.report is not None, "verification")
         incident_dir = record.incident_dir
     assert [(i["id"], i["trigger"]) for i in kinds(incident_dir, "exercise.inject")] == [
-        ("backdoor-key", "facilitator"), ("soc-alert", "clock")]
+        ("backdoor-key", "facilitator"), ("soc-alert", "clock"), ("secret-read", "clock")]
     assert kinds(incident_dir, "exercise.pause") == [{"by": "facilitator"}]
     assert kinds(incident_dir, "exercise.resume") == [{"by": "facilitator"}]
     assert kinds(incident_dir, "exercise.clock") == [{"advanced_s": 360}]

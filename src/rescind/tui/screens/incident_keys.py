@@ -30,6 +30,7 @@ from rescind.tui.widgets.steps import StepList
 if TYPE_CHECKING:
     from textual.signal import Signal
 
+    from rescind.engine.injects import Exercise
     from rescind.engine.responder import EngineEvent
     from rescind.engine.session import IncidentSession
     from rescind.tui.runner import IncidentRunner
@@ -184,12 +185,15 @@ class IncidentKeys(Screen[None]):
         if exercise is not None:
             self.app.push_screen(FacilitatorModal(exercise))
 
-    @work(group="exercise-clock", exclusive=True, exit_on_error=False)
-    async def tick_exercise(self) -> None:
+    def exercise_clock(self) -> None:
         """Fire the injects the exercise clock has reached while the team works."""
         session = self.runner.session
         if session is not None and session.exercise is not None and not self.closed:
-            await session.exercise.tick()
+            self._tick(session.exercise)
+
+    @work(group="exercise-clock", exclusive=True, exit_on_error=False)
+    async def _tick(self, exercise: Exercise) -> None:
+        await exercise.tick()
 
     def action_home(self) -> None:
         question = self.quit_question()
