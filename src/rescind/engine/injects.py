@@ -167,9 +167,10 @@ class Exercise:
             self._running.clear()
 
     # -- firing ------------------------------------------------------------------------
-    async def tick(self) -> list[str]:
-        """Fire every inject the clock has reached; their ids."""
-        if self.paused:
+    async def tick(self, *, even_paused: bool = False) -> list[str]:
+        """Fire every inject the clock has reached; their ids. Nothing while paused,
+        unless the facilitator's own advance asks."""
+        if self.paused and not even_paused:
             return []
         elapsed = self.clock.elapsed()
         due = [i for i, s in self.injects.items()
@@ -247,14 +248,9 @@ class Exercise:
             raise UsageError("advance the clock by a positive time", fix="e.g. +5m")
         self.clock.advanced_s += seconds
         self.session._append("exercise.clock", {"advanced_s": seconds})
-        was_paused = self.paused
-        if was_paused:  # an advance is the facilitator's deliberate move: play it now
-            self._running.set()
-        try:
-            return await self.tick()
-        finally:
-            if was_paused:
-                self._running.clear()
+        # An advance is the facilitator's deliberate move: play it now, paused or not
+        # (the steps stay held: the pause itself is untouched).
+        return await self.tick(even_paused=True)
 
     def note(self, text: str) -> None:
         text = text.strip()
