@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from rescind.engine.responder import EventKind, StepState
+from rescind.engine.responder import EventKind, StepState, StepStatus
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.errors import UsageError
 from rescind.modes import Mode
@@ -67,8 +67,15 @@ phases:
       with: {{access_key_id: "${{{{ inputs.access_key_id }}}}"}}
     - id: hold
       manual: Wait for the facilitator
+    - id: wrap-up
+      note: The facilitator may hold this one
 """)
     return path
+
+
+async def _until(condition: Any) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)  # polling a condition, bounded by the caller's wait_for
 
 
 def _client(session: IncidentSession, service: str) -> Any:
@@ -150,10 +157,15 @@ async def test_clock_pause_deny_and_notes_are_journaled(tmp_path: Path) -> None:
         assert exercise is not None
         assert (await exercise.command("pause")).startswith("Paused")
         assert await exercise.tick() == []  # the clock stopped: nothing fires
+        responder.release.set()  # the team finishes its step: the next one is held
+        await asyncio.wait_for(_until(lambda: exercise.holding), 60)
         said = await exercise.command("advance +11m")
         assert "soc-alert" in said and "backdoor-key" in said
-        assert exercise.paused  # an advance fires what is due but keeps the pause
+        # An advance fires what is due but keeps the pause and the held step.
+        assert exercise.paused and exercise.holding
+        assert session._state("wrap-up").status is StepStatus.PENDING
         await exercise.command("resume")
+        assert await asyncio.wait_for(run, 60) == "completed"
         await exercise.command("note the team missed the second key")
         await exercise.command("fire no-console-delete")
         with pytest.raises(ClientError, match="AccessDenied"):

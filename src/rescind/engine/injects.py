@@ -117,6 +117,7 @@ class Exercise:
         self.clock = ExerciseClock(session.started_at)
         self._running = asyncio.Event()
         self._running.set()
+        self.holding = False  # a step is waiting for the facilitator's resume
         self._lock = asyncio.Lock()
 
     def _sandboxes(self) -> list[Any]:
@@ -226,7 +227,11 @@ class Exercise:
 
     async def wait_running(self) -> None:
         """Hold the next step while the facilitator has the exercise paused."""
-        await self._running.wait()
+        self.holding = self.paused
+        try:
+            await self._running.wait()
+        finally:
+            self.holding = False
 
     def pause(self) -> None:
         if self.paused:
