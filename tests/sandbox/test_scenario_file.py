@@ -14,7 +14,7 @@ from rescind.sandbox.scenario import Scenario
 def test_errors_name_file_and_field(tmp_path: Path) -> None:
     bad_key = tmp_path / "bad-key.yaml"
     bad_key.write_text("users:\n  - name: a\n    access_keys: [{id: AKIA-not-a-key}]\n")
-    with pytest.raises(UsageError, match=r"bad-key.yaml: users.0.access_keys.0.id"):
+    with pytest.raises(UsageError, match=r"bad-key.yaml:3: users.0.access_keys.0.id"):
         Scenario.load(bad_key)
     broken = tmp_path / "broken.yaml"
     broken.write_text("users: [\n")

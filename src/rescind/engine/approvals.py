@@ -35,9 +35,17 @@ async def approve(session: IncidentSession, state: StepState, plan: Plan, policy
                               expected_names=expected)
     while True:
         session._set_status(state, StepStatus.WAITING)
-        response = await session.responder.approve(request)
         entry: dict[str, Any] = {"step": state.id, "plan_hash": plan.digest,
                                  "policy": policy.value, "by": session._responder_identity()}
+        # Exercise inject: whoever must sign this off cannot be reached (docs/exercises.md).
+        unreachable = session.exercise.take_unreachable() if session.exercise else None
+        if unreachable is not None:
+            reason = f"timed out: the approver did not answer (exercise inject {unreachable})"
+            session._append("action.approval", entry | {
+                "approved": False, "reason": reason, "timed_out": True, "inject": unreachable})
+            raise ActionError(f"{policy.value} approval {reason}", kind=ErrorKind.ERROR,
+                              fix="retry to ask an approver again, or skip with a reason")
+        response = await session.responder.approve(request)
         if not response.approved:
             session._append("action.approval", entry | {
                 "approved": False, "reason": response.reason or "declined"})

@@ -50,6 +50,7 @@ class Clouds:
     settings: dict[str, Any]
     sink: BlockedSink = field(default_factory=BlockedSink)
     stop: Callable[[], None] = lambda: None
+    sandboxes: dict[str, Any] = field(default_factory=dict)  # exercise mode's simulated clouds
 
 
 async def open_clouds(runbook: Runbook, runbook_path: Path, mode: Mode,
@@ -59,10 +60,11 @@ async def open_clouds(runbook: Runbook, runbook_path: Path, mode: Mode,
     """Sandboxes (exercise, unless providers are ``given``) → providers → dry-run guards."""
     settings = dict(settings)
     stop_sandboxes: Callable[[], None] = _nothing
+    sandboxes: dict[str, Any] = {}
     if mode is Mode.EXERCISE and given is None:
         from rescind.engine.exercise import start_simulated_clouds
 
-        sandbox_settings, stop_sandboxes = await asyncio.to_thread(
+        sandbox_settings, stop_sandboxes, sandboxes = await asyncio.to_thread(
             start_simulated_clouds, runbook, runbook_path, scenario)
         settings = merge(settings, sandbox_settings)
     built: dict[str, Any] = {}
@@ -83,7 +85,8 @@ async def open_clouds(runbook: Runbook, runbook_path: Path, mode: Mode,
         providers.close_all(opened)
         stop_sandboxes()
 
-    return Clouds(providers=opened, settings=settings, sink=sink, stop=stop)
+    return Clouds(providers=opened, settings=settings, sink=sink, stop=stop,
+                  sandboxes=sandboxes)
 
 
 def guard_dry_run(runbook: Runbook, mode: Mode, opened: Mapping[str, Any],

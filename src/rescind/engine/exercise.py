@@ -42,23 +42,25 @@ def scenario_inputs(runbook: Runbook, runbook_path: Path,
 
 def start_simulated_clouds(
         runbook: Runbook, runbook_path: Path,
-        scenario: Path | None = None) -> tuple[dict[str, Any], Callable[[], None]]:
+        scenario: Path | None = None,
+) -> tuple[dict[str, Any], Callable[[], None], dict[str, Any]]:
     """Start the sandbox of every provider the runbook's actions need.
 
-    Returns the settings tables that point each provider at its sandbox, and a
-    stopper for them all.
+    Returns the settings tables that point each provider at its sandbox, a
+    stopper for them all, and the sandboxes (for injects, engine/injects.py).
     """
     from rescind.engine.clouds import needed_providers
     from rescind.providers import registry
 
     needed = sorted(needed_providers(runbook))
     if not needed:
-        return {}, lambda: None
+        return {}, lambda: None, {}
     path = scenario_path(runbook, runbook_path, scenario)
     if path is not None and not path.is_file():
         raise UsageError(f"exercise scenario {path} does not exist",
                          fix=f"fix `scenario:` in {runbook_path.name} or pass --scenario FILE")
     settings: dict[str, Any] = {}
+    sandboxes: dict[str, Any] = {}
     stoppers: list[Callable[[], None]] = []
 
     def stop_all() -> None:
@@ -73,10 +75,11 @@ def start_simulated_clouds(
                                  fix="run this runbook in live or dry-run mode")
             stoppers.append(sandbox.stop)
             settings[name] = sandbox.provider_settings()
+            sandboxes[name] = sandbox
     except BaseException:
         stop_all()
         raise
-    return settings, stop_all
+    return settings, stop_all, sandboxes
 
 
 def scenario_record(runbook: Runbook, runbook_path: Path,

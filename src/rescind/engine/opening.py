@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ class Opened:
     sink: BlockedSink
     stop: Callable[[], None]  # closes every provider, stops every sandbox
     signer: Signer
+    sandboxes: dict[str, Any] = field(default_factory=dict)  # exercise mode's simulated clouds
 
 
 async def open_resources(runbook: Runbook, runbook_path: Path, mode: Mode,
@@ -59,7 +60,7 @@ async def open_resources(runbook: Runbook, runbook_path: Path, mode: Mode,
         clouds.stop()
         raise
     return Opened(providers=clouds.providers, settings=clouds.settings, sink=clouds.sink,
-                  stop=clouds.stop, signer=signer)
+                  stop=clouds.stop, signer=signer, sandboxes=clouds.sandboxes)
 
 
 def new_incident_id(runbook_id: str) -> str:

@@ -23,6 +23,7 @@ from rescind.actions.overlay import Overlay
 from rescind.engine import opening
 from rescind.engine.action_steps import reverify
 from rescind.engine.identity import Identity, identities
+from rescind.engine.injects import Exercise, check_injects, saved_scenario
 from rescind.engine.lock import IncidentLock
 from rescind.engine.opening import Opened, open_resources
 from rescind.engine.responder import (
@@ -113,6 +114,7 @@ class IncidentSession:
         self._secrets = KnownSecrets(inputs, secret_inputs)
         # Dry-run only: the changes approved plans would have made (actions/overlay.py).
         self._overlay = Overlay()
+        self.exercise: Exercise | None = None  # exercise mode with injects (engine/injects.py)
 
     # ----------------------------------------------------------------- opening
 
@@ -135,6 +137,7 @@ class IncidentSession:
                                       key=config.key, email=config.email,
                                       scenario=config.scenario, given=config.providers)
         try:
+            check_injects(runbook, opened.sandboxes)
             incident_dir, lock, journal = opening.create_folder(config.out_dir, incident_id)
         except BaseException:
             opened.stop()
@@ -159,6 +162,10 @@ class IncidentSession:
         # Signed before any change: from here on, resume trusts only signed lines.
         session._checkpoint("incident opened")
         opened.sink.target = session._on_blocked
+        if session.exercise is not None:
+            from rescind.engine.exercise import scenario_path
+
+            await session.exercise.begin(scenario_path(runbook, loaded.path, config.scenario))
         return session
 
     @classmethod
@@ -187,7 +194,8 @@ class IncidentSession:
             opened = await open_resources(recalled.loaded.runbook, recalled.loaded.path,
                                           recalled.mode, wanted,
                                           incident_id=incident_dir.name, key=key,
-                                          email=email, given=providers)
+                                          email=email, given=providers,
+                                          scenario=saved_scenario(incident_dir))
         except BaseException:
             if journal is not None:
                 journal.close()
@@ -219,6 +227,8 @@ class IncidentSession:
         if tail.unsigned:
             session._append("journal.unconfirmed", tail.journal_data())
         opened.sink.target = session._on_blocked
+        if session.exercise is not None:
+            await session.exercise.restore()
         return session
 
     @classmethod
@@ -231,6 +241,8 @@ class IncidentSession:
                       journal=journal, lock=lock, signer=opened.signer, responder=responder,
                       settings=opened.settings, providers=opened.providers)
         session._stop_sandbox = opened.stop
+        if any(getattr(s, "injects", None) for s in opened.sandboxes.values()):
+            session.exercise = Exercise(session, opened.sandboxes)
         return session
 
     # ------------------------------------------------------------------ running
@@ -254,7 +266,12 @@ class IncidentSession:
                     state = self._state(step_def.id)
                     if state.status in (StepStatus.DONE, StepStatus.SKIPPED):
                         continue
+                    if self.exercise is not None:
+                        await self.exercise.wait_running()
+                        await self.exercise.tick()
                     await run_step(self, step_def, state)
+                    if self.exercise is not None:
+                        await self.exercise.after_step(step_def.id)
                 self._append("phase.end", {"phase": phase})
                 self._checkpoint(f"end of phase {phase}", phase=phase)
                 self._emit(EventKind.PHASE, phase=phase, status="end")

@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rescind.errors import RescindError, UsageError
 from rescind.sandbox.aws_seed import RESPONDER_KEY_ID, Seeder, iam_backend
 from rescind.sandbox.cloudtrail import FakeCloudTrail
-from rescind.sandbox.scenario import Scenario
+from rescind.sandbox.scenario import InjectSpec, Scenario
+
+if TYPE_CHECKING:
+    from rescind.sandbox.aws_exercise import AwsExercise
 
 _active_lock = threading.Lock()
 _active: AwsSandbox | None = None
@@ -42,6 +45,8 @@ class MotoTraffic:
         self.requests = 0
         self.in_flight = 0
         self.peak = 0
+        # Exercise mode's injects and saved state (aws_exercise.py), once an exercise plays.
+        self.hook: AwsExercise | None = None
         self._lock = threading.Lock()
 
     def wrap(self, app: WsgiApp) -> WsgiApp:
@@ -54,6 +59,8 @@ class MotoTraffic:
             try:
                 if self.latency_ms > 0:
                     time.sleep(self.latency_ms / 1000)
+                if self.hook is not None:
+                    return self.hook.handle(app, environ, start_response)
                 # moto answers with a complete body: materialise it inside the count.
                 return list(app(environ, start_response))
             finally:
@@ -159,6 +166,34 @@ class AwsSandbox:
         """Change the simulated round trip for moto and the fake CloudTrail."""
         self.traffic.latency_ms = latency_ms
         self.trail.latency_ms = latency_ms
+
+    # -- exercise ---------------------------------------------------------------
+    @property
+    def injects(self) -> list[InjectSpec]:
+        return list(self.scenario.injects) if self.scenario else []
+
+    def exercise(self) -> AwsExercise:
+        """Injects, denials and the saved state of this account (made on first use)."""
+        from rescind.sandbox.aws_exercise import AwsExercise
+
+        if self.traffic.hook is None:
+            self.traffic.hook = AwsExercise(self)
+        return self.traffic.hook
+
+    def reseed(self, now: datetime) -> None:
+        """Empty the account and seed its scenario again as of ``now`` (a restore's anchor).
+
+        The responder keeps the secret it was given: providers already hold it.
+        """
+        scenario, secret = self.scenario, self._responder_secret
+        if scenario is None:
+            return
+        _reset_moto(self.endpoint_url)
+        self.trail.clear()
+        self.now = now
+        self.seed(scenario)
+        iam_backend(self.account_id).access_keys[self.responder_key_id].secret_access_key = secret
+        self._responder_secret = secret
 
     # -- seeding ----------------------------------------------------------------
     def seed(self, scenario: Scenario | Path) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 RESPONDER_KEY_ID = "AKIARESPONDR9EXAMPLE"
 MFA_CODES = ("123456", "654321")
+SEED_HEADER = "x-rescind-scenario"
 
 
 def iam_backend(account_id: str) -> Any:
@@ -146,6 +147,8 @@ class Seeder:
 
             def pin_account(request: Any, **_: Any) -> None:
                 request.headers["x-moto-account-id"] = account
+                # The scenario's own calls (seeding, injects): never logged as the responder's.
+                request.headers[SEED_HEADER] = "1"
 
             client.meta.events.register("before-sign", pin_account)
             self._clients[cache_key] = client

@@ -152,6 +152,11 @@ class FakeCloudTrail:
                 self._views[region].sort(key=lambda v: (v["EventTime"], v["EventId"]),
                                          reverse=True)
 
+    def clear(self) -> None:
+        """Forget every record (an exercise's account seeded again)."""
+        with self._lock:
+            self._views.clear()
+
     def records(self, region: str) -> list[dict[str, Any]]:
         """The full records served in a region, newest first (for tests and checks)."""
         with self._lock:

@@ -10,12 +10,12 @@ an event to keep it history-only).
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rescind.errors import UsageError
 from rescind.sandbox.scenario_exercise import ExerciseFields
@@ -158,6 +158,91 @@ class AttackerSpec(_Model):
     user_agent: str = "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0 exe/x86_64.ubuntu.22 prompt/off"
 
 
+class InjectEventSpec(TrailEventSpec):
+    """An attacker call an inject makes: a history event that happens when it fires."""
+
+    time: str = "now"
+
+
+class AlertSpec(_Model):
+    """A second alert: a message to the responder from someone watching."""
+
+    source: str = "SOC"
+    text: str
+
+
+_INJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_OPERATION = re.compile(r"^([a-z0-9-]+:)?[A-Z][A-Za-z0-9]+$")
+
+
+class InjectSpec(_Model):
+    """Something that happens during the exercise (docs/exercises.md, Injects).
+
+    ``at`` (``+5m`` on the exercise clock) or ``after_step`` (a step id) fires it;
+    with neither, only the facilitator does. What it does: ``attacker`` calls made
+    on the simulated account and written to its CloudTrail, an ``alert`` to the
+    responder, ``approver_unreachable`` (the next two-person approval times out),
+    ``deny`` (the responder's calls to these operations get AccessDenied from then on).
+    """
+
+    id: str
+    summary: str
+    at: str | None = None
+    after_step: str | None = None
+    attacker: list[InjectEventSpec] = Field(default_factory=list)
+    alert: AlertSpec | None = None
+    approver_unreachable: bool = False
+    deny: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _INJECT_ID.match(value):
+            raise ValueError("an inject id is lower-case letters, digits and dashes")
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _offset(cls, value: str | None) -> str | None:
+        if value is not None:
+            offset_seconds(value)
+        return value
+
+    @field_validator("deny")
+    @classmethod
+    def _operations(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _OPERATION.match(name):
+                raise ValueError(f"{name!r} is not an API operation: write it as "
+                                 "DeleteAccessKey or iam:DeleteAccessKey")
+        return value
+
+    @model_validator(mode="after")
+    def _does_something(self) -> InjectSpec:
+        if self.at is not None and self.after_step is not None:
+            raise ValueError("give at: or after_step:, not both")
+        if not (self.attacker or self.alert or self.approver_unreachable or self.deny):
+            raise ValueError("an inject does something: give attacker:, alert:, "
+                             "approver_unreachable: true or deny:")
+        return self
+
+    @property
+    def at_seconds(self) -> int | None:
+        return None if self.at is None else offset_seconds(self.at)
+
+
+def offset_seconds(text: str) -> int:
+    """``+5m`` → 300: a point on the exercise clock, counted from its start."""
+    origin = datetime(2000, 1, 1, tzinfo=UTC)
+    if not text.strip().startswith("+"):
+        raise ValueError(f"{text!r} is not a time on the exercise clock: write +5m, +90s, +1h")
+    try:
+        return int((parse_when(text, origin) - origin).total_seconds())
+    except UsageError:
+        raise ValueError(f"{text!r} is not a time on the exercise clock: "
+                         "write +5m, +90s, +1h") from None
+
+
 class CloudTrailSpec(_Model):
     events: list[TrailEventSpec] = Field(default_factory=list)
     generate: GenerateSpec | None = None
@@ -189,6 +274,8 @@ class Scenario(ExerciseFields, _Model):
     vault: dict[str, Any] = Field(default_factory=dict)
     # Tabletop recipients for notify.send; read by sandbox/notify.py, checked there.
     notify: dict[str, Any] = Field(default_factory=dict)
+    # What happens during the exercise (engine/injects.py fires them).
+    injects: list[InjectSpec] = Field(default_factory=list)
 
     @field_validator("account_id")
     @classmethod
@@ -202,6 +289,16 @@ class Scenario(ExerciseFields, _Model):
     def _some_region(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("name at least one region")
+        return value
+
+    @field_validator("injects")
+    @classmethod
+    def _unique_injects(cls, value: list[InjectSpec]) -> list[InjectSpec]:
+        seen: set[str] = set()
+        for inject in value:
+            if inject.id in seen:
+                raise ValueError(f"inject id {inject.id!r} is used twice")
+            seen.add(inject.id)
         return value
 
     def user(self, name: str) -> UserSpec | None:
@@ -225,5 +322,21 @@ class Scenario(ExerciseFields, _Model):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise UsageError(f"{path}: {where}: {first['msg']} ({len(exc.errors())} error(s))",
-                             fix="see docs/timeline.md for the scenario format") from None
+            fix = ("see docs/exercises.md for injects" if first["loc"][:1] == ("injects",)
+                   else "see docs/timeline.md for the scenario format")
+            message = first["msg"].removeprefix("Value error, ")
+            raise UsageError(f"{path}:{line_of(path, first['loc'])}: {where}: {message} "
+                             f"({len(exc.errors())} error(s))", fix=fix) from None
+
+
+def line_of(path: Path, loc: tuple[Any, ...]) -> int:
+    """The line of a validation error's location in the scenario file (1 if unknown)."""
+    from rescind.runbook.problems import nearest
+    from rescind.runbook.yamltree import parse
+
+    try:
+        tree = parse(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UsageError):
+        return 1
+    # pydantic appends the failing validator's context (a model name) past the data.
+    return nearest(tree.positions, tuple(p for p in loc if isinstance(p, (int, str)))).line

@@ -74,6 +74,7 @@ class IncidentScreen(ReportsFailures, IncidentKeys):
         self.query_one(BlastRadius).display = False
         self.query_one(StepList).loading = True
         self.runner.start()
+        self.set_interval(5, self.exercise_clock)  # an exercise's timed injects
 
     def on_unmount(self) -> None:
         self.runner.shutdown()

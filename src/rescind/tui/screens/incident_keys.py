@@ -30,6 +30,7 @@ from rescind.tui.widgets.steps import StepList
 if TYPE_CHECKING:
     from textual.signal import Signal
 
+    from rescind.engine.injects import Exercise
     from rescind.engine.responder import EngineEvent
     from rescind.engine.session import IncidentSession
     from rescind.tui.runner import IncidentRunner
@@ -57,11 +58,14 @@ class IncidentKeys(Screen[None]):
                 tooltip="Copy the latest ANCHOR line to paste into the ticket (OSC 52)"),
         Binding("h", "home", "Home", id="incident.home",
                 tooltip="Leave this incident for the home screen (it stays resumable)"),
+        Binding("f", "facilitator", "Facilitator", id="incident.facilitator",
+                tooltip="Exercise: pause, resume, fire an inject, advance the clock, note"),
         # When the key cannot act right now, these say why (never shown in the footer).
         Binding("c", "why('cancel_step')", show=False, system=True),
         Binding("u", "why('resume')", show=False, system=True),
         Binding("x", "why('close_incident')", show=False, system=True),
         Binding("b", "why('blast_radius')", show=False, system=True),
+        Binding("f", "why('facilitator')", show=False, system=True),
     ]
 
     runner: IncidentRunner
@@ -98,6 +102,9 @@ class IncidentKeys(Screen[None]):
             return self.anchor_line is not None
         if action == "blast_radius":
             return bool(self.query_one(BlastRadius).roots)
+        if action == "facilitator":
+            return runner.session is not None and runner.session.exercise is not None \
+                and not self.closed
         return True
 
     def action_why(self, action: str) -> None:
@@ -112,6 +119,10 @@ class IncidentKeys(Screen[None]):
                     "(and the persistence step's), once they are done.")
         elif runner.session is None:
             text = "The incident is still opening."
+        elif action == "facilitator":
+            text = ("The facilitator's controls are for an exercise whose scenario has "
+                    "injects (docs/exercises.md)." if not self.closed else
+                    "The exercise is closed: r shows its record.")
         elif action == "close_incident":
             if self.closed:
                 text = "The incident is already closed: r shows its record."
@@ -166,6 +177,23 @@ class IncidentKeys(Screen[None]):
 
     def action_resume(self) -> None:
         self.runner.reopen()
+
+    def action_facilitator(self) -> None:
+        from rescind.tui.modals.facilitator import FacilitatorModal
+
+        exercise = self.session.exercise
+        if exercise is not None:
+            self.app.push_screen(FacilitatorModal(exercise))
+
+    def exercise_clock(self) -> None:
+        """Fire the injects the exercise clock has reached while the team works."""
+        session = self.runner.session
+        if session is not None and session.exercise is not None and not self.closed:
+            self._tick(session.exercise)
+
+    @work(group="exercise-clock", exclusive=True, exit_on_error=False)
+    async def _tick(self, exercise: Exercise) -> None:
+        await exercise.tick()
 
     def action_home(self) -> None:
         question = self.quit_question()
