@@ -14,10 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rescind.errors import UsageError
+from rescind.sandbox.scenario_file import read_mapping, validate
 from rescind.timeline.window import parse_when
 
 ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
@@ -209,20 +208,5 @@ class Scenario(_Model):
     @classmethod
     def load(cls, path: Path) -> Scenario:
         """Read a scenario file; errors name the file and the field."""
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise UsageError(f"cannot read scenario {path}: {exc.strerror}",
-                             fix="check the path") from None
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{path}: not valid YAML: {exc}", fix="fix the YAML syntax") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"{path}: a scenario is a YAML mapping",
-                             fix="start the file with keys like account_id:, users:")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise UsageError(f"{path}: {where}: {first['msg']} ({len(exc.errors())} error(s))",
-                             fix="see docs/timeline.md for the scenario format") from None
+        data = read_mapping(path, first_keys="account_id:, users:")
+        return validate(cls, data, path, docs="docs/timeline.md")

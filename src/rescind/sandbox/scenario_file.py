@@ -1,0 +1,43 @@
+"""Reading a scenario file: one YAML mapping, and errors that name the file and the field.
+
+Each cloud's part of a scenario validates with its own model; how the file is read and
+how a mistake is told is the same for all of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from rescind.errors import UsageError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_mapping(path: Path, *, first_keys: str) -> dict[str, Any]:
+    """The scenario at ``path`` as a mapping; ``first_keys`` are named in the fix."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read scenario {path}: {exc.strerror}",
+                         fix="check the path") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML: {exc}", fix="fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a scenario is a YAML mapping",
+                         fix=f"start the file with keys like {first_keys}")
+    return data
+
+
+def validate(model: type[M], data: Any, path: Path, *, docs: str, within: str = "") -> M:
+    """``data`` as ``model``; the first error says where (``within`` prefixes the field)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = within + ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{path}: {where}: {first['msg']} ({len(exc.errors())} error(s))",
+                         fix=f"see {docs} for the scenario format") from None
