@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,10 @@ async def test_responder_coalesces_bursts_and_hops_threads() -> None:
                               args=(EngineEvent(EventKind.PROGRESS, {"done": 100}),))
     thread.start()
     thread.join()
-    await asyncio.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while not batches:  # the flush is scheduled on this loop: wait for it, not for time
+        assert time.monotonic() < deadline, "the burst was never delivered"
+        await asyncio.sleep(0.005)
     assert [len(b) for b in batches] == [101]
 
     step = StepState(id="s", phase="contain", kind="prompt", title="s")

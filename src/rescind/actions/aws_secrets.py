@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from rescind.actions.aws_common import AwsParams, aws, max_targets
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.common import (
+    OneOrMany,
     StrList,
     TargetCall,
     bounded,
     drift,
     escalated_risk,
-    one_or_many,
     plan_changes,
     plan_for,
     plural,
@@ -29,20 +29,12 @@ from rescind.providers.aws import AwsProvider
 ROTATED = "a new version, made current by the rotation function"
 
 
-class SecretParams(AwsParams):
+class SecretParams(AwsParams, OneOrMany):
+    pair = ("secret_id", "secret_ids")
     secret_id: str | None = Field(default=None, description="Secret name or ARN")
     secret_ids: StrList = Field(default_factory=list, description="Several secrets")
     region: str | None = Field(default=None, description="The secrets' region (default: the "
                                                          "provider's region)")
-
-    @model_validator(mode="after")
-    def _some(self) -> SecretParams:
-        if not self.ids():
-            raise ValueError("give secret_id or secret_ids")
-        return self
-
-    def ids(self) -> list[str]:
-        return one_or_many(self.secret_id, self.secret_ids)
 
 
 def _current_version(described: dict[str, Any]) -> str | None:
@@ -84,7 +76,7 @@ class RotateSecret(Action[SecretParams]):
 
     async def plan(self, ctx: ActionContext, params: SecretParams, step_id: str) -> Plan:
         provider = aws(ctx)
-        ids = params.ids()
+        ids = params.targets()
         await provider.run(provider.check_targets, account=params.account,
                            max_targets=max_targets(ctx, params), count=len(ids))
         described = await _describe(provider, params, ids, missing_ok=False)

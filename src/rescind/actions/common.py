@@ -9,9 +9,9 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel, BeforeValidator, model_validator
 
 from rescind.actions.base import Action, ActionContext, Change, Plan, Risk
 from rescind.errors import ActionError, ErrorKind
@@ -49,6 +49,29 @@ def one_or_many(one: str | None, many: Iterable[str]) -> list[str]:
     duplicates dropped, in the order given."""
     values = ([one] if one else []) + list(many)
     return list(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+
+class OneOrMany(BaseModel):
+    """Params naming their targets by a ``thing`` / ``things`` pair, at least one given.
+
+    A subclass (also of its cloud's params) sets ``pair = ("user", "users")`` and
+    declares both fields; ``targets()`` are the values as written (a subclass may
+    normalise them further).
+    """
+
+    pair: ClassVar[tuple[str, str]]
+
+    @model_validator(mode="after")
+    def _one_or_many(self) -> Self:
+        if not self.given():
+            raise ValueError(f"give {self.pair[0]} or {self.pair[1]}")
+        return self
+
+    def given(self) -> list[str]:
+        return one_or_many(getattr(self, self.pair[0]), getattr(self, self.pair[1]))
+
+    def targets(self) -> list[str]:
+        return self.given()
 
 
 def escalated_risk(base: Risk, count: int, cap: int = 20) -> Risk:

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.common import (
+    OneOrMany,
     StrList,
     TargetCall,
     bounded,
@@ -41,22 +42,13 @@ USER, SYSTEM = "USER_MANAGED", "SYSTEM_MANAGED"
 ENABLED, DISABLED, DELETED = "enabled", "disabled", "deleted"
 
 
-class AccountParams(GcpParams):
+class AccountParams(GcpParams, OneOrMany):
+    pair = ("service_account", "service_accounts")
     service_account: str | None = Field(default=None, description="The service account's "
                                         "email (NAME@PROJECT.iam.gserviceaccount.com)")
     service_accounts: StrList = Field(default_factory=list,
                                       description="Several service accounts (a list, or a "
                                                   "comma separated string)")
-
-    @model_validator(mode="after")
-    def _some(self) -> AccountParams:
-        if not self.given():
-            raise ValueError("give service_account or service_accounts")
-        return self
-
-    def given(self) -> list[str]:
-        """The accounts as written (they may still hold a ${{ reference }})."""
-        return one_or_many(self.service_account, self.service_accounts)
 
     def emails(self) -> list[str]:
         """The accounts as emails; a malformed one is an ActionError naming the fix."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from rescind.actions.base import Action, ActionContext, Plan
+from rescind.actions.common import bounded
 
 if TYPE_CHECKING:
     from rescind.providers.vault import VaultProvider
@@ -46,6 +47,15 @@ class VaultAction(Action[Any]):
 def vault(ctx: ActionContext) -> VaultProvider:
     provider: VaultProvider = ctx.provider("vault")
     return provider
+
+
+async def read_each(provider: VaultProvider, read: Callable[[VaultProvider, str], T],
+                    keys: list[str]) -> dict[str, T]:
+    """``read(provider, key)`` for every key, in the provider's pool, ``width`` at a time."""
+    async def one(key: str) -> tuple[str, T]:
+        return key, await provider.run(read, provider, key)
+
+    return dict(await bounded(keys, one, provider.width))
 
 
 def gone_or(fn: Callable[[], T]) -> T | None:

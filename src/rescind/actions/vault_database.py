@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from rescind.actions.base import ActionContext, Change, Plan, Result, Risk, Verification
 from rescind.actions.common import (
+    OneOrMany,
     StrList,
     TargetCall,
     bounded,
-    one_or_many,
     plan_for,
     plural,
     run_targets,
@@ -103,19 +103,11 @@ def _config(provider: VaultProvider, mount: str, name: str) -> dict[str, Any]:
     return data
 
 
-class StaticParams(VaultParams):
+class StaticParams(VaultParams, OneOrMany):
+    pair = ("role", "roles")
     role: str | None = Field(default=None, description="A static role (database/static-roles/NAME)")
     roles: StrList = Field(default_factory=list, description="Several static roles")
     mount: str = MOUNT
-
-    @model_validator(mode="after")
-    def _some(self) -> StaticParams:
-        if not self.targets():
-            raise ValueError("give role or roles")
-        return self
-
-    def targets(self) -> list[str]:
-        return one_or_many(self.role, self.roles)
 
 
 async def _rotations(provider: VaultProvider, mount: str, roles: list[str]

@@ -11,14 +11,14 @@ from __future__ import annotations
 import secrets
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 
 from rescind.actions.base import ActionContext, Change, Plan, Result, Risk, Verification
 from rescind.actions.common import (
+    OneOrMany,
     StrList,
     TargetCall,
     bounded,
-    one_or_many,
     plan_for,
     plural,
     run_targets,
@@ -35,7 +35,8 @@ from rescind.errors import ActionError
 from rescind.providers.vault import VaultProvider
 
 
-class KvParams(VaultParams):
+class KvParams(VaultParams, OneOrMany):
+    pair = ("path", "paths")
     path: str | None = Field(default=None, description="Secret path inside the mount "
                              "(payments/db), or with it (secret/payments/db)")
     paths: StrList = Field(default_factory=list, description="Several secret paths")
@@ -49,16 +50,9 @@ class KvParams(VaultParams):
     destroy_old: bool = Field(default=False, description="Also destroy the version the leak "
                               "exposed (cannot be undone)")
 
-    @model_validator(mode="after")
-    def _some(self) -> KvParams:
-        if not self.targets():
-            raise ValueError("give path or paths")
-        return self
-
     def targets(self) -> list[str]:
         prefix = self.mount + "/"
-        return [p[len(prefix):] if p.startswith(prefix) else p
-                for p in one_or_many(self.path, self.paths)]
+        return [p[len(prefix):] if p.startswith(prefix) else p for p in self.given()]
 
 
 _SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "key", "token", "credential")

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from rescind.actions.base import ActionContext, Change, Plan, Result, Risk, Verification
 from rescind.actions.common import (
+    OneOrMany,
     StrList,
     TargetCall,
-    bounded,
     drift,
-    one_or_many,
     plan_for,
     plural,
     run_targets,
@@ -23,6 +22,7 @@ from rescind.actions.vault_common import (
     VaultAction,
     VaultParams,
     gone_or,
+    read_each,
     vault,
 )
 from rescind.providers.vault import VaultProvider
@@ -112,30 +112,14 @@ class RevokePrefix(VaultAction):
         return Verification(ok=True, detail=f"no lease left under {plan.state['prefix'] or '/'}")
 
 
-class LeaseParams(VaultParams):
+class LeaseParams(VaultParams, OneOrMany):
+    pair = ("lease_id", "lease_ids")
     lease_id: str | None = Field(default=None, description="A lease id")
     lease_ids: StrList = Field(default_factory=list, description="Several lease ids")
-
-    @model_validator(mode="after")
-    def _some(self) -> LeaseParams:
-        if not self.targets():
-            raise ValueError("give lease_id or lease_ids")
-        return self
-
-    def targets(self) -> list[str]:
-        return one_or_many(self.lease_id, self.lease_ids)
 
 
 def _lease(provider: VaultProvider, lease_id: str) -> dict[str, Any] | None:
     return gone_or(lambda: provider.write("sys/leases/lookup", {"lease_id": lease_id}))
-
-
-async def _leases(provider: VaultProvider, lease_ids: list[str]
-                  ) -> dict[str, dict[str, Any] | None]:
-    async def one(lease_id: str) -> tuple[str, dict[str, Any] | None]:
-        return lease_id, await provider.run(_lease, provider, lease_id)
-
-    return dict(await bounded(lease_ids, one, provider.width))
 
 
 @register
@@ -154,7 +138,7 @@ class RevokeLease(VaultAction):
         provider = vault(ctx)
         wanted = params.targets()
         provider.check_count(len(wanted), params.max_targets)
-        found = await _leases(provider, wanted)
+        found = await read_each(provider, _lease, wanted)
         # A lease revoked already (with its token, or expired) needs nothing: it is named, not
         # an error, so a runbook can pass every lease the audit log shows.
         gone = [lid for lid, d in found.items() if d is None]
@@ -174,7 +158,7 @@ class RevokeLease(VaultAction):
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         provider = vault(ctx)
         targets: dict[str, dict[str, Any]] = plan.state["targets"]
-        now = await _leases(provider, list(targets))
+        now = await read_each(provider, _lease, list(targets))
         todo = drift(targets, {k: PRESENT if v else REVOKED for k, v in now.items()},
                      what="lease")
 
@@ -190,7 +174,7 @@ class RevokeLease(VaultAction):
 
     async def verify(self, ctx: ActionContext, plan: Plan, result: Result | None) -> Verification:
         provider = vault(ctx)
-        now = await _leases(provider, list(plan.state["targets"]))
+        now = await read_each(provider, _lease, list(plan.state["targets"]))
         left = [k for k, v in now.items() if v is not None]
         if left:
             return Verification(ok=False, detail=f"still active: {', '.join(left)}")

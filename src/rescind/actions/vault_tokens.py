@@ -13,11 +13,10 @@ from pydantic import Field, SecretStr, model_validator
 
 from rescind.actions.base import ActionContext, Change, Plan, Result, Risk, Verification
 from rescind.actions.common import (
+    OneOrMany,
     StrList,
     TargetCall,
-    bounded,
     drift,
-    one_or_many,
     plan_for,
     plural,
     run_targets,
@@ -28,6 +27,7 @@ from rescind.actions.vault_common import (
     VaultAction,
     VaultParams,
     gone_or,
+    read_each,
     vault,
 )
 from rescind.errors import ActionError
@@ -97,7 +97,8 @@ class DescribeToken(VaultAction):
                       details=[plan.summary, *plan.warnings])
 
 
-class RevokeTokenParams(VaultParams):
+class RevokeTokenParams(VaultParams, OneOrMany):
+    pair = ("accessor", "accessors")
     accessor: str | None = Field(default=None, pattern=ACCESSOR_PATTERN,
                                  description="Accessor of the token to revoke")
     accessors: StrList = Field(default_factory=list, description="Several accessors")
@@ -109,28 +110,16 @@ class RevokeTokenParams(VaultParams):
                                     "for children: orphan (auth/token/revoke-orphan)")
 
     @model_validator(mode="after")
-    def _some(self) -> RevokeTokenParams:
-        if not self.targets():
-            raise ValueError("give accessor or accessors")
+    def _orphan(self) -> RevokeTokenParams:
         if self.children == "orphan" and (self.token is None or len(self.targets()) != 1):
             raise ValueError("children: orphan needs exactly one accessor and the token itself "
                              "as `token` (Vault orphans children only by token)")
         return self
 
-    def targets(self) -> list[str]:
-        return one_or_many(self.accessor, self.accessors)
-
 
 def _token_accessor(provider: VaultProvider, token: str) -> str:
     data = provider.write("auth/token/lookup", {"token": token})
     return str(data.get("accessor", ""))
-
-
-async def _states(provider: VaultProvider, accessors: list[str]) -> dict[str, Any]:
-    async def one(accessor: str) -> tuple[str, dict[str, Any] | None]:
-        return accessor, await provider.run(lookup, provider, accessor)
-
-    return dict(await bounded(accessors, one, provider.width))
 
 
 @register
@@ -155,7 +144,7 @@ class RevokeToken(VaultAction):
         self._token = params.token.get_secret_value() if params.token else None
         await provider.run(provider.check_tokens, accessors,
                            max_targets=params.max_targets)
-        found = await _states(provider, accessors)
+        found = await read_each(provider, lookup, accessors)
         missing = [a for a, f in found.items() if f is None]
         if missing:
             raise ActionError(f"Vault knows no token with accessor {missing[0]}",
@@ -194,7 +183,7 @@ class RevokeToken(VaultAction):
         targets: dict[str, dict[str, Any]] = plan.state["targets"]
         orphan = plan.params.get("children") == "orphan"
         token = self._given_token() if orphan else None
-        now = await _states(provider, list(targets))
+        now = await read_each(provider, lookup, list(targets))
         todo = drift(targets, {a: PRESENT if f else REVOKED for a, f in now.items()},
                      what="token")
 
@@ -223,7 +212,7 @@ class RevokeToken(VaultAction):
 
     async def verify(self, ctx: ActionContext, plan: Plan, result: Result | None) -> Verification:
         provider = vault(ctx)
-        now = await _states(provider, list(plan.state["targets"]))
+        now = await read_each(provider, lookup, list(plan.state["targets"]))
         alive = [a for a, f in now.items() if f is not None]
         if alive:
             return Verification(ok=False, detail=f"still valid: {', '.join(alive)}")

@@ -34,6 +34,26 @@ T = TypeVar("T")
 _SESSION_NAME_BAD = re.compile(r"[^\w+=,.@-]")
 
 
+_loader: Any = None
+_loader_lock = threading.Lock()
+
+
+def _data_loader() -> Any:
+    """One botocore data loader for every session this process makes.
+
+    Each session (one per account, one per provider) would otherwise decode
+    botocore's endpoint and service JSON again: most of a new session's CPU. The
+    loader only caches what it read from botocore's own data files.
+    """
+    global _loader
+    with _loader_lock:
+        if _loader is None:
+            from botocore.loaders import create_loader
+
+            _loader = create_loader()
+        return _loader
+
+
 def _no_role(account: str) -> ActionError:
     return ActionError(
         f"no role to assume in account {account}", kind="config", retryable=False,
@@ -171,6 +191,7 @@ class AwsProvider(ProviderBase):
         import botocore.session
 
         core = botocore.session.Session(profile=self.profile)
+        core.register_component("data_loader", _data_loader())
         if account is None:
             if self._credentials:
                 core.set_credentials(self._credentials.get("access_key_id"),

@@ -10,14 +10,12 @@ transport hook, it also stops a mutating call an action makes by mistake.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from rescind.providers import aws_redaction  # noqa: F401  (registers AWS's secret names)
-from rescind.providers.base import BlockedCall
+from rescind.providers.base import BlockedCall, BlockedCallRecorder
 from rescind.redaction import redact
 
 # An operation is a read if its name is one of these prefixes followed by a capital
@@ -81,22 +79,8 @@ def _readable(value: Any) -> Any:
     return str(value)
 
 
-class DryRunGuard:
-    """Registered on botocore event emitters; blocks non-read calls and reports them.
-
-    ``on_blocked`` is called on the event loop that installed the guard when there
-    is one (boto3 calls run in worker threads; the engine's journal lives on the
-    loop), otherwise directly in the calling thread.
-    """
-
-    def __init__(self, on_blocked: Callable[[BlockedCall], None]) -> None:
-        self._on_blocked = on_blocked
-        self.blocked: list[BlockedCall] = []
-        self._lock = threading.Lock()
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
+class DryRunGuard(BlockedCallRecorder):
+    """Registered on botocore event emitters; blocks non-read calls and reports them."""
 
     def attach(self, emitter: Any) -> None:
         """Register on a session's or a client's event emitter (idempotent)."""
@@ -115,24 +99,8 @@ class DryRunGuard:
             return None
         call = BlockedCall(provider="aws", operation=f"{service}:{model.name}",
                            params=redact(_readable(context.get(_PARAMS_KEY, {}))))
-        with self._lock:
-            self.blocked.append(call)
-        self._report(call)
+        self.record(call)
         return _synthetic_response()
-
-    def _report(self, call: BlockedCall) -> None:
-        loop = self._loop
-        if loop is not None and loop.is_running() and not _on_loop_thread(loop):
-            loop.call_soon_threadsafe(self._on_blocked, call)
-        else:
-            self._on_blocked(call)
-
-
-def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
 
 
 def _synthetic_response() -> tuple[Any, dict[str, Any]]:

@@ -11,7 +11,9 @@ what both sides share, such as BlockedCall, lives here.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +35,40 @@ class BlockedCall:
 
     def describe(self) -> str:
         return f"would call {self.operation} {json.dumps(self.params, sort_keys=True, default=str)}"
+
+
+class BlockedCallRecorder:
+    """What every dry-run guard does with a call it blocked: keep it, report it.
+
+    ``on_blocked`` runs on the event loop that installed the guard when there is one
+    (SDK calls run in worker threads; the engine's journal lives on the loop),
+    otherwise directly in the calling thread.
+    """
+
+    def __init__(self, on_blocked: Callable[[BlockedCall], None]) -> None:
+        self._on_blocked = on_blocked
+        self.blocked: list[BlockedCall] = []
+        self._lock = threading.Lock()
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    def record(self, call: BlockedCall) -> None:
+        with self._lock:
+            self.blocked.append(call)
+        loop = self._loop
+        if loop is not None and loop.is_running() and not _on_loop_thread(loop):
+            loop.call_soon_threadsafe(self._on_blocked, call)
+        else:
+            self._on_blocked(call)
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 @runtime_checkable

@@ -15,16 +15,14 @@ echoing) response and reported as a BlockedCall, its parameters redacted.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from rescind.providers import gcp_redaction  # noqa: F401  (registers GCP's secret names)
-from rescind.providers.base import BlockedCall
+from rescind.providers.base import BlockedCall, BlockedCallRecorder
 from rescind.redaction import redact
 
 IAM_SERVICE = "google.iam.admin.v1.IAM"
@@ -79,38 +77,11 @@ def _params(message: Any) -> dict[str, Any]:
     return cleaned if isinstance(cleaned, dict) else {"request": cleaned}
 
 
-class DryRunGuard:
-    """Collects blocked calls and reports each to ``on_blocked``.
-
-    ``on_blocked`` runs on the event loop that installed the guard when there is one
-    (SDK calls run in worker threads; the engine's journal lives on the loop).
-    """
-
-    def __init__(self, on_blocked: Callable[[BlockedCall], None]) -> None:
-        self._on_blocked = on_blocked
-        self.blocked: list[BlockedCall] = []
-        self._lock = threading.Lock()
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
+class DryRunGuard(BlockedCallRecorder):
+    """What the three gates share: blocked calls kept and reported to ``on_blocked``."""
 
     def block(self, operation: str, params: dict[str, Any]) -> None:
-        call = BlockedCall(provider="gcp", operation=operation, params=params)
-        with self._lock:
-            self.blocked.append(call)
-        loop = self._loop
-        if loop is not None and loop.is_running() and not _on_loop_thread(loop):
-            loop.call_soon_threadsafe(self._on_blocked, call)
-        else:
-            self._on_blocked(call)
-
-
-def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
+        self.record(BlockedCall(provider="gcp", operation=operation, params=params))
 
 
 class Switch:

@@ -3,30 +3,21 @@
 ``@providers.register("aws")`` (``from rescind.providers import registry as
 providers``) on a ProviderBase subclass makes it available to runbooks (``clouds:``),
 to actions that declare it, to exercise mode and to the config file's ``[aws]``
-table. Providers outside rescind register the same way from a module named by a
-``rescind.plugins`` entry point, which is imported on first lookup.
+table. The modules that register are found through ``rescind.plugins`` (the
+``rescind.plugins`` entry points), imported on first lookup.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from rescind.errors import UsageError
 from rescind.modes import Mode
+from rescind.plugins import load_plugins
 from rescind.providers.base import Provider, ProviderBase, table
 
-ENTRY_POINT_GROUP = "rescind.plugins"
-# Modules whose import registers the built-in providers. They import their SDKs
-# lazily, so importing these stays cheap.
-BUILTIN_MODULES: tuple[str, ...] = ("rescind.providers.aws", "rescind.providers.entra",
-                                     "rescind.providers.azure", "rescind.providers.gcp",
-                                     "rescind.providers.notify", "rescind.providers.vault")
-
 _PROVIDERS: dict[str, type[ProviderBase]] = {}
-_loaded = False
 C = TypeVar("C", bound=type[ProviderBase])
 
 
@@ -43,21 +34,6 @@ def register(name: str) -> Callable[[C], C]:
 
 def unregister(name: str) -> None:
     _PROVIDERS.pop(name, None)
-
-
-def load_plugins() -> None:
-    """Import the built-in providers and every ``rescind.plugins`` entry point (once).
-
-    A plug-in module registers whatever it brings: providers, actions, timeline sources.
-    """
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        point.load()
 
 
 def get(name: str) -> type[ProviderBase] | None:

@@ -13,15 +13,13 @@ the provider sends can pass it, whatever an action does.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from rescind.providers import vault_redaction  # noqa: F401  (registers Vault's secret names)
-from rescind.providers.base import BlockedCall
+from rescind.providers.base import BlockedCall, BlockedCallRecorder
 from rescind.providers.vault_policy import capability, path_matches
 from rescind.redaction import REDACTED, redact
 
@@ -97,21 +95,8 @@ def new_transport(pool: int) -> Any:
     return _transport_class()(pool_connections=pool, pool_maxsize=pool)
 
 
-class DryRunGuard:
-    """Turns every request that is not an allowed read into a BlockedCall and a 204.
-
-    ``on_blocked`` runs on the event loop that installed the guard, if any (requests
-    are sent from worker threads; the engine's journal lives on the loop).
-    """
-
-    def __init__(self, on_blocked: Callable[[BlockedCall], None]) -> None:
-        self._on_blocked = on_blocked
-        self._lock = threading.Lock()
-        self.blocked: list[BlockedCall] = []
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
+class DryRunGuard(BlockedCallRecorder):
+    """Turns every request that is not an allowed read into a BlockedCall and a 204."""
 
     def check(self, request: Any) -> Any:
         path, query = api_path(str(request.url))
@@ -127,21 +112,8 @@ class DryRunGuard:
             body = parsed if isinstance(parsed, dict) else {"body": parsed}
         call = BlockedCall(provider="vault", operation=f"{cap} {path}",
                            params=hide_secrets(body))
-        with self._lock:
-            self.blocked.append(call)
-        loop = self._loop
-        if loop is not None and loop.is_running() and not _on_thread_of(loop):
-            loop.call_soon_threadsafe(self._on_blocked, call)
-        else:
-            self._on_blocked(call)
+        self.record(call)
         return _empty_response(request)
-
-
-def _on_thread_of(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
 
 
 def _empty_response(request: Any) -> Any:

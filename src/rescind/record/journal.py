@@ -343,7 +343,9 @@ class Journal:
         more than the rest of the append); ``read_entries`` gives the stored form.
         Data that is not JSON (NaN, objects) raises before anything is written.
         """
-        return self.append_hashed(kind, data)[0]
+        kind_json, data_json = self._encode(kind, data)
+        with self._lock:
+            return self._append_locked(kind, data, kind_json, data_json)
 
     def append_hashed(self, kind: str, data: dict[str, Any]) -> tuple[Entry, bytes]:
         """Append one entry and return it with the SHA-512 of the whole journal through
@@ -351,14 +353,20 @@ class Journal:
         append can slip in between."""
         kind_json, data_json = self._encode(kind, data)
         with self._lock:
-            seq = len(self._ends)
-            now = utc_now()
-            line = self._line(seq, now, kind_json, data_json)
-            digest = hashlib.sha256(line).hexdigest()
-            self._commit(line, (self._ends[-1] if seq else 0) + len(line))
-            self._head = digest
-            running = self._sha512.copy().digest()
-        return Entry(seq, now, kind, dict(data), line, digest), running
+            entry = self._append_locked(kind, data, kind_json, data_json)
+            return entry, self._sha512.copy().digest()
+
+    def _append_locked(self, kind: str, data: dict[str, Any], kind_json: str,
+                       data_json: str) -> Entry:
+        # Only append_hashed pays for the running SHA-512's digest: a plain append
+        # (nearly all of them) has no use for it, and it cost as much as the line's hash.
+        seq = len(self._ends)
+        now = utc_now()
+        line = self._line(seq, now, kind_json, data_json)
+        digest = hashlib.sha256(line).hexdigest()
+        self._commit(line, (self._ends[-1] if seq else 0) + len(line))
+        self._head = digest
+        return Entry(seq, now, kind, dict(data), line, digest)
 
     def append_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Entry]:
         """Append several entries with one write and one fsync (group commit)."""

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rescind.errors import RescindError, UsageError
-from rescind.sandbox.aws_seed import RESPONDER_KEY_ID, Seeder, iam_backend
+from rescind.sandbox.aws_seed import RESPONDER_KEY_ID, Seeder, iam_backend, sandbox_client
 from rescind.sandbox.cloudtrail import FakeCloudTrail
 from rescind.sandbox.scenario import InjectSpec, Scenario
 
@@ -150,10 +150,8 @@ class AwsSandbox:
 
     def client(self, service: str, region: str | None = None, **kwargs: Any) -> Any:
         """A boto3 client acting as the responder against this sandbox."""
-        import boto3
-
         endpoint = self.cloudtrail_url if service == "cloudtrail" else self.endpoint_url
-        return boto3.session.Session().client(
+        return sandbox_client(
             service, region_name=region or self.regions[0], endpoint_url=endpoint,
             aws_access_key_id=self.responder_key_id,
             aws_secret_access_key=self._responder_secret, **kwargs)

@@ -31,6 +31,24 @@ if TYPE_CHECKING:
     from rescind.sandbox.aws import AwsSandbox
 
 RESPONDER_KEY_ID = "AKIARESPONDR9EXAMPLE"
+_session: Any = None
+_session_lock = threading.Lock()
+
+
+def sandbox_client(service: str, **kwargs: Any) -> Any:
+    """A boto3 client from the one session the simulated account's own clients share.
+
+    A new session reads botocore's endpoint and service data again (JSON, most of a
+    sandbox's start-up CPU); sessions do not share it. Clients are made under a lock:
+    botocore does not promise that one session makes clients safely from two threads.
+    """
+    global _session
+    import boto3
+
+    with _session_lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session.client(service, **kwargs)
 MFA_CODES = ("123456", "654321")
 SEED_HEADER = "x-rescind-scenario"
 
@@ -117,11 +135,8 @@ class Seeder:
     """Creates one scenario's state through boto3 (real moto state) and its history."""
 
     def __init__(self, sandbox: AwsSandbox, scenario: Scenario) -> None:
-        import boto3
-
         self.sandbox, self.scenario = sandbox, scenario
         self.now = sandbox.now
-        self.session = boto3.session.Session()
         self.backend = iam_backend(scenario.account_id)
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._clients_lock = threading.Lock()
@@ -138,7 +153,7 @@ class Seeder:
         if cache_key not in self._clients:
             from botocore.config import Config
 
-            client = self.session.client(
+            client = sandbox_client(
                 service, region_name=cache_key[1], endpoint_url=self.sandbox.endpoint_url,
                 aws_access_key_id=key_id, aws_secret_access_key="seeding-not-a-secret",
                 config=Config(retries={"mode": "standard", "max_attempts": 3},

@@ -13,11 +13,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rescind.errors import UsageError
 from rescind.sandbox.scenario_exercise import ExerciseFields
+from rescind.sandbox.scenario_file import read_mapping, validate
 
 KEY_ID = re.compile(r"^[0-9a-f]{40}$")
 
@@ -135,20 +134,5 @@ class GcpScenario(ExerciseFields, _Model):
     @classmethod
     def load(cls, path: Path) -> GcpScenario:
         """Read a scenario file; errors name the file and the field."""
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise UsageError(f"cannot read scenario {path}: {exc.strerror}",
-                             fix="check the path") from None
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{path}: not valid YAML: {exc}", fix="fix the YAML syntax") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"{path}: a scenario is a YAML mapping",
-                             fix="start the file with keys like project:, service_accounts:")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise UsageError(f"{path}: {where}: {first['msg']} ({len(exc.errors())} error(s))",
-                             fix="see docs/gcp.md for the scenario format") from None
+        data = read_mapping(path, first_keys="project:, service_accounts:")
+        return validate(cls, data, path, docs="docs/gcp.md")

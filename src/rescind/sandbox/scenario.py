@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rescind.errors import UsageError
 from rescind.sandbox.scenario_exercise import ExerciseFields
+from rescind.sandbox.scenario_file import read_mapping, validate
 from rescind.timeline.window import parse_when
 
 ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
@@ -307,36 +307,6 @@ class Scenario(ExerciseFields, _Model):
     @classmethod
     def load(cls, path: Path) -> Scenario:
         """Read a scenario file; errors name the file and the field."""
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise UsageError(f"cannot read scenario {path}: {exc.strerror}",
-                             fix="check the path") from None
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{path}: not valid YAML: {exc}", fix="fix the YAML syntax") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"{path}: a scenario is a YAML mapping",
-                             fix="start the file with keys like account_id:, users:")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            fix = ("see docs/exercises.md for injects" if first["loc"][:1] == ("injects",)
-                   else "see docs/timeline.md for the scenario format")
-            message = first["msg"].removeprefix("Value error, ")
-            raise UsageError(f"{path}:{line_of(path, first['loc'])}: {where}: {message} "
-                             f"({len(exc.errors())} error(s))", fix=fix) from None
-
-
-def line_of(path: Path, loc: tuple[Any, ...]) -> int:
-    """The line of a validation error's location in the scenario file (1 if unknown)."""
-    from rescind.runbook.problems import nearest
-    from rescind.runbook.yamltree import parse
-
-    try:
-        tree = parse(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, UsageError):
-        return 1
-    # pydantic appends the failing validator's context (a model name) past the data.
-    return nearest(tree.positions, tuple(p for p in loc if isinstance(p, (int, str)))).line
+        data = read_mapping(path, first_keys="account_id:, users:")
+        return validate(cls, data, path, docs="docs/timeline.md",
+                        docs_for={"injects": "docs/exercises.md"})

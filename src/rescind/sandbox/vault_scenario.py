@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from rescind.errors import UsageError
+from rescind.sandbox.scenario_file import read_mapping, validate
 
 
 class _Model(BaseModel):
@@ -134,23 +133,8 @@ class VaultScenario(_Model):
     @classmethod
     def load(cls, path: Path) -> tuple[VaultScenario, dict[str, str]]:
         """The ``vault:`` part of a scenario file and the scenario's ``inputs``."""
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise UsageError(f"cannot read scenario {path}: {exc.strerror}",
-                             fix="check the path") from None
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{path}: not valid YAML: {exc}", fix="fix the YAML syntax") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"{path}: a scenario is a YAML mapping",
-                             fix="start the file with keys like vault:")
+        data = read_mapping(path, first_keys="vault:")
         inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
-        try:
-            scenario = cls.model_validate(data.get("vault") or {})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise UsageError(f"{path}: vault.{where}: {first['msg']} "
-                             f"({len(exc.errors())} error(s))",
-                             fix="see docs/vault.md for the scenario format") from None
+        scenario = validate(cls, data.get("vault") or {}, path, docs="docs/vault.md",
+                            within="vault.")
         return scenario, {str(k): str(v) for k, v in (inputs or {}).items()}

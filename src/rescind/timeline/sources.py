@@ -10,7 +10,6 @@ an Event (``normalise``), so a cloud adds one source module and touches nothing 
 from __future__ import annotations
 
 import argparse
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime
@@ -20,15 +19,11 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel
 
 from rescind.errors import UsageError
+from rescind.plugins import load_plugins
 from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
-
-# Modules whose import registers the built-in sources (cheap: SDKs load lazily).
-BUILTIN_MODULES: tuple[str, ...] = ("rescind.timeline.aws_source", "rescind.timeline.entra_source",
-                                     "rescind.timeline.gcp_source",
-                                     "rescind.timeline.vault_source")
 
 
 class TimelineSource(ABC):
@@ -108,21 +103,13 @@ def unregister(name: str) -> None:
     _SOURCES.pop(name, None)
 
 
-def _load() -> None:
-    from rescind.providers.registry import load_plugins
-
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    load_plugins()
-
-
 def get(name: str) -> TimelineSource | None:
-    _load()
+    load_plugins()
     return _SOURCES.get(name)
 
 
 def names() -> list[str]:
-    _load()
+    load_plugins()
     return sorted(_SOURCES)
 
 
