@@ -62,7 +62,8 @@ async def _deliver(session: IncidentSession, provider: Any, name: str, recipient
             entry = await outbox.send(provider, delivery, recipient, journal, extra)
         except ActionError as exc:
             entry = outbox.failed(delivery.shown(), delivery.text, exc, journal, extra)
-    session._emit(EventKind.MESSAGE, **entry)
+    # After the seal the event is the only record; front ends list it beside the journal's.
+    session._emit(EventKind.MESSAGE, **entry, **({"journaled": False} if session.closed else {}))
     if entry["status"] == "failed":
         session._emit(EventKind.WARNING, message=f"could not send to {name}: {entry['error']}"
                                                  f" ({entry['fix']})")
