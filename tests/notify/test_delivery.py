@@ -100,7 +100,8 @@ async def test_live_delivers_exact_requests_with_receipts(tmp_path: Path, peers:
         import base64
 
         assert base64.b64decode(auth).decode() == f"rescind@example.com:{CANARY['jira-token']}"
-        assert len(http.to("/jira/rest/api/2/issue/IR-7/comment")) == 2
+        # page and close_ticket, and the automatic comment at the end of each phase.
+        assert len(http.to("/jira/rest/api/2/issue/IR-7/comment")) == 2 + 2
         attachment = http.to("/jira/rest/api/2/issue/IR-7/attachments")[0]
         assert attachment.headers["x-atlassian-token"] == "no-check"
         assert b'filename="report.md"' in attachment.body and incident.encode() in \
@@ -169,7 +170,8 @@ async def test_dry_run_sends_nothing_and_journals_would_send(tmp_path: Path,
         assert peers.http.requests == []  # as the server saw it
         assert peers.smtp.received == []
         blocked = _entries(session, "dryrun.blocked")
-        assert len(blocked) == 6 + 1 + 6 + 1 + 1  # security+owner, page, ticket
+        # security+owner, page, ticket, and the ticket's comment at each phase's end.
+        assert len(blocked) == 6 + 1 + 6 + 1 + 1 + 2
         assert all(b["text"].startswith("would send ") for b in blocked)
         assert any(b["text"].startswith("would send slack message to #security (sec-slack)")
                    for b in blocked)

@@ -121,12 +121,14 @@ async def test_checkpoints_show_in_the_header_and_the_anchor_copies(
         await wait_for(pilot, _approval(pilot, "disable-key"), "the approval")
         await pilot.press("enter")
         incident = next(s for s in app.screen_stack if isinstance(s, IncidentScreen))
-        await wait_for(pilot, lambda: incident.anchor_line is not None, "a checkpoint")
+        # The outcome is said in words. (Waited for: the opening checkpoint alone already
+        # sets anchor_line, so waiting for that raced the step's outcome.)
+        await wait_for(pilot, lambda: any(
+            "AKIAIOSFODNN7EXAMPLE status is now Inactive, verified" in t for t in toasts),
+            "the outcome in words")
+        assert incident.anchor_line is not None
         assert "signed at seq" in text_of(incident.query_one("#header-ids"))
         assert not any(t.startswith("ANCHOR") for t in toasts), "no anchor toasts"
-        # The outcome is said in words.
-        assert any("AKIAIOSFODNN7EXAMPLE status is now Inactive, verified" in t
-                   for t in toasts), toasts
         await wait_for(pilot, _approval(pilot, "delete-backdoor"), "the typed confirmation")
         await pilot.press("escape", "a")
         assert copied == [incident.anchor_line]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rescind.actions.base import Action, ActionContext, Change, Plan, Result, Risk, Verification
 from rescind.actions.registry import register
 from rescind.errors import ActionError
-from rescind.notify import record
+from rescind.notify import outbox, record
 from rescind.notify.channels import build
 from rescind.notify.message import Message, credential_in, default_subject
 from rescind.notify.routing import OWNER, rank
@@ -146,14 +146,15 @@ class SendMessage(Action[SendParams]):
                              secret=provider.secret_for(name, recipient),
                              thread=threads.get(name), page=params.page,
                              attach=report if recipient.channel == "jira" else None)
-            receipt = await provider.deliver(delivery)
-            entry = {**delivery.shown(), "text": delivery.text, "status": receipt.status,
-                     "receipt": receipt.id, "attempts": receipt.attempts,
-                     "thread_key": recipient.channel == "jira" or (
-                         recipient.channel == "slack" and bool(recipient.to))}
-            ctx.journal(record.MESSAGE, entry)
+            try:
+                entry = await outbox.send(provider, delivery, recipient, ctx.journal)
+            except ActionError as exc:
+                # Journaled so the Messages pane lists it; the step fails as before.
+                ctx.notice("message", outbox.failed(delivery.shown(), delivery.text, exc,
+                                                    ctx.journal))
+                raise
             ctx.notice("message", entry)
-            receipts[name] = receipt.id
+            receipts[name] = entry["receipt"]
         sent = sum(1 for r in receipts.values() if r) if not provider.guarded else 0
         return Result(outputs={"sent": sent, "receipts": receipts},
                       details=[f"{n}: {r or 'would send'}" for n, r in receipts.items()])

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rescind.actions.base import Plan
+from rescind.engine.notifying import request_approval
 from rescind.engine.policy import trusted_approvers
 from rescind.engine.responder import (
     Approval,
@@ -30,6 +31,7 @@ async def approve(session: IncidentSession, state: StepState, plan: Plan, policy
                   plan_file: Path) -> None:
     if policy is Approval.NONE:
         return
+    await request_approval(session, state, plan, plan_file)
     expected = plan.targets or [plan.step_id]
     request = ApprovalRequest(step=state, plan=plan, policy=policy, plan_file=plan_file,
                               expected_names=expected)

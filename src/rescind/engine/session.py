@@ -20,7 +20,7 @@ from typing import Any
 from rescind import __version__
 from rescind.actions.base import Change
 from rescind.actions.overlay import Overlay
-from rescind.engine import opening
+from rescind.engine import notifying, opening
 from rescind.engine.action_steps import reverify
 from rescind.engine.identity import Identity, identities
 from rescind.engine.injects import Exercise, check_injects, saved_scenario
@@ -274,6 +274,7 @@ class IncidentSession:
                         await self.exercise.after_step(step_def.id)
                 self._append("phase.end", {"phase": phase})
                 self._checkpoint(f"end of phase {phase}", phase=phase)
+                await notifying.phase_ended(self, phase)
                 self._emit(EventKind.PHASE, phase=phase, status="end")
             self.phase = None
             return "completed"
@@ -291,6 +292,7 @@ class IncidentSession:
         from rescind.record.sealing import finish_seal
 
         self._write_timeline_exports()
+        attach = await notifying.before_close(self)
         self._append("incident.close", {"status": "closed"})
         anchor = self._checkpoint("incident closed")
         # The same steps `rescind seal` completes after a crash in this window.
@@ -300,6 +302,7 @@ class IncidentSession:
         info = CloseInfo(report=result.report, sums=sealed.sums, signature=sealed.signature,
                          allowed_signers=sealed.allowed_signers,
                          verify_command=sealed.verify_command, anchor=anchor)
+        await notifying.after_seal(self, attach, info.report, info.verify_command)
         self._emit(EventKind.CLOSED, report=str(info.report), verify_command=info.verify_command)
         return info
 

@@ -57,6 +57,22 @@ def threads(entries: Iterable[Entry]) -> dict[str, str]:
     return found
 
 
+# What a Jira phase comment is addressed to when no ticket was really created
+# (dry-run, exercise): it is blocked or captured, never sent, so no key is needed.
+UNSENT_TICKET = "the incident's ticket"
+
+
+def tickets(entries: Iterable[Entry]) -> dict[str, str]:
+    """Per Jira recipient the incident messaged, its ticket's key (a stand-in when
+    the message was only would-send or captured)."""
+    entries = list(entries)
+    messaged = {str(e.data["recipient"]) for e in entries
+                if e.kind == MESSAGE and e.data.get("channel") == "jira"
+                and e.data.get("status") in ("sent", "would-send", "captured")}
+    opened = threads(entries)
+    return {name: opened.get(name, UNSENT_TICKET) for name in sorted(messaged)}
+
+
 def delivered(entries: Iterable[Entry], step: str) -> dict[str, str]:
     """Recipients step ``step`` already delivered to (a retry does not send twice)."""
     return {str(e.data["recipient"]): str(e.data.get("receipt", ""))
@@ -65,5 +81,6 @@ def delivered(entries: Iterable[Entry], step: str) -> dict[str, str]:
 
 
 def messages(entries: Iterable[Entry]) -> list[dict[str, Any]]:
-    """Every message of the incident (sent, captured or would-send), oldest first."""
+    """Every message of the incident (sent, captured, would-send, pending or failed),
+    oldest first."""
     return [dict(e.data, time=e.time, seq=e.seq) for e in entries if e.kind == MESSAGE]

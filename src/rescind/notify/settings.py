@@ -85,6 +85,10 @@ class JiraSettings(_Strict):
     token_secret: SecretName | None = Field(default=None,
                                             description="Name of the Jira API token secret")
     issue_type: str = Field(default="Task", description="Issue type of the incident ticket")
+    phase_comments: bool = Field(default=True, description="Comment on the incident's ticket "
+                                 "at the end of every phase")
+    attach_sealed_report: bool = Field(default=True, description="Attach the sealed report.md "
+                                       "to the incident's ticket at close")
 
 
 class WebhookSettings(_Strict):
@@ -114,6 +118,9 @@ class NotifySettings(_Strict):
     accounts_file: CommaList = Field(
         default_factory=list, description="JSON files (or folders of them) of account "
         "metadata, one object per account with accountid (or id)")
+    approval_requests: CommaList = Field(
+        default_factory=list, description="Roles or recipients told when a plan needs a "
+        "second approver: its summary, hash and the `rescind approve` command")
     retries: int = Field(default=4, ge=0, le=10, description="Retries on 429 and 5xx")
     backoff: float = Field(default=1.0, ge=0, le=60, description="First retry delay, seconds")
     timeout: float = Field(default=15.0, gt=0, le=300, description="Seconds per request")

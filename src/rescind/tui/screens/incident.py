@@ -38,6 +38,7 @@ from rescind.tui.runner import RUN_GROUP, IncidentRunner, Opener
 from rescind.tui.screens.incident_keys import IncidentKeys
 from rescind.tui.widgets.blast_radius import BlastRadius
 from rescind.tui.widgets.header import IncidentHeader
+from rescind.tui.widgets.messages_pane import MessagesPane
 from rescind.tui.widgets.phases import PhaseBar
 from rescind.tui.widgets.step_detail import StepDetail
 from rescind.tui.widgets.steps import StepList
@@ -68,10 +69,12 @@ class IncidentScreen(ReportsFailures, IncidentKeys):
             yield StepList()
             yield StepDetail()
             yield BlastRadius()
+            yield MessagesPane()
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(BlastRadius).display = False
+        self.query_one(MessagesPane).display = False
         self.query_one(StepList).loading = True
         self.runner.start()
         self.set_interval(5, self.exercise_clock)  # an exercise's timed injects
@@ -90,7 +93,7 @@ class IncidentScreen(ReportsFailures, IncidentKeys):
         steps.load(session.steps)
         steps.focus()
         self._refresh_overview()
-        self.refresh_bindings()
+        self.show_messages()  # a resumed incident's, from the journal
         resumed = session.resume_summary()
         if resumed:
             self.notify(resumed[0].upper() + resumed[1:] + ".", title="Resumed", timeout=12,
@@ -177,6 +180,10 @@ class IncidentScreen(ReportsFailures, IncidentKeys):
                 # In the header, not a toast: a toast would cover the next dialog.
                 self.anchor_line = str(data["line"])
                 self.query_one(IncidentHeader).show_checkpoint(self.anchor_line)
+            elif event.kind is EventKind.MESSAGE:
+                if data.get("journaled") is False:
+                    self.query_one(MessagesPane).add_unjournaled(data)
+                self.show_messages()
         # Secrets go to their modal only; other screens get the rest.
         self.engine_events.publish([e for e in message.events if e.kind is not EventKind.SECRET])
         self._refresh_overview()

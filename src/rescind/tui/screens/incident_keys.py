@@ -24,6 +24,7 @@ from rescind.errors import RescindError
 from rescind.tui.modals.confirm import ConfirmModal, NoticeModal
 from rescind.tui.palette import PaletteItem
 from rescind.tui.widgets.blast_radius import BlastRadius
+from rescind.tui.widgets.messages_pane import MessagesPane
 from rescind.tui.widgets.step_detail import StepDetail
 from rescind.tui.widgets.steps import StepList
 
@@ -54,6 +55,8 @@ class IncidentKeys(Screen[None]):
                 tooltip="Seal the record: report, SHA256SUMS, signature"),
         Binding("b", "blast_radius", "Blast radius", id="incident.blast_radius",
                 tooltip="Key → user → what it created → policies, each contained or not"),
+        Binding("m", "messages", "Messages", id="incident.messages",
+                tooltip="Every notification: sent, captured, blocked by dry-run or failed"),
         Binding("a", "copy_anchor", "Copy anchor", id="incident.copy_anchor", show=False,
                 tooltip="Copy the latest ANCHOR line to paste into the ticket (OSC 52)"),
         Binding("h", "home", "Home", id="incident.home",
@@ -66,6 +69,7 @@ class IncidentKeys(Screen[None]):
         Binding("x", "why('close_incident')", show=False, system=True),
         Binding("b", "why('blast_radius')", show=False, system=True),
         Binding("f", "why('facilitator')", show=False, system=True),
+        Binding("m", "why('messages')", show=False, system=True),
     ]
 
     runner: IncidentRunner
@@ -105,6 +109,8 @@ class IncidentKeys(Screen[None]):
         if action == "facilitator":
             return runner.session is not None and runner.session.exercise is not None \
                 and not self.closed
+        if action == "messages":
+            return bool(self.query_one(MessagesPane).messages)
         return True
 
     def action_why(self, action: str) -> None:
@@ -117,6 +123,9 @@ class IncidentKeys(Screen[None]):
         elif action == "blast_radius":
             text = ("No blast radius yet: it is drawn from the describe step's findings "
                     "(and the persistence step's), once they are done.")
+        elif action == "messages":
+            text = ("No messages yet: notify.send steps, approval requests and the ticket's "
+                    "comments appear here once rescind sends (or captures, or blocks) one.")
         elif runner.session is None:
             text = "The incident is still opening."
         elif action == "facilitator":
@@ -142,9 +151,26 @@ class IncidentKeys(Screen[None]):
     def action_blast_radius(self) -> None:
         """Show the blast radius in place of the step detail, or back."""
         tree, detail = self.query_one(BlastRadius), self.query_one(StepDetail)
+        self.query_one(MessagesPane).display = False
         tree.display = not tree.display
         detail.display = not tree.display
         (tree if tree.display else self.query_one(StepList)).focus()
+
+    def action_messages(self) -> None:
+        """Show the Messages pane in place of the step detail, or back."""
+        pane, detail = self.query_one(MessagesPane), self.query_one(StepDetail)
+        self.query_one(BlastRadius).display = False
+        pane.display = not pane.display
+        detail.display = not pane.display
+        if pane.display:
+            self.show_messages()
+        (pane if pane.display else self.query_one(StepList)).focus()
+
+    def show_messages(self) -> None:
+        session = self.runner.session
+        if session is not None:
+            self.query_one(MessagesPane).show(session.messages())
+            self.refresh_bindings()
 
     def action_copy_anchor(self) -> None:
         if self.anchor_line:
@@ -233,6 +259,7 @@ class IncidentKeys(Screen[None]):
             ("Export timeline", "Write the timeline in one of the engine's formats",
              "export_timeline"),
             ("Record", "Journal entries and checkpoints", "record"),
+            ("Messages", "Every notification: sent, captured, blocked or failed", "messages"),
             ("Verify record", "Check the chain, signatures and seal", "verify"),
             ("Cancel the running step", "Resume re-checks it first", "cancel_step"),
             ("Resume the incident", "Continue after a cancel or an error", "resume"),
