@@ -44,14 +44,17 @@ def _provider(fake: Any) -> Any:
 
 
 def _timed_arrivals(fake: Any, prefix: str) -> list[float]:
-    """When each request under ``prefix`` reached the fake (throttled ones included)."""
+    """When each request under ``prefix`` that the fake served reached it (those answered
+    429 are counted by the fake, not here: they do not count toward the ceiling)."""
     arrivals: list[float] = []
     dispatch = fake.dispatch
 
     def timed(method: str, path: str, *args: Any) -> Any:
-        if path.startswith(prefix):
-            arrivals.append(time.monotonic())
-        return dispatch(method, path, *args)
+        arrived = time.monotonic()
+        answer = dispatch(method, path, *args)
+        if path.startswith(prefix) and answer[0] != 429:
+            arrivals.append(arrived)
+        return answer
 
     fake.dispatch = timed
     return arrivals
@@ -94,7 +97,7 @@ def bench_pull(sign_ins: int, page: int, window: float, verbose: bool = False) -
     ratio = rate / ceiling
     scaled = "" if window == 10 else f" (window scaled from Graph's 10 s to {window:g} s)"
     print(f"audit pull: {len(got):,} records in {result.pages} pages, {elapsed:.1f} s; the fake "
-          f"received {len(arrivals)} requests, {rate:.3f}/s after the first window against a "
+          f"served {len(arrivals)} requests, {rate:.3f}/s after the first window against a "
           f"ceiling of {count} per {window:g} s{scaled}: {ratio:.0%} of the ceiling "
           f"(best possible for {len(arrivals)} requests: "
           f"{window * (math.ceil(len(arrivals) / count) - 1):.1f} s); {throttled} answered 429, "
