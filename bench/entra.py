@@ -3,9 +3,10 @@
 1. Audit-log pull at the ceiling: the ``entra`` timeline source pulls a user's
    directory audits and sign-ins (many pages: the fake's page size is lowered) from
    the fake enforcing Graph's published audit-log limit, 5 requests per 10 s per
-   tenant, answered with 429 + Retry-After. Measured as the fake saw the requests
-   arrive: after the first full window, requests per second against 5/10 s. Goal: at
-   least 90% of the ceiling, no record lost or duplicated. ``--window`` scales the
+   tenant, answered with 429 + Retry-After. Measured as the fake saw the requests it
+   served arrive: the time from the first to the last against the least the limit
+   allows for that many. Goal: at least 90% of the ceiling, no record lost or
+   duplicated. ``--window`` scales the
    10 s window (fake and client alike) for a quicker run, and the output says so.
 2. Mass user disable: ``entra.user.disable`` on 500 users with 30 ms per request,
    its apply (the drift re-read and the PATCHes) and the whole plan/apply/verify,
@@ -91,17 +92,16 @@ def bench_pull(sign_ins: int, page: int, window: float, verbose: bool = False) -
         throttled = fake.throttled
     got = [e.uid for e in result.events]
     lost, repeated = len(expected - set(got)), len(got) - len(set(got))
-    # The first `count` requests may go at once; the ceiling is what follows them.
-    rate = (len(arrivals) - count) / (arrivals[-1] - arrivals[0])
-    ceiling = count / window
-    ratio = rate / ceiling
+    # At the ceiling, n requests span (ceil(n / count) - 1) windows from the first to the
+    # last: the first `count` go at once, then `count` more each window.
+    span = arrivals[-1] - arrivals[0]
+    best = window * (math.ceil(len(arrivals) / count) - 1)
+    ratio = best / span
     scaled = "" if window == 10 else f" (window scaled from Graph's 10 s to {window:g} s)"
     print(f"audit pull: {len(got):,} records in {result.pages} pages, {elapsed:.1f} s; the fake "
-          f"served {len(arrivals)} requests, {rate:.3f}/s after the first window against a "
-          f"ceiling of {count} per {window:g} s{scaled}: {ratio:.0%} of the ceiling "
-          f"(best possible for {len(arrivals)} requests: "
-          f"{window * (math.ceil(len(arrivals) / count) - 1):.1f} s); {throttled} answered 429, "
-          f"{lost} lost, {repeated} duplicated")
+          f"served {len(arrivals)} requests over {span:.1f} s, where {count} per {window:g} s"
+          f"{scaled} allows {best:.1f} s at best: {ratio:.0%} of the ceiling; {throttled} "
+          f"answered 429, {lost} lost, {repeated} duplicated")
     if verbose:
         print("  arrivals (s after the first):",
               " ".join(f"{t - arrivals[0]:.2f}" for t in arrivals))
