@@ -62,4 +62,4 @@ def cases() -> list[Any]:
             Case("azure", RUNBOOKS / "azure-managed-identity-compromise.yaml",
                  {"identity": "rg-prod/deploy-mi",
                   "principal_id": "c0000000-0000-4000-8000-000000000001"},
-                 ROOT / "docs" / "entra.md", arm_fake)]
+                 ROOT / "docs" / "azure.md", arm_fake)]

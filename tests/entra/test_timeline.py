@@ -224,3 +224,29 @@ def test_the_convert_command_reads_an_entra_export_into_an_incident(
     assert main(["timeline", "convert", str(export_file), "--source", "entr",
                  "--out", str(out)]) == 2
     assert "no timeline source 'entr'" in capsys.readouterr().err
+
+
+async def test_the_rate_window_counts_a_request_from_its_answer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Graph counts a request when it arrives, after it was sent: measured from the send,
+    the next window's first request met a 429 (and lost a second or more) at every edge."""
+    from types import SimpleNamespace
+
+    import rescind.timeline.entra_source as module
+
+    clock = [100.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    limiter = module.SlidingLimiter(1, 10.0)
+    monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(module, "asyncio", SimpleNamespace(sleep=sleep))
+    await limiter.wait()  # sent at 100 s
+    clock[0] = 103.0  # answered at 103 s: Graph counted it in between
+    limiter.settle()
+    clock[0] = 110.5  # ten seconds after the send, not after the answer
+    await limiter.wait()
+    assert slept == [pytest.approx(2.5)]

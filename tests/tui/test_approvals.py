@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Static, TextArea
@@ -120,3 +121,27 @@ async def test_run_without_required_inputs_asks_for_them(identity: None, workdir
         assert session.inputs["ticket"] == "IR-4"
     opened = [e.data for e in journal(session.incident_dir) if e.kind == "incident.open"]
     assert opened[0]["inputs"]["ticket"] == "IR-4"
+
+
+@pytest.mark.parametrize(("policy", "reversible", "first"), [
+    (Approval.TYPE_NAME, False, "typed"), (Approval.TWO_PERSON, False, "token"),
+    (Approval.CONFIRM, True, "approve"), (Approval.CONFIRM, False, "later")])
+async def test_an_approval_has_its_focus_from_the_first_frame(
+        policy: Approval, reversible: bool, first: str) -> None:
+    """Keys typed as the dialog appears reach the name field: a focus set on mount lands
+    a frame after Textual focused the plan's body, and a typed 't' put the dialog aside."""
+    from textual.app import App
+
+    from rescind.actions.base import Plan, Risk
+    from rescind.engine.responder import ApprovalRequest, StepState
+
+    plan = Plan(action="aws.iam.deactivate_access_key", step_id="revoke", risk=Risk.HIGH,
+                reversible=reversible, mutating=True, params={}, summary="Deactivate",
+                targets=["deploy-bot"])
+    step = StepState(id="revoke", phase="contain", kind="action", title="Revoke")
+    app: App[None] = App()
+    async with app.run_test():
+        await app.push_screen(ApprovalModal(ApprovalRequest(
+            step=step, plan=plan, policy=policy, plan_file=Path("plan.json"),
+            expected_names=["deploy-bot"])))
+        assert app.focused is not None and app.focused.id == first

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from rescind.engine.responder import Approval
 from rescind.engine.session import SessionConfig
@@ -25,6 +28,36 @@ async def _tab_to(pilot: Pilot[Any], widget_id: str) -> None:
             return
         await pilot.press("tab")
     raise AssertionError(f"Tab never reached #{widget_id}")
+
+
+SECOND_KEY = "second_ed25519"  # Bo's key file, made in the working folder on first use
+
+
+def second_approver(command: str) -> str:
+    """Run the approval command a dialog shows, as a second responder with their own key
+    would (``rescind approve PLANFILE``, the plan shown, then signed); the token it prints."""
+    import contextlib
+    import io
+    import shlex
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from rescind.cli import main
+
+    key = Path(SECOND_KEY)
+    if not key.exists():
+        key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption()))
+        key.chmod(0o600)
+    argv = shlex.split(command)
+    assert argv[:2] == ["rescind", "approve"], command
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([*argv[1:], "--key", str(key), "--email", "bo@example.com", "--yes"])
+    assert code == 0, err.getvalue()
+    return out.getvalue()
 
 
 async def respond_until_sealed(pilot: Pilot[Any], log: list[str],
@@ -58,6 +91,14 @@ async def respond_until_sealed(pilot: Pilot[Any], log: list[str],
             if screen.policy is Approval.TYPE_NAME:
                 assert pilot.app.focused.id == "typed", "the name field has the focus"
                 await pilot.press(*screen.request.expected_names[0], "enter")
+            elif screen.policy is Approval.TWO_PERSON:
+                assert pilot.app.focused.id == "token", "the token field has the focus"
+                # The second responder runs the command the dialog shows; its output is pasted.
+                screen.query_one(TextArea).post_message(events.Paste(second_approver(
+                    screen.command)))
+                await pilot.pause()
+                await _tab_to(pilot, "approve")
+                await pilot.press("enter")
             else:
                 assert screen.policy is Approval.CONFIRM, screen.policy
                 await _tab_to(pilot, "approve")
@@ -142,6 +183,8 @@ async def test_aws_access_key_exercise_through_the_app(identity: None, workdir: 
 @pytest.fixture
 def simulated(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The simulated clouds exercise mode starts, by provider, to read their state back."""
+    import rescind.sandbox.arm
+    import rescind.sandbox.aws
     import rescind.sandbox.gcp
     import rescind.sandbox.graph
     import rescind.sandbox.vault
@@ -160,22 +203,45 @@ def simulated(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
                         spy("vault", rescind.sandbox.vault.start_vault_sandbox))
     monkeypatch.setattr(rescind.sandbox.graph, "start_graph_fake",
                         spy("entra", rescind.sandbox.graph.start_graph_fake))
+    monkeypatch.setattr(rescind.sandbox.arm, "start_arm_fake",
+                        spy("azure", rescind.sandbox.arm.start_arm_fake))
+    monkeypatch.setattr(rescind.sandbox.aws, "start_aws_sandbox",
+                        spy("aws", rescind.sandbox.aws.start_aws_sandbox))
     return started
 
 
-def _gcp_contained(sandbox: Any, shown: list[str], incident_dir: Path) -> str:
+def _gcp_contained(clouds: dict[str, Any], shown: list[str], incident_dir: Path) -> list[str]:
     from tests.gcp.conftest import CONNECTOR, SYSTEM_KEY
 
-    state = sandbox.state
+    state = clouds["gcp"].state
     assert state.accounts[CONNECTOR].disabled
     assert set(state.keys) == {SYSTEM_KEY}  # user-managed keys deleted, Google's left
     members = [m for b in state.project_policy["bindings"] for m in b["members"]]
     assert f"serviceAccount:{CONNECTOR}" not in members
-    return ("gcp projects example-project (simulated project) as "
-            "rescind-responder@example-project.iam.gserviceaccount.com")
+    return [GCP_RESPONDER]
 
 
-def _vault_contained(sandbox: Any, shown: list[str], incident_dir: Path) -> str:
+GCP_RESPONDER = ("gcp projects example-project (simulated project) as "
+                 "rescind-responder@example-project.iam.gserviceaccount.com")
+
+
+def _gcp_federation_cut(clouds: dict[str, Any], shown: list[str],
+                        incident_dir: Path) -> list[str]:
+    from tests.gcp.conftest import CONNECTOR
+
+    state = clouds["gcp"].state
+    (provider,) = state.providers.values()
+    assert provider["disabled"] is True
+    roles = [b["role"] for b in state.accounts[CONNECTOR].policy["bindings"]]
+    assert "roles/iam.workloadIdentityUser" not in roles
+    assert "roles/iam.serviceAccountUser" in roles  # the platform group's, not the pool's
+    assert not state.accounts[CONNECTOR].disabled  # the runbook cuts federation only
+    assert shown == []
+    return [GCP_RESPONDER]
+
+
+def _vault_contained(clouds: dict[str, Any], shown: list[str], incident_dir: Path) -> list[str]:
+    sandbox = clouds["vault"]
     state = sandbox.state
     with state.lock:
         accessors = {t.accessor for t in state.tokens.values()}
@@ -189,13 +255,48 @@ def _vault_contained(sandbox: Any, shown: list[str], incident_dir: Path) -> str:
     assert len(shown) == 1 and password in shown[0], shown
     for path in incident_dir.rglob("*"):
         assert not path.is_file() or password.encode() not in path.read_bytes(), path
-    return f"vault {sandbox.address} as token-rescind-responder"
+    return [f"vault {sandbox.address} as token-rescind-responder"]
 
 
-def _entra_contained(fake: Any, shown: list[str], incident_dir: Path) -> str:
+def _approle_contained(clouds: dict[str, Any], shown: list[str],
+                       incident_dir: Path) -> list[str]:
+    sandbox = clouds["vault"]
+    state = sandbox.state
+    with state.lock:
+        role = state.roles["payments"]
+        # The leaked secret id is gone, the other host's stays; the role id is new.
+        assert sorted(role.secret_ids) == ["5e1ec7ed-0000-4000-8000-EXAMPLE00002"]
+        role_id = role.role_id
+        assert role_id != "0f0e0d0c-0000-4000-8000-EXAMPLEROLE1"
+        assert sorted(state.leases) == []  # every database and AWS credential it issued
+        assert state.connections["payments-db"].root_rotations == 1
+        # Seeded as rotated 12 hours ago: rotated again during the run.
+        static = state.static_roles["payments-static"]
+        assert datetime.now(UTC) - static.last_rotation < timedelta(hours=1)
+        config = state.kv["payments/config"]
+        assert len(config) == 2
+        rotated = config[-1].data
+    # The new role id and KV values were each shown once, in the app, and written nowhere.
+    assert any(role_id in s for s in shown), shown
+    assert any(rotated["webhook_secret"] in s for s in shown), shown
+    for path in incident_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert role_id.encode() not in data, path
+            assert rotated["webhook_secret"].encode() not in data, path
+    # The AWS half, read back from the simulated account: Vault's own engine key is off.
+    iam = clouds["aws"].client("iam")
+    keys = iam.list_access_keys(UserName="vault-aws-engine")["AccessKeyMetadata"]
+    assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [
+        ("AKIAIOSFODNN7EXAMPLE", "Inactive")]
+    return [f"vault {sandbox.address} as token-rescind-responder", "aws account 123456789012"]
+
+
+def _entra_contained(clouds: dict[str, Any], shown: list[str], incident_dir: Path) -> list[str]:
     from rescind.sandbox.graph import iso
     from tests.entra.cases import ADELE
 
+    fake = clouds["entra"]
     adele = fake.users[ADELE]
     assert adele["accountEnabled"] is False
     assert adele["signInSessionsValidFromDateTime"] >= iso(fake.now)  # revoked during the run
@@ -210,17 +311,62 @@ def _entra_contained(fake: Any, shown: list[str], incident_dir: Path) -> str:
     assert len(shown) == 1 and shown[0], shown
     for path in incident_dir.rglob("*"):
         assert not path.is_file() or shown[0].encode() not in path.read_bytes(), path
-    return f"entra tenant {fake.tenant_id} as user responder@example.com"
+    return [f"entra tenant {fake.tenant_id} as user responder@example.com"]
+
+
+def _assignments_of(arm: Any, principal: str) -> list[str]:
+    return [a["name"] for a in arm.assignments.values()
+            if a["properties"]["principalId"] == principal]
+
+
+def _connector_contained(clouds: dict[str, Any], shown: list[str],
+                         incident_dir: Path) -> list[str]:
+    graph, arm = clouds["entra"], clouds["azure"]
+    sp, app = "e0000000-0000-4000-8000-0000000000e1", "e0000000-0000-4000-8000-0000000000a1"
+    assert graph.service_principals[sp]["accountEnabled"] is False
+    assert graph.applications[app]["passwordCredentials"] == []
+    assert graph.applications[app]["keyCredentials"] == []
+    assert graph.service_principals[sp].get("passwordCredentials", []) == []
+    assert graph.app_role_assignments[sp] == [] and graph.grants == {}
+    assert _assignments_of(arm, sp) == []
+    timeline = (incident_dir / "timeline.jsonl").read_text()
+    assert "198.51.100.99" in timeline and "listKeys" in timeline
+    assert shown == []
+    return [f"entra tenant {graph.tenant_id} as user responder@example.com", AZURE_RESPONDER]
+
+
+AZURE_RESPONDER = ("azure subscription 00000000-0000-0000-0000-000000000000 as user "
+                   "responder@example.com")
+
+
+def _identity_contained(clouds: dict[str, Any], shown: list[str],
+                        incident_dir: Path) -> list[str]:
+    arm = clouds["azure"]
+    principal = "c0000000-0000-4000-8000-000000000001"
+    (federated,) = [creds for rid, creds in arm.federated.items() if rid.endswith("/deploy-mi")]
+    assert federated == []
+    assert _assignments_of(arm, principal) == []
+    timeline = (incident_dir / "timeline.jsonl").read_text()
+    assert "getSecret" in timeline and "198.51.100.7" in timeline
+    assert shown == []
+    return [AZURE_RESPONDER]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("runbook", "provider", "check", "irreversible"), [
-    ("gcp-service-account-key-compromise", "gcp", _gcp_contained, "delete_keys"),
-    ("vault-token-leak", "vault", _vault_contained, "revoke"),
-    ("entra-user-compromise", "entra", _entra_contained, "remove_methods"),
+@pytest.mark.parametrize(("runbook", "clouds", "check", "approval"), [
+    ("gcp-service-account-key-compromise", ["gcp"], _gcp_contained, "delete_keys:type-name"),
+    ("gcp-workload-identity-compromise", ["gcp"], _gcp_federation_cut, "unbind_pool:type-name"),
+    ("vault-token-leak", ["vault"], _vault_contained, "revoke:type-name"),
+    ("vault-approle-compromise", ["vault", "aws"], _approle_contained,
+     "revoke-db-creds:two-person"),
+    ("entra-user-compromise", ["entra"], _entra_contained, "remove_methods:type-name"),
+    ("azure-service-principal-compromise", ["entra", "azure"], _connector_contained,
+     "remove_roles:type-name"),
+    ("azure-managed-identity-compromise", ["azure"], _identity_contained,
+     "remove_federated:type-name"),
 ])
 async def test_provider_exercise_through_the_app(
-        runbook: str, provider: str, check: Any, irreversible: str, identity: None,
+        runbook: str, clouds: list[str], check: Any, approval: str, identity: None,
         workdir: Path, simulated: dict[str, Any]) -> None:
     """From the start form (prefilled by the scenario) to the sealed record."""
     from textual.widgets import Input
@@ -238,14 +384,14 @@ async def test_provider_exercise_through_the_app(
         await wait_for(pilot, lambda: any(isinstance(s, IncidentScreen)
                                           for s in app.screen_stack), "the incident screen")
         incident = next(s for s in app.screen_stack if isinstance(s, IncidentScreen))
-        await wait_for(pilot, lambda: provider in simulated, "the simulated cloud", timeout=60)
-        sandbox = simulated[provider]
+        await wait_for(pilot, lambda: set(clouds) <= set(simulated), "the simulated clouds",
+                       timeout=60)
         header = ""
 
         def identified() -> bool:
             nonlocal header
-            header = text_of(incident.query_one("#header-identity"))
-            return header.startswith(f"{provider} ")
+            header = " ".join(text_of(incident.query_one("#header-identity")).split())
+            return all(f"{cloud} " in header for cloud in clouds)
 
         await wait_for(pilot, identified, "the identity", timeout=60)
         record = await respond_until_sealed(pilot, log, shown)
@@ -255,11 +401,13 @@ async def test_provider_exercise_through_the_app(
         assert verdict.startswith("✓ INTACT") and "· sealed" in verdict, verdict
         incident_dir = record.incident_dir
         # Read back while the app (and so the simulated cloud) still runs.
-        assert check(sandbox, shown, incident_dir) in header, header
+        for who in check(simulated, shown, incident_dir):
+            assert who in header, header
         # b says this runbook has no blast radius, not that one is coming.
         await pilot.press("escape", "b")
         await wait_for(pilot, lambda: any("has no blast radius" in n.message
                                           for n in app._notifications), "why there is none")
-    assert f"ApprovalModal:{irreversible}:type-name" in log, log
+    print("\n".join(log))
+    assert f"ApprovalModal:{approval}" in log, log
     assert log[-1] == "ConfirmModal:"
     assert verify_incident(incident_dir).exit_code == 0

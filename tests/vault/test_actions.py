@@ -92,3 +92,26 @@ def test_declared_permissions_are_well_formed() -> None:
         if "vault" in cls.providers:
             for entry in cls.permissions:  # type: ignore[attr-defined]
                 parse_permission(entry)
+
+
+async def test_rotate_root_verify_reads_the_rotation_back_from_the_audit_log(
+        sandbox: VaultSandbox, make_ctx: Callable[..., ActionContext]) -> None:
+    """Vault shows neither the root password nor its age: verify reads the audit device's
+    record of the rotation, so a plan that never reached Vault does not verify."""
+    from rescind.actions.base import Result
+
+    action = registry.get("vault.database.rotate_root")()  # type: ignore[misc]
+    ctx = make_ctx(Mode.EXERCISE)
+    plan = await action.plan(ctx, action.parse_params({"connection": "payments-db"}), "root")
+    claimed = Result(outputs={"connection": "payments-db", "username": "vault-admin"})
+    missed = await action.verify(ctx, plan, claimed)
+    assert not missed.ok and "no update database/rotate-root/payments-db" in missed.detail
+    result = await action.apply(ctx, plan)
+    assert sandbox.state.connections["payments-db"].root_rotations == 1
+    verified = await action.verify(ctx, plan, result)
+    assert verified.ok and "audit log" in verified.detail, verified.detail
+    # With the outcome lost (killed after the call), the audit log still tells.
+    assert (await action.verify(ctx, plan, None)).ok
+    # Without an audit log, verify says what it could not read.
+    bare = make_ctx(Mode.EXERCISE, audit_logs=[])
+    assert "no audit log is configured" in (await action.verify(bare, plan, None)).detail

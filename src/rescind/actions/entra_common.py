@@ -19,6 +19,7 @@ from rescind.actions.base import Action, ActionContext, Change, Plan, Result, Ve
 from rescind.actions.common import (
     StrList,
     TargetCall,
+    bounded,
     drift,
     escalated_risk,
     plan_for,
@@ -145,15 +146,25 @@ class TargetsAction(Action[Any]):
     def outputs_of(self, targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return {}
 
+    async def current_all(self, ctx: ActionContext, plan: Plan,
+                          *, missing_ok: bool) -> dict[str, Any]:
+        """Every target's value now, read as many at once as the provider's width (one at
+        a time, 500 users at 30 ms took longer than the changes themselves). Targets that
+        are gone are left out when ``missing_ok``, else raise not-found."""
+        async def one(tid: str) -> tuple[str, bool, Any]:
+            try:
+                return tid, True, await self.current(ctx, plan, tid)
+            except ActionError as exc:
+                if exc.kind != ErrorKind.NOT_FOUND or not missing_ok:
+                    raise
+                return tid, False, None
+
+        found = await bounded(list(plan.state["targets"]), one, self.provider_of(ctx).width)
+        return {tid: value for tid, exists, value in found if exists}
+
     async def apply(self, ctx: ActionContext, plan: Plan) -> Result:
         planned: dict[str, dict[str, Any]] = plan.state["targets"]
-        current: dict[str, Any] = {}
-        for tid in planned:
-            try:
-                current[tid] = await self.current(ctx, plan, tid)
-            except ActionError as exc:
-                if exc.kind != ErrorKind.NOT_FOUND:
-                    raise
+        current = await self.current_all(ctx, plan, missing_ok=True)
         todo = drift(planned, current, what=self.what)
         changes = [TargetCall(tid, self.operation,
                               partial(self.change, ctx, plan, tid, planned[tid]["after"]))
@@ -171,8 +182,9 @@ class TargetsAction(Action[Any]):
         if ctx.mode is Mode.DRY_RUN:
             return Verification(ok=True, detail="dry-run: nothing was changed")
         wrong = []
+        current = await self.current_all(ctx, plan, missing_ok=False)
         for tid, target in plan.state["targets"].items():
-            now = await self.current(ctx, plan, tid)
+            now = current[tid]
             if now != target["after"]:
                 wrong.append(f"{target.get('name') or tid}: {self.field}={now!r}")
         if wrong:

@@ -3,6 +3,10 @@ passwords of static roles (seed: "rotate DB creds")."""
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -61,7 +65,7 @@ class RotateRoot(VaultAction):
             changes=[Change(target=params.connection, field="root password",
                             before=f"the current password of {username or 'the root user'}",
                             after="a new password only Vault knows")],
-            state={"mount": mount, "username": username},
+            state={"mount": mount, "username": username, "planned": _now_iso()},
             warnings=[f"Anything else logging in as {username or 'the root user'} stops "
                       "working: Vault keeps the new password to itself",
                       "Database users Vault created before stay valid until their leases "
@@ -84,15 +88,77 @@ class RotateRoot(VaultAction):
                       details=[f"{params.connection}: root credential rotated"])
 
     async def verify(self, ctx: ActionContext, plan: Plan, result: Result | None) -> Verification:
+        # Vault never shows the root password or when it changed (database/config/NAME
+        # answers the same before and after), so the one record of the rotation is the
+        # audit device's: read it back when its log is at hand ([vault] audit_logs).
         provider = vault(ctx)
         params = RootParams.model_validate(plan.params)
         await provider.run(_config, provider, plan.state["mount"], params.connection)
+        path = f"{plan.state['mount']}/rotate-root/{params.connection}"
+        logs = [p for p in provider.audit_logs if p.is_file()]
+        if logs:
+            since = str(plan.state.get("planned") or "")
+            seen = await provider.run(rotation_logged, logs, path, since)
+            if seen is None:
+                return Verification(ok=False, detail=f"Vault's audit log has no update {path} "
+                                    "since the plan: the rotation did not reach Vault")
+            when, error = seen
+            if error:
+                return Verification(ok=False, detail=f"Vault's audit log records update {path} "
+                                    f"at {when} failing: {error[:200]}")
+            return Verification(ok=True, detail=f"read back from Vault's audit log: update "
+                                f"{path} at {when}, answered without error (the password "
+                                "itself is never readable)")
         if result is None:
             return Verification(ok=False, detail="Vault does not expose when a root credential "
-                                "was rotated, and the outcome was lost: rotate again to be sure")
+                                "was rotated, the outcome was lost and no audit log is "
+                                "configured ([vault] audit_logs): rotate again to be sure")
         return Verification(ok=True, detail=f"{params.connection} is configured and Vault "
-                            "accepted the rotation (Vault does not expose the root password "
-                            "or its age, so nothing more can be read back)")
+                            "accepted the rotation; Vault does not expose the root password "
+                            "or its age, and with no audit log configured ([vault] "
+                            "audit_logs) nothing more can be read back")
+
+
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:  # Vault writes nanoseconds; Python reads at most microseconds
+        return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value))
+    except ValueError:
+        return None
+
+
+def rotation_logged(logs: list[Path], path: str, since: str) -> tuple[str, str] | None:
+    """The audit device's last response to ``update path`` at or after ``since`` (less a
+    minute: Vault's clock is not ours), as (time, error), or None. Lines that are not
+    audit entries are passed over."""
+    start = _parse_time(since) if since else None
+    if start is not None:
+        start -= CLOCK_SKEW
+    found: tuple[str, str] | None = None
+    for log in logs:
+        with log.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(entry, dict) or entry.get("type") != "response":
+                    continue
+                request = entry.get("request") or {}
+                if (not isinstance(request, dict) or str(request.get("path", "")).strip("/")
+                        != path or request.get("operation") not in ("update", "create")):
+                    continue
+                when = _parse_time(str(entry.get("time", "")))
+                if start is not None and (when is None or when < start):
+                    continue
+                found = (str(entry.get("time", "")), str(entry.get("error") or ""))
+    return found
 
 
 def _config(provider: VaultProvider, mount: str, name: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def _fix(kind: ErrorKind, needed: str, where: str) -> str | None:
     if kind == ErrorKind.EXPIRED:
         return "sign in again (`az login --tenant TENANT`), then retry"
     if kind == ErrorKind.PERMISSION:
-        return (f"grant rescind's identity {needed} ({where}; see docs/entra.md), or run as "
+        return (f"grant rescind's identity {needed} ({where}), or run as "
                 "an identity that has it")
     if kind == ErrorKind.THROTTLED:
         return "wait a minute and retry; the service asked rescind to slow down"
@@ -59,7 +59,7 @@ def translate_graph(exc: BaseException, *, permission: str, resource: str) -> Ac
     message = f"Graph refused {resource}: {status} {code} {detail}".strip()
     return ActionError(message, kind=kind, retryable=kind not in _FINAL,
                        fix=_fix(kind, f"the Graph permission {permission}",
-                                "application permission, admin consent"))
+                                "application permission, admin consent; see docs/entra.md"))
 
 
 def translate_arm(exc: BaseException, *, action: str, resource: str) -> ActionError:
@@ -89,7 +89,8 @@ def translate_arm(exc: BaseException, *, action: str, resource: str) -> ActionEr
     kind = _kind(status)
     message = f"Resource Manager refused {resource}: {status} {code} {reason}".strip()
     return ActionError(message, kind=kind, retryable=kind not in _FINAL,
-                       fix=_fix(kind, f"a role with {action}", "Azure RBAC, at the scope"))
+                       fix=_fix(kind, f"a role with {action}",
+                                "Azure RBAC, at the scope; see docs/azure.md"))
 
 
 def _is_network(exc: BaseException) -> bool:

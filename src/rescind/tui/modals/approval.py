@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Static, TextArea
 
 from rescind.engine.responder import Approval, ApprovalRequest, ApprovalResponse
-from rescind.tui.modals.request import RequestModal
+from rescind.tui.modals.request import FIRST, RequestModal
 from rescind.tui.widgets.plain import Plain
 from rescind.tui.widgets.plan_view import render_plan
 
@@ -67,21 +67,28 @@ class ApprovalModal(RequestModal[ApprovalResponse]):
                             id="approval-refusal", classes="refusal")
             if self.policy is Approval.TYPE_NAME:
                 yield Plain(self._names_hint(), id="typed-match", classes="dialog-hint")
-                yield Input(placeholder="target name", id="typed")
+                yield Input(placeholder="target name", id="typed", classes=FIRST)
             elif self.policy is Approval.TWO_PERSON:
                 yield Plain(Text(self.command, style="bold"), id="approve-command")
-                yield TextArea(id="token", soft_wrap=True, show_line_numbers=False)
+                yield TextArea(id="token", soft_wrap=True, show_line_numbers=False,
+                               classes=FIRST)
             with Horizontal(id="decline-row", classes="dialog-buttons"):
                 yield Input(placeholder="why decline? (journaled; Enter declines)",
                             id="decline-reason")
                 yield Button("Decline", id="decline-go", variant="error", disabled=True)
+            # Without a name or token to enter, Approve has the focus, or Later when the
+            # plan cannot be undone (a stray Enter then changes nothing).
+            confirm = self.policy not in (Approval.TYPE_NAME, Approval.TWO_PERSON)
+            reversible = self.request.plan.reversible
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Later", id="later")
+                yield Button("Later", id="later",
+                             classes=FIRST if confirm and not reversible else "")
                 yield Button("Decline…", id="decline")
                 if self.policy is Approval.TWO_PERSON:
                     yield Button("Copy command", id="copy")
                 yield Button("Approve", id="approve", variant="error",
-                             disabled=self.policy is Approval.TYPE_NAME)
+                             disabled=self.policy is Approval.TYPE_NAME,
+                             classes=FIRST if confirm and reversible else "")
         yield Footer()
 
     def _names_hint(self) -> str:
@@ -89,13 +96,6 @@ class ApprovalModal(RequestModal[ApprovalResponse]):
 
     def on_mount(self) -> None:
         self.query_one("#decline-row").display = False
-        if self.policy is Approval.TYPE_NAME:
-            first = "#typed"
-        elif self.policy is Approval.TWO_PERSON:
-            first = "#token"
-        else:
-            first = "#approve" if self.request.plan.reversible else "#later"
-        self.query_one(first).focus()
         self.call_after_refresh(self._show_more)
 
     def _show_more(self) -> None:

@@ -10,7 +10,7 @@ from textual.widgets import Button, Footer, Input
 
 from rescind.engine.responder import FailureChoice, StepState
 from rescind.errors import ActionError
-from rescind.tui.modals.request import RequestModal
+from rescind.tui.modals.request import FIRST, RequestModal
 from rescind.tui.widgets.plain import Plain
 
 
@@ -51,16 +51,15 @@ class FailureModal(RequestModal[FailureChoice]):
                     body.append("\nRetrying will not help: skip it with a reason, or abort.",
                                 style="yellow")
                 yield Plain(body)
-            yield Input(placeholder="reason (needed to skip or abort; journaled)", id="reason")
+            yield Input(placeholder="reason (needed to skip or abort; journaled)", id="reason",
+                        classes="" if self.error.retryable else FIRST)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Retry", id="retry", variant="primary",
-                             disabled=not self.error.retryable)
+                             disabled=not self.error.retryable,
+                             classes=FIRST if self.error.retryable else "")
                 yield Button("Skip", id="skip", disabled=True)
                 yield Button("Abort incident", id="abort", variant="error", disabled=True)
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#retry" if self.error.retryable else "#reason").focus()
 
     @on(Input.Changed, "#reason")
     def _reason(self, event: Input.Changed) -> None:

@@ -21,8 +21,17 @@ Aside = Literal["timeline", "record"]
 ASIDE: tuple[Aside, ...] = ("timeline", "record")
 
 
+FIRST = "-first-focus"
+
+
 class RequestModal(ModalScreen[T | Aside | None]):
     """A dialog answering one engine request. Returns the answer, an Aside, or None (hidden)."""
+
+    # The widget a dialog's compose marks FIRST has the focus from the first frame. A
+    # focus() in on_mount lands a frame later, after Textual has focused the first
+    # focusable widget (the scrolling body): keys typed in between went there, and a
+    # typed name's 't' or 'r' even put the dialog aside.
+    AUTO_FOCUS = f".{FIRST}"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "later", "Later", id="request.later",

@@ -18,7 +18,7 @@ from textual.validation import Regex, ValidationResult, Validator
 from textual.widgets import Button, Footer, Input, Static
 
 from rescind.engine.responder import StepState
-from rescind.tui.modals.request import RequestModal
+from rescind.tui.modals.request import FIRST, RequestModal
 from rescind.tui.widgets.plain import Plain
 
 
@@ -52,11 +52,8 @@ class AcknowledgeModal(RequestModal[tuple[str | None]]):
             yield Input(placeholder="note for the record (optional; Enter: done)", id="note")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Later", id="later")
-                yield Button("✓ Done", id="confirm", variant="primary")
+                yield Button("✓ Done", id="confirm", variant="primary", classes=FIRST)
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#confirm", Button).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_anchor":
@@ -116,15 +113,12 @@ class AnswerModal(RequestModal[str]):
             yield Input(value="" if self.secret else (self.default or ""),
                         placeholder="answer" + (" (hidden)" if self.secret else ""),
                         password=self.secret, validators=validators, id="answer",
-                        valid_empty=bool(self.default))
+                        valid_empty=bool(self.default), classes=FIRST)
             yield Plain("", id="answer-problem", classes="dialog-hint -bad")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Later", id="later")
                 yield Button("Answer", id="confirm", variant="primary")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#answer", Input).focus()
 
     @on(Input.Changed, "#answer")
     def _changed(self, event: Input.Changed) -> None:
