@@ -77,7 +77,7 @@ async def approve_until_review(pilot: Pilot[Any], log: list[str]) -> None:
             return
         log.append(f"ApprovalModal:{dialog.request.step.id}:{dialog.policy.value}")
         await pilot.click("#approve")
-        await wait_for(pilot, lambda: app.screen is not dialog, "approved")
+        await wait_for(pilot, lambda dialog=dialog: app.screen is not dialog, "approved")
 
 
 async def pull_again_from_the_palette(pilot: Pilot[Any], incident: IncidentScreen,
