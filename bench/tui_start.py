@@ -115,8 +115,13 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
+        # Bytecode is written to (and read from) a private folder: an installed rescind
+        # has its .pyc files as Textual does, and timing the compiler on every start
+        # (PYTHONDONTWRITEBYTECODE, with sources outside site-packages) is no fair race.
         env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor",
-                   RESCIND_CONFIG_DIR=str(cwd / "config"), PYTHONDONTWRITEBYTECODE="1")
+                   RESCIND_CONFIG_DIR=str(cwd / "config"),
+                   PYTHONPYCACHEPREFIX=str(cwd / "pycache"))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.pop("NO_COLOR", None)
         env.pop("TEXTUAL", None)
         env["RESCIND_RUNBOOK_PATH"] = str(ROOT / "runbooks")

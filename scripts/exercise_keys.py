@@ -21,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from screenshots import DIALOGS, isolate, until  # noqa: E402
+from screenshots import DIALOGS, focused, isolate, until  # noqa: E402
 
 NOTE_ANSWER = "n/a"  # what a responder types into a question without a default
 
@@ -98,11 +98,13 @@ async def play() -> Counter:
             await until(pilot, next_dialog, "the next dialog", timeout=120)
             if type(app.screen).__name__ == "ConfirmModal":
                 keys.kind = "close"
+                await focused(pilot)
                 await keys.press("enter")
                 await until(pilot, lambda: type(app.screen).__name__ == "RecordScreen",
                             "the record")
                 return keys
             seen.add(id(app.screen))
+            await focused(pilot)  # keys sent before Textual focuses the dialog go nowhere
             await answer(keys)
 
 

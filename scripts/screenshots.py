@@ -113,7 +113,15 @@ async def answer_until(pilot: Any, done: Callable[[], bool]) -> None:
         if done():
             return
         seen.add(id(pilot.app.screen))
+        await focused(pilot)
         await answer(pilot)
+
+
+async def focused(pilot: Any) -> None:
+    """Textual focuses a dialog after mounting it: keys pressed before go nowhere."""
+    app = pilot.app
+    await until(pilot, lambda: app.focused is not None and app.focused.screen is app.screen,
+                "the dialog's focus")
 
 
 async def settle(pilot: Any) -> None:
@@ -122,7 +130,12 @@ async def settle(pilot: Any) -> None:
     await pilot.pause(0.1)
 
 
-async def shoot_incident(out: Path) -> list[Path]:
+# The small terminal without colour: the screens a responder acts on (docs/screens.md).
+SMALL = ((80, 24), "-80x24-nocolor", ("incident", "timeline", "approval"))
+
+
+async def shoot_incident(out: Path, size: tuple[int, int] = SIZE, suffix: str = "",
+                         only: tuple[str, ...] | None = None) -> list[Path]:
     from rescind.engine.session import SessionConfig
     from rescind.modes import Mode
     from rescind.tui.app import RescindApp
@@ -133,12 +146,19 @@ async def shoot_incident(out: Path) -> list[Path]:
     shots: list[Path] = []
 
     def save(name: str) -> None:
-        shots.append(Path(app.save_screenshot(f"{name}.svg", path=str(out))))
+        if only is None or name in only:
+            shots.append(Path(app.save_screenshot(f"{name}{suffix}.svg", path=str(out))))
 
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         # Contain, up to the manual review; hide it and look back at the deactivation.
         await answer_until(pilot, on(pilot, "AcknowledgeModal", "review"))
-        await pilot.press("escape")
+        for _ in range(5):  # Escape hides it (a key may land before the dialog listens)
+            await focused(pilot)
+            await pilot.press("escape")
+            await pilot.pause(0.5)
+            if on(pilot, "IncidentScreen")():
+                break
+        await until(pilot, on(pilot, "IncidentScreen"), "the incident screen")
         steps = app.screen.query_one("#step-list")
         for _ in range(12):
             if steps.selected_step is not None and steps.selected_step.id == "deactivate":
@@ -171,6 +191,7 @@ async def shoot_incident(out: Path) -> list[Path]:
 
         # On to the irreversible delete: the typed confirmation, name typed, not sent.
         await answer_until(pilot, on(pilot, "ApprovalModal", "delete_key"))
+        await focused(pilot)
         await pilot.press(*KEY)
         await settle(pilot)
         save("approval")
@@ -178,6 +199,7 @@ async def shoot_incident(out: Path) -> list[Path]:
 
         # Finish, close, and the record with the stock-tool commands.
         await answer_until(pilot, on(pilot, "ConfirmModal"))
+        await focused(pilot)
         await pilot.press("enter")
         await until(pilot, on(pilot, "RecordScreen"), "the record")
         record = app.screen
@@ -246,6 +268,9 @@ def main() -> int:
         isolate(Path(tmp))
         shots = asyncio.run(shoot_incident(out))
         shots += asyncio.run(shoot_home(out))
+        small, suffix, only = SMALL
+        os.environ["NO_COLOR"] = "1"
+        shots += asyncio.run(shoot_incident(out, small, suffix, only))
     for svg in shots:
         png = to_png(svg)
         print(f"{svg.relative_to(ROOT) if svg.is_relative_to(ROOT) else svg}"

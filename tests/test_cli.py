@@ -148,3 +148,23 @@ def test_started_with_stdin_closed_aborts_cleanly(keyed: Path) -> None:
         assert done.returncode == 1, (done.stdout, done.stderr)
         assert "Traceback" not in done.stderr
         assert "rescind resume" in done.stdout
+
+
+def test_run_refuses_to_start_without_credentials_for_the_runbooks_provider(
+        keyed: Path, tmp_path: Path) -> None:
+    """Checked before the incident opens (issue 16), not at the first cloud step after
+    the manual ones: one message naming the provider and the fix, no incident folder."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    done = subprocess.run(
+        [sys.executable, "-m", "rescind", "run", "aws-access-key-compromise", "--no-tui",
+         "--mode", "dry-run", "--input", "access_key_id=AKIAIOSFODNN7EXAMPLE",
+         "--out", str(keyed / "inc")],
+        cwd=ROOT, capture_output=True, text=True, input="", env=env, timeout=120)
+    assert_clean_failure(done, 2)
+    assert "cannot start without usable credentials: aws: " in done.stderr, done.stderr
+    assert "AWS_ACCESS_KEY_ID" in done.stderr and "rescind config check" in done.stderr
+    assert done.stderr.count("rescind: ") == 1
+    assert not (keyed / "inc").exists()

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rescind import __version__
 from rescind.commands import COMMAND_MODULES
 from rescind.errors import RescindError
 
+if TYPE_CHECKING:
+    import argparse
+
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="rescind",
         description="Walk a responder through a leaked-credential incident: contain, assess, "
@@ -30,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     # `rescind` alone opens the app: building every command's parser first (it
-    # imports the timeline sources, pydantic among them) would delay its first frame.
-    args = build_parser().parse_args(given) if given else argparse.Namespace()
+    # imports the timeline sources, pydantic among them; argparse itself pulls gettext)
+    # would delay its first frame.
+    args = build_parser().parse_args(given) if given else None
     func = getattr(args, "func", None)
     try:
         if func is None:

@@ -167,3 +167,21 @@ async def test_palette_shows_names_and_help_as_typed(identity: None, workdir: Pa
             # The palette reads a string prompt and the help as markup.
             assert Content.from_markup(hit.prompt).plain == item.name  # type: ignore[arg-type]
             assert Content.from_markup(hit.help or "").plain == item.help
+
+
+async def test_palette_drops_screenshot_and_theme_and_j_k_move_in_lists(
+        identity: None, workdir: Path) -> None:
+    """Issue 16: Textual's "Screenshot" fails here and "Theme" can repaint LIVE's red;
+    j/k move in every list, not only the timeline."""
+    app = RescindApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        home = app.screen
+        titles = [c.title for c in app.get_system_commands(home)]
+        assert titles and "Screenshot" not in titles and "Theme" not in titles, titles
+        await wait_for(pilot, lambda: len(getattr(home, "runbooks", [])) > 2, "runbooks")
+        runbooks = home.query_one("#runbooks")
+        await wait_for(pilot, lambda: runbooks.highlighted == 0, "the first runbook")
+        await pilot.press("j", "j")
+        assert runbooks.highlighted == 2
+        await pilot.press("k")
+        assert runbooks.highlighted == 1

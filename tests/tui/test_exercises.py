@@ -18,6 +18,7 @@ from rescind.record.verify import verify_incident
 from rescind.tui.app import RescindApp
 from rescind.tui.screens.incident import IncidentScreen
 from tests.tui.conftest import kinds, text_of, wait_for
+from tests.tui.pull_again import approve_until_review, pull_again_from_the_palette
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 
@@ -137,7 +138,8 @@ async def test_example_tabletop_through_the_app(identity: None, workdir: Path) -
 
 
 @pytest.mark.slow
-async def test_aws_access_key_exercise_through_the_app(identity: None, workdir: Path) -> None:
+async def test_aws_access_key_exercise_through_the_app(identity: None, workdir: Path,
+                                                      simulated: dict[str, Any]) -> None:
     config = SessionConfig(runbook=RUNBOOKS / "aws-access-key-compromise.yaml",
                            mode=Mode.EXERCISE, inputs={"access_key_id": "AKIAIOSFODNN7EXAMPLE"},
                            out_dir=Path("incidents"))
@@ -157,6 +159,9 @@ async def test_aws_access_key_exercise_through_the_app(identity: None, workdir: 
         who = "aws account 123456789012 (credential chain) as arn:aws:iam::123456789012:"
         await wait_for(pilot, lambda: who in text_of(incident.query_one("#header-identity")),
                        "the identity")
+        await approve_until_review(pilot, log)
+        await pull_again_from_the_palette(pilot, incident, simulated["aws"])
+        await pilot.press("enter")  # the hidden review comes back
         record = await respond_until_sealed(pilot, log)
         await wait_for(pilot, lambda: record.report is not None, "verification")
         assert record.report.exit_code == 0, record.report.summary()
@@ -197,6 +202,8 @@ def simulated(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             return started[provider]
         return starting
 
+    monkeypatch.setattr(rescind.sandbox.aws, "start_aws_sandbox",
+                        spy("aws", rescind.sandbox.aws.start_aws_sandbox))
     monkeypatch.setattr(rescind.sandbox.gcp, "start_gcp_sandbox",
                         spy("gcp", rescind.sandbox.gcp.start_gcp_sandbox))
     monkeypatch.setattr(rescind.sandbox.vault, "start_vault_sandbox",

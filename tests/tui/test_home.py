@@ -62,6 +62,30 @@ async def test_start_form_refuses_without_credentials_naming_the_settings_file_f
         assert not (workdir / "incidents").exists()
 
 
+async def test_rescind_run_refuses_without_credentials_before_the_incident_opens(
+        identity: None, workdir: Path, no_aws_credentials: None) -> None:
+    """`rescind run --mode dry-run` with every input given skips the form, not the check:
+    one notice naming the provider and the fix, no incident, the app still up."""
+    from rescind.tui.modals.confirm import NoticeModal
+
+    config = SessionConfig(runbook=REPO_RUNBOOK, mode=Mode.DRY_RUN,
+                           inputs={"access_key_id": "AKIAIOSFODNN7EXAMPLE", "ticket": "IR-1"},
+                           out_dir=Path("incidents"))
+    app = RescindApp(start=config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NoticeModal)
+                       and app.screen.query("#ok"), "the refusal", timeout=30)
+        notice = app.screen
+        shown = " ".join(text_of(p) for p in notice.query(Static))
+        assert "Cannot start: no usable credentials" in shown, shown
+        assert "aws: " in shown and "AWS_ACCESS_KEY_ID" in shown, shown
+        assert "Traceback" not in shown
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HomeScreen", "home")
+        assert not any(type(s).__name__ == "IncidentScreen" for s in app.screen_stack)
+    assert not (workdir / "incidents").exists()
+
+
 async def _closed_but_unsealed(config: SessionConfig, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The drill run to the end, then a crash inside close, before the seal."""
     session = await IncidentSession.start(config, Scripted())

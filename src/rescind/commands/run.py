@@ -143,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     check_auto_approve(args, mode)
     path = find_runbook(args.runbook)
     tui = wants_tui(args)  # the app asks for missing inputs in its own form
-    inputs = complete_inputs(load_and_validate(path).runbook, parse_inputs(args.input),
+    runbook = load_and_validate(path).runbook
+    inputs = complete_inputs(runbook, parse_inputs(args.input),
                              prompt=not tui and not args.auto_approve)
     config = SessionConfig(runbook=path, mode=mode,
                            inputs=inputs, out_dir=args.out, key=args.key,
@@ -155,8 +156,23 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             pass
         else:
-            return run_tui(config)
+            return run_tui(config)  # the app checks credentials itself, in its own words
+    refuse_without_credentials(runbook, mode, config.settings)
     return asyncio.run(run_headless(config, auto=args.auto_approve))
+
+
+def refuse_without_credentials(runbook: Any, mode: Mode, settings: Any) -> None:
+    """Before the incident opens, as the app's start form does: a missing credential
+    found only at the first cloud step, after manual steps, cannot be fixed in the
+    running process."""
+    from rescind.engine.identity import check_credentials
+
+    bad = [who for who in check_credentials(runbook, mode, settings) if not who.ok]
+    if bad:
+        raise UsageError("cannot start without usable credentials: "
+                         + "; ".join(f"{who.provider}: {who.problem}" for who in bad),
+                         fix="`rescind config check` shows who rescind would act as once "
+                             "fixed; --mode exercise needs none")
 
 
 async def run_headless(config: Any, *, auto: bool) -> int:

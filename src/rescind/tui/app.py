@@ -51,10 +51,15 @@ class RescindApp(App[int]):
             if command.title not in _DROPPED_COMMANDS:
                 yield command
 
+    def get_default_screen(self) -> Screen[Any]:
+        # Home is the bottom of the stack itself: pushing it over Textual's blank default
+        # screen composed, laid out and painted that one first (first paint, issue 16).
+        return HomeScreen(self.incidents_root, settings=self._settings)
+
     def on_mount(self) -> None:
-        home = HomeScreen(self.incidents_root, settings=self._settings)
-        self.push_screen(home)
         self.call_after_refresh(self._apply_keymap)
+        home = self.screen_stack[0]
+        assert isinstance(home, HomeScreen)
         if self._start is not None:
             home.open_incident(self._start)
         elif self._resume is not None:

@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 
 # "Start an exercise" picks the first of these that is installed.
 EXERCISE_RUNBOOKS = ("aws-access-key-compromise", "example-tabletop")
-# Bold/reverse so a NO_COLOR terminal still tells HIGH from LOW at a glance.
-SEVERITY_STYLE = {"low": "bold green", "medium": "bold yellow", "high": "bold reverse red",
-                  "critical": "bold reverse red"}
+# White on red so a NO_COLOR terminal still tells HIGH from LOW at a glance (see ALARM).
+SEVERITY_STYLE = {"low": "bold green", "medium": "bold yellow",
+                  "high": "bold #ffffff on #c0000c", "critical": "bold #ffffff on #c0000c"}
 STATE_STYLE = {"open": "bold cyan", "interrupted": "bold yellow", "unsealed": "bold yellow",
                "closed": "green",
                "verified": "bold green", "damaged": "bold red"}

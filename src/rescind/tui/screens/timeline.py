@@ -267,7 +267,10 @@ class TimelineScreen(ReportsFailures, Screen[None]):
             items.append(PaletteItem("Mark event relevant", "Toggle the flag on the event "
                                      "under the cursor (journaled)", self.action_mark))
         if self.check_action("reload", ()):
-            items.append(PaletteItem("Pull timeline", "Read the timeline again",
+            # Not "Pull timeline": that name is the incident's pull again, which this
+            # item shadowed from here (the palette asks the top screen first).
+            items.append(PaletteItem("Reload timeline", "Read the record's timeline "
+                                     "again (F5); Pull timeline asks the cloud",
                                      self.action_reload))
         return items
 

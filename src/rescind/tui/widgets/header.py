@@ -57,8 +57,7 @@ class IncidentHeader(Vertical):
         self._tick()
 
     def show_head(self, head: str, seq: int) -> None:
-        self._ids = Text.assemble(("incident ", "dim"), (self._incident_id, "bold"),
-                                  ("  head ", "dim"), (head[:12], "bold"),
+        self._ids = Text.assemble(("  head ", "dim"), (head[:12], "bold"),
                                   (f"…  seq {seq}", "dim"))
         self._show_ids()
 
@@ -66,16 +65,19 @@ class IncidentHeader(Vertical):
         """``ANCHOR <incident> seq=N sha256=… key=…``: the journal so far is signed."""
         fields = dict(p.split("=", 1) for p in anchor_line.split() if "=" in p)
         seq = fields.get("seq", "?")
-        self._checkpoint = Text.assemble(("  ✓ signed at seq ", "dim"), (seq, "bold"),
-                                         ("  a copies the anchor", "dim"))
+        self._checkpoint = Text.assemble(("  ✓ signed at seq ", "dim"), (seq, "bold"))
         self._show_ids()
 
     def _show_ids(self) -> None:
+        # Most telling first: at 80 columns the cut falls on the head hash and the hint.
+        hint = ("  a copies the anchor", "dim") if self._checkpoint else ""
         self.query_one("#header-ids", Static).update(
-            Text.assemble(self._ids, self._checkpoint, no_wrap=True, overflow="ellipsis"))
+            Text.assemble(("incident ", "dim"), (self._incident_id, "bold"), self._checkpoint,
+                          self._ids, hint, no_wrap=True, overflow="ellipsis"))
 
     def show_identities(self, identities: Sequence[Identity]) -> None:
-        text = Text(no_wrap=True, overflow="ellipsis")
+        # Wraps rather than cuts: who rescind acts as must show in full at 80 columns.
+        text = Text()
         if not identities:
             text.append("acting as: no cloud provider in this runbook", style="dim")
         for n, who in enumerate(identities):

@@ -15,10 +15,12 @@ from rich.text import Text
 
 from rescind.actions.base import Change, Plan
 
-# Bold and reverse carry the weight on a NO_COLOR terminal (Textual turns colours into
-# greys there, and red on black becomes dark grey on near black); colour only adds to it.
-RISK_STYLE = {"low": "bold green", "medium": "bold yellow", "high": "bold reverse red",
-              "critical": "bold reverse red"}
+# A NO_COLOR terminal gets greys by luminance (Textual's Monochrome filter): red text or
+# reverse red on black comes out dark grey on near black. White on red reads in both, and
+# the before value's red is light enough to stay mid grey.
+ALARM = "bold #ffffff on #c0000c"
+BEFORE = "#ff6e6e"
+RISK_STYLE = {"low": "bold green", "medium": "bold yellow", "high": ALARM, "critical": ALARM}
 
 
 def _value(value: Any) -> str:
@@ -38,7 +40,7 @@ def risk_text(plan: Plan) -> Text:
     elif plan.reversible:
         text.append("reversible", style="green")
     else:
-        text.append("[IRREVERSIBLE]", style="bold reverse red")
+        text.append("[IRREVERSIBLE]", style=ALARM)
     return text
 
 
@@ -70,7 +72,7 @@ def render_plan(plan: Plan, *, with_header: bool = True) -> RenderableType:
         table.add_column(overflow="fold")
         for change in changes:
             table.add_row(Text(f"    {change.field}", style="bold"),
-                          Text(_value(change.before), style="red"),
+                          Text(_value(change.before), style=BEFORE),
                           Text("→"),
                           Text(_value(change.after), style="green"))
         parts.append(table)
