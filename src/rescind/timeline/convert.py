@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rescind.errors import UsageError
+from rescind.redaction import is_clean_json
 from rescind.timeline.cloudtrail import (
     SYNTHETIC_ID_PREFIX,
     MalformedRecord,
@@ -155,10 +156,11 @@ def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
 
 
 def _stream_documents(path: Path, name: str, limits: Limits,
-                      result: ConvertResult) -> Iterator[tuple[str, Any]]:
-    """(position prefix, document) as ``json_documents`` finds them, read as a stream
-    when the file is JSONL: a first line that is JSON by itself means one document a
-    line (or a file of one line), else the file is one document, read whole."""
+                      result: ConvertResult) -> Iterator[tuple[str, Any, bool]]:
+    """(position prefix, document, nothing to redact in it) as ``json_documents`` finds
+    them, read as a stream when the file is JSONL: a first line that is JSON by itself
+    means one document a line (or a file of one line), else the file is one document,
+    read whole. Whether there is anything to redact is judged on the text, once."""
     problem: list[str] = []
     lines = _lines(_chunks(path, limits, problem))
     head: list[str] = []
@@ -174,17 +176,20 @@ def _stream_documents(path: Path, name: str, limits: Limits,
     if first is _NOT_A_LINE:
         text = "\n".join([*head, *lines])
         del head
-        yield from json_documents(text, name, result)
+        clean = is_clean_json(text)
+        for where, doc in json_documents(text, name, result):
+            yield where, doc, clean
     elif head:
         number = len(head)
         second = next(((n, line) for n, line in enumerate(lines, start=number + 1)
                        if line.strip()), None)
         if second is None:
-            yield "", first  # a file of one document
+            yield "", first, is_clean_json(head[-1])  # a file of one document
         else:
-            yield f"line {number} ", first
-            yield from _line_documents(itertools.chain([second], enumerate(
-                lines, start=second[0] + 1)), name, result)
+            yield f"line {number} ", first, is_clean_json(head[-1])
+            for where, doc, line in _line_documents(itertools.chain(
+                    [second], enumerate(lines, start=second[0] + 1)), name, result):
+                yield where, doc, is_clean_json(line)
     if problem:
         result.records += 1
         result.malformed.append(Malformed(name, "file", problem[0]))
@@ -194,17 +199,20 @@ _NOT_A_LINE = object()
 
 
 def _line_documents(lines: Iterator[tuple[int, str]], name: str,
-                    result: ConvertResult) -> Iterator[tuple[str, Any]]:
+                    result: ConvertResult) -> Iterator[tuple[str, Any, str]]:
+    """(position, document, its text) for each line that is JSON; the others counted."""
     for number, line in lines:
         if not line.strip():
             continue
         try:
-            yield f"line {number} ", json.loads(line)
+            doc = json.loads(line)
         except (ValueError, RecursionError, MemoryError) as exc:
             result.records += 1
             reason = (TOO_DEEP if isinstance(exc, RecursionError) else TOO_LARGE
                       if isinstance(exc, MemoryError) else f"not JSON ({_json_reason(exc)})")
             result.malformed.append(Malformed(name, f"line {number}", reason))
+        else:
+            yield f"line {number} ", doc, line
 
 
 def _items(doc: Any, where: str) -> Iterator[tuple[str, str, Any]]:
@@ -230,15 +238,15 @@ def _items(doc: Any, where: str) -> Iterator[tuple[str, str, Any]]:
     yield where.rstrip(" ") or "document", "any", doc
 
 
-def _event(item: Any, kind: str) -> Event:
+def _event(item: Any, kind: str, clean: bool) -> Event:
     if kind == "record" and isinstance(item, Mapping):
-        return from_record(item)
+        return from_record(item, clean=clean)
     if kind == "lookup" and isinstance(item, Mapping):
-        return from_lookup_event(item)
+        return from_lookup_event(item, clean=clean)
     if looks_like_lookup_event(item):
-        return from_lookup_event(item)
+        return from_lookup_event(item, clean=clean)
     if looks_like_record(item):
-        return from_record(item)
+        return from_record(item, clean=clean)
     if isinstance(item, Mapping):
         raise MalformedRecord("neither a CloudTrail record nor a LookupEvents entry")
     raise MalformedRecord(f"expected a JSON object, found {type(item).__name__}")
@@ -263,7 +271,8 @@ def json_documents(text: str, name: str, result: ConvertResult) -> list[tuple[st
             return []
     except ValueError:
         pass
-    return list(_line_documents(enumerate(text.splitlines(), start=1), name, result))
+    return [(where, doc) for where, doc, _ in
+            _line_documents(enumerate(text.splitlines(), start=1), name, result)]
 
 
 def _json_reason(exc: ValueError) -> str:
@@ -290,7 +299,7 @@ def iter_events(paths: list[Path], limits: Limits,
         documents = _stream_documents(path, name, limits, result)
         while True:
             try:
-                where, doc = next(documents)
+                where, doc, clean = next(documents)
             except StopIteration:
                 break
             except MemoryError:
@@ -299,17 +308,18 @@ def iter_events(paths: list[Path], limits: Limits,
                 break
             for position, kind, item in _items(doc, where):
                 result.records += 1
-                event, reason = _convert_one(item, kind, result)
+                event, reason = _convert_one(item, kind, clean, result)
                 if event is None:
                     result.malformed.append(Malformed(name, position, str(reason)))
                 else:
                     yield name, event
 
 
-def _convert_one(item: Any, kind: str, result: ConvertResult) -> tuple[Event | None, str | None]:
+def _convert_one(item: Any, kind: str, clean: bool,
+                 result: ConvertResult) -> tuple[Event | None, str | None]:
     """One item's event (counted in ``result``), else why it was skipped."""
     try:
-        event = _event(item, kind)
+        event = _event(item, kind, clean)
     except MalformedRecord as exc:
         return None, str(exc)
     except RecursionError:

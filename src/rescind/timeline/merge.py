@@ -15,7 +15,7 @@ from typing import Any
 
 from rescind.redaction import redact
 from rescind.timeline.event import Cloud, Event, Result
-from rescind.timeline.spool import RUN_SIZE, Spool, sort_key
+from rescind.timeline.spool import Spool, sort_key
 
 RESCIND_SOURCE = "rescind"
 # Actions that only read: on the timeline, but not flagged for attention.
@@ -162,7 +162,7 @@ class MergedStream:
 
 
 def merge_stream(sources: Iterable[Iterable[Event]], directory: Path | None = None,
-                 run_size: int = RUN_SIZE) -> MergedStream:
+                 run_size: int | None = None) -> MergedStream:
     """All events of all sources in a :class:`MergedStream` (close its spool when done)."""
     spool = Spool(run_size, directory)
     try:

@@ -34,8 +34,8 @@ def sort_key(event: Event) -> tuple[datetime, str, str]:
 class Spool:
     """Add events in any order; iterate them in time order (as often as needed)."""
 
-    def __init__(self, run_size: int = RUN_SIZE, directory: Path | None = None) -> None:
-        self.run_size = run_size
+    def __init__(self, run_size: int | None = None, directory: Path | None = None) -> None:
+        self.run_size = run_size or RUN_SIZE  # read when made: a test may lower it
         self.directory = directory
         self.buffer: list[Event] = []
         self.runs: list[Path] = []
