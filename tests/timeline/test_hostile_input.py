@@ -81,12 +81,12 @@ def test_memory_exhaustion_loses_one_record_or_one_file(
     huge.write_text(json.dumps({"Records": records[3:5]}))
     real_from_record, real_chunks = convert_module.from_record, convert_module._chunks
 
-    def from_record(record: Any) -> Any:
+    def from_record(record: Any, **how: Any) -> Any:
         if record["eventID"] == records[1]["eventID"]:
             raise MemoryError
         if record["eventID"] == records[2]["eventID"]:
             raise RecursionError
-        return real_from_record(record)
+        return real_from_record(record, **how)
 
     def chunks(path: Path, limits: Limits, problem: list[str]) -> Iterator[bytes]:
         if path == huge:
