@@ -37,6 +37,9 @@ def test_convert_writes_what_it_wrote_before_streaming(
         capsys: pytest.CaptureFixture[str]) -> None:
     if run_size:  # every two events spilled: the merge of runs on disk is exercised
         monkeypatch.setattr(spool, "RUN_SIZE", run_size)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     for fmt in FORMATS:
         out = tmp_path / f"timeline.{fmt}"
         assert main(["timeline", "convert", *map(str, INPUTS), "--format", fmt,
@@ -52,7 +55,7 @@ def test_convert_writes_what_it_wrote_before_streaming(
               for line in (STREAM / "before" / "stderr.txt").read_text().splitlines()
               if not line.startswith("rescind: wrote")}
     assert said == before
-    assert not list(Path(tempfile.gettempdir()).glob("rescind-spool-*/run*"))
+    assert list(temp.iterdir()) == []  # the runs are removed
 
 
 def test_streaming_merge_equals_the_in_memory_merge(records: list[dict[str, Any]]) -> None:
