@@ -165,6 +165,39 @@ def _may_name_a_secret(text: str) -> bool:
     return any(part in flat for part in _secret_parts | _containers)
 
 
+# A JSON field name: a string (no quote inside once \\" is unescaped) before a colon.
+_JSON_KEY = re.compile(r'"([^"]*)"\s*:')
+
+
+def is_clean_json(text: str) -> bool:
+    """Whether :func:`redact` would change nothing in the value JSON ``text`` holds.
+
+    Decided on the text, several times faster than walking the parsed value: every field
+    name (those of JSON held in its strings too, once ``\\"`` is unescaped) is a
+    name already decided public, and the word "secret" (the inline pattern's) is
+    nowhere. Any other escape (``\\u0073``, ``\\\\``) could hide either, so it says no;
+    so does a secret-named field with an empty value. No is always safe: the caller
+    then redacts the parsed value.
+    """
+    flat = text.replace('\\"', '"')
+    if "\\" in flat or "secret" in flat.lower():  # lower(): 10x faster than (?i) here
+        return False
+    decided = _decided
+    for key in set(_JSON_KEY.findall(flat)):
+        decision = decided.get(key)
+        if decision is None:
+            decision = _decide(key)
+        if decision != _PUBLIC:
+            return False
+    return True
+
+
+def redacted_json(value: Any, **dumps: Any) -> str:
+    """``json.dumps(redact(value), **dumps)``, without the walk when there is nothing to hide."""
+    text = json.dumps(value, **dumps)
+    return text if is_clean_json(text) else json.dumps(redact(value), **dumps)
+
+
 def replace_values(value: Any, known: Collection[str]) -> Any:
     """A copy of ``value`` with every ``known`` secret's text replaced by :data:`REDACTED`.
 

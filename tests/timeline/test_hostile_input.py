@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,22 +79,22 @@ def test_memory_exhaustion_loses_one_record_or_one_file(
     good.write_text(json.dumps({"Records": records[:3]}))
     huge = tmp_path / "huge.json"
     huge.write_text(json.dumps({"Records": records[3:5]}))
-    real_from_record, real_read = convert_module.from_record, convert_module.read_text
+    real_from_record, real_chunks = convert_module.from_record, convert_module._chunks
 
-    def from_record(record: Any) -> Any:
+    def from_record(record: Any, **how: Any) -> Any:
         if record["eventID"] == records[1]["eventID"]:
             raise MemoryError
         if record["eventID"] == records[2]["eventID"]:
             raise RecursionError
-        return real_from_record(record)
+        return real_from_record(record, **how)
 
-    def read_text(path: Path, limits: Limits) -> tuple[str, str | None]:
+    def chunks(path: Path, limits: Limits, problem: list[str]) -> Iterator[bytes]:
         if path == huge:
             raise MemoryError
-        return real_read(path, limits)
+        return real_chunks(path, limits, problem)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(convert_module, "from_record", from_record)
-    monkeypatch.setattr(convert_module, "read_text", read_text)
+    monkeypatch.setattr(convert_module, "_chunks", chunks)
     result = convert_files([good, huge])
     assert _where(result) == [("good.json", "Records[1]", "too large to hold in memory"),
                               ("good.json", "Records[2]", "nested too deeply to read"),

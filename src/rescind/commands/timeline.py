@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +215,7 @@ def run_pull(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(args: argparse.Namespace, fmt: str, events: list[Any]) -> None:
+def _write(args: argparse.Namespace, fmt: str, events: Iterable[Any]) -> None:
     if args.out is None:
         return
     from rescind.timeline.export import export
@@ -286,9 +287,10 @@ def _profile_region(profile: str | None) -> str:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from rescind.textsafe import visible
+    """Stream: records are normalised as they are read, into a merge whose sorted runs
+    wait on disk, then written out oldest first (docs/timeline.md, "Streaming")."""
     from rescind.timeline.limits import Limits
-    from rescind.timeline.merge import merge_counted
+    from rescind.timeline.merge import merge_stream
 
     _check_outputs(args)
     fmt = _format(args)
@@ -297,59 +299,92 @@ def run_convert(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}", fix="check the paths")
     lock = _lock(args.incident) if args.incident else None
     try:
-        source, result = _convert(args, Limits(args.max_expanded_mb * 2**20, args.max_ratio))
-        merged = merge_counted([result.events])
-        events = merged.events
-        print(f"rescind: {result.records:,} records in {result.files} files: "
-              f"{len(events):,} events, {len(result.malformed)} unreadable, identical "
-              f"copies dropped: {merged.duplicates}", file=sys.stderr)
-        for used, count in sorted(result.placed_by.items()):
-            print(f"  {count:,} records have no eventTime: placed in time by {used}",
-                  file=sys.stderr)
-        if result.synthetic_ids:
-            print(f"  {result.synthetic_ids:,} records have no eventID: given an id made "
-                  "from their content", file=sys.stderr)
-        for first, other in merged.collisions[:20]:
-            print(f"  kept both: {visible(first.uid)} names two different records "
-                  f"({first.time:%Y-%m-%dT%H:%M:%SZ} {visible(first.action)}, "
-                  f"{other.time:%Y-%m-%dT%H:%M:%SZ} {visible(other.action)})", file=sys.stderr)
-        if len(merged.collisions) > 20:
-            print(f"  ... and {len(merged.collisions) - 20} more shared ids", file=sys.stderr)
-        for bad in result.malformed[:20]:
-            print(f"  skipped {visible(bad)}", file=sys.stderr)
-        if len(result.malformed) > 20:
-            print(f"  ... and {len(result.malformed) - 20} more", file=sys.stderr)
-        _write(args, fmt, events)
+        source, counts, stream = _convert(args, Limits(args.max_expanded_mb * 2**20,
+                                                      args.max_ratio))
         if args.incident:
-            from rescind.timeline.incident import add_events, write_raw_evidence
+            stream = _with_evidence(args, source, stream)
+        merged = merge_stream([(event for _, event in stream)])
+        try:
+            if args.out is not None:
+                _write(args, fmt, merged)
+            else:
+                for _ in merged:  # the counts below need one pass
+                    pass
+            _report_convert(counts, merged)
+            if args.incident:
+                from rescind.timeline.incident import add_events
 
-            for path in args.files:
-                records = [e.raw for e in result.by_file.get(str(path), []) if e.raw is not None]
-                write_raw_evidence(args.incident, f"{_evidence_prefix(source)}-{path.name}.jsonl",
-                                   records)
-            added = add_events(args.incident, events)
-            print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}",
-                  file=sys.stderr)
+                added = add_events(args.incident, merged)
+                print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}",
+                      file=sys.stderr)
+        finally:
+            merged.spool.close()
     finally:
         if lock is not None:
             lock.release()
     return 0
 
 
-def _convert(args: argparse.Namespace, limits: Limits) -> tuple[Any, Any]:
-    """(source, result): the named source's reading, else the first that reads events."""
+def _with_evidence(args: argparse.Namespace, source: Any,
+                   stream: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """The stream, each event's raw record also written to the incident's evidence/
+    (one file per file read, as they pass)."""
+    from rescind.timeline.incident import EvidenceFiles
+
+    evidence = EvidenceFiles(args.incident, [
+        (str(path), f"{_evidence_prefix(source)}-{path.name}.jsonl") for path in args.files])
+    try:
+        for name, event in stream:
+            if event.raw is not None:
+                evidence.write(name, event.raw)
+            yield name, event
+    finally:
+        evidence.close()
+
+
+def _report_convert(counts: Any, merged: Any) -> None:
+    from rescind.textsafe import visible
+
+    print(f"rescind: {counts.records:,} records in {counts.files} files: "
+          f"{merged.events:,} events, {len(counts.malformed)} unreadable, identical "
+          f"copies dropped: {merged.duplicates}", file=sys.stderr)
+    for used, count in sorted(counts.placed_by.items()):
+        print(f"  {count:,} records have no eventTime: placed in time by {used}",
+              file=sys.stderr)
+    if counts.synthetic_ids:
+        print(f"  {counts.synthetic_ids:,} records have no eventID: given an id made "
+              "from their content", file=sys.stderr)
+    for first, other in merged.collisions[:20]:
+        print(f"  kept both: {visible(first.uid)} names two different records "
+              f"({first.time:%Y-%m-%dT%H:%M:%SZ} {visible(first.action)}, "
+              f"{other.time:%Y-%m-%dT%H:%M:%SZ} {visible(other.action)})", file=sys.stderr)
+    if merged.collision_count > 20:
+        print(f"  ... and {merged.collision_count - 20} more shared ids", file=sys.stderr)
+    for bad in counts.malformed[:20]:
+        print(f"  skipped {visible(bad)}", file=sys.stderr)
+    if len(counts.malformed) > 20:
+        print(f"  ... and {len(counts.malformed) - 20} more", file=sys.stderr)
+
+
+def _convert(args: argparse.Namespace, limits: Limits) -> tuple[Any, Any, Iterator[Any]]:
+    """(source, counts, stream of (file, event)): the named source's reading, else the
+    first whose stream yields an event (its first event is read to know)."""
     from rescind.timeline import sources
+    from rescind.timeline.convert import ConvertResult
 
     if args.source:
         source = sources.require(args.source)
-        return source, source.convert_from_args(list(args.files), limits, args)
-    first: tuple[Any, Any] | None = None
+        counts = ConvertResult()
+        return source, counts, source.stream_from_args(list(args.files), limits, args, counts)
+    first: tuple[Any, Any, Iterator[Any]] | None = None
     for name in sources.names():
         source = sources.require(name)
-        result = source.convert_from_args(list(args.files), limits, args)
-        if result.events:
-            return source, result
-        first = first or (source, result)
+        counts = ConvertResult()
+        stream = source.stream_from_args(list(args.files), limits, args, counts)
+        head = next(stream, None)
+        if head is not None:
+            return source, counts, itertools.chain([head], stream)
+        first = first or (source, counts, stream)
     if first is None:
         raise UsageError("no timeline source is installed", fix="reinstall rescind")
     return first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,12 @@ class CloudTrailSource(TimelineSource):
         from rescind.timeline.convert import convert_files
 
         return convert_files(paths, limits)
+
+    def stream_from_args(self, paths: list[Path], limits: Limits, args: argparse.Namespace,
+                         counts: ConvertResult) -> Iterator[tuple[str, Event]]:
+        from rescind.timeline.convert import iter_events
+
+        return iter_events(paths, limits, counts)
 
     def add_arguments(self, group: Any) -> None:
         group.add_argument("--aws-access-key-id", metavar="ID",

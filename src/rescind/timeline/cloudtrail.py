@@ -161,8 +161,9 @@ def is_relevant(record: Mapping[str, Any]) -> bool:
             or name in SENSITIVE_READS)
 
 
-def from_record(record: Mapping[str, Any]) -> Event:
-    """One full CloudTrail record → Event (secrets redacted in ``raw``)."""
+def from_record(record: Mapping[str, Any], *, clean: bool = False) -> Event:
+    """One full CloudTrail record → Event (secrets redacted in ``raw``); ``clean``: the
+    caller knows there is nothing to redact (``redaction.is_clean_json`` of its text)."""
     if not isinstance(record, Mapping):
         raise MalformedRecord("a CloudTrail record is a JSON object")
     uid = record.get("eventID")
@@ -171,7 +172,7 @@ def from_record(record: Mapping[str, Any]) -> Event:
         raise MalformedRecord("no eventName")
     field = time_field(record)
     when = parse_time(record.get(field) if field else None)
-    raw = redact(dict(record))
+    raw = dict(record) if clean else redact(dict(record))
     if not uid or not isinstance(uid, str):
         uid = synthetic_id(raw)  # of the redacted record: a hash must not let a secret be guessed
     identity = record.get("userIdentity")
@@ -227,7 +228,7 @@ def _describe(actor: str, name: str, source: str, targets: list[str], ip: str,
     return text
 
 
-def from_lookup_event(entry: Mapping[str, Any]) -> Event:
+def from_lookup_event(entry: Mapping[str, Any], *, clean: bool = False) -> Event:
     """One LookupEvents ``Events[]`` entry → Event, preferring its full CloudTrailEvent."""
     if not isinstance(entry, Mapping):
         raise MalformedRecord("a LookupEvents entry is a JSON object")
@@ -239,7 +240,7 @@ def from_lookup_event(entry: Mapping[str, Any]) -> Event:
             raise MalformedRecord("CloudTrailEvent is not valid JSON") from None
         if not isinstance(record, Mapping):
             raise MalformedRecord("CloudTrailEvent is not a JSON object")
-        return from_record(record)
+        return from_record(record, clean=clean)
     # No full record: build what LookupEvents itself tells.
     identity: dict[str, Any] = {"type": "Unknown"}
     if entry.get("Username"):

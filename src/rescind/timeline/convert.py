@@ -12,6 +12,7 @@ raise, so a small file cannot expand to fill the memory.
 
 from __future__ import annotations
 
+import itertools
 import json
 import zlib
 from collections import Counter
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rescind.errors import UsageError
+from rescind.redaction import is_clean_json
 from rescind.timeline.cloudtrail import (
     SYNTHETIC_ID_PREFIX,
     MalformedRecord,
@@ -75,10 +77,20 @@ def read_text(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[str, str | N
 
 
 def _gunzip(fh: Any, size: int, limits: Limits) -> tuple[bytearray, str | None]:
-    """Decompress chunk by chunk (every gzip member), stopping at the limits; what
-    was decompressed before a limit or damage is kept."""
-    cap = min(limits.max_expanded, max(RATIO_FLOOR_MB * 2**20, size * limits.max_ratio))
+    """Decompress every gzip member, stopping at the limits; what was decompressed
+    before a limit or damage is kept."""
     out = bytearray()
+    problem: list[str] = []
+    for chunk in _gunzip_chunks(fh, size, limits, problem):
+        out += chunk
+    return out, problem[0] if problem else None
+
+
+def _gunzip_chunks(fh: Any, size: int, limits: Limits, problem: list[str]) -> Iterator[bytes]:
+    """The decompressed bytes chunk by chunk; why the end was not read, if so, is
+    appended to ``problem`` once the chunks are exhausted."""
+    cap = min(limits.max_expanded, max(RATIO_FLOOR_MB * 2**20, size * limits.max_ratio))
+    done = 0
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     pending = b""
     in_member = False
@@ -89,25 +101,118 @@ def _gunzip(fh: Any, size: int, limits: Limits) -> tuple[bytearray, str | None]:
                 if not pending:
                     break
             in_member = True
-            out += inflater.decompress(pending, cap + 1 - len(out))
+            chunk = inflater.decompress(pending, cap + 1 - done)
             pending = inflater.unconsumed_tail
-            if len(out) > cap:
+            if done + len(chunk) > cap:
+                yield chunk[:cap - done]
                 why = (f"more than {limits.max_expanded // 2**20} MB"
                        if cap == limits.max_expanded
                        else f"more than {limits.max_ratio} times its size")
-                del out[cap:]
-                return out, (f"gzip expands to {why}; the rest is skipped "
-                                          "(raise --max-expanded-mb or --max-ratio if you "
-                                          "trust the file)")
+                problem.append(f"gzip expands to {why}; the rest is skipped (raise "
+                               "--max-expanded-mb or --max-ratio if you trust the file)")
+                return
+            done += len(chunk)
+            yield chunk
             if inflater.eof:  # the next member, if any, starts in what is left
                 pending = inflater.unused_data
                 inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 in_member = False
     except zlib.error as exc:
-        return out, f"damaged gzip after {len(out):,} bytes ({exc}); the rest is skipped"
+        problem.append(f"damaged gzip after {done:,} bytes ({exc}); the rest is skipped")
+        return
     if in_member:
-        return out, f"gzip ends early after {len(out):,} bytes; the rest is missing"
-    return out, None
+        problem.append(f"gzip ends early after {done:,} bytes; the rest is missing")
+
+
+def _chunks(path: Path, limits: Limits, problem: list[str]) -> Iterator[bytes]:
+    """A file's bytes (gunzipped when gzip, by content), a chunk at a time."""
+    try:
+        with path.open("rb") as fh:
+            gzipped = fh.read(2) == b"\x1f\x8b"
+            fh.seek(0)
+            if gzipped:
+                yield from _gunzip_chunks(fh, path.stat().st_size, limits, problem)
+                return
+            while chunk := fh.read(_CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}", fix="check the path") from None
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """Lines of UTF-8 text (invalid bytes replaced), split at newlines (CR LF too)."""
+    parts: list[bytes] = []
+    for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            parts.append(chunk[start:end])
+            yield b"".join(parts).removesuffix(b"\r").decode("utf-8", errors="replace")
+            parts = []
+            start = end + 1
+        if start < len(chunk):
+            parts.append(chunk[start:])
+    if parts:
+        yield b"".join(parts).removesuffix(b"\r").decode("utf-8", errors="replace")
+
+
+def _stream_documents(path: Path, name: str, limits: Limits,
+                      result: ConvertResult) -> Iterator[tuple[str, Any, bool]]:
+    """(position prefix, document, nothing to redact in it) as ``json_documents`` finds
+    them, read as a stream when the file is JSONL: a first line that is JSON by itself
+    means one document a line (or a file of one line), else the file is one document,
+    read whole. Whether there is anything to redact is judged on the text, once."""
+    problem: list[str] = []
+    lines = _lines(_chunks(path, limits, problem))
+    head: list[str] = []
+    first: Any = None
+    for line in lines:
+        head.append(line)
+        if line.strip():
+            try:
+                first = json.loads(line)
+            except (ValueError, RecursionError, MemoryError):
+                first = _NOT_A_LINE
+            break
+    if first is _NOT_A_LINE:
+        text = "\n".join([*head, *lines])
+        del head
+        clean = is_clean_json(text)
+        for where, doc in json_documents(text, name, result):
+            yield where, doc, clean
+    elif head:
+        number = len(head)
+        second = next(((n, line) for n, line in enumerate(lines, start=number + 1)
+                       if line.strip()), None)
+        if second is None:
+            yield "", first, is_clean_json(head[-1])  # a file of one document
+        else:
+            yield f"line {number} ", first, is_clean_json(head[-1])
+            for where, doc, line in _line_documents(itertools.chain(
+                    [second], enumerate(lines, start=second[0] + 1)), name, result):
+                yield where, doc, is_clean_json(line)
+    if problem:
+        result.records += 1
+        result.malformed.append(Malformed(name, "file", problem[0]))
+
+
+_NOT_A_LINE = object()
+
+
+def _line_documents(lines: Iterator[tuple[int, str]], name: str,
+                    result: ConvertResult) -> Iterator[tuple[str, Any, str]]:
+    """(position, document, its text) for each line that is JSON; the others counted."""
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            result.records += 1
+            reason = (TOO_DEEP if isinstance(exc, RecursionError) else TOO_LARGE
+                      if isinstance(exc, MemoryError) else f"not JSON ({_json_reason(exc)})")
+            result.malformed.append(Malformed(name, f"line {number}", reason))
+        else:
+            yield f"line {number} ", doc, line
 
 
 def _items(doc: Any, where: str) -> Iterator[tuple[str, str, Any]]:
@@ -133,15 +238,15 @@ def _items(doc: Any, where: str) -> Iterator[tuple[str, str, Any]]:
     yield where.rstrip(" ") or "document", "any", doc
 
 
-def _event(item: Any, kind: str) -> Event:
+def _event(item: Any, kind: str, clean: bool) -> Event:
     if kind == "record" and isinstance(item, Mapping):
-        return from_record(item)
+        return from_record(item, clean=clean)
     if kind == "lookup" and isinstance(item, Mapping):
-        return from_lookup_event(item)
+        return from_lookup_event(item, clean=clean)
     if looks_like_lookup_event(item):
-        return from_lookup_event(item)
+        return from_lookup_event(item, clean=clean)
     if looks_like_record(item):
-        return from_record(item)
+        return from_record(item, clean=clean)
     if isinstance(item, Mapping):
         raise MalformedRecord("neither a CloudTrail record nor a LookupEvents entry")
     raise MalformedRecord(f"expected a JSON object, found {type(item).__name__}")
@@ -166,18 +271,8 @@ def json_documents(text: str, name: str, result: ConvertResult) -> list[tuple[st
             return []
     except ValueError:
         pass
-    documents: list[tuple[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            documents.append((f"line {number} ", json.loads(line)))
-        except (ValueError, RecursionError, MemoryError) as exc:
-            result.records += 1
-            reason = (TOO_DEEP if isinstance(exc, RecursionError) else TOO_LARGE
-                      if isinstance(exc, MemoryError) else f"not JSON ({_json_reason(exc)})")
-            result.malformed.append(Malformed(name, f"line {number}", reason))
-    return documents
+    return [(where, doc) for where, doc, _ in
+            _line_documents(enumerate(text.splitlines(), start=1), name, result)]
 
 
 def _json_reason(exc: ValueError) -> str:
@@ -187,46 +282,56 @@ def _json_reason(exc: ValueError) -> str:
 def convert_files(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
     """Normalize every CloudTrail record in ``paths`` (duplicates are kept; merge drops them)."""
     result = ConvertResult()
-    for path in paths:
-        result.files += 1
-        name = str(path)
-        try:
-            text, problem = read_text(path, limits)
-            documents = json_documents(text, name, result)
-        except MemoryError:
-            result.records += 1
-            result.malformed.append(Malformed(name, "file", TOO_LARGE))
-            continue
-        if problem is not None:
-            result.records += 1
-            result.malformed.append(Malformed(name, "file", problem))
-        for where, doc in documents:
-            for position, kind, item in _items(doc, where):
-                result.records += 1
-                reason = _convert_one(item, kind, name, result)
-                if reason is not None:
-                    result.malformed.append(Malformed(name, position, reason))
+    for name, event in iter_events(paths, limits, result):
+        result.events.append(event)
+        result.by_file.setdefault(name, []).append(event)
     return result
 
 
-def _convert_one(item: Any, kind: str, name: str, result: ConvertResult) -> str | None:
-    """Add one item's event to ``result``; else why it was skipped."""
+def iter_events(paths: list[Path], limits: Limits,
+                result: ConvertResult) -> Iterator[tuple[str, Event]]:
+    """(file name, event) for every CloudTrail record in ``paths``, as they are read;
+    ``result`` counts the files, the records, and keeps the unreadable ones (its
+    ``events`` stay empty: memory holds one file's document, or one line, at a time)."""
+    for path in paths:
+        result.files += 1
+        name = str(path)
+        documents = _stream_documents(path, name, limits, result)
+        while True:
+            try:
+                where, doc, clean = next(documents)
+            except StopIteration:
+                break
+            except MemoryError:
+                result.records += 1
+                result.malformed.append(Malformed(name, "file", TOO_LARGE))
+                break
+            for position, kind, item in _items(doc, where):
+                result.records += 1
+                event, reason = _convert_one(item, kind, clean, result)
+                if event is None:
+                    result.malformed.append(Malformed(name, position, str(reason)))
+                else:
+                    yield name, event
+
+
+def _convert_one(item: Any, kind: str, clean: bool,
+                 result: ConvertResult) -> tuple[Event | None, str | None]:
+    """One item's event (counted in ``result``), else why it was skipped."""
     try:
-        event = _event(item, kind)
+        event = _event(item, kind, clean)
     except MalformedRecord as exc:
-        return str(exc)
+        return None, str(exc)
     except RecursionError:
-        return TOO_DEEP
+        return None, TOO_DEEP
     except MemoryError:
-        return TOO_LARGE
+        return None, TOO_LARGE
     except (TypeError, ValueError, OverflowError) as exc:  # e.g. a field of an impossible type
-        return f"unreadable: {str(exc)[:200]}"
-    result.events.append(event)
-    result.by_file.setdefault(name, []).append(event)
+        return None, f"unreadable: {str(exc)[:200]}"
     if isinstance(item, Mapping) and kind != "lookup" and not looks_like_lookup_event(item):
         used = time_field(item)
         if used not in (None, "eventTime"):
             result.placed_by[str(used)] += 1
     if event.uid.startswith(SYNTHETIC_ID_PREFIX):
         result.synthetic_ids += 1
-    return None
+    return event, None

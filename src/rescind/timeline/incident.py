@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rescind.errors import UsageError
 from rescind.redaction import redact
 from rescind.timeline.event import Event
 from rescind.timeline.export import export, open_private
-from rescind.timeline.merge import merge
+from rescind.timeline.merge import merge_stream
 
 TIMELINE_FILE = "timeline.jsonl"
 EVIDENCE_DIR = "evidence"
@@ -33,20 +33,38 @@ def check_incident(incident_dir: Path) -> None:
 
 
 def load_events(path: Path) -> list[Event]:
+    return list(iter_events(path))
+
+
+def iter_events(path: Path) -> Iterator[Event]:
+    """The events of a timeline.jsonl, one at a time (none when there is no file)."""
     if not path.is_file():
-        return []
+        return
     with path.open(encoding="utf-8") as fh:
-        return [Event.model_validate(json.loads(line)) for line in fh if line.strip()]
+        for line in fh:
+            if line.strip():
+                yield Event.model_validate_json(line)
 
 
 def add_events(incident_dir: Path, events: Iterable[Event]) -> int:
-    """Merge ``events`` into the incident's timeline.jsonl; returns how many were new."""
+    """Merge ``events`` into the incident's timeline.jsonl; returns how many were new.
+
+    Within bounded memory (merge_stream), so a million converted events fit."""
     check_incident(incident_dir)
     path = incident_dir / TIMELINE_FILE
-    existing = load_events(path)
-    merged = merge([existing, events])
-    export(merged, path, "jsonl")
-    return len(merged) - len(existing)
+    existing = [0]
+
+    def counted() -> Iterator[Event]:
+        for event in iter_events(path):
+            existing[0] += 1
+            yield event
+
+    merged = merge_stream([counted(), events])
+    try:
+        written = export(merged, path, "jsonl")
+    finally:
+        merged.spool.close()
+    return written - existing[0]
 
 
 def evidence_path(incident_dir: Path, name: str) -> Path:
@@ -61,6 +79,31 @@ def evidence_path(incident_dir: Path, name: str) -> Path:
         candidate = folder / (f"{base}-{n}.{ext}" if dot else f"{stem}-{n}")
         n += 1
     return candidate
+
+
+class EvidenceFiles:
+    """Raw records written file by file as they stream past, secrets stripped: each
+    source file's evidence file is named (and created) up front, in the order given."""
+
+    def __init__(self, incident_dir: Path, names: Iterable[tuple[str, str]]) -> None:
+        self.paths: dict[str, Path] = {}
+        for key, name in names:
+            self.paths[key] = evidence_path(incident_dir, name)
+            open_private(self.paths[key]).close()
+        self._key: str | None = None
+        self._fh: TextIO | None = None
+
+    def write(self, key: str, record: Mapping[str, Any]) -> None:
+        if key != self._key:
+            self.close()
+            self._fh, self._key = self.paths[key].open("a", encoding="utf-8"), key
+        assert self._fh is not None
+        self._fh.write(json.dumps(redact(dict(record)), separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        self._fh = self._key = None
 
 
 def write_raw_evidence(incident_dir: Path, name: str,

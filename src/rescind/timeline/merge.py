@@ -7,13 +7,15 @@ responder did about it on one line of time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rescind.redaction import redact
 from rescind.timeline.event import Cloud, Event, Result
+from rescind.timeline.spool import Spool, sort_key
 
 RESCIND_SOURCE = "rescind"
 # Actions that only read: on the timeline, but not flagged for attention.
@@ -51,23 +53,126 @@ def merge_counted(sources: Iterable[Iterable[Event]]) -> Merged:
     for source in sources:
         for event in source:
             same_id = chosen.setdefault((event.source, event.uid), [])
-            for i, kept in enumerate(same_id):
-                if kept.raw is not None and event.raw is not None and kept.raw != event.raw:
-                    continue
+            first = same_id[0] if same_id else None
+            if _fold(same_id, event) == _DUPLICATE:
                 merged.duplicates += 1
-                if kept.raw is None and event.raw is not None:
-                    same_id[i] = event.model_copy(update={"relevant": kept.relevant
-                                                          or event.relevant})
-                elif event.relevant and not kept.relevant:
-                    same_id[i] = kept.model_copy(update={"relevant": True})
-                break
-            else:
-                if same_id:
-                    merged.collisions.append((same_id[0], event))
-                same_id.append(event)
-    merged.events = sorted((e for same_id in chosen.values() for e in same_id),
-                           key=lambda e: (e.time, e.source, e.uid))
+            elif first is not None:
+                merged.collisions.append((first, event))
+    merged.events = sorted((e for same_id in chosen.values() for e in same_id), key=sort_key)
     return merged
+
+
+_DUPLICATE, _NEW = 0, 1
+
+
+def _fold(same_id: list[Event], event: Event) -> int:
+    """Add ``event`` to the kept events sharing its id: a copy of one of them (the
+    copy with a raw record wins, a relevance flag is kept) or a new one."""
+    for i, kept in enumerate(same_id):
+        if kept.raw is not None and event.raw is not None and kept.raw != event.raw:
+            continue
+        if kept.raw is None and event.raw is not None:
+            same_id[i] = event.model_copy(update={"relevant": kept.relevant or event.relevant})
+        elif event.relevant and not kept.relevant:
+            same_id[i] = kept.model_copy(update={"relevant": True})
+        return _DUPLICATE
+    same_id.append(event)
+    return _NEW
+
+
+# Shared ids kept in memory for the report; the rest are only counted.
+REPORTED_COLLISIONS = 100
+
+
+class MergedStream:
+    """``merge_counted`` within bounded memory, for timelines of millions of events.
+
+    Events go to a :class:`Spool` (sorted runs on disk); iterating yields them oldest
+    first, each identical event once. Copies of one record share their time, so they
+    meet in one group of equal (time, source, uid) and are folded there exactly as
+    ``merge_counted`` does. Ids shared across different times are different records:
+    both are kept and counted in ``collision_count`` (a set of 64-bit hashes of the ids
+    seen; the first REPORTED_COLLISIONS pairs are kept for the report). One difference
+    from ``merge_counted``: an event without a raw record is only folded into a copy
+    with one at the same time. Counts are final once an iteration has ended; iterating
+    again reads the runs again.
+    """
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self.events = 0
+        self.duplicates = 0
+        self.collision_count = 0
+        self.collisions: list[tuple[Event, Event]] = []
+
+    def __iter__(self) -> Iterator[Event]:
+        self.events = self.duplicates = self.collision_count = 0
+        self.collisions = []
+        seen: set[int] = set()
+        pending: dict[tuple[str, str], Event] = {}  # shared across times: first not yet known
+        group: list[Event] = []
+        for event in self.spool:
+            if group and sort_key(group[0]) != sort_key(event):
+                yield from self._flush(group, seen, pending)
+                group = []
+            group.append(event)
+        if group:
+            yield from self._flush(group, seen, pending)
+        if pending:
+            self._find_firsts(pending)
+
+    def _flush(self, group: list[Event], seen: set[int],
+               pending: dict[tuple[str, str], Event]) -> Iterator[Event]:
+        kept: list[Event] = []
+        for event in group:
+            if _fold(kept, event) == _DUPLICATE:
+                self.duplicates += 1
+            elif len(kept) > 1:
+                self._collide(kept[0], event)
+        key = (group[0].source, group[0].uid)
+        if hash(key) in seen:
+            self.collision_count += 1
+            if len(self.collisions) + len(pending) < REPORTED_COLLISIONS:
+                pending.setdefault(key, kept[0])
+        seen.add(hash(key))
+        self.events += len(kept)
+        yield from kept
+
+    def _collide(self, first: Event, other: Event) -> None:
+        self.collision_count += 1
+        if len(self.collisions) < REPORTED_COLLISIONS:
+            self.collisions.append((first, other))
+
+    def _find_firsts(self, pending: dict[tuple[str, str], Event]) -> None:
+        """The earlier event of each id shared across times (one more read of the runs,
+        only when there are such ids); a hash that matched another id is not one."""
+        firsts: dict[tuple[str, str], Event] = {}
+        for event in self.spool:
+            key = (event.source, event.uid)
+            if key in pending and key not in firsts:
+                firsts[key] = event
+                if len(firsts) == len(pending):
+                    break
+        for key, other in pending.items():
+            first = firsts[key]
+            if first is other or sort_key(first) == sort_key(other):
+                self.collision_count -= 1
+            else:
+                self.collisions.append((first, other))
+
+
+def merge_stream(sources: Iterable[Iterable[Event]], directory: Path | None = None,
+                 run_size: int | None = None) -> MergedStream:
+    """All events of all sources in a :class:`MergedStream` (close its spool when done)."""
+    spool = Spool(run_size, directory)
+    try:
+        for source in sources:
+            for event in source:
+                spool.add(event)
+    except BaseException:
+        spool.close()
+        raise
+    return MergedStream(spool)
 
 
 def _cloud_of(action: str) -> Cloud:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -84,6 +84,19 @@ class TimelineSource(ABC):
                           args: argparse.Namespace) -> ConvertResult:
         """``convert`` as ``rescind timeline convert`` runs it, given those options."""
         return self.convert(paths, limits)
+
+    def stream_from_args(self, paths: list[Path], limits: Limits, args: argparse.Namespace,
+                         counts: ConvertResult) -> Iterator[tuple[str, Event]]:
+        """(file name, event) as ``convert_from_args`` finds them, counting the files,
+        records and unreadable ones in ``counts``. A source that reads files as a stream
+        overrides it; this one converts everything first."""
+        result = self.convert_from_args(paths, limits, args)
+        counts.files, counts.records = result.files, result.records
+        counts.malformed, counts.placed_by = result.malformed, result.placed_by
+        counts.synthetic_ids = result.synthetic_ids
+        for name, events in result.by_file.items():
+            for event in events:
+                yield name, event
 
 
 _SOURCES: dict[str, TimelineSource] = {}
