@@ -212,8 +212,6 @@ def simulated(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
                         spy("entra", rescind.sandbox.graph.start_graph_fake))
     monkeypatch.setattr(rescind.sandbox.arm, "start_arm_fake",
                         spy("azure", rescind.sandbox.arm.start_arm_fake))
-    monkeypatch.setattr(rescind.sandbox.aws, "start_aws_sandbox",
-                        spy("aws", rescind.sandbox.aws.start_aws_sandbox))
     return started
 
 
