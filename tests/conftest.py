@@ -34,3 +34,9 @@ def _isolated_config(tmp_path_factory: pytest.TempPathFactory,
 
     with use_memory_keyring():
         yield config
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the slow tests first: with `-n 2`, a minute-long app exercise collected
+    last would leave one core idle while the other finishes it."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
