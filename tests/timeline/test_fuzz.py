@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -51,12 +52,14 @@ def _ok(make: Any, record: Any) -> Event | None:
     return event
 
 
+@pytest.mark.slow
 @FUZZ
 @given(records)
 def test_from_record(record: dict[str, Any]) -> None:
     _ok(from_record, record)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(records, records)
 def test_from_lookup_event(entry: dict[str, Any], inner: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, OptionList
 
@@ -63,6 +64,7 @@ def _approval(pilot: Pilot[Any], step: str) -> Any:
     return ready
 
 
+@pytest.mark.slow
 async def test_drill_from_home_to_verified_record(identity: None, workdir: Path,
                                                   drill_cloud: Path) -> None:
     app = RescindApp(incidents_root=Path("incidents"))

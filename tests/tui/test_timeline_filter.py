@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from textual.widgets import Static
 
 from rescind.timeline.event import Event
@@ -74,6 +75,7 @@ def test_half_typed_time_is_reported_and_ignored() -> None:
     assert parse_time("2026-11-20", end=True) == parse_time("2026-11-21") - 1e-6  # type: ignore[operator]
 
 
+@pytest.mark.slow
 async def test_hundred_thousand_events_filter_and_cursor(identity: None, workdir: Path) -> None:
     events = synthetic(100_000)
     app = RescindApp(incidents_root=Path("incidents"))
