@@ -11,6 +11,7 @@ from its content. A record without a name or any time is rejected with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -136,6 +137,7 @@ def targets_of(record: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+@functools.lru_cache(maxsize=4096)  # a trail has few source addresses; parsing one is slow
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)

@@ -459,12 +459,17 @@ def _write(events: Iterable[Event], path: Path, fmt: str) -> int:
                     if line is None:
                         continue
                     fh.write(redacted_json(line, separators=(",", ":"), ensure_ascii=False,
-                                           default=str) + "\n")
+                                           default=str, redacted=_ALREADY_REDACTED.get(fmt, ""))
+                             + "\n")
                     written += 1
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return written
+
+
+# A format's field already written by ``redacted_json`` (see there): not scanned twice.
+_ALREADY_REDACTED = {"ocsf": "raw_data"}
 
 
 def _line(event: Event, fmt: str) -> dict[str, Any] | None:
