@@ -383,10 +383,8 @@ def to_timesketch(event: Event) -> dict[str, Any]:
         "timestamp_desc": "Event Time",
         "data_type": f"{event.source}:event",
     }
-    values = event.model_dump(exclude={"raw", "time", "description", "relevant"})
-    values["event_uid"] = values.pop("uid")
-    for key in TIMESKETCH_FIELDS:
-        value = values.get(key)
+    for key in TIMESKETCH_FIELDS:  # read directly: model_dump serialised every field a line
+        value = getattr(event, "uid" if key == "event_uid" else key)
         line[key] = "" if value is None else str(value)
     line["relevant"] = event.relevant
     return line
