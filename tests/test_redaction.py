@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rescind.providers.aws_guard import DryRunGuard
-from rescind.redaction import REDACTED, hides, redact, register_secret_names
+from rescind.redaction import REDACTED, hides, redact, redacted_json, register_secret_names
 from rescind.sandbox.aws import start_aws_sandbox
 from rescind.timeline.cloudtrail import from_record
 from rescind.timeline.export import FORMATS, export
@@ -95,6 +95,23 @@ def test_credentials_keep_the_key_id_a_responder_traces() -> None:
                                                 "sessionToken": REDACTED,
                                                 "secretAccessKey": REDACTED}}
     assert hides("credentials", CANARY)  # not a mapping: hidden whole
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_text_already_redacted_is_not_scanned_again_and_nothing_else_is_skipped(
+        name: str) -> None:
+    raw = _record({name: CANARY, "policy": json.dumps({name: CANARY}),
+                   "note": f"aws_secret_access_key={CANARY}", "when": "\u00e9t\u00e9"})
+    held = redacted_json(raw, separators=(",", ":"), sort_keys=True)  # OCSF's raw_data
+    assert CANARY not in held
+    assert redact(held) == held  # idempotent: what lets ``redacted=`` skip it
+    dumps: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
+    for line in ({"raw_data": held, "message": "fine", "ip": "203.0.113.50"},
+                 {"raw_data": held, "message": f"aws_secret_access_key={CANARY}"},
+                 {"raw_data": held, "user": {name: CANARY}}):
+        text = redacted_json(line, redacted="raw_data", **dumps)
+        assert text == json.dumps(redact(line), **dumps)
+        assert CANARY not in text and json.loads(text)["raw_data"] == held
 
 
 def test_secrets_inside_json_text_and_inline() -> None:

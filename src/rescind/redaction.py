@@ -36,6 +36,7 @@ _secret_parts: set[str] = {
 _not_secret: set[str] = {"credential", "credentialid", "credentialuid"}
 _containers: set[str] = set()
 _decided: dict[str, int] = {}
+_public: set[str] = set()  # names decided public: checked against a whole text's names at once
 _PUBLIC, _SECRET, _CONTAINER = 0, 1, 2
 
 _NOT_LETTER_OR_DIGIT = re.compile(r"[^0-9a-z]+")
@@ -58,6 +59,7 @@ def register_secret_names(parts: Iterable[str] = (), *, not_secret: Iterable[str
     _not_secret.update(normalize(n) for n in not_secret)
     _containers.update(normalize(n) for n in containers)
     _decided.clear()
+    _public.clear()
 
 
 def _decide(name: str) -> int:
@@ -70,6 +72,7 @@ def _decide(name: str) -> int:
             decision = _SECRET
         else:
             decision = _PUBLIC
+            _public.add(name)
         _decided[name] = decision
     return decision
 
@@ -166,7 +169,9 @@ def _may_name_a_secret(text: str) -> bool:
 
 
 # A JSON field name: a string (no quote inside once \\" is unescaped) before a colon.
-_JSON_KEY = re.compile(r'"([^"]*)"\s*:')
+# Possessive (*+): a quote never matches [^"], so giving characters back cannot help, and
+# not trying is 3x faster on every value string that is not a name.
+_JSON_KEY = re.compile(r'"([^"]*+)"\s*:')
 
 
 def is_clean_json(text: str) -> bool:
@@ -182,20 +187,26 @@ def is_clean_json(text: str) -> bool:
     flat = text.replace('\\"', '"')
     if "\\" in flat or "secret" in flat.lower():  # lower(): 10x faster than (?i) here
         return False
-    decided = _decided
-    for key in set(_JSON_KEY.findall(flat)):
-        decision = decided.get(key)
-        if decision is None:
-            decision = _decide(key)
-        if decision != _PUBLIC:
-            return False
-    return True
+    # A set difference in C: a record's names are nearly all public and already decided.
+    return all(_decide(key) == _PUBLIC for key in set(_JSON_KEY.findall(flat)) - _public)
 
 
-def redacted_json(value: Any, **dumps: Any) -> str:
-    """``json.dumps(redact(value), **dumps)``, without the walk when there is nothing to hide."""
+def redacted_json(value: Any, *, redacted: str = "", **dumps: Any) -> str:
+    """``json.dumps(redact(value), **dumps)``, without the walk when there is nothing to hide.
+
+    ``redacted`` names a top-level key of the mapping ``value`` whose text is itself the
+    output of ``redacted_json`` (OCSF's ``raw_data``): :func:`redact` leaves such text as
+    it is (redaction is idempotent), so it is not scanned again.
+    """
     text = json.dumps(value, **dumps)
-    return text if is_clean_json(text) else json.dumps(redact(value), **dumps)
+    held = value.get(redacted) if redacted else None
+    if isinstance(held, str):
+        value[redacted] = ""
+        clean = is_clean_json(json.dumps(value, **dumps))
+        value[redacted] = held
+    else:
+        clean = is_clean_json(text)
+    return text if clean else json.dumps(redact(value), **dumps)
 
 
 def replace_values(value: Any, known: Collection[str]) -> Any:

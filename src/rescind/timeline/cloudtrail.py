@@ -11,6 +11,7 @@ from its content. A record without a name or any time is rejected with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -34,6 +35,7 @@ SENSITIVE_READS = frozenset({
 TARGET_KEYS = ("userName", "roleName", "groupName", "policyArn", "policyName", "accessKeyId",
                "secretId", "name", "roleArn", "instanceProfileName", "serialNumber",
                "bucketName", "functionName", "keyId", "trailName", "instanceId")
+_TARGET_KEY_SET = frozenset(TARGET_KEYS)  # most calls (reads) name none: one test in C
 _EXTRA_TARGET = frozenset({"policyArn", "policyName", "accessKeyId"})
 # Where a record's time may be, best first: CloudTrail's own field, then what SIEM
 # exports carry (Logstash/Elastic `@timestamp`) when they drop or rename it.
@@ -116,7 +118,7 @@ def targets_of(record: Mapping[str, Any]) -> list[str]:
     """What the call acted on: resources' ARNs, then named request parameters."""
     found: list[str] = []
     params = record.get("requestParameters")
-    if isinstance(params, Mapping):
+    if isinstance(params, Mapping) and not _TARGET_KEY_SET.isdisjoint(params):
         primary = next((k for k in TARGET_KEYS
                         if isinstance(params.get(k), str) and params[k]), None)
         if primary:
@@ -136,6 +138,7 @@ def targets_of(record: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+@functools.lru_cache(maxsize=4096)  # a trail has few source addresses; parsing one is slow
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)

@@ -383,10 +383,8 @@ def to_timesketch(event: Event) -> dict[str, Any]:
         "timestamp_desc": "Event Time",
         "data_type": f"{event.source}:event",
     }
-    values = event.model_dump(exclude={"raw", "time", "description", "relevant"})
-    values["event_uid"] = values.pop("uid")
-    for key in TIMESKETCH_FIELDS:
-        value = values.get(key)
+    for key in TIMESKETCH_FIELDS:  # read directly: model_dump serialised every field a line
+        value = getattr(event, "uid" if key == "event_uid" else key)
         line[key] = "" if value is None else str(value)
     line["relevant"] = event.relevant
     return line
@@ -459,12 +457,17 @@ def _write(events: Iterable[Event], path: Path, fmt: str) -> int:
                     if line is None:
                         continue
                     fh.write(redacted_json(line, separators=(",", ":"), ensure_ascii=False,
-                                           default=str) + "\n")
+                                           default=str, redacted=_ALREADY_REDACTED.get(fmt, ""))
+                             + "\n")
                     written += 1
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return written
+
+
+# A format's field already written by ``redacted_json`` (see there): not scanned twice.
+_ALREADY_REDACTED = {"ocsf": "raw_data"}
 
 
 def _line(event: Event, fmt: str) -> dict[str, Any] | None:
