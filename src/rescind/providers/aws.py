@@ -25,7 +25,7 @@ from rescind.providers import registry as providers
 from rescind.providers.aws_errors import translate_error
 from rescind.providers.aws_guard import DryRunGuard, iam_prefix
 from rescind.providers.aws_guardrails import CallerIdentity, check_targets
-from rescind.providers.aws_settings import DEFAULT_WIDTH, AwsSettings
+from rescind.providers.aws_settings import ATHENA_SETTINGS, DEFAULT_WIDTH, AwsSettings
 from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
 
 __all__ = ["AwsProvider", "CallerIdentity", "translate_error"]
@@ -89,7 +89,8 @@ class AwsProvider(ProviderBase):
                  assume_roles: Mapping[str, Any] | None = None,
                  break_glass: Iterable[str] = (), incident_id: str | None = None,
                  width: int = DEFAULT_WIDTH, max_attempts: int = 10,
-                 credentials: Mapping[str, str] | None = None) -> None:
+                 credentials: Mapping[str, str] | None = None,
+                 athena: Mapping[str, Any] | None = None) -> None:
         self.profile = profile
         self.region = region
         self.endpoint_url = endpoint_url
@@ -101,6 +102,8 @@ class AwsProvider(ProviderBase):
         stamp = incident_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         self.session_name = _SESSION_NAME_BAD.sub("-", f"rescind-{stamp}")[:64]
         self._credentials = dict(credentials) if credentials else None
+        # Where the organisation trail and its Athena table are (timeline.pull via athena).
+        self.athena = dict(athena or {})
         self._lock = threading.RLock()
         self._sessions: dict[str | None, Any] = {}  # account (None: the chain's) -> boto3.Session
         self._clients: dict[tuple[str, str, str | None], Any] = {}
@@ -130,7 +133,8 @@ class AwsProvider(ProviderBase):
                    cloudtrail_endpoint_url=settings.cloudtrail_endpoint_url,
                    assume_roles=roles, break_glass=settings.break_glass,
                    incident_id=incident_id, width=settings.concurrency,
-                   credentials=credentials)
+                   credentials=credentials,
+                   athena=settings.model_dump(include=set(ATHENA_SETTINGS)))
 
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:
