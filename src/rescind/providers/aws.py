@@ -90,7 +90,8 @@ class AwsProvider(ProviderBase):
                  break_glass: Iterable[str] = (), incident_id: str | None = None,
                  width: int = DEFAULT_WIDTH, max_attempts: int = 10,
                  credentials: Mapping[str, str] | None = None,
-                 athena: Mapping[str, Any] | None = None) -> None:
+                 athena: Mapping[str, Any] | None = None,
+                 org_role: str | None = None) -> None:
         self.profile = profile
         self.region = region
         self.endpoint_url = endpoint_url
@@ -104,6 +105,9 @@ class AwsProvider(ProviderBase):
         self._credentials = dict(credentials) if credentials else None
         # Where the organisation trail and its Athena table are (timeline.pull via athena).
         self.athena = dict(athena or {})
+        # The organisation's incident-response role, assumed in any other account that
+        # has no assume_roles entry: a key found in a new account needs no config edit.
+        self.org_role = org_role
         self._lock = threading.RLock()
         self._sessions: dict[str | None, Any] = {}  # account (None: the chain's) -> boto3.Session
         self._clients: dict[tuple[str, str, str | None], Any] = {}
@@ -134,7 +138,8 @@ class AwsProvider(ProviderBase):
                    assume_roles=roles, break_glass=settings.break_glass,
                    incident_id=incident_id, width=settings.concurrency,
                    credentials=credentials,
-                   athena=settings.model_dump(include=set(ATHENA_SETTINGS)))
+                   athena=settings.model_dump(include=set(ATHENA_SETTINGS)),
+                   org_role=settings.org_role)
 
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:
@@ -213,6 +218,8 @@ class AwsProvider(ProviderBase):
         from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
         entry = self.assume_roles.get(account)
+        if entry is None and self.org_role:
+            entry = f"arn:aws:iam::{account}:role/{self.org_role}"
         if entry is None:
             raise _no_role(account)
         role_arn = entry if isinstance(entry, str) else str(entry.get("role_arn", ""))
@@ -256,9 +263,20 @@ class AwsProvider(ProviderBase):
 
     def _session_key(self, account: str | None) -> str | None:
         """None for the chain's own account, so a default-account target needs no lookup."""
-        if account is None or account not in self.assume_roles:
+        if account is None or not self._assumes_in(account):
             return None
         return account
+
+    def _assumes_in(self, account: str) -> bool:
+        """Whether calls in ``account`` go through an assumed role (else: the chain's)."""
+        if account in self.assume_roles:
+            return True
+        return bool(self.org_role) and account != self.caller_identity(None).account
+
+    def account_of_key(self, key_id: str) -> str:
+        """The account an access key belongs to (sts:GetAccessKeyInfo: any key id, any
+        account, read by the responder's own identity)."""
+        return str(self.call("sts", "GetAccessKeyInfo", AccessKeyId=key_id)["Account"])
 
     def client(self, service: str, region: str | None = None,
                account: str | None = None) -> Any:
@@ -306,7 +324,7 @@ class AwsProvider(ProviderBase):
     def account_id(self, account: str | None = None) -> str:
         """The account a call with ``account`` acts in (the caller's own when None)."""
         if account is not None:
-            if account in self.assume_roles:
+            if self._assumes_in(account):
                 return account
             home = self.caller_identity(None).account
             if account != home:

@@ -47,6 +47,9 @@ class AwsSettings(BaseModel):
                                "when a step names none (default: region)")
     assume_roles: dict[AccountId, Annotated[AssumeRole, BeforeValidator(_role)]] = Field(
         default_factory=dict, description="Per account id, the role to assume there")
+    org_role: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+=,.@_/-]+$", max_length=512,
+                                 description="Role (path/name) to assume in any account with "
+                                             "no assume_roles entry, e.g. IncidentResponse")
     concurrency: int = Field(default=DEFAULT_WIDTH, ge=1, le=256,
                              description="Calls at once for many-target steps")
     break_glass: CommaList = Field(default_factory=list, description="Users and roles "
