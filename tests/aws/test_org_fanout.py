@@ -85,7 +85,7 @@ async def test_every_account_with_the_role_is_revoked_and_journaled(
 
 async def test_the_target_cap_counts_the_whole_fan_out(
         org: tuple[AwsSandbox, Organisation], provider: AwsProvider, tmp_path: Path) -> None:
-    sandbox, organisation = org
+    organisation = org[1]
     action = _action()
     ctx = _ctx(provider, tmp_path, Recorder(), max_targets=3)
     with pytest.raises(ActionError) as caught:
