@@ -111,7 +111,7 @@ class RevokeRoleSessionsAcross(Action[OrgRoleParams]):
     providers = ("aws",)
     outputs: ClassVar[tuple[str, ...]] = ("accounts", "absent_in", "revoked_before")
     permissions: ClassVar[tuple[str, ...]] = (
-        "organizations:ListAccounts", "sts:AssumeRole", "iam:GetRole", "iam:GetRolePolicy",
+        "organizations:ListAccounts", "iam:GetRole", "iam:GetRolePolicy",
         "iam:PutRolePolicy", "iam:DeleteRolePolicy", "sts:GetCallerIdentity")
 
     async def plan(self, ctx: ActionContext, params: OrgRoleParams, step_id: str) -> Plan:
