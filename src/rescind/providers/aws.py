@@ -238,12 +238,12 @@ class AwsProvider(ProviderBase):
             extra["ExternalId"] = str(entry["external_id"])
         base = self.session(None)
 
-        def creator(service: str, **kwargs: Any) -> Any:
-            # boto3 sessions are not thread-safe; a refresh may run in any worker thread.
-            with self._lock:
-                return base.client(service, region_name=self.region,
-                                   endpoint_url=self._endpoint(service), config=self._config(),
-                                   **kwargs)
+        def creator(service: str, **_: Any) -> Any:
+            # The base session's own cached client: it signs with the same (refreshing)
+            # credentials the fetcher would pass, and a fan-out over 100 accounts then
+            # makes one STS client, not 100. client() takes the lock (boto3 sessions are
+            # not thread-safe; a refresh may run in any worker thread).
+            return self.client(service, self.region)
 
         source = base.get_credentials()
         if source is None:
