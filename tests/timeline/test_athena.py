@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import requests
 
+from rescind.actions import registry
+from rescind.actions.base import ActionContext
 from rescind.errors import UsageError
 from rescind.modes import Mode
 from rescind.providers.aws import AwsProvider
@@ -158,3 +160,21 @@ def test_missing_trail_settings_name_the_fix() -> None:
     with pytest.raises(UsageError) as caught:
         Trail.from_settings({})
     assert "aws.trail_location" in (caught.value.fix or "")
+
+
+async def test_the_step_plan_shows_the_scan_estimate_before_anything_runs(
+        sandbox: AwsSandbox, provider: AwsProvider, tmp_path: Path) -> None:
+    athena = sandbox.client("athena")
+    before = len(athena.list_query_executions()["QueryExecutionIds"])
+    cls = registry.get("timeline.pull")
+    assert cls is not None
+    action = cls()
+    ctx = ActionContext(mode=Mode.LIVE, incident_dir=tmp_path, providers={"aws": provider},
+                        journal=lambda kind, data: None, settings={"aws": {}})
+    plan = await action.plan(ctx, action.parse_params(
+        {"aws": {"access_key_id": KEY, "via": "athena"}, "since": "-1d",
+         "regions": ["us-east-1"]}), "pull")
+    assert plan.warnings[0].startswith("Athena will scan about 1.5 KB")
+    assert plan.state["cost"] == plan.warnings[0]
+    # Planning ran no query.
+    assert len(athena.list_query_executions()["QueryExecutionIds"]) == before
