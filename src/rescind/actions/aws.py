@@ -13,6 +13,7 @@ from rescind.actions import (  # noqa: F401  (imported to register the actions)
     aws_iam_roles,
     aws_iam_trust,
     aws_iam_users,
+    aws_org,
     aws_persistence,
     aws_secrets,
 )

@@ -178,6 +178,21 @@ async def _foreign_key(provider: AwsProvider, account: str | None, key_id: str) 
                        fix="check the key id (it may have been deleted already), or skip")
 
 
+async def _in_keys_account(provider: AwsProvider, params: KeyParams) -> KeyParams:
+    """With an organisation role, a key id alone finds its account: the step acts there
+    (the plan, hence apply, records it), never asking the responder to edit the config."""
+    ids = params.key_ids()
+    found = {await provider.run(provider.account_of_key, key) for key in ids}
+    if len(found) > 1:
+        raise ActionError(f"the keys belong to {len(found)} accounts: "
+                          f"{', '.join(sorted(found))}", kind="config", retryable=False,
+                          fix="split the step: one per account (set `account:` on each)")
+    account = found.pop()
+    if account == await provider.run(provider.account_id, None):
+        return params
+    return params.model_copy(update={"account": account})
+
+
 async def key_status(provider: AwsProvider, account: str | None, users: list[str]
                      ) -> dict[str, str]:
     """key id -> status for every key of ``users`` (a vanished user has no keys)."""
@@ -210,6 +225,8 @@ def _outputs(targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
 async def _plan_keys(action: type[Action[Any]], ctx: ActionContext, params: KeyParams,
                      step_id: str, *, after: str, field_name: str) -> Plan:
     provider = aws(ctx)
+    if params.account is None and provider.org_role and params.key_ids():
+        params = await _in_keys_account(provider, params)
     keys = await resolve_keys(provider, params.account, params)
     account = await provider.run(provider.account_id, params.account)
     await provider.run(provider.check_targets, account=params.account,

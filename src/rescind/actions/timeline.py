@@ -109,7 +109,12 @@ class TimelinePull(Action[PullWindow]):
                                  table(ctx.settings, source.provider))
         state = await source.resolve(provider, lookup, params.account)
         warnings = ["Audit logs deliver events minutes late: pull again later for the newest"]
-        if source.name == "aws":
+        cost = await source.estimate(provider, state, regions=regions, since=since,
+                                     until=until)
+        if cost:
+            warnings.insert(0, cost)
+            state["cost"] = cost
+        elif source.name == "aws":
             warnings.append("LookupEvents covers the last 90 days of management events in "
                             "each region pulled; older history and data events are in the "
                             "trail's S3 bucket")

@@ -50,6 +50,8 @@ def add_parser(sub: Any) -> None:
 
     for name in sources.names():
         sources.require(name).add_arguments(who)
+    for name in sources.names():
+        sources.require(name).add_pull_arguments(pull)
     pull.add_argument("--since", default="-7d",
                       help="start: an offset like -7d, -36h, or ISO 8601 (default -7d; "
                            "LookupEvents keeps 90 days)")
@@ -189,6 +191,10 @@ def run_pull(args: argparse.Namespace) -> int:
 
         async def pull() -> Any:
             state = await source.resolve(provider, lookup, None)
+            cost = await source.estimate(provider, state, regions=regions, since=since,
+                                         until=until)
+            if cost:
+                print(f"rescind: {cost}", file=sys.stderr)
             return await source.pull(provider, state, regions=regions, account=None,
                                      since=since, until=until, progress=progress,
                                      evidence_dir=evidence_dir)

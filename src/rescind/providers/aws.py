@@ -25,7 +25,7 @@ from rescind.providers import registry as providers
 from rescind.providers.aws_errors import translate_error
 from rescind.providers.aws_guard import DryRunGuard, iam_prefix
 from rescind.providers.aws_guardrails import CallerIdentity, check_targets
-from rescind.providers.aws_settings import DEFAULT_WIDTH, AwsSettings
+from rescind.providers.aws_settings import ATHENA_SETTINGS, DEFAULT_WIDTH, AwsSettings
 from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
 
 __all__ = ["AwsProvider", "CallerIdentity", "translate_error"]
@@ -89,7 +89,9 @@ class AwsProvider(ProviderBase):
                  assume_roles: Mapping[str, Any] | None = None,
                  break_glass: Iterable[str] = (), incident_id: str | None = None,
                  width: int = DEFAULT_WIDTH, max_attempts: int = 10,
-                 credentials: Mapping[str, str] | None = None) -> None:
+                 credentials: Mapping[str, str] | None = None,
+                 athena: Mapping[str, Any] | None = None,
+                 org_role: str | None = None) -> None:
         self.profile = profile
         self.region = region
         self.endpoint_url = endpoint_url
@@ -101,6 +103,11 @@ class AwsProvider(ProviderBase):
         stamp = incident_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         self.session_name = _SESSION_NAME_BAD.sub("-", f"rescind-{stamp}")[:64]
         self._credentials = dict(credentials) if credentials else None
+        # Where the organisation trail and its Athena table are (timeline.pull via athena).
+        self.athena = dict(athena or {})
+        # The organisation's incident-response role, assumed in any other account that
+        # has no assume_roles entry: a key found in a new account needs no config edit.
+        self.org_role = org_role
         self._lock = threading.RLock()
         self._sessions: dict[str | None, Any] = {}  # account (None: the chain's) -> boto3.Session
         self._clients: dict[tuple[str, str, str | None], Any] = {}
@@ -130,7 +137,9 @@ class AwsProvider(ProviderBase):
                    cloudtrail_endpoint_url=settings.cloudtrail_endpoint_url,
                    assume_roles=roles, break_glass=settings.break_glass,
                    incident_id=incident_id, width=settings.concurrency,
-                   credentials=credentials)
+                   credentials=credentials,
+                   athena=settings.model_dump(include=set(ATHENA_SETTINGS)),
+                   org_role=settings.org_role)
 
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:
@@ -190,7 +199,17 @@ class AwsProvider(ProviderBase):
         import boto3
         import botocore.session
 
-        core = botocore.session.Session(profile=self.profile)
+        if account is None:
+            core = botocore.session.Session(profile=self.profile)
+        else:
+            # An assumed account's session copies the base session's event handlers
+            # (botocore's built-ins, and the dry-run guard) instead of registering them
+            # again: that is most of a new session's 50 ms, paid per account in a fan-out.
+            base = self.session(None)._session
+            core = botocore.session.Session(profile=self.profile,
+                                            event_hooks=base.get_component(
+                                                "event_emitter").__copy__(),
+                                            include_builtin_handlers=False)
         core.register_component("data_loader", _data_loader())
         if account is None:
             if self._credentials:
@@ -209,6 +228,8 @@ class AwsProvider(ProviderBase):
         from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
         entry = self.assume_roles.get(account)
+        if entry is None and self.org_role:
+            entry = f"arn:aws:iam::{account}:role/{self.org_role}"
         if entry is None:
             raise _no_role(account)
         role_arn = entry if isinstance(entry, str) else str(entry.get("role_arn", ""))
@@ -217,12 +238,12 @@ class AwsProvider(ProviderBase):
             extra["ExternalId"] = str(entry["external_id"])
         base = self.session(None)
 
-        def creator(service: str, **kwargs: Any) -> Any:
-            # boto3 sessions are not thread-safe; a refresh may run in any worker thread.
-            with self._lock:
-                return base.client(service, region_name=self.region,
-                                   endpoint_url=self._endpoint(service), config=self._config(),
-                                   **kwargs)
+        def creator(service: str, **_: Any) -> Any:
+            # The base session's own cached client: it signs with the same (refreshing)
+            # credentials the fetcher would pass, and a fan-out over 100 accounts then
+            # makes one STS client, not 100. client() takes the lock (boto3 sessions are
+            # not thread-safe; a refresh may run in any worker thread).
+            return self.client(service, self.region)
 
         source = base.get_credentials()
         if source is None:
@@ -252,9 +273,20 @@ class AwsProvider(ProviderBase):
 
     def _session_key(self, account: str | None) -> str | None:
         """None for the chain's own account, so a default-account target needs no lookup."""
-        if account is None or account not in self.assume_roles:
+        if account is None or not self._assumes_in(account):
             return None
         return account
+
+    def _assumes_in(self, account: str) -> bool:
+        """Whether calls in ``account`` go through an assumed role (else: the chain's)."""
+        if account in self.assume_roles:
+            return True
+        return bool(self.org_role) and account != self.caller_identity(None).account
+
+    def account_of_key(self, key_id: str) -> str:
+        """The account an access key belongs to (sts:GetAccessKeyInfo: any key id, any
+        account, read by the responder's own identity)."""
+        return str(self.call("sts", "GetAccessKeyInfo", AccessKeyId=key_id)["Account"])
 
     def client(self, service: str, region: str | None = None,
                account: str | None = None) -> Any:
@@ -302,7 +334,7 @@ class AwsProvider(ProviderBase):
     def account_id(self, account: str | None = None) -> str:
         """The account a call with ``account`` acts in (the caller's own when None)."""
         if account is not None:
-            if account in self.assume_roles:
+            if self._assumes_in(account):
                 return account
             home = self.caller_identity(None).account
             if account != home:
@@ -356,6 +388,11 @@ class AwsProvider(ProviderBase):
         return items
 
     def _pool(self) -> ThreadPoolExecutor:
+        # The event loop calls this: it must not wait on the lock that workers hold while
+        # they make sessions and clients (a fan-out over 100 accounts makes 200).
+        executor = self._executor
+        if executor is not None:
+            return executor
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=self.width,

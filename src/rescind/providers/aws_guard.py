@@ -62,6 +62,15 @@ def is_read_operation(service: str, operation: str) -> bool:
     return False
 
 
+def is_read_query(service: str, operation: str, params: Mapping[str, Any]) -> bool:
+    """An Athena query that only reads: one SELECT statement (timeline pulls run these).
+    DDL, INSERT, UNLOAD and CTAS write, so they stay blocked."""
+    if f"{service}:{operation}" != "athena:StartQueryExecution":
+        return False
+    sql = str(params.get("QueryString", "")).strip().rstrip(";")
+    return sql[:7].upper() == "SELECT " and ";" not in sql and " INTO " not in sql.upper()
+
+
 def _readable(value: Any) -> Any:
     """API parameters as a dry-run report shows them, before redaction: a document held
     as JSON text (a policy) becomes an object, and what JSON cannot hold becomes text."""
@@ -95,7 +104,8 @@ class DryRunGuard(BlockedCallRecorder):
 
     def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> Any:
         service = iam_prefix(model.service_model)
-        if is_read_operation(service, model.name):
+        if is_read_operation(service, model.name) or is_read_query(
+                service, model.name, context.get(_PARAMS_KEY, {})):
             return None
         call = BlockedCall(provider="aws", operation=f"{service}:{model.name}",
                            params=redact(_readable(context.get(_PARAMS_KEY, {}))))

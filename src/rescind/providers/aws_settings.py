@@ -14,6 +14,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, S
 from rescind.settings.types import CommaList
 
 DEFAULT_WIDTH = 16
+# Athena identifiers go into SQL text (they cannot be parameters): letters, digits, _.
+_IDENT = r"^[a-z_][a-z0-9_]{0,127}$"
+ATHENA_SETTINGS = frozenset({"athena_database", "athena_table", "athena_workgroup",
+                             "athena_output", "trail_location", "org_id"})
 AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 
 
@@ -43,6 +47,9 @@ class AwsSettings(BaseModel):
                                "when a step names none (default: region)")
     assume_roles: dict[AccountId, Annotated[AssumeRole, BeforeValidator(_role)]] = Field(
         default_factory=dict, description="Per account id, the role to assume there")
+    org_role: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+=,.@_/-]+$", max_length=512,
+                                 description="Role (path/name) to assume in any account with "
+                                             "no assume_roles entry, e.g. IncidentResponse")
     concurrency: int = Field(default=DEFAULT_WIDTH, ge=1, le=256,
                              description="Calls at once for many-target steps")
     break_glass: CommaList = Field(default_factory=list, description="Users and roles "
@@ -52,6 +59,20 @@ class AwsSettings(BaseModel):
     endpoint_url: str | None = Field(default=None, description="Endpoint for every service")
     cloudtrail_endpoint_url: str | None = Field(default=None,
                                                 description="Endpoint for CloudTrail")
+    athena_database: str = Field(default="default", pattern=_IDENT,
+                                 description="Athena database holding the trail table")
+    athena_table: str = Field(default="cloudtrail_org", pattern=_IDENT,
+                              description="Athena table over the organisation trail (`rescind "
+                                          "timeline athena-table` prints its DDL)")
+    athena_workgroup: str = Field(default="primary", description="Athena workgroup")
+    athena_output: str | None = Field(default=None, pattern=r"^s3://[a-z0-9.-]+(/.*)?$",
+                                      description="s3://bucket/prefix/ for Athena's results "
+                                                  "(default: the workgroup's)")
+    trail_location: str | None = Field(default=None, pattern=r"^s3://[a-z0-9.-]+(/.*)?$",
+                                       description="s3://bucket/prefix of the organisation "
+                                                   "trail (the folder holding AWSLogs/)")
+    org_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$",
+                               description="Organisation id in the trail's keys (o-...)")
     # Only the simulated account sets these: real credentials come from the chain.
     access_key_id: str | None = Field(default=None, description="Simulated account only")
     secret_access_key: SecretStr | None = Field(default=None,

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,6 +31,9 @@ class AwsLookup(BaseModel):
     role_arn: str | None = Field(default=None,
                                  description="Events by sessions of this role (ARN or name): "
                                              "its AssumeRole calls, then every session key")
+    via: Literal["lookup", "athena"] = Field(
+        default="lookup", description="lookup: CloudTrail LookupEvents, per account and "
+        "region; athena: one query over the organisation trail in S3 (aws.trail_location)")
 
     @model_validator(mode="after")
     def _one(self) -> AwsLookup:
@@ -48,11 +51,12 @@ class CloudTrailSource(TimelineSource):
     permissions = ("cloudtrail:LookupEvents", "iam:GetRole", "ec2:DescribeRegions")
 
     def describe(self, lookup: AwsLookup) -> str:
+        via = " (Athena, organisation trail)" if lookup.via == "athena" else ""
         if lookup.access_key_id:
-            return f"access key {lookup.access_key_id}"
+            return f"access key {lookup.access_key_id}{via}"
         if lookup.user:
-            return f"user {lookup.user}"
-        return f"role {lookup.role_arn}"
+            return f"user {lookup.user}{via}"
+        return f"role {lookup.role_arn}{via}"
 
     def regions(self, provider: Any, requested: list[str],
                 table: dict[str, Any]) -> list[str]:
@@ -65,6 +69,8 @@ class CloudTrailSource(TimelineSource):
         if account is not None and not (account.isdigit() and len(account) == 12):
             raise ActionError(f"account {account!r} is not a 12-digit AWS account id",
                               retryable=False, fix="give the account id, e.g. 123456789012")
+        if lookup.via == "athena":
+            return await _resolve_athena(provider, lookup, account)
         if lookup.role_arn:
             role = lookup.role_arn
             if not role.startswith("arn:"):
@@ -84,6 +90,10 @@ class CloudTrailSource(TimelineSource):
         from rescind.timeline.pull import pull_cloudtrail, pull_cloudtrail_role
 
         kind, value = state["lookup"]
+        if state.get("via") == "athena":
+            return await _pull_athena(provider, state, regions=regions, since=since,
+                                      until=until, progress=progress,
+                                      evidence_dir=evidence_dir)
 
         def client_for(region: str) -> Any:
             return provider.client("cloudtrail", region, account)
@@ -95,6 +105,18 @@ class CloudTrailSource(TimelineSource):
         return await pull_cloudtrail(client_for, regions=regions, lookup=(kind, value),
                                      since=since, until=until, progress=progress,
                                      evidence_dir=evidence_dir)
+
+    async def estimate(self, provider: Any, state: dict[str, Any], *, regions: list[str],
+                       since: datetime, until: datetime) -> str | None:
+        if state.get("via") != "athena":
+            return None
+        from rescind.timeline.athena import Trail, estimate
+
+        trail = Trail.from_settings(provider.athena)
+        s3 = provider.client("s3", provider.region)
+        found = await provider.run(estimate, s3, trail, accounts=state["accounts"],
+                                   regions=regions, since=since, until=until)
+        return str(found.describe())
 
     def normalise(self, record: dict[str, Any]) -> Event:
         from rescind.timeline.cloudtrail import (
@@ -124,6 +146,11 @@ class CloudTrailSource(TimelineSource):
         group.add_argument("--aws-role", metavar="ARN",
                            help="a role: its AssumeRole calls, then everything its sessions did")
 
+    def add_pull_arguments(self, parser: Any) -> None:
+        parser.add_argument("--via", choices=("lookup", "athena"), default="lookup",
+                            help="AWS: lookup (CloudTrail LookupEvents, default) or athena "
+                                 "(one query over the organisation trail; aws.trail_location)")
+
     def lookup_from_args(self, args: argparse.Namespace) -> AwsLookup | None:
         given = {"access_key_id": getattr(args, "aws_access_key_id", None),
                  "user": getattr(args, "aws_user", None),
@@ -131,6 +158,7 @@ class CloudTrailSource(TimelineSource):
         given = {k: v for k, v in given.items() if v}
         if not given:
             return None
+        given["via"] = getattr(args, "via", None) or "lookup"
         try:
             return AwsLookup.model_validate(given)
         except ValueError as exc:
@@ -143,6 +171,59 @@ class CloudTrailSource(TimelineSource):
         if url:
             return {"cloudtrail_endpoint_url": url}
         return {}
+
+
+async def _resolve_athena(provider: Any, lookup: AwsLookup,
+                          account: str | None) -> dict[str, Any]:
+    """The column to match and the accounts to read (given, else every trail folder)."""
+    from rescind.timeline.athena import Trail, trail_accounts
+
+    trail = Trail.from_settings(provider.athena)
+    if lookup.role_arn:
+        # A role's name finds its sessions in every account; an ARN, in its own.
+        role = lookup.role_arn
+        where = ["role", role] if role.startswith("arn:") else ["role_name", role]
+    elif lookup.access_key_id:
+        where = ["AccessKeyId", lookup.access_key_id]
+    else:
+        where = ["Username", iam_name(str(lookup.user), "user")]
+    if account is not None:
+        accounts = [account]
+    else:
+        s3 = provider.client("s3", provider.region)
+        accounts = await provider.run(trail_accounts, s3, trail)
+        if not accounts:
+            raise ActionError(f"no account folders under s3://{trail.bucket}/{trail.logs}",
+                              retryable=False,
+                              fix="check aws.trail_location and aws.org_id name the "
+                                  "organisation trail's bucket and id")
+    return {"via": "athena", "lookup": where, "accounts": accounts}
+
+
+async def _pull_athena(provider: Any, state: dict[str, Any], *, regions: list[str],
+                       since: datetime, until: datetime,
+                       progress: Callable[[PullProgress], None] | None,
+                       evidence_dir: Path | None) -> PullResult:
+    import asyncio
+
+    from rescind.timeline.athena import Trail, pull_athena
+
+    trail = Trail.from_settings(provider.athena)
+    athena = provider.client("athena", provider.region)
+    loop = asyncio.get_running_loop()
+    report = None
+    if progress is not None:
+        callback = progress
+
+        def report(snapshot: PullProgress) -> None:
+            loop.call_soon_threadsafe(callback, snapshot)
+
+    kind, value = state["lookup"]
+    result: PullResult = await provider.run(pull_athena, athena, trail, (kind, value),
+                              accounts=list(state["accounts"]), regions=regions,
+                              since=since, until=until, progress=report,
+                              evidence_dir=evidence_dir)
+    return result
 
 
 def _enabled_regions(provider: Any) -> list[str]:

@@ -73,6 +73,15 @@ class TimelineSource(ABC):
     def lookup_from_args(self, args: argparse.Namespace) -> BaseModel | None:
         """The lookup those options gave, or None when none of this source's were used."""
 
+    async def estimate(self, provider: Any, state: dict[str, Any], *, regions: list[str],
+                       since: datetime, until: datetime) -> str | None:
+        """What running ``pull`` will cost, in words, when a query engine bills for it
+        (shown in the plan before anything runs); None when it costs nothing extra."""
+        return None
+
+    def add_pull_arguments(self, parser: Any) -> None:  # noqa: B027  (optional)
+        """``rescind timeline pull`` options of this source's own besides whose history."""
+
     def settings_from_args(self, args: argparse.Namespace) -> dict[str, Any]:
         """Provider settings this source's own options set (e.g. an endpoint)."""
         return {}
