@@ -1,7 +1,9 @@
 """The timeline: every pulled event and rescind's own actions, filterable, with the raw record.
 
-Loading (reading and parsing the events) runs in a thread; filtering runs on the
-keystroke, over precomputed lower-case rows, and repaints one screen of lines.
+Loading (reading and parsing the events) runs in a thread; the table shows the
+events as soon as they are read, while the lower-case rows the filter scans are
+built (seconds at a million events). Filtering runs on the keystroke over those
+rows and repaints one screen of lines.
 """
 
 from __future__ import annotations
@@ -101,12 +103,9 @@ class TimelineScreen(ReportsFailures, Screen[None]):
         table.focus()
         if self._updates is not None:
             self._updates.subscribe(self, self._on_engine_events)
-        if self._preloaded:
-            self._loaded(list(self.events), Rows(self.events))
-        else:
-            # Said in the status line, not with a loading overlay: the table keeps focus.
-            self.query_one("#timeline-status", Static).update("reading the timeline…")
-            self._load()
+        # Said in the status line, not with a loading overlay: the table keeps focus.
+        self.query_one("#timeline-status", Static).update("reading the timeline…")
+        self._load()
 
     def _on_engine_events(self, events: list[EngineEvent]) -> None:
         # A finished step may have pulled or added events (a pull, one of our own actions),
@@ -118,7 +117,8 @@ class TimelineScreen(ReportsFailures, Screen[None]):
 
     @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
     def _load(self) -> None:
-        events = self._read_events()
+        events = list(self.events) if self._preloaded else self._read_events()
+        self.app.call_from_thread(self._unindexed, events)
         self.app.call_from_thread(self._loaded, events, Rows(events))
 
     def _read_events(self) -> list[Event]:
@@ -138,11 +138,20 @@ class TimelineScreen(ReportsFailures, Screen[None]):
                 Text(f"✗ could not read the timeline: {text} (F5 tries again)",
                      style="bold red"))
 
+    def _unindexed(self, events: list[Event]) -> None:
+        """The first rows on screen before the filter's rows exist; a filter waits for them."""
+        if self.filter.key != EventFilter().key:
+            return  # showing every event would contradict the filter already typed
+        self.events = events
+        self.query_one(EventTable).set_events(events, range(len(events)))
+        self.query_one("#timeline-status", Static).update(
+            Text(f"{len(events):,} events · indexing for the filter…", style="bold"))
+
     def _loaded(self, events: list[Event], rows: Rows) -> None:
         self.events = events
         self.rows = rows
         table = self.query_one(EventTable)
-        table.set_events(events, self.filter.apply(rows))
+        table.set_events(events, self.filter.apply(rows), same_day=rows.same_day)
         self._status()
 
     # ---------------------------------------------------------------- filter
@@ -153,6 +162,8 @@ class TimelineScreen(ReportsFailures, Screen[None]):
 
     def apply_filter(self, text: str) -> None:
         self.filter = EventFilter.parse(text)
+        if len(self.rows) != len(self.events):
+            return  # still indexing: _loaded applies the filter
         self.query_one(EventTable).show(self.filter.apply(self.rows))
         self._status()
 
@@ -162,7 +173,7 @@ class TimelineScreen(ReportsFailures, Screen[None]):
 
     def _status(self) -> None:
         shown = self.query_one(EventTable).row_count
-        relevant = sum(self.rows.relevant)
+        relevant = self.rows.relevant.count(True)
         text = Text(f"{shown:,} of {len(self.rows):,} events", style="bold")
         text.append(f" · {relevant} marked relevant", style="dim")
         for problem in self.filter.problems:
@@ -226,7 +237,7 @@ class TimelineScreen(ReportsFailures, Screen[None]):
         relevant = not event.relevant
         self.session.mark_relevant(event.uid, relevant)
         event.relevant = relevant
-        self.rows.relevant[index] = relevant
+        self.rows.set_relevant(index, relevant)
         table.refresh()
         self._status()
         self.query_one("#timeline-raw", Static).update(event_detail(event))
