@@ -9,7 +9,8 @@ rows and repaints one screen of lines.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -25,12 +26,14 @@ from textual.widgets import Footer, Input, Static
 
 from rescind.engine.responder import EngineEvent, EventKind
 from rescind.errors import RescindError
+from rescind.timeline import histogram
 from rescind.timeline.event import Event
 from rescind.tui.filter import EventFilter, Rows
 from rescind.tui.modals.export import ExportModal
 from rescind.tui.palette import PaletteItem
 from rescind.tui.sources import source_style
 from rescind.tui.widgets.event_table import EventTable
+from rescind.tui.widgets.histogram import IncidentHistogram
 from rescind.tui.widgets.plain import Plain
 from rescind.tui.workers import ReportsFailures
 
@@ -41,6 +44,9 @@ FILTER_HELP = ("words match anywhere; actor: action: source: ip: result: target:
                "account: for one column; -word excludes; since: until: take UTC times like "
                "2026-11-20T10:30; relevant:yes")
 
+
+# The model's intervals; the widget sums them into as many columns as it has.
+HISTOGRAM_BINS = 240
 
 # File names the export dialog suggests; the names close() writes for the same formats.
 _FILE_NAMES = {"ocsf": "timeline.ocsf.jsonl", "timesketch": "timeline.timesketch.jsonl",
@@ -88,6 +94,7 @@ class TimelineScreen(ReportsFailures, Screen[None]):
     def compose(self) -> ComposeResult:
         name = self.incident_dir.name if self.incident_dir is not None else "events"
         yield Plain(f"Timeline  {name}", id="timeline-title")
+        yield IncidentHistogram(id="timeline-histogram")
         with Horizontal(id="timeline-filter-row"):
             yield Plain("filter › ", id="timeline-filter-label")
             yield Input(placeholder="/ e.g. actor:alice result:failure since:2026-11-20T10",
@@ -118,8 +125,14 @@ class TimelineScreen(ReportsFailures, Screen[None]):
     @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
     def _load(self) -> None:
         events = list(self.events) if self._preloaded else self._read_events()
-        self.app.call_from_thread(self._unindexed, events)
-        self.app.call_from_thread(self._loaded, events, Rows(events))
+        painted = threading.Event()
+        self.app.call_from_thread(self._unindexed, events, painted.set)
+        # The index waits for the first rows to reach the screen: built at once, it
+        # would hold the interpreter while the first frame is drawn.
+        painted.wait(timeout=5)
+        rows = Rows(events)
+        picture = histogram.build(events, HISTOGRAM_BINS)
+        self.app.call_from_thread(self._loaded, events, rows, picture)
 
     def _read_events(self) -> list[Event]:
         if self.session is not None:
@@ -138,8 +151,9 @@ class TimelineScreen(ReportsFailures, Screen[None]):
                 Text(f"✗ could not read the timeline: {text} (F5 tries again)",
                      style="bold red"))
 
-    def _unindexed(self, events: list[Event]) -> None:
+    def _unindexed(self, events: list[Event], painted: Callable[[], None]) -> None:
         """The first rows on screen before the filter's rows exist; a filter waits for them."""
+        self.call_after_refresh(painted)
         if self.filter.key != EventFilter().key:
             return  # showing every event would contradict the filter already typed
         self.events = events
@@ -147,9 +161,10 @@ class TimelineScreen(ReportsFailures, Screen[None]):
         self.query_one("#timeline-status", Static).update(
             Text(f"{len(events):,} events · indexing for the filter…", style="bold"))
 
-    def _loaded(self, events: list[Event], rows: Rows) -> None:
+    def _loaded(self, events: list[Event], rows: Rows, picture: histogram.Histogram) -> None:
         self.events = events
         self.rows = rows
+        self.query_one(IncidentHistogram).show(picture)
         table = self.query_one(EventTable)
         table.set_events(events, self.filter.apply(rows), same_day=rows.same_day)
         self._status()
