@@ -1,7 +1,7 @@
 """Bars of events per interval across the top of the timeline, with the responder's actions.
 
 One row of bars per source (sparkline blocks, one column an interval), a row of
-failures, and a row marking rescind's own actions on the same axis: ``▲`` the
+failures, and a row marking rescind's own actions (the journal's) on the same axis: ``▲`` the
 first change that contained, ``●`` other changes, ``·`` read-only steps, ``✗``
 a failed one, ``◆`` the attacker's last action. The last line says the gap.
 """
@@ -24,8 +24,8 @@ FAILURE_COLOUR = "#ff5f5f"
 ATTACKER_COLOUR = "#ff5f5f"
 
 
-def _clock(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, UTC).strftime("%m-%d %H:%M:%S")
+def _clock(stamp: float, *, date: bool = False) -> str:
+    return datetime.fromtimestamp(stamp, UTC).strftime("%m-%d %H:%M" if date else "%H:%M:%S")
 
 
 def _span(seconds: float) -> str:
@@ -110,7 +110,7 @@ class IncidentHistogram(Widget):
                             BLOCKS[max(1, round(n / max(peak, 1) * (len(BLOCKS) - 1)))]
                             for n in row)
             lines.append(cells + "\n", style=Style(color=colour))
-        lines.append(f"{'responder':<{LABEL}}", style="bold")
+        lines.append(f"{'actions':<{LABEL}}", style="bold")
         marks = self.marks(columns)
         for column in range(columns):
             mark = marks.get(column, " ")
@@ -122,14 +122,19 @@ class IncidentHistogram(Widget):
 
     def legend(self, columns: int) -> str:
         hist = self.histogram
-        parts = [f"{_clock(hist.start)} → {_clock(hist.end)}, "
-                 f"{_span((hist.end - hist.start) / columns)} a column"]
+        # Long incidents name the day: the columns then span hours.
+        day = hist.end - hist.start > 86400
+        parts = []
         if hist.attacker_last is not None:
-            parts.append(f"◆ attacker last {_clock(hist.attacker_last)}")
+            parts.append(f"◆ attacker's last {_clock(hist.attacker_last, date=day)}")
         if hist.contained is not None:
-            parts.append(f"▲ contained {_clock(hist.contained)}")
+            parts.append(f"▲ contained {_clock(hist.contained, date=day)}")
         gap = hist.gap
         if gap is not None:
             parts.append(f"gap {_span(abs(gap))}" + (" (attacker acted after)" if gap < 0
                                                       else ""))
-        return "  ·  ".join(parts)
+        # The point first (the gap); the axis and the key are cut first on a narrow screen.
+        parts.append(f"{_clock(hist.start, date=day)}→{_clock(hist.end, date=day)} UTC, "
+                     f"{_span((hist.end - hist.start) / columns)}/column")
+        parts.append("● change  · read  ✗ failed")
+        return " · ".join(parts)
