@@ -68,11 +68,13 @@ class Rows:
         self.same_day = bool(self.ts) and (
             datetime.fromtimestamp(min(self.ts), UTC).date()
             == datetime.fromtimestamp(max(self.ts), UTC).date())
+        self.relevant_count = self.relevant.count(True)  # for the status line, per keystroke
         self.memo: dict[_Key, Sequence[int]] = {}
         self.distinct = [frozenset(column) for column in self.columns]
 
     def set_relevant(self, index: int, relevant: bool) -> None:
         """Flag one row; answers that depended on the flags are forgotten."""
+        self.relevant_count += relevant - self.relevant[index]
         self.relevant[index] = relevant
         self.memo = {key: found for key, found in self.memo.items() if key[3] is None}
 

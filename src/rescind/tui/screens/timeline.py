@@ -188,7 +188,7 @@ class TimelineScreen(ReportsFailures, Screen[None]):
 
     def _status(self) -> None:
         shown = self.query_one(EventTable).row_count
-        relevant = self.rows.relevant.count(True)
+        relevant = self.rows.relevant_count
         text = Text(f"{shown:,} of {len(self.rows):,} events", style="bold")
         text.append(f" · {relevant} marked relevant", style="dim")
         for problem in self.filter.problems:
