@@ -41,7 +41,8 @@ def q(sql: str, *a: str) -> tuple[float, int]:
 for v in ("deploy-bot", "dep"):
     print("LIKE actor", v, q("select rowid from ev where actor like ?", f"%{v}%"))
     print("FTS actor", v, q("select rowid from fts where fts match ?", f'actor:"{v}"'))
-print("LIKE two terms", q("select rowid from ev where actor like '%deploy-bot%' and result like '%failure%'"))
+print("LIKE two terms",
+      q("select rowid from ev where actor like '%deploy-bot%' and result like '%failure%'"))
 print("FTS two terms",
       q("select rowid from fts where fts match 'actor:\"deploy-bot\" AND result:\"failure\"'"))
 print("LIKE blob 'a'", q("select rowid from ev where blob like '%a%'"))
