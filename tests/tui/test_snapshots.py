@@ -9,11 +9,13 @@ after looking at the report.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from textual.pilot import Pilot
@@ -30,8 +32,11 @@ from rescind.engine.responder import (
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.errors import ActionError
 from rescind.modes import Mode
+from rescind.record.journal import Entry, read_entries
+from rescind.timeline.merge import READ_ONLY_ACTIONS
 from rescind.tui.app import RescindApp
 from rescind.tui.modals.approval import ApprovalModal
+from rescind.tui.widgets.histogram import IncidentHistogram
 from tests.tui import drill
 from tests.tui.conftest import screen_named, wait_for
 
@@ -219,3 +224,45 @@ def test_record(snap_compare: Snap, closed_incident: Path, size: tuple[int, int]
         await _settle(pilot)
 
     assert snap_compare(RescindApp(), terminal_size=size, run_before=ready)
+
+
+def _outcomes(incident: Path) -> list[Entry]:
+    return [e for e in read_entries(incident / "journal.jsonl") if e.kind == "action.outcome"]
+
+
+async def test_timeline_histogram_marks_the_journal_actions(closed_incident: Path) -> None:
+    """Every action.outcome of the journal is on the histogram's axis, the first change
+    that succeeded is "contained", and the responder's row draws a mark for each."""
+    outcomes = _outcomes(closed_incident)
+    assert outcomes
+    app = RescindApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open_closed_incident(pilot)
+        await pilot.press("t")
+        await wait_for(pilot, screen_named(pilot, "TimelineScreen"), "the timeline")
+        bars = pilot.app.screen.query_one(IncidentHistogram)
+        await wait_for(pilot, lambda: bars.histogram.bins > 0, "the histogram")
+        hist = bars.histogram
+        stamps = sorted(datetime.fromisoformat(e.time).timestamp() for e in outcomes)
+        assert [a.time for a in hist.actions] == stamps
+        first_change = next(datetime.fromisoformat(e.time).timestamp() for e in outcomes
+                            if e.data["ok"] and e.data["action"] not in READ_ONLY_ACTIONS)
+        assert hist.contained == first_change
+        columns = bars.columns
+        marks = bars.marks(columns)
+        assert marks[bars.column_of(first_change, columns)] in "▲◆"
+        assert {bars.column_of(t, columns) for t in stamps} <= set(marks)
+        assert sum(map(sum, hist.series.values())) == len(pilot.app.screen.events) - len(stamps)
+
+
+def test_report_picture_is_sealed(closed_incident: Path) -> None:
+    """timeline.svg is written at close, shown by report.md and summed in SHA256SUMS
+    (which the signature covers), with one responder mark per journal action."""
+    picture = closed_incident / "timeline.svg"
+    svg = ElementTree.parse(picture).getroot()
+    circles = svg.findall(".//{http://www.w3.org/2000/svg}circle")
+    assert len(circles) == len(_outcomes(closed_incident))
+    sums = dict(line.split("  ", 1)[::-1] for line in
+                (closed_incident / "SHA256SUMS").read_text().splitlines())
+    assert sums["timeline.svg"] == hashlib.sha256(picture.read_bytes()).hexdigest()
+    assert "![events per interval by source" in (closed_incident / "report.md").read_text()

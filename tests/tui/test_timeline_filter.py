@@ -68,6 +68,30 @@ def test_terms_fields_negation_and_time_range() -> None:
     assert len(window.apply(shuffled)) == len(window.apply(rows)) > 0
 
 
+def test_remembered_and_narrowed_answers_equal_a_fresh_scan() -> None:
+    """Typing on narrows the last answer and backspace finds an older one: every answer
+    must be what a filter over fresh rows (nothing remembered) gives, also after a mark."""
+    events = synthetic(3000)
+    rows, fresh_rows = Rows(events), Rows(events)
+
+    def fresh_scan(text: str) -> list[int]:
+        fresh_rows.memo.clear()
+        return list(EventFilter.parse(text).apply(fresh_rows))
+
+    typed = "actor:deploy-bot -action:list result:fail u1 relevant:yes"
+    texts = [typed[:n] for n in range(len(typed) + 1)]
+    for text in [*texts, *reversed(texts), "-ip:203", "-ip:203.0", "ip:", "source:gcp"]:
+        assert list(EventFilter.parse(text).apply(rows)) == fresh_scan(text), text
+    assert rows.memo  # answers were remembered, so the loop above compared them
+    marked = next(i for i, e in enumerate(events) if not e.relevant and e.actor == "deploy-bot")
+    rows.set_relevant(marked, True)
+    events[marked].relevant = True
+    fresh_rows = Rows(events)
+    for text in ("relevant:yes", "actor:deploy-bot relevant:yes", "relevant:no"):
+        assert list(EventFilter.parse(text).apply(rows)) == fresh_scan(text), text
+    assert rows.relevant_count == sum(e.relevant for e in events)
+
+
 def test_half_typed_time_is_reported_and_ignored() -> None:
     parsed = EventFilter.parse("actor:alice since:2026-11-2")
     assert parsed.since is None and parsed.problems
@@ -86,6 +110,9 @@ async def test_hundred_thousand_events_filter_and_cursor(identity: None, workdir
         await wait_for(pilot, lambda: screen.query(EventTable), "the table")
         table = screen.query_one(EventTable)
         await wait_for(pilot, lambda: table.row_count == 100_000, "all rows")
+        # The rows show before the filter's index exists; a filter typed meanwhile waits.
+        await wait_for(pilot, lambda: len(screen.rows) == 100_000, "the filter's rows",
+                       timeout=60)
         await pilot.press("end")
         assert table.current_index == 99_999
         await pilot.press("slash", *"result:failure")

@@ -134,7 +134,7 @@ def missed(score: Score) -> list[str]:
     return out
 
 
-def _svg_text(text: str) -> str:
+def svg_text(text: str) -> str:
     """Text content for the SVG: no control characters (not XML), escaped, bounded."""
     return escape("".join(c if c >= " " else " " for c in text)[:160])
 
@@ -232,7 +232,7 @@ def render_svg(score: Score) -> str:
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="12">',
-           f"<title>{_svg_text(score.incident)}: attacker and responder actions</title>",
+           f"<title>{svg_text(score.incident)}: attacker and responder actions</title>",
            f'<rect width="{width}" height="{height}" fill="white"/>']
     colour = {"attacker": "#c0392b", "responder": "#1f6feb", "facilitator": "#7d7d7d"}
     for i, lane in enumerate(lanes):
@@ -256,7 +256,7 @@ def render_svg(score: Score) -> str:
         out.append(f'<text x="{x(m):.1f}" y="{y - 10:.0f}" text-anchor="middle" '
                    f'font-size="10">{n}</text>')
         out.append(f'<text x="10" y="{legend_y + 18 * (n - 1)}">'
-                   f"{n}. T+{escape(duration(m.seconds))} {m.lane}: {_svg_text(m.label)}"
+                   f"{n}. T+{escape(duration(m.seconds))} {m.lane}: {svg_text(m.label)}"
                    f"{'' if m.ok else ' (failed or skipped)'}</text>")
     if not score.marks:
         out.append(f'<text x="10" y="{legend_y}">nothing happened on the axis</text>')

@@ -224,6 +224,17 @@ def approval_commands(entries: list[Entry]) -> list[str]:
     return cmds
 
 
+def _picture_section(incident_dir: Path, entries: list[Entry]) -> list[str]:
+    """The incident over time (timeline.svg, written before this report) and its point."""
+    from rescind.record.timeline_picture import PICTURE, incident_histogram, summary
+
+    if not (Path(incident_dir) / PICTURE).is_file():
+        return []
+    return ["## The incident over time", "",
+            f"![events per interval by source, and the responder's actions]({PICTURE})", "",
+            md(summary(incident_histogram(Path(incident_dir), entries))), ""]
+
+
 def render_report(incident_dir: Path, entries: list[Entry], *, signer_email: str,
                   anchors: list[Anchor]) -> str:
     """The Markdown report for ``entries`` (the whole journal, in order)."""
@@ -287,6 +298,7 @@ def render_report(incident_dir: Path, entries: list[Entry], *, signer_email: str
         out += [f"- {code(k)}: {code(v)}" for k, v in inputs.items()]
         out.append("")
 
+    out += _picture_section(incident_dir, entries)
     order: list[str | None] = [p for p in PHASES if p in blocks]
     order += [p for p in blocks if p not in PHASES and p is not None]
     order += [None] if None in blocks else []

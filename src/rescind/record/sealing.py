@@ -100,6 +100,9 @@ def finish_seal(journal: Journal, signer: Signer, incident_id: str) -> SealResul
         entries = journal.entries()
     _remove_stale_temp_files(folder)
     anchors = anchors_in(folder, entries, incident_id)
+    from rescind.record.timeline_picture import write_timeline_picture
+
+    write_timeline_picture(folder, entries)  # before report.md, which shows it
     report = folder / "report.md"
     write_private_file(report, render_report(folder, entries, signer_email=signer.email,
                                              anchors=anchors).encode())

@@ -40,6 +40,12 @@ class Rows:
     A term narrows the candidates with one list comprehension over one column
     (the way a column store scans), and a time range on a time-sorted timeline is
     two binary searches; a keystroke on 100,000 events costs milliseconds.
+
+    At a million events a full scan costs hundreds of milliseconds, so the rows
+    also remember recent answers (``memo``): a keystroke that extends a term
+    narrows the previous answer instead of the whole timeline, and a backspace
+    finds the answer it had a keystroke ago. ``distinct`` holds each column's
+    distinct values, so a term every value (or none) contains costs no scan.
     """
 
     def __init__(self, events: Sequence[Event]) -> None:
@@ -59,6 +65,18 @@ class Rows:
             self.ts.append(event.time.timestamp())
             self.relevant.append(event.relevant)
         self.time_sorted = all(a <= b for a, b in zip(self.ts, self.ts[1:], strict=False))
+        self.same_day = bool(self.ts) and (
+            datetime.fromtimestamp(min(self.ts), UTC).date()
+            == datetime.fromtimestamp(max(self.ts), UTC).date())
+        self.relevant_count = self.relevant.count(True)  # for the status line, per keystroke
+        self.memo: dict[_Key, Sequence[int]] = {}
+        self.distinct = [frozenset(column) for column in self.columns]
+
+    def set_relevant(self, index: int, relevant: bool) -> None:
+        """Flag one row; answers that depended on the flags are forgotten."""
+        self.relevant_count += relevant - self.relevant[index]
+        self.relevant[index] = relevant
+        self.memo = {key: found for key, found in self.memo.items() if key[3] is None}
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -69,6 +87,11 @@ class Term:
     field: int | None  # index into FIELDS; None: anywhere
     value: str
     negate: bool = False
+
+
+# A filter's meaning: (terms, since, until, relevant); the text's spacing does not count.
+_Key = tuple[tuple[Term, ...], float | None, float | None, bool | None]
+_MEMO_ROWS = 4_000_000  # row positions the memo may hold in all (a few tens of MB)
 
 
 @dataclass
@@ -114,8 +137,47 @@ class EventFilter:
                 result.terms.append(Term(position, value.lower(), negate))
         return result
 
-    def apply(self, rows: Rows) -> list[int]:
-        """Positions of the matching events, in timeline order."""
+    @property
+    def key(self) -> _Key:
+        return tuple(self.terms), self.since, self.until, self.relevant
+
+    def apply(self, rows: Rows) -> Sequence[int]:
+        """Positions of the matching events, in timeline order (a range: all of them)."""
+        key = self.key
+        found = rows.memo.get(key)
+        if found is None:
+            found = self._narrow(rows)
+            while rows.memo and sum(map(len, rows.memo.values())) + len(found) > _MEMO_ROWS:
+                del rows.memo[next(iter(rows.memo))]  # the oldest answer goes first
+            rows.memo[key] = found
+        return found
+
+    def _refines(self, key: _Key) -> bool:
+        """Every row this filter matches also matches ``key``'s (the typing-on case)."""
+        terms, since, until, relevant = key
+        if (since, until, relevant) != (self.since, self.until, self.relevant):
+            return False
+        pending = list(self.terms)
+        for old in terms:
+            same = next((t for t in pending if t.field == old.field and t.negate == old.negate
+                         and (t.value == old.value or (not t.negate and old.value in t.value))),
+                        None)
+            if same is None:
+                return False
+            pending.remove(same)
+        return True
+
+    def _narrow(self, rows: Rows) -> Sequence[int]:
+        # The smallest remembered answer this filter refines is where its scan starts.
+        start: Sequence[int] | None = None
+        for key, found in rows.memo.items():
+            if (start is None or len(found) < len(start)) and self._refines(key):
+                start = found
+        if start is not None and not isinstance(start, range):
+            return self._terms(rows, start)
+        return self._scan(rows)
+
+    def _scan(self, rows: Rows) -> Sequence[int]:
         candidates: Sequence[int] = range(len(rows))
         if self.since is not None or self.until is not None:
             low = self.since if self.since is not None else float("-inf")
@@ -128,10 +190,20 @@ class EventFilter:
         if self.relevant is not None:
             flags, wanted = rows.relevant, self.relevant
             candidates = [i for i in candidates if flags[i] == wanted]
+        return self._terms(rows, candidates)
+
+    def _terms(self, rows: Rows, candidates: Sequence[int]) -> Sequence[int]:
         # Field terms first: a column is shorter to scan than the whole row.
         for term in sorted(self.terms, key=lambda t: t.field is None):
             column = rows.blob if term.field is None else rows.columns[term.field]
             value = term.value
+            if term.field is not None and len(rows.distinct[term.field]) * 4 < len(candidates):
+                values = rows.distinct[term.field]
+                hits = sum(value in text for text in values)
+                if hits == (0 if term.negate else len(values)):
+                    continue  # every value holds: the term removes nothing
+                if hits == (len(values) if term.negate else 0):
+                    return []
             if isinstance(candidates, range) and len(candidates) == len(column):
                 candidates = ([i for i, text in enumerate(column) if value not in text]
                               if term.negate else
@@ -140,7 +212,7 @@ class EventFilter:
                 candidates = [i for i in candidates if value not in column[i]]
             else:
                 candidates = [i for i in candidates if value in column[i]]
-        return list(candidates)
+        return candidates
 
 
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H", "%Y-%m-%d",

@@ -1,13 +1,16 @@
 """The timeline: every pulled event and rescind's own actions, filterable, with the raw record.
 
-Loading (reading and parsing the events) runs in a thread; filtering runs on the
-keystroke, over precomputed lower-case rows, and repaints one screen of lines.
+Loading (reading and parsing the events) runs in a thread; the table shows the
+events as soon as they are read, while the lower-case rows the filter scans are
+built (seconds at a million events). Filtering runs on the keystroke over those
+rows and repaints one screen of lines.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -23,12 +26,14 @@ from textual.widgets import Footer, Input, Static
 
 from rescind.engine.responder import EngineEvent, EventKind
 from rescind.errors import RescindError
+from rescind.timeline import histogram
 from rescind.timeline.event import Event
 from rescind.tui.filter import EventFilter, Rows
 from rescind.tui.modals.export import ExportModal
 from rescind.tui.palette import PaletteItem
 from rescind.tui.sources import source_style
 from rescind.tui.widgets.event_table import EventTable
+from rescind.tui.widgets.histogram import IncidentHistogram
 from rescind.tui.widgets.plain import Plain
 from rescind.tui.workers import ReportsFailures
 
@@ -39,6 +44,9 @@ FILTER_HELP = ("words match anywhere; actor: action: source: ip: result: target:
                "account: for one column; -word excludes; since: until: take UTC times like "
                "2026-11-20T10:30; relevant:yes")
 
+
+# The model's intervals; the widget sums them into as many columns as it has.
+HISTOGRAM_BINS = 240
 
 # File names the export dialog suggests; the names close() writes for the same formats.
 _FILE_NAMES = {"ocsf": "timeline.ocsf.jsonl", "timesketch": "timeline.timesketch.jsonl",
@@ -86,6 +94,7 @@ class TimelineScreen(ReportsFailures, Screen[None]):
     def compose(self) -> ComposeResult:
         name = self.incident_dir.name if self.incident_dir is not None else "events"
         yield Plain(f"Timeline  {name}", id="timeline-title")
+        yield IncidentHistogram(id="timeline-histogram")
         with Horizontal(id="timeline-filter-row"):
             yield Plain("filter › ", id="timeline-filter-label")
             yield Input(placeholder="/ e.g. actor:alice result:failure since:2026-11-20T10",
@@ -101,12 +110,9 @@ class TimelineScreen(ReportsFailures, Screen[None]):
         table.focus()
         if self._updates is not None:
             self._updates.subscribe(self, self._on_engine_events)
-        if self._preloaded:
-            self._loaded(list(self.events), Rows(self.events))
-        else:
-            # Said in the status line, not with a loading overlay: the table keeps focus.
-            self.query_one("#timeline-status", Static).update("reading the timeline…")
-            self._load()
+        # Said in the status line, not with a loading overlay: the table keeps focus.
+        self.query_one("#timeline-status", Static).update("reading the timeline…")
+        self._load()
 
     def _on_engine_events(self, events: list[EngineEvent]) -> None:
         # A finished step may have pulled or added events (a pull, one of our own actions),
@@ -118,8 +124,15 @@ class TimelineScreen(ReportsFailures, Screen[None]):
 
     @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
     def _load(self) -> None:
-        events = self._read_events()
-        self.app.call_from_thread(self._loaded, events, Rows(events))
+        events = list(self.events) if self._preloaded else self._read_events()
+        painted = threading.Event()
+        self.app.call_from_thread(self._unindexed, events, painted.set)
+        # The index waits for the first rows to reach the screen: built at once, it
+        # would hold the interpreter while the first frame is drawn.
+        painted.wait(timeout=5)
+        rows = Rows(events)
+        picture = histogram.build(events, HISTOGRAM_BINS)
+        self.app.call_from_thread(self._loaded, events, rows, picture)
 
     def _read_events(self) -> list[Event]:
         if self.session is not None:
@@ -138,11 +151,22 @@ class TimelineScreen(ReportsFailures, Screen[None]):
                 Text(f"✗ could not read the timeline: {text} (F5 tries again)",
                      style="bold red"))
 
-    def _loaded(self, events: list[Event], rows: Rows) -> None:
+    def _unindexed(self, events: list[Event], painted: Callable[[], None]) -> None:
+        """The first rows on screen before the filter's rows exist; a filter waits for them."""
+        self.call_after_refresh(painted)
+        if self.filter.key != EventFilter().key:
+            return  # showing every event would contradict the filter already typed
+        self.events = events
+        self.query_one(EventTable).set_events(events, range(len(events)))
+        self.query_one("#timeline-status", Static).update(
+            Text(f"{len(events):,} events · indexing for the filter…", style="bold"))
+
+    def _loaded(self, events: list[Event], rows: Rows, picture: histogram.Histogram) -> None:
         self.events = events
         self.rows = rows
+        self.query_one(IncidentHistogram).show(picture)
         table = self.query_one(EventTable)
-        table.set_events(events, self.filter.apply(rows))
+        table.set_events(events, self.filter.apply(rows), same_day=rows.same_day)
         self._status()
 
     # ---------------------------------------------------------------- filter
@@ -153,6 +177,8 @@ class TimelineScreen(ReportsFailures, Screen[None]):
 
     def apply_filter(self, text: str) -> None:
         self.filter = EventFilter.parse(text)
+        if len(self.rows) != len(self.events):
+            return  # still indexing: _loaded applies the filter
         self.query_one(EventTable).show(self.filter.apply(self.rows))
         self._status()
 
@@ -162,7 +188,7 @@ class TimelineScreen(ReportsFailures, Screen[None]):
 
     def _status(self) -> None:
         shown = self.query_one(EventTable).row_count
-        relevant = sum(self.rows.relevant)
+        relevant = self.rows.relevant_count
         text = Text(f"{shown:,} of {len(self.rows):,} events", style="bold")
         text.append(f" · {relevant} marked relevant", style="dim")
         for problem in self.filter.problems:
@@ -226,7 +252,7 @@ class TimelineScreen(ReportsFailures, Screen[None]):
         relevant = not event.relevant
         self.session.mark_relevant(event.uid, relevant)
         event.relevant = relevant
-        self.rows.relevant[index] = relevant
+        self.rows.set_relevant(index, relevant)
         table.refresh()
         self._status()
         self.query_one("#timeline-raw", Static).update(event_detail(event))

@@ -106,7 +106,7 @@ class EventTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
         self._events: Sequence[Event] = ()
-        self._visible: list[int] = []  # indices into _events, in display order
+        self._visible: Sequence[int] = []  # indices into _events, in display order
         # The event the cursor was last on: a filter that briefly matches nothing
         # (half-typed) must not lose the responder's place.
         self._anchor = -1
@@ -115,12 +115,16 @@ class EventTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ data
 
-    def set_events(self, events: Sequence[Event], visible: list[int]) -> None:
+    def set_events(self, events: Sequence[Event], visible: Sequence[int], *,
+                   same_day: bool | None = None) -> None:
+        """``same_day`` when known; else the first and last events decide (a sorted timeline)."""
         self._events = events
-        self._same_day = bool(events) and len({e.time.date() for e in events}) == 1
+        if same_day is None:
+            same_day = bool(events) and events[0].time.date() == events[-1].time.date()
+        self._same_day = same_day
         self.show(visible)
 
-    def show(self, visible: list[int]) -> None:
+    def show(self, visible: Sequence[int]) -> None:
         """Display these events (indices into the merged timeline), keeping the cursor's event."""
         current = self.current_index if self.current_index >= 0 else self._anchor
         self._visible = visible
