@@ -14,12 +14,12 @@ from textual.pilot import Pilot
 
 from rescind.engine.session import SessionConfig
 from rescind.modes import Mode
-from rescind.record.after_action import AFTER_ACTION
+from rescind.record.after_action import AFTER_ACTION, table
 from rescind.record.score import Score, load_score
 from rescind.record.verify import verify_incident
 from rescind.tui.app import RescindApp
 from rescind.tui.screens.incident import IncidentScreen
-from tests.tui.conftest import kinds, screen_named, wait_for
+from tests.tui.conftest import kinds, screen_named, text_of, wait_for
 from tests.tui.test_exercises import RUNBOOKS, respond_until_sealed
 from tests.tui.test_facilitator import _command
 
@@ -57,6 +57,14 @@ async def _play(runbook: str, inputs: dict[str, str], commands: list[tuple[str, 
         incident = next(s for s in app.screen_stack if isinstance(s, IncidentScreen))
         session = incident.runner.session
         readback = _read_back(session.settings["aws"])
+        # The record screen names the after-action report and shows the score table.
+        await wait_for(pilot, lambda: record.query_one("#record-score-box").display,
+                       "the score on the record screen")
+        paths = text_of(record.query_one("#record-paths"))
+        assert f"after-action: {record.incident_dir / AFTER_ACTION}" in paths, paths
+        shown = " ".join(text_of(record.query_one("#record-score"), width=300).split())
+        for what, result in table(load_score(record.incident_dir)):
+            assert f"{what.strip()} {' '.join(result.split())}" in shown, (what, shown)
     return record.incident_dir, log, readback
 
 
