@@ -320,3 +320,19 @@ def test_odd_entries_score_without_a_traceback(rec: Record) -> None:
     score = rec.score()
     assert [i.targets for i in score.injects] == [()]
     assert render_markdown(score) and ET.fromstring(render_svg(score)) is not None
+
+
+def test_an_inject_naming_a_role_by_arn_is_contained_by_a_change_to_the_role(
+        rec: Record) -> None:
+    role = "arn:aws:iam::123456789012:role/costexport-connector-role"
+    _inject(rec, 60, "new-session", [role])
+    # A user of the same name is not the role.
+    rec.step(100, "contain", "quarantine", "aws.iam.quarantine_user",
+             ["user/costexport-connector-role"])
+    rec.step(120, "contain", "delete_policy", "aws.iam.delete_role_policy",
+             ["costexport-connector-role"])
+    rec.step(130, "contain", "revoke", "aws.iam.revoke_sessions",
+             ["role/costexport-connector-role"])
+    score = rec.score()
+    assert {c.id: c.step for c in score.credentials}[role] == "delete_policy"
+    assert score.injects[0].how == "step delete_policy"

@@ -186,7 +186,7 @@ async def test_clock_pause_deny_and_notes_are_journaled(tmp_path: Path) -> None:
     fired = {f["id"]: f for f in _kinds(session, "exercise.inject")}
     assert [f["trigger"] for f in fired.values()] == ["clock", "clock", "facilitator"]
     assert fired["backdoor-key"]["targets"] == [BACKDOOR, "backup-admin"]
-    assert fired["no-console-delete"]["targets"] == ["iam:DeleteLoginProfile"]
+    assert fired["no-console-delete"]["targets"] == []  # an operation is no credential
     assert any("GuardDuty" in w["message"] for w in responder.of_kind(EventKind.WARNING))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import TextArea
+from textual.widgets import Input, TextArea
 
 from rescind.engine.responder import Approval
 from rescind.engine.session import SessionConfig
@@ -62,11 +62,14 @@ def second_approver(command: str) -> str:
 
 
 async def respond_until_sealed(pilot: Pilot[Any], log: list[str],
-                               shown: list[str] | None = None) -> Any:
+                               shown: list[str] | None = None,
+                               failures: dict[str, str] | None = None) -> Any:
     """Answer every dialog the way a responder following the screens would.
 
     A dialog is answered once the focus is in it (Textual focuses after mounting: keys
-    pressed before that go nowhere). Secrets shown once are appended to ``shown``."""
+    pressed before that go nowhere). Secrets shown once are appended to ``shown``.
+    A step named in ``failures`` that fails is retried (``"retry"``) or skipped with
+    that text as the reason; any other failure fails the test."""
     app = pilot.app
     handled: set[int] = set()
 
@@ -84,9 +87,19 @@ async def respond_until_sealed(pilot: Pilot[Any], log: list[str],
         handled.add(id(screen))
         if name == "RecordScreen":
             return screen
-        if name == "FailureModal":
-            raise AssertionError(f"step {screen.step.id} failed: {screen.error}")
         log.append(f"{name}:{getattr(getattr(screen, 'step', None), 'id', '')}")
+        if name == "FailureModal":
+            choice = (failures or {}).get(screen.step.id)
+            if choice is None:
+                raise AssertionError(f"step {screen.step.id} failed: {screen.error}")
+            log[-1] += f":{screen.error.message}"
+            if choice == "retry":
+                await _tab_to(pilot, "retry")
+                await pilot.press("enter")
+            else:
+                screen.query_one("#reason", Input).value = choice
+                await _tab_to(pilot, "skip")
+                await pilot.press("enter")
         if name == "ApprovalModal":
             log[-1] = f"{name}:{screen.request.step.id}:{screen.policy.value}"
             if screen.policy is Approval.TYPE_NAME:
@@ -374,7 +387,6 @@ async def test_provider_exercise_through_the_app(
         runbook: str, clouds: list[str], check: Any, approval: str, identity: None,
         workdir: Path, simulated: dict[str, Any]) -> None:
     """From the start form (prefilled by the scenario) to the sealed record."""
-    from textual.widgets import Input
 
     config = SessionConfig(runbook=RUNBOOKS / f"{runbook}.yaml", mode=Mode.EXERCISE,
                            out_dir=Path("incidents"))

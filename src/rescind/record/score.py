@@ -149,12 +149,17 @@ class ExerciseClock:
         return max(seconds, 0.0)
 
 
+def _tail(name: str, segments: int) -> str:
+    return "/".join(name.replace(":", "/").split("/")[-segments:])
+
+
 def _matches(credential: str, target: str) -> bool:
-    """``deploy-bot`` is the target ``user/deploy-bot``; an id is itself."""
-    if credential == target:
+    """``deploy-bot`` is the target ``user/deploy-bot``; an id is itself. An inject names
+    what it touched as the cloud logs it (a role's ARN), an action by name or
+    ``role/NAME``: the ARN ``…:role/NAME`` is either."""
+    if credential == target or credential == _tail(target, 1) or target == _tail(credential, 1):
         return True
-    last = target.replace(":", "/").rsplit("/", 1)[-1]
-    return credential == last
+    return "/" in credential and "/" in target and _tail(credential, 2) == _tail(target, 2)
 
 
 def permitted(permission: str, allowed: Iterable[str]) -> bool:

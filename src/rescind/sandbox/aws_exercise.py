@@ -137,8 +137,9 @@ class AwsExercise:
                 records.append(record)
                 targets += _targets(record)
             self.sandbox.trail.add_records(records)
+            # Not a target: targets are the ids the inject made or touched, which scoring
+            # counts as credentials to contain; a denied operation is neither.
             self.denied.update(inject.deny)
-            targets += inject.deny
         if log and self.log is not None:
             self.log.write({"op": "inject", "id": inject.id, "at": at.isoformat()})
         return list(dict.fromkeys(targets))

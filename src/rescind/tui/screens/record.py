@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import DataTable, Footer, Static
@@ -86,6 +86,8 @@ class RecordScreen(ReportsFailures, Screen[None]):
         yield Plain("", id="record-anchor")
         with Vertical(id="record-close"):
             yield Plain("", id="record-paths")
+            with VerticalScroll(id="record-score-box"):  # a long score keeps the journal
+                yield Plain("", id="record-score")
         table = KeyedDataTable(id="record-journal", cursor_type="row", zebra_stripes=True)
         yield table
         yield Footer()
@@ -180,7 +182,11 @@ class RecordScreen(ReportsFailures, Screen[None]):
         panel.display = sealed is not None
         if sealed is None:
             return
+        from rescind.record.after_action import AFTER_ACTION
+
         paths, command = sealed
+        if (after_action := self.incident_dir / AFTER_ACTION).is_file():
+            paths = paths | {"after-action": after_action}
         text = Text("Sealed. Files:\n", style="bold")
         for label, path in paths.items():
             text.append(f"  {label:>15}: ", style="dim")
@@ -191,8 +197,29 @@ class RecordScreen(ReportsFailures, Screen[None]):
         text.append("  sha256sum -c SHA256SUMS\n", style="bold cyan")
         text.append("c copies these commands · s saves them to a file", style="dim")
         self.query_one("#record-paths", Static).update(text)
+        self._show_score()
         # The panel shrinks the journal: keep its selected (newest) line in view.
         self.call_after_refresh(self._cursor_into_view)
+
+    def _show_score(self) -> None:
+        """An exercise's score table, under the file that carries it (after-action.md)."""
+        from rescind.record.after_action import AFTER_ACTION, table
+        from rescind.record.score import load_score
+
+        report = self.incident_dir / AFTER_ACTION
+        widget = self.query_one("#record-score", Static)
+        box = self.query_one("#record-score-box")
+        box.display = report.is_file()
+        if not box.display:
+            return
+        text = Text("Exercise score", style="bold")
+        text.append(f" (the debrief's questions are in {visible(report)}):\n", style="dim")
+        rows = table(load_score(self.incident_dir))
+        width = max(len(k) for k, _ in rows)
+        for what, result in rows:
+            text.append(f"  {what:<{width}}  ", style="dim")
+            text.append(f"{visible(result)}\n")
+        widget.update(text)
 
     def _cursor_into_view(self) -> None:
         table = self.query_one(DataTable)
