@@ -1,4 +1,8 @@
-"""Entra ID user actions: the phished-user case (describe, revoke, disable, reset, methods)."""
+"""Entra ID user actions: the phished-user case (describe, revoke, disable, reset, methods).
+
+One concern (~455 lines): every action here finds and reads a user the same way
+(by id or UPN, with the guardrails on who rescind is), which is most of each plan.
+"""
 
 from __future__ import annotations
 
