@@ -91,7 +91,7 @@ class AwsProvider(ProviderBase):
                  width: int = DEFAULT_WIDTH, max_attempts: int = 10,
                  credentials: Mapping[str, str] | None = None,
                  athena: Mapping[str, Any] | None = None,
-                 org_role: str | None = None) -> None:
+                 org_role: str | None = None, event_data_store: str | None = None) -> None:
         self.profile = profile
         self.region = region
         self.endpoint_url = endpoint_url
@@ -105,6 +105,7 @@ class AwsProvider(ProviderBase):
         self._credentials = dict(credentials) if credentials else None
         # Where the organisation trail and its Athena table are (timeline.pull via athena).
         self.athena = dict(athena or {})
+        self.event_data_store = event_data_store  # CloudTrail Lake (timeline.pull)
         # The organisation's incident-response role, assumed in any other account that
         # has no assume_roles entry: a key found in a new account needs no config edit.
         self.org_role = org_role
@@ -139,7 +140,7 @@ class AwsProvider(ProviderBase):
                    incident_id=incident_id, width=settings.concurrency,
                    credentials=credentials,
                    athena=settings.model_dump(include=set(ATHENA_SETTINGS)),
-                   org_role=settings.org_role)
+                   org_role=settings.org_role, event_data_store=settings.event_data_store)
 
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:

@@ -146,6 +146,7 @@ class AwsSandbox:
             "access_key_id": self.responder_key_id,
             "secret_access_key": self._responder_secret,
             "break_glass": list(self.break_glass),
+            "event_data_store": self.trail.lake.arn,
         }
 
     def client(self, service: str, region: str | None = None, **kwargs: Any) -> Any:
