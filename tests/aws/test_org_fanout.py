@@ -92,3 +92,26 @@ async def test_the_target_cap_counts_the_whole_fan_out(
         await action.plan(ctx, action.parse_params(
             {"role": ROLE, "accounts": organisation.members}), "s")
     assert "4" in caught.value.message
+
+
+async def test_a_fan_out_makes_no_client_per_account(
+        org: tuple[AwsSandbox, Organisation], provider: AwsProvider, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.session
+
+    made: list[str] = []
+    create = botocore.session.Session.create_client
+
+    def counting(self: Any, service: str, *args: Any, **kwargs: Any) -> Any:
+        made.append(service)
+        return create(self, service, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counting)
+    action = _action()
+    plan = await action.plan(_ctx(provider, tmp_path, Recorder()), action.parse_params(
+        {"role": ROLE, "accounts": ["organization"]}), "s")
+    # 7 accounts read (each as itself: GetCallerIdentity there is checked) with one
+    # client per service: the management account's own IAM, Organizations and STS, and
+    # one IAM and one STS shared by the six assumed accounts (a client is 20-40 ms of CPU).
+    assert len(plan.state["targets"]) == 4
+    assert sorted(made) == ["iam", "iam", "organizations", "sts", "sts"]

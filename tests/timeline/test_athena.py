@@ -30,8 +30,8 @@ OTHER_ACCOUNT = "111122223333"
 
 
 def _record(n: int, account: str, name: str, *, read_only: bool = True) -> dict[str, Any]:
-    return {"eventID": f"00000000-0000-4000-8000-00000000000{n}",
-            "eventTime": (datetime.now(UTC) - timedelta(hours=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    return {"eventID": f"00000000-0000-4000-8000-{n:012d}",
+            "eventTime": (datetime.now(UTC) - timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "eventSource": "iam.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
             "sourceIPAddress": "203.0.113.50", "userAgent": "aws-cli/2.15",
             "requestParameters": json.dumps({"userName": "deploy-bot"}),
@@ -42,9 +42,9 @@ def _record(n: int, account: str, name: str, *, read_only: bool = True) -> dict[
             "ui_accessKeyId": KEY, "ui_userName": "deploy-bot"}
 
 
-ROWS = [_record(1, "123456789012", "GetUser"),
-        _record(2, OTHER_ACCOUNT, "CreateAccessKey", read_only=False),
-        _record(3, "123456789012", "GetRole")]
+ROWS = [_record(60, "123456789012", "GetUser"),
+        _record(120, OTHER_ACCOUNT, "CreateAccessKey", read_only=False),
+        _record(180, "123456789012", "GetRole")]
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,24 @@ async def test_athena_pull_plans_its_cost_and_maps_rows_to_events(
     out = tmp_path / "t.csv"
     assert export(pulled.events, out, "csv") == 3
     assert "CreateAccessKey" in out.read_text()
+
+
+async def test_a_result_of_many_pages_arrives_row_by_row_once(
+        sandbox: AwsSandbox, provider: AwsProvider) -> None:
+    # More rows than one GetQueryResults page holds (1000; the sandbox pages as AWS does).
+    kept = ("eventID", "eventTime", "eventSource", "eventName", "ui_type", "ui_accessKeyId")
+    rows = [{k: v for k, v in _record(n, "123456789012", "GetUser").items() if k in kept}
+            for n in range(1, 1002)]
+    _queue_results(sandbox, rows)
+    source = sources.require("aws")
+    state = {"via": "athena", "lookup": ["AccessKeyId", KEY], "accounts": ["123456789012"]}
+    pulled = await source.pull(provider, state, regions=["us-east-1"], account=None,
+                               since=datetime.now(UTC) - timedelta(days=2),
+                               until=datetime.now(UTC),
+                               progress=None, evidence_dir=None)
+    assert pulled.pages == 2  # the labels and 999 rows, then 2 rows
+    assert sorted(e.uid for e in pulled.events) == sorted(r["eventID"] for r in rows)
+    assert pulled.duplicates == 0 and pulled.malformed == 0
 
 
 async def test_a_timeline_pull_guard_lets_selects_through_but_not_ddl(

@@ -42,6 +42,21 @@ def test_pull_from_an_exercise(tmp_path: Path, capsys: pytest.CaptureFixture[str
                         "cloudtrail-lookup-us-east-1-AccessKeyId-AKIAIOSFODNN7EXAMPLE.jsonl"]
 
 
+def test_pull_via_cloudtrail_lake_from_an_exercise(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "timeline.ocsf.jsonl"
+    code = main(["timeline", "pull", "--aws-access-key-id", "AKIAIOSFODNN7EXAMPLE",
+                 "--via", "cloudtrail-lake", "--exercise", str(SCENARIO), "--since", "-2d",
+                 "--out", str(out)])
+    assert code == 0
+    names = [json.loads(t)["api"]["operation"] for t in out.read_text().splitlines()]
+    assert names[0] == "GetSecretValue" and "CreateUser" in names and "DeleteTrail" in names
+    assert "ConsoleLogin" not in names
+    err = capsys.readouterr().err
+    assert "CloudTrail Lake bills per GB scanned" in err  # before the query
+    assert "CloudTrail Lake scanned " in err  # after it, from DescribeQuery
+
+
 def test_pull_by_user_with_narrow_window(tmp_path: Path) -> None:
     out = tmp_path / "t.csv"
     assert main(["timeline", "pull", "--aws-user", "backup-admin", "--exercise", str(SCENARIO),

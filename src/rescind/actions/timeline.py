@@ -156,6 +156,7 @@ class TimelinePull(Action[PullWindow]):
         if pulled.malformed:
             details.append(f"{pulled.malformed} malformed records were skipped (kept in "
                            "evidence)")
+        details.extend(pulled.notes)
         return Result(outputs={"events": len(pulled.events), "new_events": added,
                                "relevant": relevant, "path": str(path), "regions": regions,
                                "evidence": evidence},

@@ -207,6 +207,8 @@ def run_pull(args: argparse.Namespace) -> int:
         print(f"rescind: {len(result.events):,} events ({relevant} flagged) in "
               f"{result.pages:,} pages from {len(result.regions_done)} regions; "
               f"{result.throttled} throttled requests retried", file=sys.stderr)
+        for note in result.notes:
+            print(f"rescind: {note}", file=sys.stderr)
         _write(args, fmt, result.events)
         if args.incident:
             from rescind.timeline.incident import add_events

@@ -63,12 +63,18 @@ def is_read_operation(service: str, operation: str) -> bool:
 
 
 def is_read_query(service: str, operation: str, params: Mapping[str, Any]) -> bool:
-    """An Athena query that only reads: one SELECT statement (timeline pulls run these).
-    DDL, INSERT, UNLOAD and CTAS write, so they stay blocked."""
-    if f"{service}:{operation}" != "athena:StartQueryExecution":
+    """A query that only reads: one SELECT statement (timeline pulls run these), to
+    Athena or CloudTrail Lake. DDL, INSERT, UNLOAD and CTAS write, so they stay blocked."""
+    field = _QUERY_FIELDS.get(f"{service}:{operation}")
+    if field is None:
         return False
-    sql = str(params.get("QueryString", "")).strip().rstrip(";")
+    sql = str(params.get(field, "")).strip().rstrip(";")
     return sql[:7].upper() == "SELECT " and ";" not in sql and " INTO " not in sql.upper()
+
+
+# The read-only-but-POST query operations, and the parameter holding their SQL.
+_QUERY_FIELDS = {"athena:StartQueryExecution": "QueryString",
+                 "cloudtrail:StartQuery": "QueryStatement"}
 
 
 def _readable(value: Any) -> Any:

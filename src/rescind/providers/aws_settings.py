@@ -73,6 +73,13 @@ class AwsSettings(BaseModel):
                                                    "trail (the folder holding AWSLogs/)")
     org_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$",
                                description="Organisation id in the trail's keys (o-...)")
+    # Written into CloudTrail Lake's SQL (it takes no parameters): a strict pattern.
+    event_data_store: str | None = Field(
+        default=None, max_length=256,
+        pattern=r"^(arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:eventdatastore/)?"
+                r"[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+        description="CloudTrail Lake event data store (ARN or id) for timeline.pull "
+                    "via cloudtrail-lake")
     # Only the simulated account sets these: real credentials come from the chain.
     access_key_id: str | None = Field(default=None, description="Simulated account only")
     secret_access_key: SecretStr | None = Field(default=None,

@@ -146,6 +146,7 @@ class AwsSandbox:
             "access_key_id": self.responder_key_id,
             "secret_access_key": self._responder_secret,
             "break_glass": list(self.break_glass),
+            "event_data_store": self.trail.lake.arn,
         }
 
     def client(self, service: str, region: str | None = None, **kwargs: Any) -> Any:
@@ -269,8 +270,10 @@ def _start_moto(traffic: MotoTraffic) -> tuple[Callable[[], None], str]:
         request_queue_size = 256  # moto closes every connection; a pool reconnects in bursts
         daemon_threads = True
 
+    from rescind.sandbox.athena_pages import paged
+
     app = DomainDispatcherApplication(create_backend_app)
-    server = Server("127.0.0.1", 0, traffic.wrap(app), handler=QuietHandler)
+    server = Server("127.0.0.1", 0, traffic.wrap(paged(app)), handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     thread.start()
     port = server.server_address[1]

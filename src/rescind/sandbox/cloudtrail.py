@@ -6,7 +6,8 @@ LookupEvents``, one lookup attribute, StartTime/EndTime, MaxResults 1–50, Next
 chains, newest first, per region (taken from the SigV4 credential scope), and the
 published limit of 2 requests/s per account per region enforced with a token bucket
 that answers HTTP 400 ``ThrottlingException`` like the real service, so botocore's
-retry logic and rescind's limiter are exercised as in production.
+retry logic and rescind's limiter are exercised as in production. CloudTrail Lake's
+query operations, on the same endpoint, read the same records (cloudtrail_lake.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from rescind.sandbox.cloudtrail_lake import OPERATIONS as LAKE_OPERATIONS
+from rescind.sandbox.cloudtrail_lake import FakeLake, LakeError
 
 TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 LOOKUP_KEYS = frozenset({"EventId", "EventName", "ReadOnly", "Username", "ResourceType",
@@ -137,6 +141,8 @@ class FakeCloudTrail:
         self.throttled: Counter[str] = Counter()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # CloudTrail Lake over the same records (cloudtrail_lake.py).
+        self.lake = FakeLake(account_id, self.all_records)
 
     # -- data ---------------------------------------------------------------
     def add_records(self, records: Iterable[Mapping[str, Any]]) -> None:
@@ -161,6 +167,12 @@ class FakeCloudTrail:
         """The full records served in a region, newest first (for tests and checks)."""
         with self._lock:
             return [json.loads(v["CloudTrailEvent"]) for v in self._views.get(region, [])]
+
+    def all_records(self) -> list[dict[str, Any]]:
+        """Every region's full records (what an event data store of the account holds)."""
+        with self._lock:
+            views = [v for region in self._views.values() for v in region]
+        return [json.loads(v["CloudTrailEvent"]) for v in views]
 
     def reset_counters(self) -> None:
         """Zero the counts and refill every region's bucket (between test cases)."""
@@ -304,6 +316,16 @@ def _decode_token(token: Any, query: str) -> tuple[float, str] | None:
                        "Invalid NextToken: the token is not valid for this request.") from None
 
 
+def _json_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise ApiError(400, "SerializationException", "Malformed JSON body") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "SerializationException", "Expected a JSON object")
+    return body
+
+
 def _handler_for(fake: FakeCloudTrail) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as botocore's pool expects
@@ -328,22 +350,22 @@ def _handler_for(fake: FakeCloudTrail) -> type[BaseHTTPRequestHandler]:
                 raise ApiError(403, "MissingAuthenticationTokenException",
                                "Missing Authentication Token")
             region = match.group(2)
+            target = self.headers.get("X-Amz-Target", "")
+            if target.removeprefix(TARGET_PREFIX) in LAKE_OPERATIONS:
+                try:
+                    return fake.lake.handle(target.removeprefix(TARGET_PREFIX),
+                                            _json_body(raw))
+                except LakeError as err:
+                    raise ApiError(400, err.code, err.message) from None
             if not fake.admit(region):
                 raise ApiError(400, "ThrottlingException", "Rate exceeded")
-            target = self.headers.get("X-Amz-Target", "")
             if not target.startswith(TARGET_PREFIX):
                 raise ApiError(400, "UnknownOperationException", "Unknown operation")
             operation = target[len(TARGET_PREFIX):]
             if operation != "LookupEvents":
                 raise ApiError(400, "UnsupportedOperationException",
                                f"{operation} is not supported by the simulated account")
-            try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                raise ApiError(400, "SerializationException", "Malformed JSON body") from None
-            if not isinstance(body, dict):
-                raise ApiError(400, "SerializationException", "Expected a JSON object")
-            return fake.lookup_events(region, body)
+            return fake.lookup_events(region, _json_body(raw))
 
         def _reply(self, status: int, payload: Mapping[str, Any]) -> None:
             data = json.dumps(payload, separators=(",", ":")).encode()

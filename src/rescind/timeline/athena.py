@@ -49,6 +49,8 @@ _SELECT = (
     ("useridentity.arn", "ui_arn"), ("useridentity.accountid", "ui_accountId"),
     ("useridentity.accesskeyid", "ui_accessKeyId"), ("useridentity.username", "ui_userName"),
 )
+# The result columns' names, which record_of reads (CloudTrail Lake selects the same).
+SELECTED = tuple(name for _, name in _SELECT)
 _JSON_COLUMNS = ("requestParameters", "responseElements")
 _POLL_FIRST_S = 0.1
 _POLL_MAX_S = 2.0

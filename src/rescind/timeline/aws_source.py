@@ -31,9 +31,10 @@ class AwsLookup(BaseModel):
     role_arn: str | None = Field(default=None,
                                  description="Events by sessions of this role (ARN or name): "
                                              "its AssumeRole calls, then every session key")
-    via: Literal["lookup", "athena"] = Field(
+    via: Literal["lookup", "athena", "cloudtrail-lake"] = Field(
         default="lookup", description="lookup: CloudTrail LookupEvents, per account and "
-        "region; athena: one query over the organisation trail in S3 (aws.trail_location)")
+        "region; athena: one query over the organisation trail in S3 (aws.trail_location); "
+        "cloudtrail-lake: one query on an event data store (aws.event_data_store)")
 
     @model_validator(mode="after")
     def _one(self) -> AwsLookup:
@@ -51,7 +52,8 @@ class CloudTrailSource(TimelineSource):
     permissions = ("cloudtrail:LookupEvents", "iam:GetRole", "ec2:DescribeRegions")
 
     def describe(self, lookup: AwsLookup) -> str:
-        via = " (Athena, organisation trail)" if lookup.via == "athena" else ""
+        via = {"athena": " (Athena, organisation trail)",
+               "cloudtrail-lake": " (CloudTrail Lake)"}.get(lookup.via, "")
         if lookup.access_key_id:
             return f"access key {lookup.access_key_id}{via}"
         if lookup.user:
@@ -71,6 +73,8 @@ class CloudTrailSource(TimelineSource):
                               retryable=False, fix="give the account id, e.g. 123456789012")
         if lookup.via == "athena":
             return await _resolve_athena(provider, lookup, account)
+        if lookup.via == "cloudtrail-lake":
+            return _resolve_lake(provider, lookup)
         if lookup.role_arn:
             role = lookup.role_arn
             if not role.startswith("arn:"):
@@ -94,6 +98,10 @@ class CloudTrailSource(TimelineSource):
             return await _pull_athena(provider, state, regions=regions, since=since,
                                       until=until, progress=progress,
                                       evidence_dir=evidence_dir)
+        if state.get("via") == "cloudtrail-lake":
+            return await _pull_lake(provider, state, regions=regions, account=account,
+                                    since=since, until=until, progress=progress,
+                                    evidence_dir=evidence_dir)
 
         def client_for(region: str) -> Any:
             return provider.client("cloudtrail", region, account)
@@ -108,6 +116,10 @@ class CloudTrailSource(TimelineSource):
 
     async def estimate(self, provider: Any, state: dict[str, Any], *, regions: list[str],
                        since: datetime, until: datetime) -> str | None:
+        if state.get("via") == "cloudtrail-lake":
+            from rescind.timeline.lake import BILLING
+
+            return BILLING  # no estimate before the query runs; the bytes after it
         if state.get("via") != "athena":
             return None
         from rescind.timeline.athena import Trail, estimate
@@ -147,9 +159,11 @@ class CloudTrailSource(TimelineSource):
                            help="a role: its AssumeRole calls, then everything its sessions did")
 
     def add_pull_arguments(self, parser: Any) -> None:
-        parser.add_argument("--via", choices=("lookup", "athena"), default="lookup",
-                            help="AWS: lookup (CloudTrail LookupEvents, default) or athena "
-                                 "(one query over the organisation trail; aws.trail_location)")
+        parser.add_argument("--via", choices=("lookup", "athena", "cloudtrail-lake"),
+                            default="lookup",
+                            help="AWS: lookup (CloudTrail LookupEvents, default), athena "
+                                 "(one query over the organisation trail; aws.trail_location) "
+                                 "or cloudtrail-lake (one query on aws.event_data_store)")
 
     def lookup_from_args(self, args: argparse.Namespace) -> AwsLookup | None:
         given = {"access_key_id": getattr(args, "aws_access_key_id", None),
@@ -200,24 +214,68 @@ async def _resolve_athena(provider: Any, lookup: AwsLookup,
     return {"via": "athena", "lookup": where, "accounts": accounts}
 
 
+def _resolve_lake(provider: Any, lookup: AwsLookup) -> dict[str, Any]:
+    """The field to match; the store and every value are checked before any query."""
+    from rescind.timeline.lake import event_data_store_id
+
+    if not provider.event_data_store:
+        raise UsageError("CloudTrail Lake needs an event data store",
+                         fix="set aws.event_data_store = \"arn:aws:cloudtrail:REGION:ACCOUNT:"
+                             "eventdatastore/ID\" in rescind.toml (docs/scale.md)")
+    event_data_store_id(provider.event_data_store)
+    if lookup.role_arn:
+        role = lookup.role_arn
+        where = ["role", role] if role.startswith("arn:") else ["role_name", role]
+    elif lookup.access_key_id:
+        where = ["AccessKeyId", lookup.access_key_id]
+    else:
+        where = ["Username", iam_name(str(lookup.user), "user")]
+    return {"via": "cloudtrail-lake", "lookup": where}
+
+
+async def _pull_lake(provider: Any, state: dict[str, Any], *, regions: list[str],
+                     account: str | None, since: datetime, until: datetime,
+                     progress: Callable[[PullProgress], None] | None,
+                     evidence_dir: Path | None) -> PullResult:
+    from rescind.timeline.lake import pull_lake
+
+    # The store's home region answers its queries; the queried account's events are in
+    # it (an organisation store holds every member's), so the client is the caller's.
+    store = str(provider.event_data_store)
+    region = store.split(":")[3] if store.startswith("arn:") else provider.region
+    cloudtrail = provider.client("cloudtrail", region)
+    kind, value = state["lookup"]
+    result: PullResult = await provider.run(
+        pull_lake, cloudtrail, store, (kind, value), regions=regions, since=since,
+        until=until, account=account, progress=_threadsafe(progress),
+        evidence_dir=evidence_dir)
+    return result
+
+
+def _threadsafe(progress: Callable[[PullProgress], None] | None
+                ) -> Callable[[PullProgress], None] | None:
+    """Progress reported from a worker thread, delivered on the event loop."""
+    import asyncio
+
+    if progress is None:
+        return None
+    loop = asyncio.get_running_loop()
+
+    def report(snapshot: PullProgress) -> None:
+        loop.call_soon_threadsafe(progress, snapshot)
+
+    return report
+
+
 async def _pull_athena(provider: Any, state: dict[str, Any], *, regions: list[str],
                        since: datetime, until: datetime,
                        progress: Callable[[PullProgress], None] | None,
                        evidence_dir: Path | None) -> PullResult:
-    import asyncio
-
     from rescind.timeline.athena import Trail, pull_athena
 
     trail = Trail.from_settings(provider.athena)
     athena = provider.client("athena", provider.region)
-    loop = asyncio.get_running_loop()
-    report = None
-    if progress is not None:
-        callback = progress
-
-        def report(snapshot: PullProgress) -> None:
-            loop.call_soon_threadsafe(callback, snapshot)
-
+    report = _threadsafe(progress)
     kind, value = state["lookup"]
     result: PullResult = await provider.run(pull_athena, athena, trail, (kind, value),
                               accounts=list(state["accounts"]), regions=regions,

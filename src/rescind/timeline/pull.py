@@ -67,6 +67,7 @@ class PullResult:
     duplicates: int = 0
     malformed: int = 0
     lookups: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. what a query engine scanned
 
 
 class RegionLimiter:
