@@ -134,3 +134,21 @@ def test_the_dataset_is_checked_before_it_becomes_sql() -> None:
     with pytest.raises(UsageError):
         gcp_bigquery.build_query("p.d` WHERE TRUE --", ("principal", CONNECTOR),
                                  projects=["p"], since=since, until=until)
+
+
+def test_the_cli_pulls_via_bigquery_and_prints_the_cost_first(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rescind.cli import main
+
+    out = tmp_path / "t.csv"
+    code = main(["timeline", "pull", "--gcp-principal", CONNECTOR, "--via", "bigquery",
+                 "--exercise", str(LEAKED), "--since", "-7d", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.index("BigQuery will scan") < err.index("events (")
+    assert "(BigQuery log sink)" in err and out.read_text().count("\n") > 3
+    code = main(["timeline", "pull", "--gcp-principal", CONNECTOR, "--via", "athena",
+                 "--exercise", str(LEAKED), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code != 0 and "--via athena is not an engine of this source" in err
+    assert "--via logging or --via bigquery" in err

@@ -17,7 +17,7 @@ from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
-from rescind.timeline.sources import TimelineSource, register
+from rescind.timeline.sources import TimelineSource, register, via_option
 
 
 class AwsLookup(BaseModel):
@@ -147,9 +147,11 @@ class CloudTrailSource(TimelineSource):
                            help="a role: its AssumeRole calls, then everything its sessions did")
 
     def add_pull_arguments(self, parser: Any) -> None:
-        parser.add_argument("--via", choices=("lookup", "athena"), default="lookup",
-                            help="AWS: lookup (CloudTrail LookupEvents, default) or athena "
-                                 "(one query over the organisation trail; aws.trail_location)")
+        # One --via for every source: each checks the engines it knows in its lookup.
+        parser.add_argument("--via", metavar="ENGINE",
+                            help="where to query: AWS lookup (LookupEvents, default) or athena "
+                                 "(the organisation trail); Entra/Azure log-analytics; "
+                                 "Google Cloud bigquery (a log sink's dataset)")
 
     def lookup_from_args(self, args: argparse.Namespace) -> AwsLookup | None:
         given = {"access_key_id": getattr(args, "aws_access_key_id", None),
@@ -158,7 +160,7 @@ class CloudTrailSource(TimelineSource):
         given = {k: v for k, v in given.items() if v}
         if not given:
             return None
-        given["via"] = getattr(args, "via", None) or "lookup"
+        given.update(via_option(args, AwsLookup))
         try:
             return AwsLookup.model_validate(given)
         except ValueError as exc:

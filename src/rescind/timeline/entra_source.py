@@ -32,7 +32,7 @@ from rescind.timeline.entra_records import convert_files, group_activity, to_eve
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult, threadsafe
-from rescind.timeline.sources import TimelineSource, register
+from rescind.timeline.sources import TimelineSource, register, via_option
 
 GRAPH_RATE = (5, 10.0)  # requests per seconds, per tenant (auditLogs)
 SIGNIN_PAGE = 1000
@@ -248,11 +248,11 @@ class EntraSource(TimelineSource):
         user, sp = getattr(args, "entra_user", None), getattr(args, "entra_sp", None)
         if not user and not sp:
             return None
-        try:
-            return EntraLookup(user=user, service_principal=sp)
-        except ValueError:
+        if user and sp:
             raise UsageError("give one of --entra-user and --entra-sp",
-                             fix="trace one principal at a time") from None
+                             fix="trace one principal at a time")
+        via = via_option(args, EntraLookup)
+        return EntraLookup(user=user, service_principal=sp, **via)
 
 
 async def _workspace_cost(provider: Any, queries: list[Any], since: datetime,
@@ -370,4 +370,4 @@ class AzureActivitySource(TimelineSource):
 
     def lookup_from_args(self, args: argparse.Namespace) -> AzureLookup | None:
         caller = getattr(args, "azure_caller", None)
-        return AzureLookup(caller=caller) if caller else None
+        return AzureLookup(caller=caller, **via_option(args, AzureLookup)) if caller else None

@@ -21,7 +21,7 @@ from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult, threadsafe
-from rescind.timeline.sources import TimelineSource, register
+from rescind.timeline.sources import TimelineSource, register, via_option
 
 
 class GcpLookup(BaseModel):
@@ -139,6 +139,7 @@ class GcpAuditSource(TimelineSource):
         given = {k: v for k, v in given.items() if v}
         if not given:
             return None
+        given.update(via_option(args, GcpLookup))
         try:
             return GcpLookup.model_validate(given)
         except ValueError as exc:
