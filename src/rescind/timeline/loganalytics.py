@@ -10,7 +10,7 @@ events are the same as Graph's and the Activity Log's.
 
 The query API takes no parameters: each value is a KQL string literal made by
 ``kql_string`` (quotes and backslashes escaped, control characters refused), never
-pasted. A result past the service's limits (500,000 rows, 64 MB) comes back partial;
+pasted. A result past the service's limits (500,000 rows, about 100 MB) comes back partial;
 the window is then halved and each half queried again, so nothing is silently cut.
 """
 
