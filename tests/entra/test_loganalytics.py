@@ -181,3 +181,21 @@ async def test_values_are_string_literals_never_kql(
     assert kql_string(hostile) in workspace.queries[-1]
     with pytest.raises(UsageError):
         kql_string("adele@example.com\n| take 1")
+
+
+async def test_the_step_plan_shows_the_row_count_before_anything_runs(
+        azure: AzureProvider, tmp_path: Path) -> None:
+    from rescind.actions import registry
+    from rescind.actions.base import ActionContext
+    from rescind.modes import Mode
+
+    cls = registry.get("timeline.pull")
+    assert cls is not None
+    action = cls()
+    ctx = ActionContext(mode=Mode.LIVE, incident_dir=tmp_path, providers={"azure": azure},
+                        journal=lambda kind, data: None, settings={"azure": {}})
+    plan = await action.plan(ctx, action.parse_params(
+        {"azure": {"caller": CALLER, "via": "log-analytics"}, "since": "-1d"}), "pull")
+    # Started and Succeeded rows of the two operations: what the pull will read.
+    assert plan.warnings[0].startswith("Log Analytics will return 4 rows (AzureActivity 4)")
+    assert plan.state["cost"] == plan.warnings[0] and "(Log Analytics)" in plan.summary

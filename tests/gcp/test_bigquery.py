@@ -152,3 +152,22 @@ def test_the_cli_pulls_via_bigquery_and_prints_the_cost_first(
     err = capsys.readouterr().err
     assert code != 0 and "--via athena is not an engine of this source" in err
     assert "--via logging or --via bigquery" in err
+
+
+async def test_the_step_plan_runs_only_the_dry_run(provider: GcpProvider, sandbox: GcpSandbox,
+                                                   tmp_path: Path) -> None:
+    from rescind.actions import registry
+    from rescind.actions.base import ActionContext
+    from rescind.modes import Mode
+
+    cls = registry.get("timeline.pull")
+    assert cls is not None
+    action = cls()
+    ctx = ActionContext(mode=Mode.LIVE, incident_dir=tmp_path, providers={"gcp": provider},
+                        journal=lambda kind, data: None, settings={"gcp": {}})
+    seen = len(_fake(sandbox).statements)
+    plan = await action.plan(ctx, action.parse_params(
+        {"gcp": {"key_id": LEAKED_KEY, "via": "bigquery"}, "since": "-7d"}), "pull")
+    assert plan.warnings[0].startswith("BigQuery will scan ")
+    assert plan.state["cost"] == plan.warnings[0]
+    assert [s["dryRun"] for s in _fake(sandbox).statements[seen:]] == [True]
