@@ -28,6 +28,11 @@ from typing import Any
 from rescind.sandbox.gcp_state import FakeError, GcpState
 
 SINK_DATASET = "audit_sink"
+# The top-level columns of a sink's audit log table (LogEntry's fields).
+SINK_COLUMNS = frozenset({"insertId", "logName", "severity", "timestamp", "receiveTimestamp",
+                          "resource", "protopayload_auditlog", "httpRequest", "operation",
+                          "trace", "spanId", "traceSampled", "sourceLocation", "split",
+                          "labels"})
 _TOKEN = re.compile(r"\s*(`[^`]*`|'(?:[^'\\]|\\.)*'|@\w+|>=|<=|!=|[(),=*]|[A-Za-z_][\w.]*)")
 _SELECT = re.compile(r"^SELECT\s+(?P<cols>.+?)\s+FROM\s+`(?P<table>[^`]+)`\s+WHERE\s+"
                      r"(?P<where>.+?)\s+ORDER\s+BY\s+(?P<order>.+)$", re.S | re.I)
@@ -62,6 +67,13 @@ def _when(value: Any) -> datetime:
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
     when = datetime.fromisoformat(text)
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _known(path: str) -> str:
+    """``path`` when its column exists (else the service's "Unrecognized name")."""
+    if path.split(".")[0] not in SINK_COLUMNS:
+        raise FakeError("INVALID_ARGUMENT", f"Unrecognized name: {path.split('.')[0]}")
+    return path
 
 
 def _value_at(row: dict[str, Any], path: str) -> Any:
@@ -133,7 +145,7 @@ class _Where:
         first = self.next()
         if first.upper() in ("LOWER", "ENDS_WITH"):
             self.expect("(")
-            path = self.next()
+            path = _known(self.next())
             if first.upper() == "ENDS_WITH":
                 self.expect(",")
                 suffix = str(self.param())
@@ -143,7 +155,7 @@ class _Where:
             self.expect("=")
             wanted = str(self.param())
             return lambda r: str(_value_at(r, path) or "").lower() == wanted
-        path = first
+        path = _known(first)
         if self.word("BETWEEN"):
             low = self.param()
             self.expect("AND")
@@ -223,7 +235,7 @@ class BigQueryFake:
                   if (n.startswith(prefix) if names[2].endswith("*") else n == prefix)}
         where = _Where(match.group("where"), _params(params_body))
         rows = [r for rows in tables.values() for r in rows if all(t(r) for t in where.tests)]
-        for key in reversed([k.strip() for k in match.group("order").split(",")]):
+        for key in reversed([_known(k.strip()) for k in match.group("order").split(",")]):
             rows.sort(key=functools.partial(_sort_key, key))
         scanned = self._scanned(tables, {c[1].split(".")[0] for c in columns}, where.window)
         job_id = f"job_{uuid.uuid4().hex[:16]}"
@@ -242,7 +254,7 @@ class BigQueryFake:
         match = _FUNCTION_COLUMN.match(text)
         if match is None:
             raise FakeError("INVALID_ARGUMENT", f"the simulated dataset cannot select {text}")
-        column = match.group("inner") or match.group("plain")
+        column = _known(match.group("inner") or match.group("plain"))
         fn = (match.group("fn") or "").upper()
         alias = match.group("alias") or column.rsplit(".", 1)[-1]
         if fn == "TO_JSON_STRING":

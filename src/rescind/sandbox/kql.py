@@ -100,8 +100,8 @@ def _text(value: Any) -> str:
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]]) -> None:
-        self.tokens, self.pos = tokens, 0
+    def __init__(self, tokens: list[tuple[str, str]], columns: set[str]) -> None:
+        self.tokens, self.pos, self.columns = tokens, 0, columns
 
     def peek(self) -> tuple[str, str]:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else ("end", "")
@@ -165,9 +165,10 @@ class _Parser:
         name = self.take("name")
         if name.lower() == "tostring":
             self.take("op", "(")
-            inner = self.take("name")
+            name = self.take("name")
             self.take("op", ")")
-            return inner
+        if self.columns and name.split(".")[0] not in self.columns:
+            raise KqlError(f"Failed to resolve scalar expression named '{name.split('.')[0]}'")
         return name
 
 
@@ -192,9 +193,11 @@ def _pipes(tokens: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
     return stages
 
 
-def run(query: str, tables: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The rows the query selects, in its order (``count``: one row ``{"Count": n}``).
-    Raises KqlError for anything outside the subset."""
+def run(query: str, tables: Mapping[str, list[dict[str, Any]]],
+        within: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
+    """The rows the query selects, in its order (``count``: one row ``{"Count": n}``),
+    of those whose TimeGenerated is ``within`` (the request's timespan). Raises
+    KqlError for anything outside the subset."""
     stages = _pipes(_tokens(query))
     head = stages[0]
     if len(head) != 1 or head[0][0] != "name" or "." in head[0][1]:
@@ -203,8 +206,12 @@ def run(query: str, tables: Mapping[str, list[dict[str, Any]]]) -> list[dict[str
     if name not in tables:
         raise KqlError(f"Failed to resolve table or column expression named '{name}'")
     rows = list(tables[name])
+    # The table's schema, as far as its rows show it (an empty table checks nothing).
+    columns = {key for row in rows for key in row}
+    if within is not None:
+        rows = [r for r in rows if _between(r.get("TimeGenerated"), *within)]
     for stage in stages[1:]:
-        parser = _Parser(stage)
+        parser = _Parser(stage, columns)
         if parser.word("where"):
             test = parser.expression()
             rows = [r for r in rows if test(r)]

@@ -179,11 +179,8 @@ class LogAnalyticsFake(JsonFake):
         text = str(body.get("query") or "")
         self.queries.append(text)
         try:
-            tables = self.tables()
             low, high = _timespan(body.get("timespan"))
-            for name, rows in tables.items():
-                tables[name] = [r for r in rows if low <= parse_time(r["TimeGenerated"]) <= high]
-            rows = run(text, tables)
+            rows = run(text, self.tables(), within=(low, high))
         except (KqlError, ValueError) as exc:
             return 400, {"error": {"code": "BadArgumentError",
                                    "message": "The request had some invalid properties",

@@ -41,12 +41,14 @@ class Query:
 
     table: str
     condition: str
+    id_column: str = "Id"  # AzureActivity has none: its rows are EventDataId
 
     def text(self, since: datetime, until: datetime, *, count: bool = False) -> str:
         return (f"{self.table}\n| where TimeGenerated between "
                 f"(datetime({_stamp(since)}) .. datetime({_stamp(until)}))\n"
                 f"| where {self.condition}\n"
-                + ("| count" if count else "| order by TimeGenerated asc, Id asc"))
+                + ("| count" if count else
+                   f"| order by TimeGenerated asc, {self.id_column} asc"))
 
 
 def _stamp(when: datetime) -> str:
@@ -77,7 +79,8 @@ def entra_queries(kind: str, object_id: str) -> list[Query]:
 
 def activity_queries(caller: str, subscription: str) -> list[Query]:
     return [Query("AzureActivity", f"Caller =~ {kql_string(caller)} and "
-                                   f"SubscriptionId =~ {kql_string(subscription)}")]
+                                   f"SubscriptionId =~ {kql_string(subscription)}",
+                  id_column="EventDataId")]
 
 
 def _rows(client: Any, workspace: str, query: Query, since: datetime, until: datetime,
