@@ -39,9 +39,12 @@ class AzureProvider(AzureIdentityBase):
                  subscriptions: Iterable[str] = (), tenant_id: str | None = None,
                  credential: str = "auto", token: str | None = None,
                  break_glass: Iterable[str] = (), max_targets: int | None = None,
-                 width: int = DEFAULT_WIDTH, check_url: bool = True) -> None:
+                 width: int = DEFAULT_WIDTH, check_url: bool = True,
+                 workspace_id: str | None = None,
+                 logs_url: str = "https://api.loganalytics.io") -> None:
         super().__init__(tenant_id=tenant_id, credential=credential, token=token,
-                         break_glass=break_glass, max_targets=max_targets, width=width)
+                         break_glass=break_glass, max_targets=max_targets, width=width,
+                         workspace_id=workspace_id, logs_url=logs_url)
         if check_url:
             _check_url(arm_url, "azure.arm_url")
         self.arm_url = arm_url.rstrip("/")
@@ -59,7 +62,8 @@ class AzureProvider(AzureIdentityBase):
                    tenant_id=settings.tenant_id, credential=settings.credential,
                    token=settings.token.get_secret_value() if settings.token else None,
                    break_glass=settings.break_glass, max_targets=settings.max_targets,
-                   width=settings.concurrency)
+                   width=settings.concurrency, workspace_id=settings.workspace_id,
+                   logs_url=settings.logs_url)
 
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:

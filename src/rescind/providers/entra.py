@@ -51,8 +51,14 @@ class AzureIdentityBase(ProviderBase):
     scope: str = GRAPH_SCOPE
 
     def __init__(self, *, tenant_id: str | None, credential: str, token: str | None,
-                 break_glass: Iterable[str], max_targets: int | None, width: int) -> None:
+                 break_glass: Iterable[str], max_targets: int | None, width: int,
+                 workspace_id: str | None = None,
+                 logs_url: str = "https://api.loganalytics.io") -> None:
+        _check_url(logs_url, "logs_url")
         self.tenant_id = tenant_id
+        self.workspace_id = workspace_id
+        self.logs_url = logs_url.rstrip("/")
+        self._logs: Any = None
         self.credential_kind = credential
         self._token = token
         self.break_glass = [str(b) for b in break_glass]
@@ -90,6 +96,30 @@ class AzureIdentityBase(ProviderBase):
                     raise credential_error(exc) from None
                 self._caller = caller_from_token(token)
             return self._caller
+
+    def logs_client(self) -> Any:
+        """azure-monitor-query's LogsQueryClient on ``logs_url``, behind the query guard."""
+        with self._lock:
+            if self._logs is None:
+                from azure.monitor.query import LogsQueryClient
+
+                from rescind.providers.entra_guard import logs_guard_policy, loopback_http_policy
+
+                options: dict[str, Any] = {
+                    "endpoint": self.logs_url,
+                    "per_retry_policies": [logs_guard_policy(self.blocked_hook)]}
+                if is_loopback(self.logs_url):
+                    options["per_call_policies"] = [loopback_http_policy()]
+                self._logs = LogsQueryClient(self.sync_credential(), **options)
+            return self._logs
+
+    def workspace(self) -> str:
+        if not self.workspace_id:
+            raise ActionError("no Log Analytics workspace to query", kind=ErrorKind.CONFIG,
+                              retryable=False,
+                              fix="set workspace_id (the workspace's id, a GUID) under "
+                                  "[entra] or [azure] in rescind.toml (docs/scale.md)")
+        return self.workspace_id
 
     # -- dry-run guard -------------------------------------------------------------------
     @property
@@ -133,6 +163,9 @@ class AzureIdentityBase(ProviderBase):
                                       "remove it from the step")
 
     def close(self) -> None:
+        logs, self._logs = self._logs, None
+        if logs is not None:
+            logs.close()
         credential = self._sync_credential
         self._sync_credential = None
         if credential is not None:
@@ -150,9 +183,12 @@ class EntraProvider(AzureIdentityBase):
     def __init__(self, *, graph_url: str = "https://graph.microsoft.com/v1.0",
                  tenant_id: str | None = None, credential: str = "auto",
                  token: str | None = None, break_glass: Iterable[str] = (),
-                 max_targets: int | None = None, width: int = DEFAULT_WIDTH) -> None:
+                 max_targets: int | None = None, width: int = DEFAULT_WIDTH,
+                 workspace_id: str | None = None,
+                 logs_url: str = "https://api.loganalytics.io") -> None:
         super().__init__(tenant_id=tenant_id, credential=credential, token=token,
-                         break_glass=break_glass, max_targets=max_targets, width=width)
+                         break_glass=break_glass, max_targets=max_targets, width=width,
+                         workspace_id=workspace_id, logs_url=logs_url)
         _check_url(graph_url, "entra.graph_url")
         self.graph_url = graph_url.rstrip("/")
         self._clients: dict[int, tuple[asyncio.AbstractEventLoop, Any, Any]] = {}
@@ -167,7 +203,8 @@ class EntraProvider(AzureIdentityBase):
                    credential=settings.credential,
                    token=settings.token.get_secret_value() if settings.token else None,
                    break_glass=settings.break_glass, max_targets=settings.max_targets,
-                   width=settings.concurrency)
+                   width=settings.concurrency, workspace_id=settings.workspace_id,
+                   logs_url=settings.logs_url)
 
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:

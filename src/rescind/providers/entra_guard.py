@@ -9,11 +9,17 @@ body and reported as "would call graph:PATCH /users/{id} {...}".
 ARM: an azure-core policy in ``per_retry_policies``, after the retry policy and
 after azure-mgmt-core's auto-registration policy, so it also sees the
 ``POST .../providers/{ns}/register`` that policy sends by itself after a 409.
+
+Log Analytics: the same kind of policy on LogsQueryClient. A query travels as a POST
+(``/v1/workspaces/{id}/query``) and KQL queries only read, so that POST goes through
+when its body is one query; a control command (``.set``, ``.drop``..., text starting
+with a dot) and any other POST are blocked.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +29,7 @@ from rescind.providers.base import BlockedCall
 from rescind.redaction import redact
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_LOGS_QUERY = re.compile(r"^/v1/workspaces/[^/]+/query$")
 Hook = Callable[[], Callable[[BlockedCall], None] | None]
 
 
@@ -74,8 +81,19 @@ def graph_guard_transport(inner: Any, hook: Hook) -> Any:
     return GuardTransport()
 
 
-def arm_guard_policy(hook: Hook) -> Any:
-    """An azure-core HTTPPolicy for ``per_retry_policies`` consulting ``hook()`` per request."""
+def is_log_query(method: str, url: str, body: Any) -> bool:
+    """A Log Analytics query that only reads: one KQL query, not a control command."""
+    if method != "POST" or not _LOGS_QUERY.match(urlsplit(url).path):
+        return False
+    query = body.get("query") if isinstance(body, dict) else None
+    return isinstance(query, str) and bool(query.strip()) and \
+        not query.lstrip().startswith(".")
+
+
+def arm_guard_policy(hook: Hook, *, service: str = "arm",
+                     allow: Callable[[str, str, Any], bool] | None = None) -> Any:
+    """An azure-core HTTPPolicy for ``per_retry_policies`` consulting ``hook()`` per request;
+    ``allow(method, url, body)`` lets through a non-read request that only reads."""
     from azure.core.pipeline import PipelineResponse
     from azure.core.pipeline.policies import HTTPPolicy
 
@@ -89,10 +107,17 @@ def arm_guard_policy(hook: Hook) -> Any:
             content = getattr(http, "content", None) or getattr(http, "body", None) or b""
             body = _body(content.encode() if isinstance(content, str)
                          else content if isinstance(content, bytes) else b"")
-            on_blocked(blocked_call("azure", "arm", http.method.upper(), http.url, body))
+            if allow is not None and allow(http.method.upper(), http.url, body):
+                return self.next.send(request)
+            on_blocked(blocked_call("azure", service, http.method.upper(), http.url, body))
             return PipelineResponse(http, _empty_response(http), request.context)
 
     return ArmGuard()
+
+
+def logs_guard_policy(hook: Hook) -> Any:
+    """The guard of LogsQueryClient: queries through, everything else blocked."""
+    return arm_guard_policy(hook, service="log-analytics", allow=is_log_query)
 
 
 def _empty_response(http_request: Any) -> Any:

@@ -4,9 +4,9 @@
   REST transport); the channel is wrapped by the guard's interceptor.
 - Project IAM policies through google-cloud-resource-manager's ``ProjectsClient``
   (REST, with the guard as its ``ProjectsRestInterceptor``).
-- Cloud Logging ``entries:list`` and the IAM REST endpoints the libraries lack
-  (workload identity pool providers) through one requests session wrapped by the
-  guard (``RestGate``).
+- Cloud Logging ``entries:list``, BigQuery queries over a log sink's dataset and the
+  IAM REST endpoints the libraries lack (workload identity pool providers) through
+  one requests session wrapped by the guard (``RestGate``).
 
 The SDKs are imported inside methods, so ``import rescind.providers.gcp`` stays
 cheap. Blocking calls run on the provider's own thread pool. Against the simulated
@@ -64,7 +64,8 @@ class GcpProvider(GcpCalls, ProviderBase):
                  width: int = DEFAULT_WIDTH, iam_endpoint: str | None = None,
                  rest_endpoint: str | None = None, principal: str | None = None,
                  log_requests_per_minute: int = LOG_REQUESTS_PER_MINUTE,
-                 max_attempts: int = MAX_ATTEMPTS, backoff_s: float = 0.5) -> None:
+                 max_attempts: int = MAX_ATTEMPTS, backoff_s: float = 0.5,
+                 bigquery_dataset: str | None = None) -> None:
         self.projects = [str(p) for p in projects]
         self.key_file = key_file
         self.impersonate = impersonate
@@ -76,6 +77,7 @@ class GcpProvider(GcpCalls, ProviderBase):
         self.log_requests_per_minute = log_requests_per_minute
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.bigquery_dataset = bigquery_dataset
         self._switch = Switch()
         self._lock = threading.RLock()
         self._credentials: Any = None
@@ -83,6 +85,7 @@ class GcpProvider(GcpCalls, ProviderBase):
         self._iam: Any = None
         self._projects: Any = None
         self._logging: Any = None
+        self._bigquery: Any = None
         self._rest: RestGate | None = None
         self._caller: CallerIdentity | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -108,7 +111,8 @@ class GcpProvider(GcpCalls, ProviderBase):
                    impersonate=settings.impersonate, break_glass=settings.break_glass,
                    width=settings.concurrency, iam_endpoint=settings.iam_endpoint,
                    rest_endpoint=settings.rest_endpoint, principal=settings.principal,
-                   log_requests_per_minute=settings.log_requests_per_minute)
+                   log_requests_per_minute=settings.log_requests_per_minute,
+                   bigquery_dataset=settings.bigquery_dataset)
 
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:
@@ -346,6 +350,19 @@ class GcpProvider(GcpCalls, ProviderBase):
                                            client_options=options)
             return self._logging
 
+    def bigquery_client(self) -> Any:
+        """google-cloud-bigquery's Client (REST), its session the guarded one; queries are
+        billed to the first project."""
+        with self._lock:
+            if self._bigquery is None:
+                from google.cloud import bigquery
+
+                options = {"api_endpoint": self.rest_endpoint} if self.rest_endpoint else None
+                client: Any = bigquery.Client  # its _http is typed Session: ours wraps one
+                self._bigquery = client(project=self.project(), credentials=self.credentials(),
+                                        _http=self.rest(), client_options=options)
+            return self._bigquery
+
     # -- threads ---------------------------------------------------------------------
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -367,7 +384,7 @@ class GcpProvider(GcpCalls, ProviderBase):
         with self._lock:
             executor, self._executor = self._executor, None
             closers, self._closers = self._closers, []
-            self._iam = self._projects = self._logging = self._rest = None
+            self._iam = self._projects = self._logging = self._rest = self._bigquery = None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
         for close in closers:

@@ -5,8 +5,13 @@ Reads are recognised by name, never by HTTP method: several travel as POST
 
 - a gRPC client interceptor on the IAM admin channel (``GrpcGate``);
 - a ``ProjectsRestInterceptor`` for Resource Manager (``projects_interceptor``);
-- a wrapper around the requests session of Cloud Logging and of the IAM REST
+- a wrapper around the requests session of Cloud Logging, BigQuery and the IAM REST
   endpoints the client libraries do not cover (``RestGate``).
+
+A BigQuery job is let through only when it is a query whose statement is one
+``SELECT`` (or ``WITH ... SELECT``) and whose results go nowhere but the job's own
+temporary table: DML, DDL, scripts, ``EXPORT DATA``, a destination table, and
+load, copy and extract jobs are blocked.
 
 Before the guard is installed they let everything through. After, a call that is
 not on the allow-list never leaves the process: it is answered with an empty (or
@@ -45,9 +50,19 @@ _REST_RPCS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("PATCH", re.compile(r"^/v1/projects/[^/]+/locations/[^/]+/workloadIdentityPools/[^/]+"
                          r"/providers/[^/:]+$"), "iam.workloadIdentityPoolProviders.patch"),
     ("GET", re.compile(r"^/tokeninfo$"), "oauth2.tokeninfo"),
+    ("POST", re.compile(r"^/bigquery/v2/projects/[^/]+/queries$"), "bigquery.jobs.query"),
+    ("POST", re.compile(r"^/bigquery/v2/projects/[^/]+/jobs$"), "bigquery.jobs.insert"),
+    ("GET", re.compile(r"^/bigquery/v2/projects/[^/]+/queries/[^/]+$"),
+     "bigquery.jobs.getQueryResults"),
+    ("GET", re.compile(r"^/bigquery/v2/projects/[^/]+/jobs/[^/]+$"), "bigquery.jobs.get"),
 )
 REST_READS: frozenset[str] = frozenset({
-    "logging.entries.list", "iam.workloadIdentityPoolProviders.get", "oauth2.tokeninfo"})
+    "logging.entries.list", "iam.workloadIdentityPoolProviders.get", "oauth2.tokeninfo",
+    "bigquery.jobs.getQueryResults", "bigquery.jobs.get"})
+# Let through only when their statement reads (is_select_job).
+QUERY_RPCS: frozenset[str] = frozenset({"bigquery.jobs.query", "bigquery.jobs.insert"})
+_SQL_NOISE = re.compile(r"--[^\n]*|#[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|"
+                        r"`[^`]*`", re.S)
 
 
 def rest_rpc(method: str, url: str) -> str:
@@ -57,6 +72,33 @@ def rest_rpc(method: str, url: str) -> str:
         if verb == method.upper() and pattern.match(path):
             return name
     return f"{method.upper()} {path}"
+
+
+def is_select(sql: str) -> bool:
+    """One SELECT statement (``WITH ... SELECT`` too): literals, quoted names and
+    comments aside, it starts with SELECT or WITH, holds no second statement and no
+    keyword that writes."""
+    bare = _SQL_NOISE.sub(" ", sql).strip().rstrip(";").strip()
+    words = set(re.findall(r"[A-Za-z_]+", bare.upper()))
+    return (bare.split(None, 1)[0].upper() in ("SELECT", "WITH") if bare else False) and \
+        ";" not in bare and not words & {"INSERT", "UPDATE", "DELETE", "MERGE", "CREATE",
+                                          "DROP", "ALTER", "TRUNCATE", "EXPORT", "GRANT",
+                                          "REVOKE", "CALL", "EXECUTE", "DECLARE", "SET"}
+
+
+def is_select_job(rpc: str, body: Any) -> bool:
+    """A jobs.query or jobs.insert body that only reads (see the module's docstring)."""
+    if not isinstance(body, Mapping):
+        return False
+    if rpc == "bigquery.jobs.query":
+        return is_select(str(body.get("query") or ""))
+    config = body.get("configuration")
+    if not isinstance(config, Mapping) or set(config) - {"query", "dryRun", "labels",
+                                                          "jobTimeoutMs", "jobType"}:
+        return False
+    query = config.get("query")
+    return isinstance(query, Mapping) and not query.get("destinationTable") and \
+        is_select(str(query.get("query") or ""))
 
 
 def _params(message: Any) -> dict[str, Any]:
@@ -243,6 +285,8 @@ class RestGate:
                 body = json.loads(kwargs["data"])
             except (TypeError, ValueError):
                 body = {"data": f"<{len(kwargs['data'])} bytes>"}
+        if rpc in QUERY_RPCS and is_select_job(rpc, body):
+            return self._session.request(method, url, *args, **kwargs)
         query = kwargs.get("params") or {}
         guard.block(rpc, _params({"url": urlsplit(url).path, **dict(query),
                                   **(body if isinstance(body, dict) else {})}))

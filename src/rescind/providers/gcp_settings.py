@@ -37,6 +37,10 @@ class GcpSettings(BaseModel):
     log_requests_per_minute: int = Field(default=LOG_REQUESTS_PER_MINUTE, ge=1,
                                          description="entries.list requests per minute per "
                                                      "project (the published quota is 60)")
+    bigquery_dataset: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9:._-]*\.[A-Za-z0-9_]+$",
+        description="PROJECT.DATASET a log sink writes the audit logs to, for timeline "
+                    "pulls with via: bigquery (queries are billed to the first project)")
     # Only the simulated project sets these: real calls go to Google's endpoints.
     iam_endpoint: str | None = Field(default=None, description="Simulated project only: "
                                      "host:port of the IAM gRPC fake (plaintext)")

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from rescind.sandbox.gcp_bigquery import SINK_DATASET
 from rescind.sandbox.gcp_fakes import IamGrpcFake, RestFake
 from rescind.sandbox.gcp_scenario import GcpScenario
 from rescind.sandbox.gcp_state import GcpState, seed
@@ -52,6 +53,7 @@ class GcpSandbox:
         return {"projects": [self.state.project], "iam_endpoint": self.iam_endpoint,
                 "rest_endpoint": self.rest_endpoint, "principal": self.state.responder,
                 "break_glass": list(self.scenario.break_glass),
+                "bigquery_dataset": f"{self.state.project}.{SINK_DATASET}",
                 "log_requests_per_minute": per_minute}
 
     def operations(self) -> list[str]:

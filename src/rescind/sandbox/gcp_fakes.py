@@ -5,8 +5,9 @@
   canonical status codes.
 - ``RestFake``: Resource Manager ``projects.getIamPolicy``/``setIamPolicy`` (v3,
   etags, policy version 3), Logging ``entries:list`` (filter, order, paging, the
-  per-project rate limit as 429 RESOURCE_EXHAUSTED) and IAM workload identity pool
-  providers get/patch, answering Google's JSON error shape.
+  per-project rate limit as 429 RESOURCE_EXHAUSTED), IAM workload identity pool
+  providers get/patch, and the audit log sink's BigQuery dataset (``gcp_bigquery``),
+  answering Google's JSON error shape.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from rescind.sandbox.gcp_bigquery import BigQueryFake
 from rescind.sandbox.gcp_filter import FilterError, compile_filter
 from rescind.sandbox.gcp_state import FakeError, GcpState, etag_of
 
@@ -209,6 +211,7 @@ class RestFake:
 
     def __init__(self, state: GcpState) -> None:
         self.state = state
+        self.bigquery = BigQueryFake(state)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -296,6 +299,8 @@ class RestFake:
                 return state.project_policy
         if method == "POST" and path == "/v2/entries:list":
             return self.entries_list(body)
+        if path.startswith("/bigquery/v2/"):
+            return self.bigquery.handle(method, path, query, body)
         if "/workloadIdentityPools/" in path and path.startswith("/v1/projects/"):
             if method == "GET":
                 state.admit("providers.get")

@@ -37,9 +37,12 @@ PERMISSIONS = {
     "entries.list": "logging.logEntries.list",
     "providers.get": "iam.workloadIdentityPoolProviders.get",
     "providers.patch": "iam.workloadIdentityPoolProviders.update",
+    "bigquery.jobs.create": "bigquery.jobs.create",
+    "bigquery.jobs.get": "bigquery.jobs.get",
 }
-READ_PERMISSIONS = frozenset(p for p in PERMISSIONS.values()
-                             if p.rsplit(".", 1)[-1] in ("get", "list", "getIamPolicy"))
+# A query job reads: the fake runs nothing but the SELECT a timeline pull sends.
+READ_PERMISSIONS = frozenset({"bigquery.jobs.create"} | {
+    p for p in PERMISSIONS.values() if p.rsplit(".", 1)[-1] in ("get", "list", "getIamPolicy")})
 AUDIT_LOGS = {"activity": "cloudaudit.googleapis.com%2Factivity",
               "data_access": "cloudaudit.googleapis.com%2Fdata_access",
               "system_event": "cloudaudit.googleapis.com%2Fsystem_event",

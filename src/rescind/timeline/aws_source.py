@@ -17,7 +17,7 @@ from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
-from rescind.timeline.sources import TimelineSource, register
+from rescind.timeline.sources import TimelineSource, register, via_option
 
 
 class AwsLookup(BaseModel):
@@ -159,11 +159,13 @@ class CloudTrailSource(TimelineSource):
                            help="a role: its AssumeRole calls, then everything its sessions did")
 
     def add_pull_arguments(self, parser: Any) -> None:
-        parser.add_argument("--via", choices=("lookup", "athena", "cloudtrail-lake"),
-                            default="lookup",
-                            help="AWS: lookup (CloudTrail LookupEvents, default), athena "
-                                 "(one query over the organisation trail; aws.trail_location) "
-                                 "or cloudtrail-lake (one query on aws.event_data_store)")
+        # One --via for every source: each checks the engines it knows in its lookup.
+        parser.add_argument("--via", metavar="ENGINE",
+                            help="where to query: AWS lookup (LookupEvents, default), athena "
+                                 "(the organisation trail; aws.trail_location) or "
+                                 "cloudtrail-lake (aws.event_data_store); Entra/Azure "
+                                 "log-analytics; "
+                                 "Google Cloud bigquery (a log sink's dataset)")
 
     def lookup_from_args(self, args: argparse.Namespace) -> AwsLookup | None:
         given = {"access_key_id": getattr(args, "aws_access_key_id", None),
@@ -172,7 +174,7 @@ class CloudTrailSource(TimelineSource):
         given = {k: v for k, v in given.items() if v}
         if not given:
             return None
-        given["via"] = getattr(args, "via", None) or "lookup"
+        given.update(via_option(args, AwsLookup))
         try:
             return AwsLookup.model_validate(given)
         except ValueError as exc:

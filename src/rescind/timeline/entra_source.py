@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -31,8 +31,8 @@ from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.entra_records import convert_files, group_activity, to_event
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
-from rescind.timeline.pull import PullProgress, PullResult
-from rescind.timeline.sources import TimelineSource, register
+from rescind.timeline.pull import PullProgress, PullResult, threadsafe
+from rescind.timeline.sources import TimelineSource, register, via_option
 
 GRAPH_RATE = (5, 10.0)  # requests per seconds, per tenant (auditLogs)
 SIGNIN_PAGE = 1000
@@ -84,6 +84,10 @@ class EntraLookup(BaseModel):
     user: str | None = Field(default=None, description="A user: object id or UPN")
     service_principal: str | None = Field(default=None, description="A service principal: "
                                           "object id or application (client) id")
+    via: Literal["graph", "log-analytics"] = Field(
+        default="graph", description="graph: Microsoft Graph's audit logs and sign-ins "
+        "(5 requests per 10 s, 30 days); log-analytics: KQL over the workspace the tenant's "
+        "diagnostic settings send to (entra.workspace_id)")
 
     @model_validator(mode="after")
     def _one(self) -> EntraLookup:
@@ -98,6 +102,10 @@ class AzureLookup(BaseModel):
                                     "service principal's or managed identity's object id")
     subscription: str | None = Field(default=None, description="Subscription (default: the "
                                      "first of azure.subscriptions)")
+    via: Literal["activity-log", "log-analytics"] = Field(
+        default="activity-log", description="activity-log: the Activity Log API, one "
+        "subscription, 90 days; log-analytics: KQL over the AzureActivity table of "
+        "azure.workspace_id")
 
 
 def _write_pages(evidence_dir: Path | None, name: str, pages: list[Any]) -> list[Path]:
@@ -130,8 +138,9 @@ class EntraSource(TimelineSource):
     permissions = ("AuditLog.Read.All", "User.Read.All", "Application.Read.All")
 
     def describe(self, lookup: EntraLookup) -> str:
-        return f"user {lookup.user}" if lookup.user else \
-            f"service principal {lookup.service_principal}"
+        via = " (Log Analytics)" if lookup.via == "log-analytics" else ""
+        return (f"user {lookup.user}" if lookup.user else
+                f"service principal {lookup.service_principal}") + via
 
     def regions(self, provider: Any, requested: list[str], table: dict[str, Any]) -> list[str]:
         return ["global"]
@@ -142,7 +151,8 @@ class EntraSource(TimelineSource):
             user = await provider.call(lambda g: g.users.by_user_id(lookup.user).get(),
                                        permission="User.Read.All",
                                        resource=f"user {lookup.user}")
-            return {"kind": "user", "id": str(user.id), "name": str(user.user_principal_name)}
+            return {"kind": "user", "id": str(user.id), "name": str(user.user_principal_name),
+                    "via": lookup.via}
         key = str(lookup.service_principal)
         try:
             sp = await provider.call(lambda g: g.service_principals.by_service_principal_id(key)
@@ -154,13 +164,21 @@ class EntraSource(TimelineSource):
             sp = await provider.call(lambda g: g.service_principals_with_app_id(key).get(),
                                      permission="Application.Read.All",
                                      resource=f"service principal {key}")
-        return {"kind": "sp", "id": str(sp.id), "name": str(sp.display_name)}
+        return {"kind": "sp", "id": str(sp.id), "name": str(sp.display_name), "via": lookup.via}
 
     async def pull(self, provider: Any, state: dict[str, Any], *, regions: list[str],
                    account: str | None, since: datetime, until: datetime,
                    progress: Callable[[PullProgress], None] | None,
                    evidence_dir: Path | None) -> PullResult:
         oid = state["id"]
+        if state.get("via") == "log-analytics":
+            from rescind.timeline.loganalytics import entra_queries, pull_workspace
+
+            return await asyncio.to_thread(
+                pull_workspace, provider.logs_client(), provider.workspace(),
+                entra_queries(state["kind"], oid), since=since, until=until,
+                lookup=("principal", state["name"]), progress=threadsafe(progress),
+                evidence_dir=evidence_dir)
         window = f"ge {_iso(since)} and {{0}} le {_iso(until)}"
         if state["kind"] == "user":
             initiated = f"initiatedBy/user/id eq '{oid}'"
@@ -206,6 +224,15 @@ class EntraSource(TimelineSource):
                           throttled=throttled, raw_pages_paths=paths, duplicates=duplicates,
                           malformed=bad, lookups=[("principal", state["name"])])
 
+    async def estimate(self, provider: Any, state: dict[str, Any], *, regions: list[str],
+                       since: datetime, until: datetime) -> str | None:
+        if state.get("via") != "log-analytics":
+            return None
+        from rescind.timeline.loganalytics import entra_queries
+
+        return await _workspace_cost(provider, entra_queries(state["kind"], state["id"]),
+                                     since, until)
+
     def normalise(self, record: dict[str, Any]) -> Event:
         return to_event(record)
 
@@ -221,11 +248,20 @@ class EntraSource(TimelineSource):
         user, sp = getattr(args, "entra_user", None), getattr(args, "entra_sp", None)
         if not user and not sp:
             return None
-        try:
-            return EntraLookup(user=user, service_principal=sp)
-        except ValueError:
+        if user and sp:
             raise UsageError("give one of --entra-user and --entra-sp",
-                             fix="trace one principal at a time") from None
+                             fix="trace one principal at a time")
+        via = via_option(args, EntraLookup)
+        return EntraLookup(user=user, service_principal=sp, **via)
+
+
+async def _workspace_cost(provider: Any, queries: list[Any], since: datetime,
+                          until: datetime) -> str:
+    from rescind.timeline.loganalytics import count_rows, describe_cost
+
+    counts = await asyncio.to_thread(count_rows, provider.logs_client(), provider.workspace(),
+                                     queries, since, until)
+    return describe_cost(counts, since, until)
 
 
 _LIMITERS: dict[tuple[int, int], SlidingLimiter] = {}
@@ -269,14 +305,15 @@ class AzureActivitySource(TimelineSource):
     permissions = ("Microsoft.Insights/eventtypes/values/read",)
 
     def describe(self, lookup: AzureLookup) -> str:
-        return f"caller {lookup.caller}"
+        via = " (Log Analytics)" if lookup.via == "log-analytics" else ""
+        return f"caller {lookup.caller}{via}"
 
     def regions(self, provider: Any, requested: list[str], table: dict[str, Any]) -> list[str]:
         return ["global"]
 
     async def resolve(self, provider: Any, lookup: AzureLookup,
                       account: str | None) -> dict[str, Any]:
-        return {"caller": lookup.caller,
+        return {"caller": lookup.caller, "via": lookup.via,
                 "subscription": provider.subscription(lookup.subscription or account)}
 
     async def pull(self, provider: Any, state: dict[str, Any], *, regions: list[str],
@@ -284,6 +321,14 @@ class AzureActivitySource(TimelineSource):
                    progress: Callable[[PullProgress], None] | None,
                    evidence_dir: Path | None) -> PullResult:
         caller, sub = state["caller"], state["subscription"]
+        if state.get("via") == "log-analytics":
+            from rescind.timeline.loganalytics import activity_queries, pull_workspace
+
+            return await asyncio.to_thread(
+                pull_workspace, provider.logs_client(), provider.workspace(),
+                activity_queries(caller, sub), since=since, until=until,
+                lookup=("caller", caller), progress=threadsafe(progress),
+                evidence_dir=evidence_dir)
         expression = (f"eventTimestamp ge '{_iso(since)}' and eventTimestamp le '{_iso(until)}'"
                       f" and caller eq '{caller}'")
         items = await provider.acall(lambda c: [e.as_dict() for e in c.activity_logs.list(
@@ -303,6 +348,16 @@ class AzureActivitySource(TimelineSource):
                           raw_pages_paths=paths, malformed=bad,
                           lookups=[("caller", caller)])
 
+    async def estimate(self, provider: Any, state: dict[str, Any], *, regions: list[str],
+                       since: datetime, until: datetime) -> str | None:
+        if state.get("via") != "log-analytics":
+            return None
+        from rescind.timeline.loganalytics import activity_queries
+
+        return await _workspace_cost(provider, activity_queries(state["caller"],
+                                                                state["subscription"]),
+                                     since, until)
+
     def normalise(self, record: dict[str, Any]) -> Event:
         return to_event(record)
 
@@ -315,4 +370,4 @@ class AzureActivitySource(TimelineSource):
 
     def lookup_from_args(self, args: argparse.Namespace) -> AzureLookup | None:
         caller = getattr(args, "azure_caller", None)
-        return AzureLookup(caller=caller) if caller else None
+        return AzureLookup(caller=caller, **via_option(args, AzureLookup)) if caller else None

@@ -2,7 +2,8 @@
 
 "Regions" of this source are projects: ``timeline.pull`` reads each project named
 by the step (``regions: [example-project]``), else ``gcp.projects``, else the
-provider's default project.
+provider's default project. ``via: bigquery`` reads them from a log sink's dataset
+(``gcp.bigquery_dataset``) with one query instead of entries.list per project.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -19,8 +20,8 @@ from rescind.errors import UsageError
 from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
-from rescind.timeline.pull import PullProgress, PullResult
-from rescind.timeline.sources import TimelineSource, register
+from rescind.timeline.pull import PullProgress, PullResult, threadsafe
+from rescind.timeline.sources import TimelineSource, register, via_option
 
 
 class GcpLookup(BaseModel):
@@ -36,6 +37,10 @@ class GcpLookup(BaseModel):
         default=None, pattern=r"^[0-9a-f]{40}$",
         description="Entries signed with this service-account key: "
                     "authenticationInfo.serviceAccountKeyName")
+    via: Literal["logging", "bigquery"] = Field(
+        default="logging", description="logging: Cloud Logging entries.list per project "
+        "(60 requests a minute, Logging's retention); bigquery: one query over the dataset "
+        "a log sink writes to (gcp.bigquery_dataset), billed per byte scanned")
 
     @model_validator(mode="after")
     def _one(self) -> GcpLookup:
@@ -53,9 +58,10 @@ class GcpAuditSource(TimelineSource):
     permissions = ("logging.logEntries.list", "logging.privateLogEntries.list")
 
     def describe(self, lookup: GcpLookup) -> str:
+        via = " (BigQuery log sink)" if lookup.via == "bigquery" else ""
         if lookup.key_id:
-            return f"service-account key {lookup.key_id}"
-        return f"principal {lookup.principal_email}"
+            return f"service-account key {lookup.key_id}{via}"
+        return f"principal {lookup.principal_email}{via}"
 
     def regions(self, provider: Any, requested: list[str],
                 table: dict[str, Any]) -> list[str]:
@@ -66,8 +72,8 @@ class GcpAuditSource(TimelineSource):
     async def resolve(self, provider: Any, lookup: GcpLookup,
                       account: str | None) -> dict[str, Any]:
         if lookup.key_id:
-            return {"lookup": ["key", lookup.key_id]}
-        return {"lookup": ["principal", str(lookup.principal_email).lower()]}
+            return {"lookup": ["key", lookup.key_id], "via": lookup.via}
+        return {"lookup": ["principal", str(lookup.principal_email).lower()], "via": lookup.via}
 
     async def pull(self, provider: Any, state: dict[str, Any], *, regions: list[str],
                    account: str | None, since: datetime, until: datetime,
@@ -76,9 +82,40 @@ class GcpAuditSource(TimelineSource):
         from rescind.timeline.gcp_pull import pull_audit_logs
 
         kind, value = state["lookup"]
+        if state.get("via") == "bigquery":
+            from rescind.timeline.gcp_bigquery import check_dataset, pull_bigquery
+
+            dataset = check_dataset(provider.bigquery_dataset)
+            pulled: PullResult = await provider.run(
+                pull_bigquery, provider.bigquery_client(), dataset, (kind, value),
+                projects=regions, since=since, until=until, progress=threadsafe(progress),
+                evidence_dir=evidence_dir)
+            return pulled
         return await pull_audit_logs(provider, projects=regions, lookup=(kind, value),
                                      since=since, until=until, progress=progress,
                                      evidence_dir=evidence_dir)
+
+    async def estimate(self, provider: Any, state: dict[str, Any], *, regions: list[str],
+                       since: datetime, until: datetime) -> str | None:
+        if state.get("via") != "bigquery":
+            return None
+        from rescind.providers.gcp_errors import translate_error
+        from rescind.timeline.gcp_bigquery import (
+            build_query,
+            check_dataset,
+            describe_cost,
+            dry_run_bytes,
+        )
+
+        kind, value = state["lookup"]
+        sql, params = build_query(check_dataset(provider.bigquery_dataset), (kind, value),
+                                  projects=regions, since=since, until=until)
+        try:
+            scanned = await provider.run(dry_run_bytes, provider.bigquery_client(), sql, params)
+        except Exception as exc:
+            raise translate_error(exc, permission="bigquery.jobs.create",
+                                  resource=f"dataset {provider.bigquery_dataset}") from None
+        return describe_cost(scanned)
 
     def normalise(self, record: dict[str, Any]) -> Event:
         from rescind.timeline.gcp_audit import from_entry
@@ -102,9 +139,11 @@ class GcpAuditSource(TimelineSource):
         given = {k: v for k, v in given.items() if v}
         if not given:
             return None
+        given.update(via_option(args, GcpLookup))
         try:
             return GcpLookup.model_validate(given)
         except ValueError as exc:
             raise UsageError(f"not a Google Cloud lookup: {exc}",
                              fix="give --gcp-principal EMAIL or --gcp-key-id with the 40 hex "
                                  "digits `gcloud iam service-accounts keys list` shows") from None
+

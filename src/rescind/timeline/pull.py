@@ -350,6 +350,19 @@ async def pull_cloudtrail(
                       duplicates=duplicates, malformed=malformed, lookups=[lookup])
 
 
+def threadsafe(progress: Callable[[PullProgress], None] | None
+               ) -> Callable[[PullProgress], None] | None:
+    """``progress`` as a callback a worker thread may call: it runs on this event loop."""
+    if progress is None:
+        return None
+    loop, callback = asyncio.get_running_loop(), progress
+
+    def report(snapshot: PullProgress) -> None:
+        loop.call_soon_threadsafe(callback, snapshot)
+
+    return report
+
+
 def _dedupe(events: Iterable[Event]) -> tuple[list[Event], int]:
     """Each EventId once, oldest first; and how many repeats were dropped."""
     by_id: dict[str, Event] = {}

@@ -141,3 +141,16 @@ def require(name: str) -> TimelineSource:
         raise UsageError(f"no timeline source {name!r}",
                          fix=f"use one of: {', '.join(names()) or '(none installed)'}")
     return source
+
+
+def via_option(args: argparse.Namespace, model: type[BaseModel]) -> dict[str, Any]:
+    """``rescind timeline pull --via`` for a lookup ``model`` with a ``via`` Literal: {}
+    when not given, refused naming the engines the model knows when not one of them."""
+    via = getattr(args, "via", None)
+    if not via:
+        return {}
+    known: tuple[str, ...] = getattr(model.model_fields["via"].annotation, "__args__", ())
+    if via not in known:
+        raise UsageError(f"--via {via} is not an engine of this source",
+                         fix=f"use --via {' or --via '.join(known)}")
+    return {"via": via}

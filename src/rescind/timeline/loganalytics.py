@@ -1,0 +1,177 @@
+"""Pull Entra and Azure history with KQL from a Log Analytics workspace (``via: log-analytics``).
+
+Graph's audit logs allow 5 requests per 10 s and keep 30 days; the Activity Log API
+reads one subscription at a time. A workspace that receives the tenant's diagnostic
+settings (SigninLogs, AuditLogs, AADServicePrincipalSignInLogs) and the
+subscriptions' Activity Log (AzureActivity) answers one query per table, over as
+long as the workspace retains. Rows have the Graph record's fields in PascalCase
+(dynamic columns as JSON text), which ``entra_records`` already reads, so the
+events are the same as Graph's and the Activity Log's.
+
+The query API takes no parameters: each value is a KQL string literal made by
+``kql_string`` (quotes and backslashes escaped, control characters refused), never
+pasted. A result past the service's limits (500,000 rows, about 100 MB) comes back partial;
+the window is then halved and each half queried again, so nothing is silently cut.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rescind.errors import ActionError, UsageError
+from rescind.redaction import redact
+from rescind.timeline.entra_records import group_activity, to_event
+from rescind.timeline.event import Event
+from rescind.timeline.export import open_private
+from rescind.timeline.pull import PullProgress, PullResult, _dedupe, _unique
+
+QUERY_ACTION = "Microsoft.OperationalInsights/workspaces/query/read"
+# A window this short that still comes back partial is not split again.
+MIN_WINDOW = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One table and whose rows in it: ``condition`` is KQL over that table's columns."""
+
+    table: str
+    condition: str
+    id_column: str = "Id"  # AzureActivity has none: its rows are EventDataId
+
+    def text(self, since: datetime, until: datetime, *, count: bool = False) -> str:
+        return (f"{self.table}\n| where TimeGenerated between "
+                f"(datetime({_stamp(since)}) .. datetime({_stamp(until)}))\n"
+                f"| where {self.condition}\n"
+                + ("| count" if count else
+                   f"| order by TimeGenerated asc, {self.id_column} asc"))
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def kql_string(value: str) -> str:
+    """``value`` as a KQL string literal: quotes and backslashes escaped; a control
+    character (a line break could end the ``where``) is refused, not escaped."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise UsageError(f"{value!r} holds a control character",
+                         fix="give the id or name exactly as Entra shows it")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def entra_queries(kind: str, object_id: str) -> list[Query]:
+    """A user's or a service principal's sign-ins, and the audits they started or
+    that touched them (Graph's three filters, as KQL)."""
+    oid = kql_string(object_id)
+    if kind == "user":
+        return [Query("SigninLogs", f"UserId == {oid}"),
+                Query("AuditLogs", f"tostring(InitiatedBy.user.id) == {oid} or "
+                                   f"TargetResources has {oid}")]
+    return [Query("AADServicePrincipalSignInLogs", f"ServicePrincipalId == {oid}"),
+            Query("AuditLogs", f"tostring(InitiatedBy.app.servicePrincipalId) == {oid} or "
+                               f"TargetResources has {oid}")]
+
+
+def activity_queries(caller: str, subscription: str) -> list[Query]:
+    return [Query("AzureActivity", f"Caller =~ {kql_string(caller)} and "
+                                   f"SubscriptionId =~ {kql_string(subscription)}",
+                  id_column="EventDataId")]
+
+
+def _rows(client: Any, workspace: str, query: Query, since: datetime, until: datetime,
+          pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row of ``query`` in the window, halving it while the answer is partial."""
+    from azure.monitor.query import LogsQueryStatus
+
+    from rescind.providers.entra_errors import translate_arm
+
+    try:
+        result = client.query_workspace(workspace, query.text(since, until),
+                                        timespan=(since, until))
+    except Exception as exc:
+        raise translate_arm(exc, action=QUERY_ACTION,
+                            resource=f"{query.table} in workspace {workspace}") from None
+    if result.status == LogsQueryStatus.PARTIAL:
+        if until - since <= MIN_WINDOW:
+            error = result.partial_error
+            raise ActionError(f"Log Analytics cut the {query.table} rows of one second short: "
+                              f"{getattr(error, 'message', error)}", retryable=False,
+                              fix="ask for less: a narrower principal, or export the table")
+        middle = since + (until - since) / 2
+        return (_rows(client, workspace, query, since, middle, pages)
+                + _rows(client, workspace, query, middle, until, pages))
+    found: list[dict[str, Any]] = []
+    for table in result.tables:
+        found.extend(dict(zip(table.columns, list(row), strict=False)) for row in table.rows)
+    pages.append({"table": query.table, "window": [_stamp(since), _stamp(until)],
+                  "rows": found})
+    return found
+
+
+def count_rows(client: Any, workspace: str, queries: list[Query], since: datetime,
+               until: datetime) -> dict[str, int]:
+    """Rows each query would return (``| count``): what the plan shows before a pull."""
+    from rescind.providers.entra_errors import translate_arm
+
+    counts: dict[str, int] = {}
+    for query in queries:
+        try:
+            result = client.query_workspace(workspace, query.text(since, until, count=True),
+                                            timespan=(since, until))
+        except Exception as exc:
+            raise translate_arm(exc, action=QUERY_ACTION,
+                                resource=f"{query.table} in workspace {workspace}") from None
+        tables = getattr(result, "tables", None) or getattr(result, "partial_data", [])
+        rows = [list(r) for t in tables for r in t.rows]
+        counts[query.table] = counts.get(query.table, 0) + int(rows[0][0] if rows else 0)
+    return counts
+
+
+def describe_cost(counts: dict[str, int], since: datetime, until: datetime) -> str:
+    tables = ", ".join(f"{name} {n:,}" for name, n in counts.items())
+    days = max(1, round((until - since).total_seconds() / 86400))
+    return (f"Log Analytics will return {sum(counts.values()):,} rows ({tables}) over "
+            f"{days} days: queries of Analytics-plan tables are not billed per query "
+            "(Basic and Auxiliary plan tables are, per GB scanned)")
+
+
+def pull_workspace(client: Any, workspace: str, queries: list[Query], *, since: datetime,
+                   until: datetime, lookup: tuple[str, str],
+                   progress: Callable[[PullProgress], None] | None = None,
+                   evidence_dir: Path | None = None) -> PullResult:
+    """Blocking: every row of ``queries`` as Events (the Activity Log's folded per
+    operation), raw rows written to ``evidence_dir`` (redacted)."""
+    if since > until:
+        raise UsageError("--since is after --until", fix="swap them")
+    pages: list[dict[str, Any]] = []
+    events: list[Event] = []
+    malformed = 0
+    for query in queries:
+        for row in _rows(client, workspace, query, since, until, pages):
+            try:
+                events.append(to_event(row))
+            except ValueError:
+                malformed += 1
+        if progress is not None:
+            progress(PullProgress(events=len(events), pages=len(pages), regions_done=[],
+                                  regions_total=1, throttled=0, region="global"))
+    grouped, _ = group_activity(events)
+    for event in grouped:
+        event.relevant = event.relevant or event.result == "failure"
+    unique, duplicates = _dedupe(grouped)
+    paths: list[Path] = []
+    if evidence_dir is not None and pages:
+        evidence_dir.mkdir(parents=True, exist_ok=True)
+        path = _unique(evidence_dir / f"log-analytics-{workspace}.jsonl")
+        with open_private(path) as sink:
+            for page in pages:
+                sink.write(json.dumps(redact(page), separators=(",", ":"), default=str) + "\n")
+        paths.append(path)
+    return PullResult(events=unique, pages=len(pages), regions_done=["global"], throttled=0,
+                      raw_pages_paths=paths, duplicates=duplicates, malformed=malformed,
+                      lookups=[lookup])
