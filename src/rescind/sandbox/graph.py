@@ -23,6 +23,7 @@ import base64
 import copy
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -152,6 +153,9 @@ class GraphFake(JsonFake):
         self.audits: list[dict[str, Any]] = []
         self.sign_ins: list[dict[str, Any]] = []
         self.page_size_cap = 1000
+        # Whether a $batch costs latency_ms per request inside it (run one after the
+        # other) rather than once, as a batch whose items Graph runs side by side.
+        self.batch_item_latency = False
         self.limits.append(RateLimit(re.compile(r"^/v1\.0/auditLogs/"), *audit_limit))
         self._seed(spec)
         self._routes()
@@ -358,6 +362,8 @@ class GraphFake(JsonFake):
                                                         "a method and a url."))
         replies = []
         for inner in requests:
+            if self.batch_item_latency and self.latency_ms > 0:
+                time.sleep(self.latency_ms / 1000)
             status, answer, extra = self._batch_item(inner, headers)
             replies.append({"id": inner["id"], "status": status, "headers": extra,
                             **({"body": answer} if answer is not None else {})})
