@@ -7,7 +7,8 @@ kiota's ``AzureIdentityAuthenticationProvider`` over an azure-identity credentia
 (see azure_credentials). msgraph-sdk is imported on first use: it is large.
 
 httpx's async client belongs to the event loop it first ran on, so one Graph client
-is kept per loop (the TUI and ``asyncio.run`` in the CLI are different loops).
+(and one batcher, providers/entra_batch.py) is kept per loop (the TUI and
+``asyncio.run`` in the CLI are different loops).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from rescind.providers.azure_credentials import (
     is_loopback,
 )
 from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
+from rescind.providers.entra_batch import BATCH_LIMIT, GraphBatcher
 from rescind.providers.entra_errors import translate_graph
 from rescind.providers.entra_settings import DEFAULT_WIDTH, EntraSettings
 
@@ -191,7 +193,7 @@ class EntraProvider(AzureIdentityBase):
                          workspace_id=workspace_id, logs_url=logs_url)
         _check_url(graph_url, "entra.graph_url")
         self.graph_url = graph_url.rstrip("/")
-        self._clients: dict[int, tuple[asyncio.AbstractEventLoop, Any, Any]] = {}
+        self._clients: dict[int, tuple[asyncio.AbstractEventLoop, Any, Any, GraphBatcher]] = {}
 
     @classmethod
     def from_settings(cls, settings: EntraSettings, mode: Mode, *,
@@ -220,13 +222,36 @@ class EntraProvider(AzureIdentityBase):
     # -- the Graph client ----------------------------------------------------------------
     def graph(self) -> Any:
         """The GraphServiceClient of the running event loop."""
+        return self._entry()[1]
+
+    def _entry(self) -> tuple[asyncio.AbstractEventLoop, Any, Any, GraphBatcher]:
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._clients.get(id(loop))
             if entry is None or entry[0] is not loop:
-                entry = (loop, *self._new_client())
+                entry = (loop, *self._new_client(), GraphBatcher(self._post_batch, self.width))
                 self._clients[id(loop)] = entry
-            return entry[1]
+            return entry
+
+    @property
+    def targets_at_once(self) -> int:
+        """Targets an action may have in flight when its calls go through ``batched``:
+        ``width`` batches of Graph's 20."""
+        return self.width * BATCH_LIMIT
+
+    async def batched(self, method: str, path: str, body: Any = None, *, permission: str,
+                      resource: str) -> Any:
+        """One Graph request (``path`` under graph_url, e.g. ``/users/{id}``) sent inside a
+        ``$batch`` with the others asked at the same time; its JSON body, None for 204.
+        Its own failure is an ActionError naming ``permission``; 429/503 are retried
+        after ``Retry-After``."""
+        return await self._entry()[3].request(method, path, body, permission=permission,
+                                              resource=resource)
+
+    async def _post_batch(self, body: dict[str, Any], permissions: str) -> dict[str, Any]:
+        count = len(body["requests"])
+        return await self._json("POST", f"{self.graph_url}/$batch", body,
+                                permission=permissions, resource=f"a batch of {count} requests")
 
     def _new_client(self) -> tuple[Any, Any]:
         import httpx
@@ -263,24 +288,31 @@ class EntraProvider(AzureIdentityBase):
 
     async def get_json(self, url: str, *, permission: str, resource: str) -> dict[str, Any]:
         """GET an absolute Graph URL (a page, a nextLink) as JSON, through the same client."""
+        return await self._json("GET", url, None, permission=permission, resource=resource)
+
+    async def _json(self, method: str, url: str, body: Any, *, permission: str,
+                    resource: str) -> dict[str, Any]:
+        # Raw JSON through kiota's adapter (auth, retry, the guard): no msgraph-sdk models.
         from kiota_abstractions.method import Method
         from kiota_abstractions.request_information import RequestInformation
         from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
-        async def get(graph: Any) -> Any:
-            info = RequestInformation(Method.GET)
+        async def send(graph: Any) -> Any:
+            info = RequestInformation(Method(method))
             info.url = url
             info.headers.try_add("Accept", "application/json")
+            if body is not None:
+                info.set_stream_content(json.dumps(body).encode(), "application/json")
             return await graph.request_adapter.send_primitive_async(
                 info, "bytes", {"XXX": ODataError})
 
-        data = await self.call(get, permission=permission, resource=resource)
+        data = await self.call(send, permission=permission, resource=resource)
         return dict(json.loads(data or b"{}"))
 
     def close(self) -> None:
         with self._lock:
             clients, self._clients = self._clients, {}
-        for loop, _, client in clients.values():
+        for loop, _, client, _ in clients.values():
             if loop.is_closed():
                 continue
             try:

@@ -8,6 +8,8 @@ else → error. The SDK modules are loaded already when there is an error of the
 
 from __future__ import annotations
 
+from typing import Any
+
 from rescind.errors import ActionError, ErrorKind
 
 _KINDS = {401: ErrorKind.EXPIRED, 403: ErrorKind.PERMISSION, 404: ErrorKind.NOT_FOUND,
@@ -55,6 +57,20 @@ def translate_graph(exc: BaseException, *, permission: str, resource: str) -> Ac
         return ActionError(f"cannot reach Microsoft Graph for {resource}: {exc}",
                            kind=ErrorKind.NETWORK,
                            fix="check the network (and graph_url), then retry")
+    return _graph_status(status, code, detail, permission=permission, resource=resource)
+
+
+def graph_item_error(status: int, body: Any, *, permission: str,
+                     resource: str) -> ActionError:
+    """The failure of one request inside a ``$batch``: its own status and OData error."""
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    return _graph_status(status, str(error.get("code") or ""), str(error.get("message") or ""),
+                         permission=permission, resource=resource)
+
+
+def _graph_status(status: int | None, code: str, detail: str, *, permission: str,
+                  resource: str) -> ActionError:
     kind = _kind(status)
     message = f"Graph refused {resource}: {status} {code} {detail}".strip()
     return ActionError(message, kind=kind, retryable=kind not in _FINAL,

@@ -2,9 +2,12 @@
 
 Graph: an httpx transport beneath kiota's middleware (retry, redirect...), so every
 request the SDK, a retry or a redirect sends passes it. Only GET, HEAD and OPTIONS
-go through; a ``POST /$batch`` goes through only when every request inside it is a
-GET (its real operations are in its body). Anything else is answered 204 with no
-body and reported as "would call graph:PATCH /users/{id} {...}".
+go through; anything else is answered 204 with no body and reported as "would call
+graph:PATCH /v1.0/users/{id} {...}". A ``POST /$batch`` carries its real operations
+in its body, so the guard looks inside: each inner request that is not a GET is
+reported on its own, exactly as if sent alone, and answered 204 inside the batch's
+answer; only the inner GETs are sent on (in a batch of their own). A batch body it
+cannot read is blocked whole.
 
 ARM: an azure-core policy in ``per_retry_policies``, after the retry policy and
 after azure-mgmt-core's auto-registration policy, so it also sees the
@@ -42,12 +45,16 @@ def _body(content: bytes) -> Any:
         return "<not JSON>"
 
 
-def batch_is_read_only(body: Any) -> bool:
-    """True when a Graph ``$batch`` body holds only GET requests (and is readable)."""
+def batch_requests(body: Any) -> list[dict[str, Any]] | None:
+    """The inner requests of a readable Graph ``$batch`` body, else None."""
     if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
-        return False
-    return all(isinstance(r, dict) and str(r.get("method", "")).upper() == "GET"
-               for r in body["requests"])
+        return None
+    inner = body["requests"]
+    return inner if all(isinstance(r, dict) for r in inner) else None
+
+
+def _is_read(inner: dict[str, Any]) -> bool:
+    return str(inner.get("method", "")).upper() == "GET"
 
 
 def blocked_call(provider: str, service: str, method: str, url: str, body: Any) -> BlockedCall:
@@ -68,12 +75,48 @@ def graph_guard_transport(inner: Any, hook: Hook) -> Any:
             method = request.method.upper()
             if on_blocked is not None and method not in READ_METHODS:
                 body = _body(await request.aread())
-                if not (method == "POST" and request.url.path.endswith("/$batch")
-                        and batch_is_read_only(body)):
+                inner_requests = batch_requests(body) if (
+                    method == "POST" and request.url.path.endswith("/$batch")) else None
+                if inner_requests is None:
                     on_blocked(blocked_call("entra", "graph", method, str(request.url), body))
                     return httpx.Response(204, request=request)
+                if not all(_is_read(r) for r in inner_requests):
+                    return await self._batch(request, inner_requests, on_blocked)
             response: httpx.Response = await inner.handle_async_request(request)
             return response
+
+        async def _batch(self, request: httpx.Request, requests: list[dict[str, Any]],
+                         on_blocked: Callable[[BlockedCall], None]) -> httpx.Response:
+            root = request.url.path[:-len("/$batch")]
+            answers: dict[str, dict[str, Any]] = {}
+            for item in requests:
+                if not _is_read(item):
+                    url = f"{root}/{str(item.get('url', '')).lstrip('/')}"
+                    on_blocked(blocked_call("entra", "graph", str(item.get("method")).upper(),
+                                            url, item.get("body")))
+                    answers[str(item.get("id"))] = {"id": item.get("id"), "status": 204,
+                                                    "headers": {}}
+            # A read that depends on a blocked request depends on nothing sent.
+            reads = [{**r, "dependsOn": [d for d in r["dependsOn"] if str(d) not in answers]}
+                     if isinstance(r.get("dependsOn"), list) else r
+                     for r in requests if _is_read(r)]
+            if reads:
+                headers = {k: v for k, v in request.headers.items()
+                           if k.lower() != "content-length"}
+                sent = httpx.Request("POST", request.url, headers=headers,
+                                     json={"requests": reads}, extensions=request.extensions)
+                reply: httpx.Response = await inner.handle_async_request(sent)
+                await reply.aread()
+                if reply.status_code != 200:  # the batch itself failed: so does ours
+                    kept = {k: v for k, v in reply.headers.items()
+                            if k.lower() in ("content-type", "retry-after")}
+                    return httpx.Response(reply.status_code, headers=kept,
+                                          content=reply.content, request=request)
+                for answer in json.loads(reply.content).get("responses") or []:
+                    answers[str(answer.get("id"))] = answer
+            # In the order asked, as Graph's own answers need not be.
+            return httpx.Response(200, request=request, json={"responses": [
+                answers[str(r.get("id"))] for r in requests if str(r.get("id")) in answers]})
 
         async def aclose(self) -> None:
             await inner.aclose()

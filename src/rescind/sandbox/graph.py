@@ -8,7 +8,7 @@ grants), ``auditLogs/directoryAudits`` and ``auditLogs/signIns`` with ``$filter`
 ``$top`` and ``@odata.nextLink`` paging, ``$batch``, OData errors, and the audit
 logs' published limit (5 requests per 10 s per tenant; 429 with ``Retry-After``).
 
-Longer than most modules (~585 lines) on purpose: it is one fake of one API over one
+Longer than most modules (~620 lines) on purpose: it is one fake of one API over one
 in-memory tenant, and every route reads and writes that shared state; split per
 resource, each part would reach into the others.
 
@@ -23,12 +23,14 @@ import base64
 import copy
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from rescind.sandbox.graph_http import JsonFake, RateLimit, Reply, Request
 from rescind.sandbox.graph_scenario import (
@@ -41,6 +43,7 @@ from rescind.sandbox.graph_scenario import (
 from rescind.timeline.window import parse_when
 
 GUID = r"[0-9a-fA-F-]{36}"
+BATCH_LIMIT = 20  # requests in one $batch (Graph's documented limit)
 ID = r"[^/()]+"
 _METHOD_TYPES = {"phone": "phoneAuthenticationMethod",
                  "microsoftAuthenticator": "microsoftAuthenticatorAuthenticationMethod",
@@ -150,6 +153,9 @@ class GraphFake(JsonFake):
         self.audits: list[dict[str, Any]] = []
         self.sign_ins: list[dict[str, Any]] = []
         self.page_size_cap = 1000
+        # Whether a $batch costs latency_ms per request inside it (run one after the
+        # other) rather than once, as a batch whose items Graph runs side by side.
+        self.batch_item_latency = False
         self.limits.append(RateLimit(re.compile(r"^/v1\.0/auditLogs/"), *audit_limit))
         self._seed(spec)
         self._routes()
@@ -337,17 +343,42 @@ class GraphFake(JsonFake):
         return super().dispatch(method, path, query, body, headers)
 
     def _batch(self, body: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        """Graph's JSON batching: each inner request is routed (and logged) on its own."""
+        """Graph's JSON batching: each inner request is routed (and logged) on its own and
+        answered with its own status, headers and body; the batch itself is 200. As in
+        Graph, more than 20 requests, a repeated id or a missing field fails the whole
+        batch with 400, and a request with a body but no Content-Type fails alone.
+        ``dependsOn`` is not honoured (rescind sends none): requests run in order."""
+        requests = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(requests, list) or not requests:
+            return self._error(Reply(400, "BadRequest", "Invalid batch payload format."))
+        if len(requests) > BATCH_LIMIT:
+            return self._error(Reply(400, "BadRequest", "Number of requests in the batch "
+                                     f"exceeds the limit of {BATCH_LIMIT}."))
+        ids = [r.get("id") if isinstance(r, dict) else None for r in requests]
+        if len(set(ids)) != len(ids) or not all(
+                isinstance(r, dict) and r.get("id") and r.get("method") and r.get("url")
+                for r in requests):
+            return self._error(Reply(400, "BadRequest", "Each request needs a unique id, "
+                                                        "a method and a url."))
         replies = []
-        for inner in (body or {}).get("requests", []):
-            url = "/v1.0/" + str(inner.get("url", "")).lstrip("/")
-            path, _, qs = url.partition("?")
-            query = dict(p.split("=", 1) for p in qs.split("&") if "=" in p)
-            status, answer, extra = super().dispatch(str(inner.get("method", "GET")).upper(),
-                                                     path, query, inner.get("body"), headers)
-            replies.append({"id": inner.get("id"), "status": status, "headers": extra,
+        for inner in requests:
+            if self.batch_item_latency and self.latency_ms > 0:
+                time.sleep(self.latency_ms / 1000)
+            status, answer, extra = self._batch_item(inner, headers)
+            replies.append({"id": inner["id"], "status": status, "headers": extra,
                             **({"body": answer} if answer is not None else {})})
         return 200, {"responses": replies}, {}
+
+    def _batch_item(self, inner: dict[str, Any],
+                    headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if "body" in inner and not any(k.lower() == "content-type"
+                                       for k in inner.get("headers") or {}):
+            return self._error(Reply(400, "BadRequest", f"Write request id : {inner['id']} "
+                                     "does not contain Content-Type header or body."))
+        parts = urlsplit("/v1.0/" + str(inner["url"]).lstrip("/"))
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        return super().dispatch(str(inner["method"]).upper(), unquote(parts.path), query,
+                                inner.get("body"), headers)
 
     # -- users -------------------------------------------------------------------------
     def _user(self, q: Request) -> dict[str, Any]:

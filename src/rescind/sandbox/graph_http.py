@@ -56,6 +56,19 @@ class Route:
 
 
 @dataclass
+class Scripted:
+    """A test's answer for the next ``times`` requests matching ``method`` and ``pattern``
+    (a user deleted between a read and a change, a throttled item inside a batch).
+    ``seen`` holds when every matching request arrived, answered by it or not."""
+
+    method: str
+    pattern: re.Pattern[str]
+    reply: Reply
+    times: int = 1
+    seen: list[float] = field(default_factory=list)
+
+
+@dataclass
 class RateLimit:
     """At most ``requests`` per ``window_s`` on paths matching ``pattern``."""
 
@@ -82,6 +95,7 @@ class JsonFake:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.limits: list[RateLimit] = []
+        self.scripted: list[Scripted] = []
         self.log: list[tuple[str, str, str]] = []  # (method, path, permission)
         self.throttled = 0
         self.latency_ms = 0.0
@@ -92,6 +106,15 @@ class JsonFake:
     def route(self, method: str, pattern: str, permission: str, handler: Handler) -> None:
         self.routes.append(Route(method, re.compile(f"^{pattern}$", re.IGNORECASE),
                                  permission, handler))
+
+    def script(self, method: str, path: str, status: int, code: str, message: str, *,
+               headers: dict[str, str] | None = None, times: int = 1) -> Scripted:
+        """Answer the next ``times`` ``method`` requests to ``path`` (a regex) with ``status``."""
+        entry = Scripted(method, re.compile(f"^{path}$", re.IGNORECASE),
+                         Reply(status, code, message, headers), times)
+        with self.lock:
+            self.scripted.append(entry)
+        return entry
 
     def require(self, permission: str) -> None:
         """From a handler: the request being served needs ``permission`` instead."""
@@ -114,6 +137,7 @@ class JsonFake:
     def clear(self) -> None:
         with self.lock:
             self.log.clear()
+            self.scripted.clear()
             self.throttled = 0
 
     # -- serving -----------------------------------------------------------------------
@@ -173,6 +197,13 @@ class JsonFake:
                  headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         """Route one request (also used for the inner requests of a Graph ``$batch``)."""
         with self.lock:
+            for entry in self.scripted:
+                if entry.method == method and entry.pattern.match(path):
+                    entry.seen.append(time.monotonic())
+                    if entry.times > 0:
+                        entry.times -= 1
+                        self.log.append((method, path, "scripted"))
+                        return self._error(entry.reply)
             for limit in self.limits:
                 if limit.pattern.search(path):
                     wait = limit.retry_after(time.monotonic())
