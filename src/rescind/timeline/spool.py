@@ -5,9 +5,10 @@ temporary file (a run, one event a line), and reading merges the runs and what i
 still in memory. A timeline that fits in one run never touches the disk. The order is
 (time, source, uid), ties kept in the order the events were added, as ``sorted`` did.
 
-A run's line is the event's fields as a plain JSON array, read back without
-validation (``event.built``): the spool wrote them from validated events, and
-pydantic's own dump and validation of every event were most of a convert's time.
+A run's line is the event's fields as a plain JSON array, written and parsed by
+pydantic-core's JSON (twice as fast as the json module here, and the same text for
+an SDK's datetimes and bytes as pydantic's dump), and read back without validation
+(``event.built``): the spool wrote them from validated events.
 
 Measured against SQLite (docs/timeline.md, "Streaming"): the rows would need the same
 serialisation, plus an index, and the merge reads each run once in order.
@@ -16,7 +17,6 @@ serialisation, plus an index, and the merge reads each run once in order.
 from __future__ import annotations
 
 import heapq
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic_core import to_jsonable_python
+from pydantic_core import from_json, to_json
 
 from rescind.timeline.event import FIELDS, Event, built
 
@@ -63,7 +63,7 @@ class Spool:
             self._tmp = tempfile.TemporaryDirectory(prefix="rescind-spool-", dir=self.directory)
         path = Path(self._tmp.name) / f"run{len(self.runs):05d}.jsonl"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with open(fd, "w", encoding="utf-8") as fh:
+        with open(fd, "wb") as fh:
             self.buffer.sort(key=sort_key)
             fh.writelines(map(_line, self.buffer))
         self.runs.append(path)
@@ -76,7 +76,7 @@ class Spool:
         assert self._tmp is not None
         path = Path(self._tmp.name) / f"merged{len(self.runs):05d}.jsonl"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with open(fd, "w", encoding="utf-8") as out:
+        with open(fd, "wb") as out:
             out.writelines(map(_line, self._merged([])))
         for run in self.runs:
             run.unlink()
@@ -90,7 +90,7 @@ class Spool:
         yield from self._merged(in_memory)
 
     def _merged(self, in_memory: list[Event]) -> Iterator[Event]:
-        files = [run.open(encoding="utf-8") for run in self.runs]
+        files = [run.open("rb") for run in self.runs]
         try:
             # heapq.merge breaks ties by the iterables' order: runs in the order written,
             # then the buffer, so equal keys keep the order the events were added.
@@ -113,16 +113,15 @@ class Spool:
         self.close()
 
 
-def _line(event: Event) -> str:
+def _line(event: Event) -> bytes:
     values: list[Any] = [getattr(event, name) for name in FIELDS]
-    values[_TIME] = values[_TIME].isoformat()
-    # A raw record from an SDK may hold datetimes or bytes: written as pydantic would.
-    return json.dumps(values, ensure_ascii=False, default=to_jsonable_python) + "\n"
+    values[_TIME] = values[_TIME].isoformat()  # read back as it was, naive or not
+    return to_json(values) + b"\n"
 
 
-def _read(fh: IO[str]) -> Iterator[Event]:
-    loads, parse_time = json.loads, datetime.fromisoformat
+def _read(fh: IO[bytes]) -> Iterator[Event]:
+    parse_time = datetime.fromisoformat
     for line in fh:
-        values = loads(line)
+        values = from_json(line)
         values[_TIME] = parse_time(values[_TIME])
         yield built(dict(zip(FIELDS, values, strict=True)))
