@@ -21,6 +21,8 @@ from rescind.sandbox.scenario import (
     Scenario,
     TrailEventSpec,
 )
+from rescind.timeline import spool
+from rescind.timeline.merge import SpooledEvents
 from rescind.timeline.pull import PullProgress, pull_cloudtrail, pull_cloudtrail_role
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -112,6 +114,31 @@ async def test_pull_is_exact_and_reports_progress(sandbox: AwsSandbox, tmp_path:
     assert all(isinstance(e["EventTime"], float) and "CloudTrailEvent" in e
                for page in lines for e in page["Events"])
     assert sum("NextToken" in page for page in lines) == 4
+
+
+async def test_a_pull_streams_its_pages_into_a_bounded_spool(
+        sandbox: AwsSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages go into the spool as they arrive, never held as one list: with room for 10
+    events (a page holds 50), the 6 pages of 241 events wait in sorted runs on disk
+    and come back whole, in order, once each."""
+    monkeypatch.setattr(spool, "RUN_SIZE", 10)
+    since, until = _window()
+    result = await pull_cloudtrail(
+        _factory(sandbox, {"mode": "adaptive", "max_attempts": 10}), regions=REGIONS,
+        lookup=("AccessKeyId", KEY), since=since, until=until)
+    try:
+        assert isinstance(result.events, SpooledEvents)
+        held = result.events.merged.spool
+        assert held.count == 241 and held.peak <= 10 and len(held.runs) >= 24
+        uids = [e.uid for e in result.events]
+        assert len(result.events) == len(uids) == len(set(uids)) == 241
+        assert set(uids) == _expected(sandbox, KEY)
+        times = [e.time for e in result.events]
+        assert times == sorted(times)
+        runs = Path(held.runs[0]).parent
+    finally:
+        result.close()
+    assert not runs.exists()
 
 
 async def test_throttling_is_retried_and_loses_nothing(sandbox: AwsSandbox) -> None:

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from rescind.cli import main
 from rescind.redaction import is_clean_json, redact
 from rescind.timeline import spool
 from rescind.timeline.cloudtrail import from_record
+from rescind.timeline.event import Event
 from rescind.timeline.export import FORMATS
 from rescind.timeline.merge import merge_counted, merge_stream
 from tests.timeline.conftest import CANARIES
@@ -80,6 +82,40 @@ def test_streaming_merge_equals_the_in_memory_merge(records: list[dict[str, Any]
             merged.spool.close()
     kept = next(e for e in got if e.uid == events[6].uid)
     assert kept.raw is not None and kept.relevant
+
+
+def test_events_built_without_validation_equal_validated_ones(
+        records: list[dict[str, Any]]) -> None:
+    """from_record and the spool build events without pydantic's validation: each must be
+    the event validation would have made, field for field, dumped the same."""
+    for record in records:
+        event = from_record(record)
+        validated = Event.model_validate(event.model_dump())
+        assert event == validated
+        assert event.model_dump_json() == validated.model_dump_json()
+        assert event.model_fields_set == validated.model_fields_set
+
+
+def test_a_spilled_event_reads_back_as_pydantic_would_have(tmp_path: Path) -> None:
+    """Raw records from an SDK hold datetimes and bytes; a run stores them as pydantic's
+    JSON did, and reads every field back as it was."""
+    when = datetime(2026, 11, 20, 9, 55, 0, 123456, tzinfo=UTC)
+    events = [Event(uid=f"e{i}", time=t, source="cloudtrail", cloud="aws", action="ListUsers",
+                    credential=None if i else "AKIAIOSFODNN7EXAMPLE", error="Denied" if i else None,
+                    relevant=bool(i), raw={"EventTime": when, "blob": b"ab", "n": [1, 2.5]})
+              for i, t in enumerate([when, when + timedelta(seconds=1), when])]
+    with spool.Spool(run_size=2, directory=tmp_path) as spooled:
+        for event in events:
+            spooled.add(event)
+        assert len(spooled.runs) == 1 and spooled.peak == 2
+        got = list(spooled)
+    # e2, still in memory, merges between the run's two (by time, then id).
+    assert [e.uid for e in got] == ["e0", "e2", "e1"]
+    assert got[0] == Event.model_validate_json(events[0].model_dump_json())
+    assert got[2] == Event.model_validate_json(events[1].model_dump_json())
+    assert got[1] is events[2]
+    assert got[0].raw == {"EventTime": "2026-11-20T09:55:00.123456Z", "blob": "ab",
+                          "n": [1, 2.5]}
 
 
 @pytest.mark.parametrize("value", [

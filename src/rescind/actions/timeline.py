@@ -145,10 +145,13 @@ class TimelinePull(Action[PullWindow]):
             since=datetime.fromisoformat(plan.state["since"]),
             until=datetime.fromisoformat(plan.state["until"]), progress=progress,
             evidence_dir=ctx.incident_dir / "evidence")
-        added = add_events(ctx.incident_dir, pulled.events)
+        try:
+            added = add_events(ctx.incident_dir, pulled.events)
+            relevant = sum(e.relevant for e in pulled.events)
+        finally:
+            pulled.close()  # the spooled events' runs
         path = ctx.incident_dir / TIMELINE_FILE
         evidence = [str(Path(p).relative_to(ctx.incident_dir)) for p in pulled.raw_pages_paths]
-        relevant = sum(e.relevant for e in pulled.events)
         details = [f"{len(pulled.events)} events ({relevant} flagged) in {pulled.pages} pages "
                    f"from {', '.join(regions)}; {added} new in {TIMELINE_FILE}"]
         if pulled.throttled:

@@ -203,19 +203,22 @@ def run_pull(args: argparse.Namespace) -> int:
             result = asyncio.run(pull())
         finally:
             progress.end()
-        relevant = sum(e.relevant for e in result.events)
-        print(f"rescind: {len(result.events):,} events ({relevant} flagged) in "
-              f"{result.pages:,} pages from {len(result.regions_done)} regions; "
-              f"{result.throttled} throttled requests retried", file=sys.stderr)
-        for note in result.notes:
-            print(f"rescind: {note}", file=sys.stderr)
-        _write(args, fmt, result.events)
-        if args.incident:
-            from rescind.timeline.incident import add_events
+        try:
+            relevant = sum(e.relevant for e in result.events)
+            print(f"rescind: {len(result.events):,} events ({relevant} flagged) in "
+                  f"{result.pages:,} pages from {len(result.regions_done)} regions; "
+                  f"{result.throttled} throttled requests retried", file=sys.stderr)
+            for note in result.notes:
+                print(f"rescind: {note}", file=sys.stderr)
+            _write(args, fmt, result.events)
+            if args.incident:
+                from rescind.timeline.incident import add_events
 
-            added = add_events(args.incident, result.events)
-            print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}; raw "
-                  f"pages in {args.incident / 'evidence'}", file=sys.stderr)
+                added = add_events(args.incident, result.events)
+                print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}; "
+                      f"raw pages in {args.incident / 'evidence'}", file=sys.stderr)
+        finally:
+            result.close()  # the spooled events' runs
     finally:
         stop()
         if lock is not None:

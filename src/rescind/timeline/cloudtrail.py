@@ -21,7 +21,7 @@ from typing import Any
 
 from rescind.providers import aws_redaction  # noqa: F401  (registers AWS's secret names)
 from rescind.redaction import redact
-from rescind.timeline.event import Event
+from rescind.timeline.event import Event, built
 
 SOURCE = "cloudtrail"
 # Read calls an attacker makes early (reconnaissance, loot) are worth a flag too.
@@ -77,7 +77,11 @@ def _from_epoch(value: float) -> datetime:
 
 def time_field(record: Mapping[str, Any]) -> str | None:
     """The field a record's time is read from: the first of TIME_FIELDS it has."""
-    return next((f for f in TIME_FIELDS if record.get(f) not in (None, "")), None)
+    for name in TIME_FIELDS:  # a loop, not next(generator): called twice a record
+        value = record.get(name)
+        if value is not None and value != "":
+            return name
+    return None
 
 
 def synthetic_id(record: Mapping[str, Any]) -> str:
@@ -189,7 +193,9 @@ def from_record(record: Mapping[str, Any], *, clean: bool = False) -> Event:
         error = "Failure"
     targets = targets_of(record)
     account = str(record.get("recipientAccountId") or identity.get("accountId") or "")
-    return Event(
+    # Every value above is already of its field's type (str(), a parsed time, a bool):
+    # validating it again cost a fifth of a convert's time.
+    return built(dict(
         uid=uid, time=when, source=SOURCE, cloud="aws", action=name, service=source,
         actor=actor, actor_type=actor_type,
         credential=str(identity["accessKeyId"]) if identity.get("accessKeyId") else None,
@@ -198,7 +204,7 @@ def from_record(record: Mapping[str, Any], *, clean: bool = False) -> Event:
         result="failure" if failed else "success", error=error,
         region=str(record.get("awsRegion") or ""), account=account,
         description=_describe(actor, name, source, targets, ip, record, failed),
-        relevant=is_relevant(record), raw=raw)
+        relevant=is_relevant(record), raw=raw))
 
 
 def _short_actor(actor: str) -> str:

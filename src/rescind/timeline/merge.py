@@ -161,6 +161,27 @@ class MergedStream:
                 self.collisions.append((first, other))
 
 
+class SpooledEvents:
+    """A merged timeline waiting on disk (a pull's events, as its pages arrived): its
+    length known, iterated oldest first, each identical event once, as often as needed.
+    Close it when done (removes its runs)."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.merged = MergedStream(spool)
+        for _ in self.merged:  # the counts: one read of the runs
+            pass
+        self.count, self.duplicates = self.merged.events, self.merged.duplicates
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.merged)
+
+    def close(self) -> None:
+        self.merged.spool.close()
+
+
 def merge_stream(sources: Iterable[Iterable[Event]], directory: Path | None = None,
                  run_size: int | None = None) -> MergedStream:
     """All events of all sources in a :class:`MergedStream` (close its spool when done)."""

@@ -5,7 +5,9 @@ the ceiling is 100 events/s per region. Each region runs in its own thread with 
 client-side limiter that spaces its requests 0.5 s apart (the server then rarely
 throttles); a ThrottlingException that survives botocore's own retries is retried
 here with exponential backoff and jitter, with the same NextToken, so no page is
-lost. Events are de-duplicated by EventId and returned oldest first.
+lost. Events go into a spool as each page arrives (sorted runs on disk past
+``spool.RUN_SIZE`` events, so a pull of millions stays in bounded memory) and are
+returned oldest first, each identical event once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from rescind.redaction import redact
 from rescind.timeline.cloudtrail import MalformedRecord, from_lookup_event
 from rescind.timeline.event import Event
 from rescind.timeline.export import open_private
+from rescind.timeline.merge import SpooledEvents
+from rescind.timeline.spool import Spool
 
 LOOKUP_KEYS = ("AccessKeyId", "Username", "EventName", "ResourceName", "ResourceType",
                "EventId", "ReadOnly", "EventSource")
@@ -59,7 +63,7 @@ class PullProgress:
 
 @dataclass
 class PullResult:
-    events: list[Event]
+    events: list[Event] | SpooledEvents
     pages: int
     regions_done: list[str]
     throttled: int
@@ -68,6 +72,11 @@ class PullResult:
     malformed: int = 0
     lookups: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. what a query engine scanned
+
+    def close(self) -> None:
+        """Remove the events' runs on disk, if they wait there."""
+        if isinstance(self.events, SpooledEvents):
+            self.events.close()
 
 
 class RegionLimiter:
@@ -178,26 +187,29 @@ def _count_throttles(client: Any, totals: _Totals) -> Callable[[], None]:
     return lambda: client.meta.events.unregister(event, on_retry_check)
 
 
+Keep = Callable[[list[Event]], None]
+
+
 def _pull_region(client: Any, region: str, lookup: tuple[str, str], since: datetime,
                  until: datetime, limiter: RegionLimiter, totals: _Totals,
-                 sink: TextIO | None, stop: threading.Event) -> tuple[list[Event], int]:
-    """All pages of one region, in order: (events, malformed entries).
+                 sink: TextIO | None, stop: threading.Event, keep: Keep) -> int:
+    """All pages of one region, in order, each page's events given to ``keep``; returns
+    how many entries were malformed.
 
     Pages are normalized as they arrive, while the limiter holds the next request.
     """
     remove_hook = _count_throttles(client, totals)
     try:
-        return _pages(client, region, lookup, since, until, limiter, totals, sink, stop)
+        return _pages(client, region, lookup, since, until, limiter, totals, sink, stop, keep)
     finally:
         remove_hook()
 
 
 def _pages(client: Any, region: str, lookup: tuple[str, str], since: datetime,
            until: datetime, limiter: RegionLimiter, totals: _Totals,
-           sink: TextIO | None, stop: threading.Event) -> tuple[list[Event], int]:
+           sink: TextIO | None, stop: threading.Event, keep: Keep) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-    events: list[Event] = []
     malformed = 0
     token: str | None = None
     rng = random.Random()
@@ -241,14 +253,16 @@ def _pages(client: Any, region: str, lookup: tuple[str, str], since: datetime,
             sink.write(json.dumps(page, separators=(",", ":"), default=str) + "\n")
             sink.flush()
         totals.page(region, len(page["Events"]))
+        events: list[Event] = []  # one page's: the spool holds the rest
         for entry in page["Events"]:
             try:
                 events.append(from_lookup_event(entry))
             except MalformedRecord:
                 malformed += 1
+        keep(events)
         token = response.get("NextToken")
         if not token:
-            return events, malformed
+            return malformed
 
 
 def _action_error(code: str, region: str, exc: BaseException) -> ActionError:
@@ -289,7 +303,36 @@ async def pull_cloudtrail(
     (the caller sets endpoint, credentials and retry mode). ``lookup`` is one
     LookupEvents attribute, e.g. ("AccessKeyId", "AKIA..."). Raw pages are written
     to ``evidence_dir`` as JSONL, one file per region, in LookupEvents' own shape.
+    The result's events wait in a spool: ``close()`` it when done.
     """
+    spool = Spool()
+    try:
+        part = await _pull_into(spool, client_factory, regions=regions, lookup=lookup,
+                                since=since, until=until, progress=progress,
+                                evidence_dir=evidence_dir)
+        return _spooled(spool, [part], part.regions_done)
+    except BaseException:
+        spool.close()
+        raise
+
+
+def _spooled(spool: Spool, parts: list[PullResult], regions_done: list[str]) -> PullResult:
+    """One result for the parts of a pull whose events all went to ``spool``."""
+    events = SpooledEvents(spool)
+    return PullResult(events=events, pages=sum(p.pages for p in parts),
+                      regions_done=regions_done, throttled=sum(p.throttled for p in parts),
+                      raw_pages_paths=[path for p in parts for path in p.raw_pages_paths],
+                      duplicates=events.duplicates, malformed=sum(p.malformed for p in parts),
+                      lookups=[lk for p in parts for lk in p.lookups])
+
+
+async def _pull_into(
+        spool: Spool, client_factory: ClientFactory, *, regions: list[str],
+        lookup: tuple[str, str], since: datetime, until: datetime,
+        progress: Callable[[PullProgress], None] | None,
+        evidence_dir: Path | None) -> PullResult:
+    """``pull_cloudtrail``'s work, its events added to ``spool`` page by page (the
+    result's own ``events`` stay empty)."""
     if lookup[0] not in LOOKUP_KEYS:
         raise UsageError(f"cannot look up CloudTrail by {lookup[0]!r}",
                          fix=f"use one of {', '.join(LOOKUP_KEYS)}")
@@ -312,7 +355,14 @@ async def pull_cloudtrail(
     if evidence_dir is not None:
         evidence_dir.mkdir(parents=True, exist_ok=True)
 
-    def run_region(region: str) -> tuple[list[Event], int]:
+    spooling = threading.Lock()  # the region threads share the spool
+
+    def keep(events: list[Event]) -> None:
+        with spooling:
+            for event in events:
+                spool.add(event)
+
+    def run_region(region: str) -> int:
         client = client_factory(region)
         limiter = RegionLimiter()
         sink: TextIO | None = None
@@ -322,15 +372,15 @@ async def pull_cloudtrail(
             paths.append(path)
             sink = open_private(path)
         try:
-            pulled = _pull_region(client, region, lookup, since, until, limiter, totals, sink,
-                                  stop)
+            malformed = _pull_region(client, region, lookup, since, until, limiter, totals,
+                                     sink, stop, keep)
         except _Stopped:
-            return [], 0  # the pull as a whole is failing or cancelled: nothing to report
+            return 0  # the pull as a whole is failing or cancelled: nothing to report
         finally:
             if sink is not None:
                 sink.close()
         totals.done(region)
-        return pulled
+        return malformed
 
     # One thread per region: the default executor is too small for many regions.
     stop = threading.Event()
@@ -342,12 +392,9 @@ async def pull_cloudtrail(
         except BaseException:
             stop.set()  # the other regions stop at their next wait, then the pool closes
             raise
-    events, duplicates = _dedupe(event for region_events, _ in results
-                                 for event in region_events)
-    malformed = sum(bad for _, bad in results)
-    return PullResult(events=events, pages=totals.pages, regions_done=totals.regions_done,
+    return PullResult(events=[], pages=totals.pages, regions_done=totals.regions_done,
                       throttled=totals.throttled, raw_pages_paths=sorted(paths),
-                      duplicates=duplicates, malformed=malformed, lookups=[lookup])
+                      malformed=sum(results), lookups=[lookup])
 
 
 def threadsafe(progress: Callable[[PullProgress], None] | None
@@ -418,21 +465,18 @@ async def pull_cloudtrail_role(
     """
     name = role_name(role)
     stage_one = [("ResourceName", role)] + ([("ResourceName", name)] if name != role else [])
-    results = [await pull_cloudtrail(client_factory, regions=regions, lookup=lookup,
-                                     since=since, until=until, progress=progress,
-                                     evidence_dir=evidence_dir) for lookup in stage_one]
-    keys = session_keys((e for r in results for e in r.events), role)
-    for key in keys[:MAX_ROLE_SESSIONS]:
-        results.append(await pull_cloudtrail(client_factory, regions=regions,
-                                             lookup=("AccessKeyId", key), since=since,
-                                             until=until, progress=progress,
-                                             evidence_dir=evidence_dir))
-    events, duplicates = _dedupe(e for r in results for e in r.events)
-    return PullResult(
-        events=events,
-        pages=sum(r.pages for r in results), regions_done=list(regions),
-        throttled=sum(r.throttled for r in results),
-        raw_pages_paths=[p for r in results for p in r.raw_pages_paths],
-        duplicates=duplicates + sum(r.duplicates for r in results),
-        malformed=sum(r.malformed for r in results),
-        lookups=[lk for r in results for lk in r.lookups])
+    spool = Spool()  # every stage's events, so copies across stages meet in one merge
+    try:
+        parts = [await _pull_into(spool, client_factory, regions=regions, lookup=lookup,
+                                  since=since, until=until, progress=progress,
+                                  evidence_dir=evidence_dir) for lookup in stage_one]
+        keys = session_keys(spool, role)
+        for key in keys[:MAX_ROLE_SESSIONS]:
+            parts.append(await _pull_into(spool, client_factory, regions=regions,
+                                          lookup=("AccessKeyId", key), since=since,
+                                          until=until, progress=progress,
+                                          evidence_dir=evidence_dir))
+        return _spooled(spool, parts, list(regions))
+    except BaseException:
+        spool.close()
+        raise
