@@ -210,8 +210,12 @@ class Exercise:
 
     @staticmethod
     def _entry(spec: Any, trigger: str, targets: list[str], at: datetime) -> dict[str, Any]:
+        # ``holders``: the credentials it minted for a principal (sandbox Fired), which
+        # scoring counts contained once that principal is cut off.
+        holders = getattr(targets, "holders", None)
         return {"id": spec.id, "summary": spec.summary, "trigger": trigger,
-                "targets": targets, "at": at.isoformat().replace("+00:00", "Z")}
+                "targets": list(targets), "at": at.isoformat().replace("+00:00", "Z")} | (
+            {"holders": dict(holders)} if holders else {})
 
     def pending(self) -> list[str]:
         return [i for i in self.injects if i not in self.fired]

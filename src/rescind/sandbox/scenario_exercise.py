@@ -29,6 +29,16 @@ from rescind.errors import UsageError
 MAX_QUESTION = 500
 
 
+class Fired(list[str]):
+    """What an inject created or touched, by id (journaled as its ``targets``), and which
+    of them are credentials minted for a principal (``holders``: credential → principal):
+    cutting the principal off ends them, as revoking a role's sessions ends a session key."""
+
+    def __init__(self, targets: list[str], holders: dict[str, str] | None = None) -> None:
+        super().__init__(dict.fromkeys(targets))
+        self.holders = {k: v for k, v in (holders or {}).items() if k in self}
+
+
 class ExerciseFields(BaseModel):
     compromised: list[str] = Field(default_factory=list)
     debrief: list[str] = Field(default_factory=list)
