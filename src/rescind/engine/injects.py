@@ -90,10 +90,16 @@ class ExerciseClock:
 
 
 def check_injects(runbook: Runbook, sandboxes: dict[str, Any]) -> None:
-    """Refuse, before the incident is opened, an inject whose step the runbook lacks."""
+    """Refuse, before the incident is opened, an inject whose step the runbook lacks, or
+    two injects of one id (in two clouds' sections: the facilitator fires them by id)."""
     steps = {step.id for _, step in runbook.steps()}
+    seen: set[str] = set()
     for sandbox in sandboxes.values():
         for inject in getattr(sandbox, "injects", []):
+            if inject.id in seen:
+                raise UsageError(f"inject id {inject.id!r} is used twice in the scenario",
+                                 fix="give each inject its own id, across the clouds' sections")
+            seen.add(inject.id)
             if inject.after_step is not None and inject.after_step not in steps:
                 raise UsageError(
                     f"inject {inject.id}: after_step {inject.after_step!r} is not a step of "
@@ -105,6 +111,9 @@ class Exercise:
 
     def __init__(self, session: IncidentSession, sandboxes: dict[str, Any]) -> None:
         self.session = session
+        # Every simulated cloud that saves its state, injects or not (a crash must not
+        # lose the responder's changes in a cloud the scenario plays no inject in).
+        self._clouds = [s for s in sandboxes.values() if callable(getattr(s, "exercise", None))]
         # Where each inject is played: the sandbox whose scenario defines it.
         self._home: dict[str, Any] = {}
         self.injects: dict[str, Any] = {}
@@ -121,11 +130,10 @@ class Exercise:
         self._lock = asyncio.Lock()
 
     def _sandboxes(self) -> list[Any]:
-        # Sandboxes are dataclasses (not hashable): one each, by identity.
-        return list({id(s): s for s in self._home.values()}.values())
+        return self._clouds
 
     def _state_path(self, sandbox: Any) -> Path:
-        name = type(sandbox).__name__.removesuffix("Sandbox").lower()
+        name = type(sandbox).__name__.removesuffix("Sandbox").removesuffix("Fake").lower()
         return self.session.incident_dir / STATE_DIR / f"{name}.jsonl"
 
     # -- opening ---------------------------------------------------------------------
@@ -295,7 +303,7 @@ class Exercise:
             await self.fire_now(rest)
             return f"Fired {rest}."
         if verb == "advance" and rest:
-            from rescind.sandbox.scenario import offset_seconds
+            from rescind.sandbox.scenario_exercise import offset_seconds
 
             try:
                 seconds = offset_seconds(rest if rest.startswith("+") else f"+{rest}")

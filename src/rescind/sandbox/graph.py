@@ -131,6 +131,10 @@ def _clause(record: Mapping[str, Any], clause: str) -> bool:
 class GraphFake(JsonFake):
     """The simulated tenant's state (plain Graph JSON) and its routes."""
 
+    STATE = ("users", "methods", "roles", "owned", "applications", "app_owners",
+             "service_principals", "sp_owners", "app_role_assignments", "grants", "audits",
+             "sign_ins")
+
     def __init__(self, spec: EntraSpec, *, now: datetime | None = None,
                  audit_limit: tuple[int, float] = (5, 10.0)) -> None:
         super().__init__()
@@ -150,6 +154,7 @@ class GraphFake(JsonFake):
         self.audits: list[dict[str, Any]] = []
         self.sign_ins: list[dict[str, Any]] = []
         self.page_size_cap = 1000
+        self.inject_specs = list(spec.injects)
         self.limits.append(RateLimit(re.compile(r"^/v1\.0/auditLogs/"), *audit_limit))
         self._seed(spec)
         self._routes()
@@ -564,6 +569,15 @@ class GraphFake(JsonFake):
         return 200, answer
 
     # -- what tests and exercise mode read ----------------------------------------------
+    @property
+    def injects(self) -> list[Any]:
+        return self.inject_specs
+
+    def play(self, inject: Any, at: datetime) -> Any:
+        from rescind.sandbox.graph_exercise import play
+
+        return play(self, inject, at)
+
     def provider_settings(self) -> dict[str, Any]:
         from rescind.providers.azure_credentials import fake_token
 
