@@ -111,7 +111,9 @@ class JsonFake:
 
     def dump(self) -> dict[str, Any]:
         with self.lock:
-            return json.loads(json.dumps({name: getattr(self, name) for name in self.STATE}))
+            copied: dict[str, Any] = json.loads(json.dumps(
+                {name: getattr(self, name) for name in self.STATE}))
+            return copied
 
     def load(self, state: dict[str, Any]) -> None:
         with self.lock:
