@@ -20,6 +20,7 @@ import pytest
 from rescind.errors import UsageError
 from rescind.sandbox.gcp import GcpSandbox, start_gcp_sandbox
 from rescind.sandbox.graph import GraphFake, start_graph_fake
+from rescind.sandbox.vault import start_vault_sandbox
 
 SA = "tailpipe-connector@example-project.iam.gserviceaccount.com"
 LEAKED = "1f3a0c9e5b7d2a4c6e8f0b1d3a5c7e9f0a2b4c6d"
@@ -63,6 +64,19 @@ entra:
       summary: The intruder signs in with the leaked secret
       attacker:
         - {{sign_in: {SP}, secret: {SECRET}}}
+vault:
+  tokens:
+    - {{name: leaked, accessor: leakedAccessorEXAMPLE001, display_name: token-deploy,
+       policies: [default]}}
+  kv:
+    - path: secret/payments/db
+      versions: [{{data: {{password: example-not-a-real-password}}}}]
+  injects:
+    - id: vault-moves
+      summary: The intruder makes itself a child token and reads the payments secret
+      attacker:
+        - {{token: leaked, create_token: backup}}
+        - {{token: leaked, read_secret: payments/db}}
 """
 
 
@@ -212,3 +226,26 @@ def test_bad_gcp_injects_name_the_file_and_line(tmp_path: Path, inject: str, whe
     path.write_text(f"name: bad\ngcp:\n  injects:\n    - {inject}\n")
     with pytest.raises(UsageError, match=rf"bad.yaml:4: {where}: .*{message}"):
         start_gcp_sandbox(path)
+
+
+def test_a_vault_inject_makes_a_child_token_and_reads_a_secret_until_revoked(
+        scenario: Path) -> None:
+    with start_vault_sandbox(scenario) as vault:
+        inject = _inject(vault, "vault-moves")
+        fired = vault.exercise().fire(inject, datetime.now(UTC))
+        (child,) = [t for t in vault.state.tokens.values() if t.display_name == "token-backup"]
+        assert fired == [child.accessor, "secret/payments/db"]
+        assert vault.state.tokens[child.parent or ""].accessor == "leakedAccessorEXAMPLE001"
+        # The responder revokes the leaked token (and its children) through the API.
+        body = json.dumps({"accessor": "leakedAccessorEXAMPLE001"}).encode()
+        request = urllib.request.Request(
+            f"{vault.address}/v1/auth/token/revoke-accessor", data=body, method="POST",
+            headers={"X-Vault-Token": vault.provider_settings()["token"]})
+        urllib.request.urlopen(request, timeout=10).close()
+        assert vault.exercise().fire(inject, datetime.now(UTC)) == []
+        audit = [json.loads(line) for line in vault.audit_path.read_text().splitlines()]
+        tried = [(a["request"]["path"], a["error"]) for a in audit
+                 if a["type"] == "request" and a["request"]["remote_address"] == "203.0.113.50"]
+        assert tried[-4:] == [("auth/token/create", ""), ("secret/data/payments/db", ""),
+                              ("auth/token/create", "permission denied"),
+                              ("secret/data/payments/db", "permission denied")]

@@ -33,8 +33,7 @@ NO_PERMISSION = "none:"
 # session key, a service account's key, a service principal's secret.
 CUTS_OFF_HOLDER = frozenset({
     "aws.iam.revoke_sessions", "aws.org.revoke_role_sessions", "aws.iam.quarantine_user",
-    "gcp.sa.disable", "entra.sp.disable", "entra.user.disable", "entra.user.revoke_sessions",
-    "vault.token.revoke"})
+    "gcp.sa.disable", "entra.sp.disable", "entra.user.disable", "entra.user.revoke_sessions"})
 
 
 @dataclass(frozen=True)

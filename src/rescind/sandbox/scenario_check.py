@@ -5,7 +5,7 @@ injects (an unknown kind of attacker move, a time that is not ``+5m``, an
 
 Each cloud's own model reads its part, as its sandbox will: AWS the top level (unless
 the file is a Google Cloud one), Google Cloud ``gcp:`` (or the top level of a file
-with ``project:``), Entra and Azure ``entra:`` and ``azure:``.
+with ``project:``), Entra and Azure ``entra:`` and ``azure:``, Vault ``vault:``.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ def check_scenario(path: Path, steps: set[str] | None = None,
         from rescind.sandbox.graph_scenario import load_scenario
 
         _load(lambda: found.append((("entra", "injects"), load_scenario(path).entra.injects)),
+              problems)
+    if isinstance(data.get("vault"), dict):
+        from rescind.sandbox.vault_scenario import VaultScenario
+
+        _load(lambda: found.append((("vault", "injects"), VaultScenario.load(path)[0].injects)),
               problems)
     seen: set[str] = set()
     for where, injects in found:
