@@ -80,6 +80,13 @@ vault:
 """
 
 
+@pytest.fixture
+def identity(_isolated_config: Path) -> None:
+    from rescind.record.keys import init_key
+
+    init_key("Jane Responder", "jane@example.com")
+
+
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("scenario") / "two-clouds.yaml"
@@ -249,3 +256,68 @@ def test_a_vault_inject_makes_a_child_token_and_reads_a_secret_until_revoked(
         assert tried[-4:] == [("auth/token/create", ""), ("secret/data/payments/db", ""),
                               ("auth/token/create", "permission denied"),
                               ("secret/data/payments/db", "permission denied")]
+
+
+async def test_a_resumed_gcp_exercise_keeps_the_inject_and_the_responders_change(
+        tmp_path: Path, identity: None) -> None:
+    """Through the engine: killed after the account was disabled and an inject fired;
+    the resumed project holds both, and the inject is neither fired nor journaled again."""
+    import asyncio
+
+    from rescind.engine.session import IncidentSession, SessionConfig
+    from rescind.modes import Mode
+    from rescind.record.journal import read_entries
+    from tests.sandbox.test_injects import HeldResponder
+
+    backup = "backup-sa@example-project.iam.gserviceaccount.com"
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(f"""\
+name: gcp-resume
+service_accounts:
+  - {{email: {SA}, keys: [{{id: {LEAKED}}}]}}
+  - {{email: {backup}}}
+injects:
+  - id: backup-key
+    summary: The intruder makes the backup account a key
+    attacker: [{{create_key: {backup}, principal: {backup}, new_key: {NEW_KEY}}}]
+""")
+    runbook = tmp_path / "runbook.yaml"
+    runbook.write_text(f"""\
+id: gcp-resume
+title: Disable, then wait
+scenario: {scenario}
+phases:
+  contain:
+    - id: disable
+      action: gcp.sa.disable
+      with: {{service_account: {SA}}}
+    - id: hold
+      manual: Wait for the facilitator
+""")
+    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "inc")
+    responder = HeldResponder()
+    session = await IncidentSession.start(config, responder)
+    run = asyncio.create_task(session.run())
+    try:
+        await asyncio.wait_for(responder.holding.wait(), 60)
+        assert session.exercise is not None
+        await session.exercise.fire_now("backup-key")
+    finally:  # a crash: no close, no seal
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        session.shutdown()
+
+    second = HeldResponder()
+    second.release.set()
+    resumed = await IncidentSession.resume(session.incident_dir, second)
+    try:
+        assert resumed.exercise is not None and resumed.exercise.fired == ["backup-key"]
+        project = resumed.exercise._home["backup-key"].state
+        assert project.accounts[SA].disabled and NEW_KEY in project.keys
+        assert await asyncio.wait_for(resumed.run(), 60) == "completed"
+    finally:
+        resumed.shutdown()
+    injected = [e for e in read_entries(session.incident_dir / "journal.jsonl")
+                if e.kind == "exercise.inject"]
+    assert [(e.data["id"], e.data["holders"]) for e in injected] == [
+        ("backup-key", {NEW_KEY: backup})]

@@ -1,6 +1,7 @@
 """A running exercise: its clock, its injects, and the facilitator's controls.
 
-The scenario's injects (``sandbox/scenario.py``, InjectSpec) fire when the exercise
+The scenario's injects (each cloud's, on ``sandbox/scenario_exercise.py`` InjectBase;
+ids unique across the clouds) fire when the exercise
 clock reaches their ``at``, after their ``after_step``, or when the facilitator
 fires them; each is made real in its simulated cloud and journaled as
 ``exercise.inject``. The facilitator pauses and resumes (the clock stops and no new
@@ -8,7 +9,8 @@ step starts), advances the clock, and adds notes; each is journaled too (the
 contract is in docs/exercises.md).
 
 The clock is rebuilt from the journal on resume (the open's time, pauses, advances),
-and each simulated cloud replays its saved state (``sandbox/aws_exercise.py``), so a
+and each simulated cloud replays its saved state (``sandbox/aws_exercise.py`` for
+moto, ``sandbox/fake_exercise.py`` for the project's own fakes), so a
 crashed exercise continues where it was instead of starting the scenario again.
 """
 

@@ -1,4 +1,6 @@
-"""What a scenario says about the exercise itself, for scoring and the debrief.
+"""What a scenario says about the exercise itself, for scoring and the debrief, and what
+every cloud's injects share (InjectBase: id, when it fires, an alert, an unreachable
+approver; Fired: what it made, journaled).
 
 Every cloud's scenario model accepts these fields (``ExerciseFields`` is mixed into
 the strict ones), and ``load_brief`` reads just them from any scenario file, so the
