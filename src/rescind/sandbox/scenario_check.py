@@ -49,7 +49,7 @@ def check_scenario(path: Path, steps: set[str] | None = None,
     if gcp_top or isinstance(data.get("gcp"), dict):
         from rescind.sandbox.gcp_scenario import GcpScenario
 
-        where = ("injects",) if gcp_top else ("gcp", "injects")
+        where: tuple[str, ...] = ("injects",) if gcp_top else ("gcp", "injects")
         _load(lambda: found.append((where, GcpScenario.load(path).injects)), problems)
     if isinstance(data.get("entra"), dict) or isinstance(data.get("azure"), dict):
         from rescind.sandbox.graph_scenario import load_scenario
