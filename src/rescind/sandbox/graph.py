@@ -8,7 +8,7 @@ grants), ``auditLogs/directoryAudits`` and ``auditLogs/signIns`` with ``$filter`
 ``$top`` and ``@odata.nextLink`` paging, ``$batch``, OData errors, and the audit
 logs' published limit (5 requests per 10 s per tenant; 429 with ``Retry-After``).
 
-Longer than most modules (~585 lines) on purpose: it is one fake of one API over one
+Longer than most modules (~600 lines) on purpose: it is one fake of one API over one
 in-memory tenant, and every route reads and writes that shared state; split per
 resource, each part would reach into the others.
 
