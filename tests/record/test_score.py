@@ -168,12 +168,14 @@ def test_skipped_steps_say_why_and_who(rec: Record) -> None:
     assert "Step rotate was skipped: no one holds the vault token." in missed(score)
 
 
-def _inject(rec: Record, at: float, inject_id: str, targets: list[str]) -> None:
+def _inject(rec: Record, at: float, inject_id: str, targets: list[str],
+            holders: dict[str, str] | None = None) -> None:
     # ``at`` on the simulated clock, an hour ahead: the inject counts from when it fired.
     rec.add(at, "exercise.inject", {
         "id": inject_id, "summary": f"{inject_id} happened", "trigger": "clock",
         "targets": targets,
-        "at": (START + timedelta(seconds=at + 3600)).isoformat().replace("+00:00", "Z")})
+        "at": (START + timedelta(seconds=at + 3600)).isoformat().replace("+00:00", "Z")}
+        | ({"holders": holders} if holders else {}))
 
 
 def test_injects_are_noticed_by_a_flag_or_an_action_on_their_target_or_missed(
@@ -336,3 +338,35 @@ def test_an_inject_naming_a_role_by_arn_is_contained_by_a_change_to_the_role(
     score = rec.score()
     assert {c.id: c.step for c in score.credentials}[role] == "delete_policy"
     assert score.injects[0].how == "step delete_policy"
+
+
+ROLE = "arn:aws:iam::123456789012:role/costexport-connector-role"
+
+
+def test_a_session_key_an_inject_minted_is_contained_by_revoking_its_roles_sessions(
+        rec: Record) -> None:
+    """No step names the key: revoking the sessions of the role that holds it ends it."""
+    session = "ASIAEXAMPLEVENDOR003"
+    _inject(rec, 60, "new-session", [session, ROLE], {session: ROLE})
+    # A change to the role that does not cut its sessions off ends no session key.
+    rec.step(100, "contain", "delete_policy", "aws.iam.delete_role_policy",
+             ["costexport-connector-role"])
+    rec.step(130, "contain", "revoke", "aws.iam.revoke_sessions",
+             ["role/costexport-connector-role"])
+    score = rec.score()
+    assert {c.id: (c.contained_s, c.step) for c in score.credentials}[session] == (
+        131.0, "revoke")
+    assert not any(session in line for line in missed(score))
+
+
+def test_a_session_key_minted_after_the_revocation_was_never_contained(rec: Record) -> None:
+    """AWS revokes the sessions issued before the change: a later one still works."""
+    early, late = "ASIAEXAMPLEVENDOR001", "ASIAEXAMPLEVENDOR003"
+    _inject(rec, 10, "first-session", [early, ROLE], {early: ROLE})
+    rec.step(50, "contain", "revoke", "aws.iam.revoke_sessions",
+             ["role/costexport-connector-role"])
+    _inject(rec, 60, "new-session", [late, ROLE], {late: ROLE})
+    score = rec.score()
+    contained = {c.id: c.step for c in score.credentials}
+    assert contained[early] == "revoke" and contained[late] is None
+    assert f"{late} (inject new-session) was never contained." in missed(score)

@@ -96,3 +96,55 @@ def test_problems_quoting_the_runbook_are_printed_visibly(
     assert main(["run", str(path), "--no-tui", "--auto-approve"]) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "unknown action 'aws.\\x1b]0;owned\\x07\\x1b[2J'" in err
+
+
+SCENARIO_RUNBOOK = """\
+id: drill
+title: Drill
+scenario: drill-scenario.yaml
+phases:
+  contain:
+    - {id: first, note: one}
+    - {id: second, note: two}
+"""
+
+
+@pytest.mark.parametrize(("injects", "expected"), [
+    # An unknown kind of attacker move, in AWS and in Entra.
+    ("injects:\n  - {id: a, summary: s, attacker: [{explode: now, eventName: X, "
+     "eventSource: s}]}\n",
+     ":3: injects.0.attacker.0.explode: Extra inputs are not permitted"),
+    ("entra:\n  injects:\n    - id: a\n      summary: s\n      attacker:\n"
+     "        - {reset_everything: x}\n",
+     ":7: entra.injects.0.attacker.0.reset_everything: Extra inputs are not permitted"),
+    # A time that is not on the exercise clock.
+    ("gcp:\n  injects:\n    - id: a\n      summary: s\n      at: 5m\n"
+     "      alert: {text: t}\n",
+     ":6: gcp.injects.0.at: '5m' is not a time on the exercise clock"),
+    # A step the runbook does not have.
+    ("injects:\n  - id: late\n    summary: s\n    after_step: third\n    alert: {text: t}\n",
+     ":5: injects.0.after_step: 'third' is not a step of runbook drill"),
+    # One id in two clouds' sections: the facilitator fires by id.
+    ("injects:\n  - {id: a, summary: s, alert: {text: t}}\n"
+     "entra:\n  injects:\n    - {id: a, summary: s, alert: {text: t}}\n",
+     ":6: entra.injects.0.id: inject id 'a' is used twice"),
+])
+def test_a_scenarios_injects_are_checked_with_file_and_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], injects: str,
+        expected: str) -> None:
+    runbook = tmp_path / "drill.yaml"
+    runbook.write_text(SCENARIO_RUNBOOK)
+    scenario = tmp_path / "drill-scenario.yaml"
+    scenario.write_text("name: drill\n" + injects)
+    # Through the runbook that names it, and on its own with --runbook.
+    for args in ([str(runbook)], [str(scenario), "--runbook", str(runbook)]):
+        assert main(["validate", *args]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err[0].startswith(f"{scenario}{expected}"), err
+        assert err[-1].startswith("1 of 1 ")
+
+
+def test_shipped_scenarios_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    scenarios = sorted((REPO / "runbooks" / "scenarios").glob("*.yaml"))
+    assert main(["validate", *map(str, scenarios)]) == 0
+    assert capsys.readouterr().out == f"ok: {len(scenarios)} file(s) valid\n"

@@ -162,11 +162,14 @@ async def test_third_party_role_exercise(identity: None, workdir: Path) -> None:
     assert contained == {"costexport-connector-role": "delete_policy",
                          "arn:aws:iam::123456789012:role/costexport-connector-role":
                              "delete_policy",
-                         "ASIAEXAMPLEVENDOR003": None}
+                         # revoked with the role's sessions, after the retry
+                         "ASIAEXAMPLEVENDOR003": "revoke_sessions"}
     assert "CostExportAccess" not in account["role_policies"]["costexport-connector-role"]
     assert score.failed == ["revoke_sessions"]
+    # Fired by the advance: 13 minutes plus however long the first dialog took to come.
+    assert next(i.at_s for i in score.injects if i.id == "approver-away") >= 13 * 60
     report = _report(incident_dir, score)
-    for line in ("| &nbsp;&nbsp;approver-away at 13m 0",
+    for line in ("| &nbsp;&nbsp;approver-away at 1",
                  "- Inject new-session noticed ",
                  "- Step revoke\\_sessions failed at least once."):
         assert line in report, line

@@ -1,6 +1,7 @@
 """A running exercise: its clock, its injects, and the facilitator's controls.
 
-The scenario's injects (``sandbox/scenario.py``, InjectSpec) fire when the exercise
+The scenario's injects (each cloud's, on ``sandbox/scenario_exercise.py`` InjectBase;
+ids unique across the clouds) fire when the exercise
 clock reaches their ``at``, after their ``after_step``, or when the facilitator
 fires them; each is made real in its simulated cloud and journaled as
 ``exercise.inject``. The facilitator pauses and resumes (the clock stops and no new
@@ -8,7 +9,8 @@ step starts), advances the clock, and adds notes; each is journaled too (the
 contract is in docs/exercises.md).
 
 The clock is rebuilt from the journal on resume (the open's time, pauses, advances),
-and each simulated cloud replays its saved state (``sandbox/aws_exercise.py``), so a
+and each simulated cloud replays its saved state (``sandbox/aws_exercise.py`` for
+moto, ``sandbox/fake_exercise.py`` for the project's own fakes), so a
 crashed exercise continues where it was instead of starting the scenario again.
 """
 
@@ -90,10 +92,16 @@ class ExerciseClock:
 
 
 def check_injects(runbook: Runbook, sandboxes: dict[str, Any]) -> None:
-    """Refuse, before the incident is opened, an inject whose step the runbook lacks."""
+    """Refuse, before the incident is opened, an inject whose step the runbook lacks, or
+    two injects of one id (in two clouds' sections: the facilitator fires them by id)."""
     steps = {step.id for _, step in runbook.steps()}
+    seen: set[str] = set()
     for sandbox in sandboxes.values():
         for inject in getattr(sandbox, "injects", []):
+            if inject.id in seen:
+                raise UsageError(f"inject id {inject.id!r} is used twice in the scenario",
+                                 fix="give each inject its own id, across the clouds' sections")
+            seen.add(inject.id)
             if inject.after_step is not None and inject.after_step not in steps:
                 raise UsageError(
                     f"inject {inject.id}: after_step {inject.after_step!r} is not a step of "
@@ -105,6 +113,9 @@ class Exercise:
 
     def __init__(self, session: IncidentSession, sandboxes: dict[str, Any]) -> None:
         self.session = session
+        # Every simulated cloud that saves its state, injects or not (a crash must not
+        # lose the responder's changes in a cloud the scenario plays no inject in).
+        self._clouds = [s for s in sandboxes.values() if callable(getattr(s, "exercise", None))]
         # Where each inject is played: the sandbox whose scenario defines it.
         self._home: dict[str, Any] = {}
         self.injects: dict[str, Any] = {}
@@ -121,11 +132,10 @@ class Exercise:
         self._lock = asyncio.Lock()
 
     def _sandboxes(self) -> list[Any]:
-        # Sandboxes are dataclasses (not hashable): one each, by identity.
-        return list({id(s): s for s in self._home.values()}.values())
+        return self._clouds
 
     def _state_path(self, sandbox: Any) -> Path:
-        name = type(sandbox).__name__.removesuffix("Sandbox").lower()
+        name = type(sandbox).__name__.removesuffix("Sandbox").removesuffix("Fake").lower()
         return self.session.incident_dir / STATE_DIR / f"{name}.jsonl"
 
     # -- opening ---------------------------------------------------------------------
@@ -210,8 +220,12 @@ class Exercise:
 
     @staticmethod
     def _entry(spec: Any, trigger: str, targets: list[str], at: datetime) -> dict[str, Any]:
+        # ``holders``: the credentials it minted for a principal (sandbox Fired), which
+        # scoring counts contained once that principal is cut off.
+        holders = getattr(targets, "holders", None)
         return {"id": spec.id, "summary": spec.summary, "trigger": trigger,
-                "targets": targets, "at": at.isoformat().replace("+00:00", "Z")}
+                "targets": list(targets), "at": at.isoformat().replace("+00:00", "Z")} | (
+            {"holders": dict(holders)} if holders else {})
 
     def pending(self) -> list[str]:
         return [i for i in self.injects if i not in self.fired]
@@ -291,7 +305,7 @@ class Exercise:
             await self.fire_now(rest)
             return f"Fired {rest}."
         if verb == "advance" and rest:
-            from rescind.sandbox.scenario import offset_seconds
+            from rescind.sandbox.scenario_exercise import offset_seconds
 
             try:
                 seconds = offset_seconds(rest if rest.startswith("+") else f"+{rest}")

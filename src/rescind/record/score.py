@@ -28,6 +28,12 @@ NOT_CLOUD_CHANGES = ("notify.", "incident.", "timeline.")
 SKIPPED_BY_CONDITION = "condition is false"
 # What an action declares when it calls no cloud (incident.set_severity).
 NO_PERMISSION = "none:"
+# Actions that end every credential minted for the principal they change, from then on:
+# an inject journals such a credential with its holder (``holders``), e.g. a role's
+# session key, a service account's key, a service principal's secret.
+CUTS_OFF_HOLDER = frozenset({
+    "aws.iam.revoke_sessions", "aws.org.revoke_role_sessions", "aws.iam.quarantine_user",
+    "gcp.sa.disable", "entra.sp.disable", "entra.user.disable", "entra.user.revoke_sessions"})
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,8 @@ def score_entries(entries: list[Entry], incident_dir: Path) -> Score:
     changes: list[tuple[float, str, list[str]]] = []  # (seconds, step, targets changed)
     touched: list[tuple[float, str, list[str]]] = []  # any plan or change naming targets
     credentials = {c: "scenario" for c in _strings(scenario.get("compromised"))}
+    # A credential an inject minted for a principal: (holder, when it was minted).
+    held: dict[str, tuple[str, float]] = {}
     injects: list[Inject] = []
     gaps: dict[str, PermissionGap] = {}
     allowed = scenario.get("responder_permissions")
@@ -278,6 +286,10 @@ def score_entries(entries: list[Entry], incident_dir: Path) -> Score:
             score.marks.append(Mark(t, "attacker", str(d.get("summary") or d.get("id"))))
             for target in targets:
                 credentials.setdefault(target, f"inject {d.get('id')}")
+            holders = d.get("holders") if isinstance(d.get("holders"), dict) else {}
+            for minted, holder in (holders or {}).items():
+                if credentials.get(str(minted), "").startswith("inject"):
+                    held.setdefault(str(minted), (str(holder), t))
         elif e.kind in ("exercise.pause", "exercise.resume", "exercise.clock") or (
                 e.kind == "note" and d.get("by") == "facilitator"):
             what = {"exercise.pause": "paused", "exercise.resume": "resumed",
@@ -298,7 +310,10 @@ def score_entries(entries: list[Entry], incident_dir: Path) -> Score:
     first = next(((t, s) for t, s, _ in changes if phase_of.get(s) == CONTAIN), None)
     score.first_change = first
     touched += [(t, f"step {s}", targets) for t, s, targets in changes]
-    score.credentials = [_contained(c, source, changes) for c, source in credentials.items()]
+    cuts = [(t, s, targets) for t, s, targets in changes
+            if plans.get(s, {}).get("action") in CUTS_OFF_HOLDER]
+    score.credentials = [_contained(c, source, changes, held.get(c), cuts)
+                         for c, source in credentials.items()]
     uids = {uid for _, uid in flags}
     events = flagged_events(incident_dir, uids)
     score.injects = [_noticed(i, flags, events, touched) for i in injects]
@@ -312,12 +327,22 @@ def _cloud_change(plan: dict[str, Any] | None) -> bool:
                 and not str(plan.get("action", "")).startswith(NOT_CLOUD_CHANGES))
 
 
-def _contained(credential: str, source: str,
-               changes: list[tuple[float, str, list[str]]]) -> Credential:
-    for t, step, targets in changes:
-        if any(_matches(credential, target) for target in targets):
-            return Credential(credential, source, t, step)
-    return Credential(credential, source)
+def _contained(credential: str, source: str, changes: list[tuple[float, str, list[str]]],
+               held: tuple[str, float] | None = None,
+               cuts: list[tuple[float, str, list[str]]] | None = None) -> Credential:
+    """Contained by the first change to the credential itself or, for one minted for a
+    holder, by cutting the holder off after it was minted (an earlier cut, such as
+    revoking a role's sessions, leaves later sessions working)."""
+    found = [(t, step) for t, step, targets in changes
+             if any(_matches(credential, target) for target in targets)]
+    if held is not None:
+        holder, minted = held
+        found += [(t, step) for t, step, targets in cuts or []
+                  if t >= minted and any(_matches(holder, target) for target in targets)]
+    if not found:
+        return Credential(credential, source)
+    t, step = min(found)
+    return Credential(credential, source, t, step)
 
 
 def _noticed(inject: Inject, flags: list[tuple[float, str]],

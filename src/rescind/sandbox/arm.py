@@ -38,6 +38,7 @@ ACTIVITY_PAGE = 200
 
 class ArmFake(JsonFake):
     error_shape = "arm"
+    STATE = ("identities", "federated", "assignments", "activity")
 
     def __init__(self, spec: AzureSpec, *, now: datetime | None = None) -> None:
         super().__init__()

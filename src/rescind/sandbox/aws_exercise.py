@@ -35,6 +35,7 @@ from rescind.sandbox.moto_requests import (
     scope,
 )
 from rescind.sandbox.scenario import Identity, InjectSpec, TrailEventSpec
+from rescind.sandbox.scenario_exercise import Fired
 from rescind.sandbox.trail import build_record, is_read_only
 
 if TYPE_CHECKING:
@@ -106,13 +107,14 @@ class AwsExercise:
             self.log.write({"op": "trail", "record": record})
 
     # -- injects (the engine's thread) ------------------------------------------------
-    def fire(self, inject: InjectSpec, at: datetime, *, log: bool = True) -> list[str]:
+    def fire(self, inject: InjectSpec, at: datetime, *, log: bool = True) -> Fired:
         """Make the inject's attacker calls and denials real; the ids it created or touched."""
         scenario = self.sandbox.scenario
         if scenario is None:
             raise UsageError("the simulated AWS account has no scenario to play injects from",
                              fix="give the runbook a scenario: with injects:")
         targets: list[str] = []
+        holders: dict[str, str] = {}
         records: list[dict[str, Any]] = []
         with self._lock:
             seeder = Seeder(self.sandbox, scenario)
@@ -136,13 +138,14 @@ class AwsExercise:
                         record["responseElements"] = None
                 records.append(record)
                 targets += _targets(record)
+                holders |= _holders(record)
             self.sandbox.trail.add_records(records)
             # Not a target: targets are the ids the inject made or touched, which scoring
             # counts as credentials to contain; a denied operation is neither.
             self.denied.update(inject.deny)
         if log and self.log is not None:
             self.log.write({"op": "inject", "id": inject.id, "at": at.isoformat()})
-        return list(dict.fromkeys(targets))
+        return Fired(targets, holders)
 
     def _refusal(self, record: dict[str, Any]) -> tuple[str, str] | None:
         """Why AWS would refuse this attacker call now, given what the responder did:
@@ -186,7 +189,7 @@ class AwsExercise:
                         "file": str(scenario_file) if scenario_file else None})
 
     def restore(self, path: Path,
-                injects: dict[str, InjectSpec]) -> list[tuple[str, datetime, list[str]]]:
+                injects: dict[str, InjectSpec]) -> list[tuple[str, datetime, Fired]]:
         """Seed the scenario again at the logged anchor and replay the log; the injects
         it fired again, in order (id, when, targets). Logging continues to the same file."""
         log = RequestLog(path)
@@ -195,7 +198,7 @@ class AwsExercise:
             self.log = log
             return []
         self.sandbox.reseed(datetime.fromisoformat(str(lines[0]["now"])))
-        fired: list[tuple[str, datetime, list[str]]] = []
+        fired: list[tuple[str, datetime, Fired]] = []
         for line in lines[1:]:
             if line["op"] == "inject" and line["id"] in injects:
                 at = datetime.fromisoformat(line["at"])
@@ -249,3 +252,15 @@ def _targets(record: dict[str, Any]) -> list[str]:
         if isinstance(params.get(name), str):
             found.append(params[name])
     return found
+
+
+def _holders(record: dict[str, Any]) -> dict[str, str]:
+    """The session key an attacker event minted, and the role or user it is a session of
+    (revoking that principal's sessions ends it); none for a failed call."""
+    credentials = (record.get("responseElements") or {}).get("credentials")
+    if record.get("errorCode") or not isinstance(credentials, dict) \
+            or not credentials.get("accessKeyId"):
+        return {}
+    holder = (record.get("requestParameters") or {}).get("roleArn") \
+        or (record.get("userIdentity") or {}).get("userName")
+    return {str(credentials["accessKeyId"]): str(holder)} if holder else {}

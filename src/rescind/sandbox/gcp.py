@@ -14,9 +14,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from rescind.sandbox.fake_exercise import FakeExercise
 from rescind.sandbox.gcp_bigquery import SINK_DATASET
+from rescind.sandbox.gcp_exercise import GcpFake
 from rescind.sandbox.gcp_fakes import IamGrpcFake, RestFake
-from rescind.sandbox.gcp_scenario import GcpScenario
+from rescind.sandbox.gcp_scenario import GcpInjectSpec, GcpScenario
 from rescind.sandbox.gcp_state import GcpState, seed
 
 
@@ -29,6 +31,7 @@ class GcpSandbox:
     state: GcpState = field(repr=False)
     scenario: GcpScenario = field(repr=False)
     _servers: list[Any] = field(default_factory=list, repr=False)
+    _exercise: FakeExercise | None = field(default=None, repr=False)
 
     def stop(self) -> None:
         servers, self._servers = self._servers, []
@@ -41,6 +44,16 @@ class GcpSandbox:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+    @property
+    def injects(self) -> list[GcpInjectSpec]:
+        return list(self.scenario.injects)
+
+    def exercise(self) -> FakeExercise:
+        """Exercise mode's injects and saved state (gcp_exercise.py)."""
+        if self._exercise is None:
+            self._exercise = FakeExercise(GcpFake(self.state, self.scenario))
+        return self._exercise
 
     @property
     def project(self) -> str:

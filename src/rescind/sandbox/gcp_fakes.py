@@ -25,7 +25,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from rescind.sandbox.gcp_bigquery import BigQueryFake
 from rescind.sandbox.gcp_filter import FilterError, compile_filter
-from rescind.sandbox.gcp_state import FakeError, GcpState, etag_of
+from rescind.sandbox.gcp_state import (
+    PERMISSIONS,
+    READ_PERMISSIONS,
+    FakeError,
+    GcpState,
+    etag_of,
+)
 
 MAX_PAGE = 1000
 
@@ -99,7 +105,10 @@ class IamGrpcFake:
             try:
                 self.state.admit(operation)
                 with self.state.lock:
-                    return fn(request)
+                    answer = fn(request)
+                if PERMISSIONS[operation] not in READ_PERMISSIONS:
+                    self.state.changed()
+                return answer
             except FakeError as exc:
                 context.abort(getattr(grpc.StatusCode, exc.status), exc.message)
 
@@ -269,7 +278,10 @@ class RestFake:
         try:
             if body is None:
                 raise FakeError("INVALID_ARGUMENT", "Invalid JSON payload received.")
-            return 200, self.route(method, path, query, body)
+            answer = self.route(method, path, query, body)
+            if method == "PATCH" or path.endswith(":setIamPolicy"):
+                self.state.changed()
+            return 200, answer
         except FakeError as exc:
             return exc.http, {"error": {"code": exc.http, "message": exc.message,
                                         "status": exc.status}}

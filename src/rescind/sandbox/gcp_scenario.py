@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rescind.sandbox.scenario_exercise import ExerciseFields
+from rescind.sandbox.scenario_exercise import ExerciseFields, InjectBase, unique_injects
 from rescind.sandbox.scenario_file import read_mapping, validate
 
 KEY_ID = re.compile(r"^[0-9a-f]{40}$")
@@ -115,6 +115,46 @@ class RateLimitSpec(_Model):
     window_s: float = Field(default=60.0, gt=0)
 
 
+class GcpAttackSpec(_Model):
+    """One attacker call during the exercise: ``create_key`` gives a service account a
+    new user-managed key (logged as CreateServiceAccountKey); ``method`` is any other
+    call, logged in Cloud Logging. Both act as ``principal`` (the scenario attacker's by
+    default) signing with ``key``, and fail as Google would once that account or key is
+    disabled or deleted."""
+
+    create_key: str | None = None  # the service account's email
+    new_key: str | None = None  # the id of the key it makes (40 hex)
+    method: str | None = None
+    service: str = "iam.googleapis.com"
+    resource: str = ""
+    log: Literal["activity", "data_access"] = "data_access"
+    principal: str | None = None
+    key: str | None = None
+
+    @field_validator("new_key")
+    @classmethod
+    def _key_hex(cls, value: str | None) -> str | None:
+        if value is not None and not KEY_ID.match(value):
+            raise ValueError("a service-account key id is 40 lower-case hex digits")
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> GcpAttackSpec:
+        if (self.create_key is None) == (self.method is None):
+            raise ValueError("give create_key: (a service account) or method: (a call)")
+        return self
+
+
+class GcpInjectSpec(InjectBase):
+    """An inject on the simulated project (docs/exercises.md, Injects)."""
+
+    ACTS: ClassVar[str] = "attacker:"
+    attacker: list[GcpAttackSpec] = Field(default_factory=list)
+
+    def acts(self) -> bool:
+        return bool(self.attacker)
+
+
 class GcpScenario(ExerciseFields, _Model):
     name: str = "scenario"
     description: str = ""
@@ -130,9 +170,20 @@ class GcpScenario(ExerciseFields, _Model):
     workload_identity_pools: list[PoolSpec] = Field(default_factory=list)
     rate_limit: RateLimitSpec = Field(default_factory=RateLimitSpec)
     audit_log: AuditLogSpec = Field(default_factory=AuditLogSpec)
+    injects: list[GcpInjectSpec] = Field(default_factory=list)
+
+    @field_validator("injects")
+    @classmethod
+    def _unique_injects(cls, value: list[GcpInjectSpec]) -> list[GcpInjectSpec]:
+        return unique_injects(value)
 
     @classmethod
     def load(cls, path: Path) -> GcpScenario:
-        """Read a scenario file; errors name the file and the field."""
+        """Read a scenario file; errors name the file and the field. A file that stages
+        several clouds holds the project in its ``gcp:`` section."""
         data = read_mapping(path, first_keys="project:, service_accounts:")
-        return validate(cls, data, path, docs="docs/gcp.md")
+        if isinstance(data.get("gcp"), dict):
+            return validate(cls, data["gcp"], path, docs="docs/gcp.md", within="gcp.",
+                            docs_for={"injects": "docs/exercises.md"})
+        return validate(cls, data, path, docs="docs/gcp.md",
+                        docs_for={"injects": "docs/exercises.md"})

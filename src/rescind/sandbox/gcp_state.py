@@ -12,6 +12,7 @@ import hashlib
 import random
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -137,6 +138,8 @@ class GcpState:
     _sorted: list[dict[str, Any]] | None = field(default=None, repr=False)
     _matches: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Exercise mode saves the project after each change a request made (gcp_exercise.py).
+    on_change: Callable[[], None] | None = field(default=None, repr=False)
 
     # -- requests ---------------------------------------------------------------------
     def admit(self, operation: str, *, project: str | None = None) -> None:
@@ -162,6 +165,10 @@ class GcpState:
                                     "Quota exceeded for quota metric 'Read requests' and "
                                     "limit 'Read requests per minute' of service "
                                     "'logging.googleapis.com'")
+
+    def changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def mutating(self) -> list[str]:
         with self.lock:

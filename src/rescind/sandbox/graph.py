@@ -8,7 +8,7 @@ grants), ``auditLogs/directoryAudits`` and ``auditLogs/signIns`` with ``$filter`
 ``$top`` and ``@odata.nextLink`` paging, ``$batch``, OData errors, and the audit
 logs' published limit (5 requests per 10 s per tenant; 429 with ``Retry-After``).
 
-Longer than most modules (~620 lines) on purpose: it is one fake of one API over one
+Longer than most modules (~640 lines) on purpose: it is one fake of one API over one
 in-memory tenant, and every route reads and writes that shared state; split per
 resource, each part would reach into the others.
 
@@ -134,6 +134,10 @@ def _clause(record: Mapping[str, Any], clause: str) -> bool:
 class GraphFake(JsonFake):
     """The simulated tenant's state (plain Graph JSON) and its routes."""
 
+    STATE = ("users", "methods", "roles", "owned", "applications", "app_owners",
+             "service_principals", "sp_owners", "app_role_assignments", "grants", "audits",
+             "sign_ins")
+
     def __init__(self, spec: EntraSpec, *, now: datetime | None = None,
                  audit_limit: tuple[int, float] = (5, 10.0)) -> None:
         super().__init__()
@@ -156,6 +160,7 @@ class GraphFake(JsonFake):
         # Whether a $batch costs latency_ms per request inside it (run one after the
         # other) rather than once, as a batch whose items Graph runs side by side.
         self.batch_item_latency = False
+        self.inject_specs = list(spec.injects)
         self.limits.append(RateLimit(re.compile(r"^/v1\.0/auditLogs/"), *audit_limit))
         self._seed(spec)
         self._routes()
@@ -595,6 +600,15 @@ class GraphFake(JsonFake):
         return 200, answer
 
     # -- what tests and exercise mode read ----------------------------------------------
+    @property
+    def injects(self) -> list[Any]:
+        return self.inject_specs
+
+    def play(self, inject: Any, at: datetime) -> Any:
+        from rescind.sandbox.graph_exercise import play
+
+        return play(self, inject, at)
+
     def provider_settings(self) -> dict[str, Any]:
         from rescind.providers.azure_credentials import fake_token
 

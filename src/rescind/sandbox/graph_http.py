@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -91,6 +91,8 @@ class JsonFake:
     """The server: subclasses add routes in ``__init__`` and seed their state."""
 
     error_shape = "odata"  # or "arm": how error bodies are written
+    # The attributes that hold the simulated cloud (plain JSON), saved by exercise mode.
+    STATE: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
@@ -102,6 +104,36 @@ class JsonFake:
         self.lock = threading.RLock()
         self.server: ThreadingHTTPServer | None = None
         self.url = ""
+        self.on_change: Callable[[], None] | None = None  # exercise mode's saver
+        self._exercise: Any = None
+
+    # -- exercise mode (fake_exercise.py) -----------------------------------------------
+    @property
+    def injects(self) -> list[Any]:
+        return []
+
+    def play(self, inject: Any, at: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} plays no injects")
+
+    def exercise(self) -> Any:
+        """Its saved state across a crash, and its injects (FakeExercise)."""
+        from rescind.sandbox.fake_exercise import FakeExercise
+
+        if self._exercise is None:
+            self._exercise = FakeExercise(self)
+        return self._exercise
+
+    def dump(self) -> dict[str, Any]:
+        with self.lock:
+            copied: dict[str, Any] = json.loads(json.dumps(
+                {name: getattr(self, name) for name in self.STATE}))
+            return copied
+
+    def load(self, state: dict[str, Any]) -> None:
+        with self.lock:
+            for name in self.STATE:
+                if name in state:
+                    setattr(self, name, state[name])
 
     def route(self, method: str, pattern: str, permission: str, handler: Handler) -> None:
         self.routes.append(Route(method, re.compile(f"^{pattern}$", re.IGNORECASE),
@@ -223,6 +255,8 @@ class JsonFake:
                 except Reply as reply:
                     return self._error(reply)
                 status, answer = out[0], out[1]
+                if method not in READ_METHODS and status < 400 and self.on_change is not None:
+                    self.on_change()
                 return status, answer, (out[2] if len(out) > 2 else {})
             return self._error(Reply(404 if method in READ_METHODS else 405,
                                      "NotFound", f"no route for {method} {path}"))

@@ -11,12 +11,12 @@ ISO 8601. Other top-level sections (another cloud's) are left to their sandboxes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rescind.errors import UsageError
+from rescind.sandbox.scenario_exercise import InjectBase, unique_injects
+from rescind.sandbox.scenario_file import read_mapping, validate
 
 TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
@@ -127,6 +127,37 @@ class SignInSpec(_Model):
     user_agent: str = "Mozilla/5.0"
 
 
+class EntraAttackSpec(_Model):
+    """One attacker move in the tenant during the exercise: ``add_secret`` adds a client
+    secret to a service principal (as the principal itself, logged in the directory
+    audit), ``sign_in`` signs in as one (app-only, logged in the sign-ins, with the
+    secret ``secret`` if given). Both fail as Entra would once the principal is
+    disabled or the secret removed (a failed sign-in, nothing changed)."""
+
+    add_secret: str | None = None  # a service principal id
+    key_id: str | None = None  # the new secret's keyId
+    sign_in: str | None = None  # a service principal id
+    secret: str | None = None  # the keyId of the secret it signs in with
+    app: str = "Microsoft Graph"
+    ip: str = "203.0.113.50"
+
+    @model_validator(mode="after")
+    def _one(self) -> EntraAttackSpec:
+        if (self.add_secret is None) == (self.sign_in is None):
+            raise ValueError("give add_secret: or sign_in: (a service principal id)")
+        return self
+
+
+class EntraInjectSpec(InjectBase):
+    """An inject in the simulated tenant (docs/exercises.md, Injects)."""
+
+    ACTS: ClassVar[str] = "attacker:"
+    attacker: list[EntraAttackSpec] = Field(default_factory=list)
+
+    def acts(self) -> bool:
+        return bool(self.attacker)
+
+
 class EntraSpec(_Model):
     tenant_id: str = TENANT_ID
     responder: UserSpec = UserSpec(id=RESPONDER_ID, upn="responder@example.com",
@@ -139,6 +170,12 @@ class EntraSpec(_Model):
     sign_ins: list[SignInSpec] = Field(default_factory=list)
     # Extra noise: this many harmless sign-ins of the target user, for paging.
     filler_sign_ins: int = 0
+    injects: list[EntraInjectSpec] = Field(default_factory=list)
+
+    @field_validator("injects")
+    @classmethod
+    def _unique_injects(cls, value: list[EntraInjectSpec]) -> list[EntraInjectSpec]:
+        return unique_injects(value)
 
 
 class FederatedCredentialSpec(_Model):
@@ -192,20 +229,10 @@ class Scenario(BaseModel):
 
 
 def load_scenario(path: Path | None) -> Scenario:
-    """The scenario at ``path`` (an empty tenant and subscription when None)."""
+    """The scenario at ``path`` (an empty tenant and subscription when None); errors name
+    the file, its line and the field."""
     if path is None:
         return Scenario()
-    try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read scenario {path}: {exc}",
-                         fix="fix the file or pass another with --scenario") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"scenario {path} is not a mapping", fix="see docs/entra.md")
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(f"{path}: {where}: {first['msg']}",
-                         fix="see the scenario format in docs/entra.md") from None
+    data = read_mapping(path, first_keys="entra:, azure:")
+    return validate(Scenario, data, path, docs="docs/entra.md",
+                    docs_for={"entra": "docs/entra.md", "azure": "docs/azure.md"})

@@ -10,14 +10,17 @@ an event to keep it history-only).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rescind.errors import UsageError
-from rescind.sandbox.scenario_exercise import ExerciseFields
+from rescind.sandbox.scenario_exercise import (
+    ExerciseFields,
+    InjectBase,
+    unique_injects,
+)
 from rescind.sandbox.scenario_file import read_mapping, validate
 from rescind.timeline.window import parse_when
 
@@ -164,49 +167,14 @@ class InjectEventSpec(TrailEventSpec):
     time: str = "now"
 
 
-class AlertSpec(_Model):
-    """A second alert: a message to the responder from someone watching."""
+class InjectSpec(InjectBase):
+    """An inject on the simulated AWS account: ``attacker`` calls made on it and written
+    to its CloudTrail, and ``deny`` (the responder's calls to these operations get
+    AccessDenied from then on), besides what every inject may do (InjectBase)."""
 
-    source: str = "SOC"
-    text: str
-
-
-_INJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_OPERATION = re.compile(r"^([a-z0-9-]+:)?[A-Z][A-Za-z0-9]+$")
-
-
-class InjectSpec(_Model):
-    """Something that happens during the exercise (docs/exercises.md, Injects).
-
-    ``at`` (``+5m`` on the exercise clock) or ``after_step`` (a step id) fires it;
-    with neither, only the facilitator does. What it does: ``attacker`` calls made
-    on the simulated account and written to its CloudTrail, an ``alert`` to the
-    responder, ``approver_unreachable`` (the next two-person approval times out),
-    ``deny`` (the responder's calls to these operations get AccessDenied from then on).
-    """
-
-    id: str
-    summary: str
-    at: str | None = None
-    after_step: str | None = None
+    ACTS: ClassVar[str] = "attacker:, deny:,"
     attacker: list[InjectEventSpec] = Field(default_factory=list)
-    alert: AlertSpec | None = None
-    approver_unreachable: bool = False
     deny: list[str] = Field(default_factory=list)
-
-    @field_validator("id")
-    @classmethod
-    def _slug(cls, value: str) -> str:
-        if not _INJECT_ID.match(value):
-            raise ValueError("an inject id is lower-case letters, digits and dashes")
-        return value
-
-    @field_validator("at")
-    @classmethod
-    def _offset(cls, value: str | None) -> str | None:
-        if value is not None:
-            offset_seconds(value)
-        return value
 
     @field_validator("deny")
     @classmethod
@@ -217,30 +185,11 @@ class InjectSpec(_Model):
                                  "DeleteAccessKey or iam:DeleteAccessKey")
         return value
 
-    @model_validator(mode="after")
-    def _does_something(self) -> InjectSpec:
-        if self.at is not None and self.after_step is not None:
-            raise ValueError("give at: or after_step:, not both")
-        if not (self.attacker or self.alert or self.approver_unreachable or self.deny):
-            raise ValueError("an inject does something: give attacker:, alert:, "
-                             "approver_unreachable: true or deny:")
-        return self
-
-    @property
-    def at_seconds(self) -> int | None:
-        return None if self.at is None else offset_seconds(self.at)
+    def acts(self) -> bool:
+        return bool(self.attacker or self.deny)
 
 
-def offset_seconds(text: str) -> int:
-    """``+5m`` → 300: a point on the exercise clock, counted from its start."""
-    origin = datetime(2000, 1, 1, tzinfo=UTC)
-    if not text.strip().startswith("+"):
-        raise ValueError(f"{text!r} is not a time on the exercise clock: write +5m, +90s, +1h")
-    try:
-        return int((parse_when(text, origin) - origin).total_seconds())
-    except UsageError:
-        raise ValueError(f"{text!r} is not a time on the exercise clock: "
-                         "write +5m, +90s, +1h") from None
+_OPERATION = re.compile(r"^([a-z0-9-]+:)?[A-Z][A-Za-z0-9]+$")
 
 
 class CloudTrailSpec(_Model):
@@ -270,8 +219,12 @@ class Scenario(ExerciseFields, _Model):
     break_glass: list[str] = Field(default_factory=list)
     attacker: AttackerSpec = Field(default_factory=AttackerSpec)
     cloudtrail: CloudTrailSpec = Field(default_factory=CloudTrailSpec)
-    # The simulated Vault's part (rescind.sandbox.vault_scenario reads it).
+    # Other clouds' parts, each read by its own sandbox (vault_scenario, gcp_scenario,
+    # graph_scenario): one file can stage an incident across clouds.
     vault: dict[str, Any] = Field(default_factory=dict)
+    gcp: dict[str, Any] = Field(default_factory=dict)
+    entra: dict[str, Any] = Field(default_factory=dict)
+    azure: dict[str, Any] = Field(default_factory=dict)
     # Tabletop recipients for notify.send; read by sandbox/notify.py, checked there.
     notify: dict[str, Any] = Field(default_factory=dict)
     # What happens during the exercise (engine/injects.py fires them).
@@ -294,12 +247,7 @@ class Scenario(ExerciseFields, _Model):
     @field_validator("injects")
     @classmethod
     def _unique_injects(cls, value: list[InjectSpec]) -> list[InjectSpec]:
-        seen: set[str] = set()
-        for inject in value:
-            if inject.id in seen:
-                raise ValueError(f"inject id {inject.id!r} is used twice")
-            seen.add(inject.id)
-        return value
+        return unique_injects(value)
 
     def user(self, name: str) -> UserSpec | None:
         return next((u for u in self.users if u.name == name), None)

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from rescind.providers.vault_policy import policy_rules
 from rescind.sandbox.scenario import parse_time
 from rescind.sandbox.vault_api import RateLimit, Served, VaultApi
-from rescind.sandbox.vault_scenario import VaultScenario
+from rescind.sandbox.vault_exercise import VaultExercise
+from rescind.sandbox.vault_scenario import VaultInjectSpec, VaultScenario
 from rescind.sandbox.vault_state import (
     AuditLog,
     Connection,
@@ -50,6 +51,14 @@ class VaultSandbox:
     inputs: dict[str, str] = field(default_factory=dict)
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+    injects: list[VaultInjectSpec] = field(default_factory=list, repr=False)
+    _exercise: VaultExercise | None = field(default=None, repr=False)
+
+    def exercise(self) -> VaultExercise:
+        """Exercise mode's injects (vault_exercise.py)."""
+        if self._exercise is None:
+            self._exercise = VaultExercise(self)
+        return self._exercise
 
     @property
     def state(self) -> VaultState:
@@ -113,7 +122,7 @@ def start_vault_sandbox(scenario: VaultScenario | Path | None = None) -> VaultSa
     address = f"http://127.0.0.1:{server.server_address[1]}"
     return VaultSandbox(address=address, api=api, responder_token=responder.id,
                         audit_path=audit.path, tokens=tokens, inputs=inputs,
-                        _server=server, _tmp=tmp)
+                        _server=server, _tmp=tmp, injects=list(spec.injects))
 
 
 def _seed(state: VaultState, audit: AuditLog, spec: VaultScenario) -> dict[str, Token]:

@@ -11,10 +11,11 @@ Times are offsets (``-2h``) or ISO 8601, as in the AWS part of a scenario.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rescind.sandbox.scenario_exercise import InjectBase, unique_injects
 from rescind.sandbox.scenario_file import read_mapping, validate
 
 
@@ -114,6 +115,34 @@ class RateLimitSpec(_Model):
     burst: float = Field(default=10, gt=0)
 
 
+class VaultAttackSpec(_Model):
+    """One attacker request during the exercise, made with the scenario token ``token``
+    (its name): ``create_token`` makes a child token (that display name), ``read_secret``
+    reads a KV path. Written to the audit device; refused ("permission denied") once
+    the responder has revoked the token."""
+
+    token: str
+    create_token: str | None = None
+    read_secret: str | None = None
+    ip: str = "203.0.113.50"
+
+    @model_validator(mode="after")
+    def _one(self) -> VaultAttackSpec:
+        if (self.create_token is None) == (self.read_secret is None):
+            raise ValueError("give create_token: (a display name) or read_secret: (a path)")
+        return self
+
+
+class VaultInjectSpec(InjectBase):
+    """An inject in the simulated Vault (docs/exercises.md, Injects)."""
+
+    ACTS: ClassVar[str] = "attacker:"
+    attacker: list[VaultAttackSpec] = Field(default_factory=list)
+
+    def acts(self) -> bool:
+        return bool(self.attacker)
+
+
 class VaultScenario(_Model):
     responder: ResponderSpec = Field(default_factory=ResponderSpec)
     policies: dict[str, str] = Field(default_factory=dict, description="name → HCL or JSON")
@@ -129,6 +158,12 @@ class VaultScenario(_Model):
     audit_salt: str = "rescind-exercise-audit-salt"
     audit: list[AuditEventSpec] = Field(default_factory=list)
     rate_limit: RateLimitSpec | None = None
+    injects: list[VaultInjectSpec] = Field(default_factory=list)
+
+    @field_validator("injects")
+    @classmethod
+    def _unique_injects(cls, value: list[VaultInjectSpec]) -> list[VaultInjectSpec]:
+        return unique_injects(value)
 
     @classmethod
     def load(cls, path: Path) -> tuple[VaultScenario, dict[str, str]]:
@@ -136,5 +171,5 @@ class VaultScenario(_Model):
         data = read_mapping(path, first_keys="vault:")
         inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
         scenario = validate(cls, data.get("vault") or {}, path, docs="docs/vault.md",
-                            within="vault.")
+                            within="vault.", docs_for={"injects": "docs/exercises.md"})
         return scenario, {str(k): str(v) for k, v in (inputs or {}).items()}

@@ -1,0 +1,109 @@
+"""Injects and saved state for the simulated clouds rescind runs itself (Google Cloud,
+Entra, Azure), as ``aws_exercise.py`` is for moto.
+
+Their state is plain data in this process, so it is saved whole: the file starts
+with the scenario it plays (``seeded``), then one line per change, each a snapshot
+of the state after it; a fired inject's line also names the inject, so its effect
+and the fact that it fired land together. ``restore`` loads the last whole line (a
+line torn by a crash is skipped: the state before it holds) and returns the injects
+that had fired. Snapshots hold no secret: the fakes keep none (a new client secret's
+text is answered once and never stored, a password reset keeps only that it happened).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from rescind.sandbox.scenario_exercise import Fired, InjectBase
+
+
+class Fake(Protocol):
+    """What a simulated cloud gives its exercise: play an inject, dump and load its state,
+    and call ``on_change`` after each change a request made."""
+
+    on_change: Callable[[], None] | None
+
+    def play(self, inject: Any, at: datetime) -> Fired: ...
+
+    def dump(self) -> dict[str, Any]: ...
+
+    def load(self, state: dict[str, Any]) -> None: ...
+
+
+class FakeExercise:
+    """The exercise side of one simulated cloud: its injects fired, its state saved."""
+
+    def __init__(self, fake: Fake) -> None:
+        self.fake = fake
+        self.path: Path | None = None
+        self._lock = threading.Lock()
+
+    def fire(self, inject: InjectBase, at: datetime, *, log: bool = True) -> Fired:
+        fired = self.fake.play(inject, at)
+        if log:
+            self._write({"op": "state", "state": self.fake.dump(), "inject": {
+                "id": inject.id, "at": at.isoformat(), "targets": list(fired),
+                "holders": fired.holders}})
+        return fired
+
+    def save_to(self, path: Path, scenario_file: Path | None) -> None:
+        """Start saving to ``path`` (a new exercise): the scenario first, then each change."""
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"op": "seeded", "file": str(scenario_file)
+                                    if scenario_file else None}) + "\n", encoding="utf-8")
+        self.fake.on_change = self._changed
+
+    def restore(self, path: Path,
+                injects: dict[str, InjectBase]) -> list[tuple[str, datetime, Fired]]:
+        """Load the last saved state; the injects fired before the crash, in order."""
+        state: dict[str, Any] | None = None
+        fired: list[tuple[str, datetime, Fired]] = []
+        for line in _lines(path):
+            if line.get("op") != "state" or not isinstance(line.get("state"), dict):
+                continue
+            state = line["state"]
+            inject = line.get("inject")
+            if isinstance(inject, dict) and inject.get("id") in injects:
+                fired.append((str(inject["id"]), datetime.fromisoformat(str(inject["at"])),
+                              Fired([str(t) for t in inject.get("targets") or []],
+                                    dict(inject.get("holders") or {}))))
+        if state is not None:
+            self.fake.load(state)
+        self.path = path
+        self.fake.on_change = self._changed
+        return fired
+
+    def _changed(self) -> None:
+        self._write({"op": "state", "state": self.fake.dump()})
+
+    def _write(self, line: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        text = json.dumps(line, separators=(",", ":"), default=str) + "\n"
+        with self._lock, self.path.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    found = []
+    for raw in text.splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue  # torn by a crash: the state before it holds
+        if isinstance(line, dict):
+            found.append(line)
+    return found

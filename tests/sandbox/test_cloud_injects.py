@@ -1,0 +1,323 @@
+"""Exercise injects in the simulated Google Cloud project and Entra tenant: made real in
+the fake and in its audit logs, refused as the real cloud would once contained, and
+the fakes' state saved and restored across a crash.
+
+The logs are read back through the fakes' own HTTP APIs (Cloud Logging entries:list,
+Graph auditLogs), as the responder's timeline pull reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rescind.errors import UsageError
+from rescind.sandbox.gcp import GcpSandbox, start_gcp_sandbox
+from rescind.sandbox.graph import GraphFake, start_graph_fake
+from rescind.sandbox.vault import start_vault_sandbox
+
+SA = "tailpipe-connector@example-project.iam.gserviceaccount.com"
+LEAKED = "1f3a0c9e5b7d2a4c6e8f0b1d3a5c7e9f0a2b4c6d"
+NEW_KEY = "2e4b1d0f6c8e3b5d7f9a1c2e4b6d8f0a1b3c5d7e"
+SP = "e0000000-0000-4000-8000-0000000000e1"
+SECRET = "f0000000-0000-4000-8000-000000000001"
+NEW_SECRET = "f0000000-0000-4000-8000-0000000000aa"
+
+SCENARIO = f"""\
+name: two-clouds
+gcp:
+  service_accounts:
+    - email: {SA}
+      keys: [{{id: {LEAKED}}}]
+  audit_log:
+    attacker: {{principal: {SA}, key: {LEAKED}, ip: 203.0.113.50}}
+  injects:
+    - id: gcp-new-key
+      summary: The intruder makes the connector a second key
+      at: +5m
+      attacker:
+        - {{create_key: {SA}, new_key: {NEW_KEY}}}
+        - {{method: storage.objects.get, service: storage.googleapis.com,
+           resource: projects/_/buckets/billing/objects/2026-11.csv}}
+entra:
+  applications:
+    - id: e0000000-0000-4000-8000-0000000000a1
+      app_id: e0000000-0000-4000-8000-0000000000c1
+      display_name: costexport-connector
+      passwords: [{{key_id: {SECRET}}}]
+  service_principals:
+    - id: {SP}
+      app_id: e0000000-0000-4000-8000-0000000000c1
+      display_name: costexport-connector
+  injects:
+    - id: entra-new-secret
+      summary: The intruder adds a client secret to the connector
+      attacker:
+        - {{add_secret: {SP}, key_id: {NEW_SECRET}}}
+    - id: entra-sign-in
+      summary: The intruder signs in with the leaked secret
+      attacker:
+        - {{sign_in: {SP}, secret: {SECRET}}}
+vault:
+  tokens:
+    - {{name: leaked, accessor: leakedAccessorEXAMPLE001, display_name: token-deploy,
+       policies: [default]}}
+  kv:
+    - path: secret/payments/db
+      versions: [{{data: {{password: example-not-a-real-password}}}}]
+  injects:
+    - id: vault-moves
+      summary: The intruder makes itself a child token and reads the payments secret
+      attacker:
+        - {{token: leaked, create_token: backup}}
+        - {{token: leaked, read_secret: payments/db}}
+"""
+
+
+@pytest.fixture
+def identity(_isolated_config: Path) -> None:
+    from rescind.record.keys import init_key
+
+    init_key("Jane Responder", "jane@example.com")
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("scenario") / "two-clouds.yaml"
+    path.write_text(SCENARIO)
+    return path
+
+
+@pytest.fixture
+def gcp(scenario: Path) -> Iterator[GcpSandbox]:
+    with start_gcp_sandbox(scenario) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def graph(scenario: Path) -> Iterator[GraphFake]:
+    fake = start_graph_fake(scenario)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def _inject(sandbox: Any, inject_id: str) -> Any:
+    return next(i for i in sandbox.injects if i.id == inject_id)
+
+
+def _entries(gcp: GcpSandbox, method: str) -> list[dict[str, Any]]:
+    body = json.dumps({"resourceNames": ["projects/example-project"],
+                       "filter": f'protoPayload.methodName="{method}"'}).encode()
+    request = urllib.request.Request(f"{gcp.rest_endpoint}/v2/entries:list",
+                                     data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return list(json.loads(reply.read()).get("entries", []))
+
+
+def _graph(fake: GraphFake, path: str, body: Any = None, method: str = "GET") -> Any:
+    token = fake.provider_settings()["token"]
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{fake.url}/v1.0/{path}", data=data, method=method,
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        text = reply.read()
+    return json.loads(text) if text else None
+
+
+def test_a_gcp_inject_makes_a_key_and_its_calls_reach_cloud_logging(gcp: GcpSandbox) -> None:
+    fired = gcp.exercise().fire(_inject(gcp, "gcp-new-key"), datetime.now(UTC))
+    assert fired == [NEW_KEY, SA] and fired.holders == {NEW_KEY: SA}
+    assert gcp.state.keys[NEW_KEY].account == SA and not gcp.state.keys[NEW_KEY].disabled
+    made = _entries(gcp, "google.iam.admin.v1.CreateServiceAccountKey")
+    assert [e["protoPayload"]["authenticationInfo"]["principalEmail"] for e in made] == [SA]
+    assert [e["severity"] for e in _entries(gcp, "storage.objects.get")] == ["NOTICE"]
+
+
+def test_a_disabled_service_account_makes_no_key(gcp: GcpSandbox) -> None:
+    gcp.state.accounts[SA].disabled = True  # what gcp.sa.disable leaves
+    fired = gcp.exercise().fire(_inject(gcp, "gcp-new-key"), datetime.now(UTC))
+    assert fired == [] and NEW_KEY not in gcp.state.keys
+    tried = _entries(gcp, "google.iam.admin.v1.CreateServiceAccountKey")
+    assert [e["protoPayload"]["status"]["code"] for e in tried] == [16]
+    assert [e["severity"] for e in _entries(gcp, "storage.objects.get")] == ["ERROR"]
+
+
+def test_an_entra_inject_adds_a_secret_and_signs_in(graph: GraphFake) -> None:
+    fired = graph.exercise().fire(_inject(graph, "entra-new-secret"), datetime.now(UTC))
+    assert fired.holders == {NEW_SECRET: SP}
+    held = _graph(graph, f"servicePrincipals/{SP}")["passwordCredentials"]
+    assert NEW_SECRET in [p["keyId"] for p in held]
+    audits = _graph(graph, "auditLogs/directoryAudits")["value"]
+    assert "Add service principal credentials" in [a["activityDisplayName"] for a in audits]
+    graph.exercise().fire(_inject(graph, "entra-sign-in"), datetime.now(UTC))
+    sign_ins = _graph(graph, "auditLogs/signIns")["value"]
+    assert [s["status"]["errorCode"] for s in sign_ins if s["servicePrincipalId"] == SP] == [
+        0, 0]
+
+
+def test_a_disabled_service_principal_cannot_sign_in_or_add_a_secret(
+        graph: GraphFake) -> None:
+    _graph(graph, f"servicePrincipals/{SP}", {"accountEnabled": False}, "PATCH")
+    assert graph.exercise().fire(_inject(graph, "entra-new-secret"), datetime.now(UTC)) == []
+    held = _graph(graph, f"servicePrincipals/{SP}")["passwordCredentials"]
+    assert NEW_SECRET not in [p["keyId"] for p in held]
+    sign_ins = _graph(graph, "auditLogs/signIns")["value"]
+    assert [s["status"]["errorCode"] for s in sign_ins] == [7000112]
+
+
+def test_a_removed_secret_no_longer_signs_in(graph: GraphFake) -> None:
+    app = "e0000000-0000-4000-8000-0000000000a1"
+    _graph(graph, f"applications/{app}/removePassword", {"keyId": SECRET}, "POST")
+    assert graph.exercise().fire(_inject(graph, "entra-sign-in"), datetime.now(UTC)) == []
+    sign_ins = _graph(graph, "auditLogs/signIns")["value"]
+    assert [s["status"]["errorCode"] for s in sign_ins] == [7000215]
+
+
+def test_the_fakes_state_survives_a_crash(scenario: Path, tmp_path: Path) -> None:
+    """Saved as the exercise runs; a new fake restored from the file holds the inject's
+    secret and the responder's change, and says which inject had fired."""
+    path = tmp_path / "graph.jsonl"
+    first = start_graph_fake(scenario)
+    try:
+        first.exercise().save_to(path, scenario)
+        first.exercise().fire(_inject(first, "entra-new-secret"), datetime.now(UTC))
+        _graph(first, f"servicePrincipals/{SP}", {"accountEnabled": False}, "PATCH")
+    finally:
+        first.stop()
+    with path.open("a") as fh:
+        fh.write('{"op": "state", "sta')  # torn by the crash
+    second = start_graph_fake(scenario)
+    try:
+        fired = second.exercise().restore(path, {i.id: i for i in second.injects})
+        assert [(i, t, t.holders) for i, _, t in fired] == [
+            ("entra-new-secret", [NEW_SECRET, SP], {NEW_SECRET: SP})]
+        sp = _graph(second, f"servicePrincipals/{SP}")
+        assert sp["accountEnabled"] is False
+        assert NEW_SECRET in [p["keyId"] for p in sp["passwordCredentials"]]
+    finally:
+        second.stop()
+    assert "secretText\": \"" not in path.read_text()  # no secret value is saved
+
+
+def test_gcp_state_survives_a_crash(scenario: Path, tmp_path: Path) -> None:
+    path = tmp_path / "gcp.jsonl"
+    with start_gcp_sandbox(scenario) as first:
+        first.exercise().save_to(path, scenario)
+        first.exercise().fire(_inject(first, "gcp-new-key"), datetime.now(UTC))
+    with start_gcp_sandbox(scenario) as second:
+        fired = second.exercise().restore(path, {i.id: i for i in second.injects})
+        assert [i for i, _, _ in fired] == ["gcp-new-key"]
+        assert NEW_KEY in second.state.keys
+        assert len(_entries(second, "google.iam.admin.v1.CreateServiceAccountKey")) == 1
+
+
+@pytest.mark.parametrize(("inject", "where", "message"), [
+    ("{id: x, summary: s, at: 5m, alert: {text: t}}", "gcp.injects.0.at", r"write \+5m"),
+    ("{id: x, summary: s, attacker: [{explode: now}]}", "gcp.injects.0.attacker.0.explode",
+     "Extra inputs"),
+    ("{id: x, summary: s, attacker: [{}]}", "gcp.injects.0.attacker.0", "create_key"),
+])
+def test_bad_gcp_injects_name_the_file_and_line(tmp_path: Path, inject: str, where: str,
+                                                message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"name: bad\ngcp:\n  injects:\n    - {inject}\n")
+    with pytest.raises(UsageError, match=rf"bad.yaml:4: {where}: .*{message}"):
+        start_gcp_sandbox(path)
+
+
+def test_a_vault_inject_makes_a_child_token_and_reads_a_secret_until_revoked(
+        scenario: Path) -> None:
+    with start_vault_sandbox(scenario) as vault:
+        inject = _inject(vault, "vault-moves")
+        fired = vault.exercise().fire(inject, datetime.now(UTC))
+        (child,) = [t for t in vault.state.tokens.values() if t.display_name == "token-backup"]
+        assert fired == [child.accessor, "secret/payments/db"]
+        assert vault.state.tokens[child.parent or ""].accessor == "leakedAccessorEXAMPLE001"
+        # The responder revokes the leaked token (and its children) through the API.
+        body = json.dumps({"accessor": "leakedAccessorEXAMPLE001"}).encode()
+        request = urllib.request.Request(
+            f"{vault.address}/v1/auth/token/revoke-accessor", data=body, method="POST",
+            headers={"X-Vault-Token": vault.provider_settings()["token"]})
+        urllib.request.urlopen(request, timeout=10).close()
+        assert vault.exercise().fire(inject, datetime.now(UTC)) == []
+        audit = [json.loads(line) for line in vault.audit_path.read_text().splitlines()]
+        tried = [(a["request"]["path"], a["error"]) for a in audit
+                 if a["type"] == "request" and a["request"]["remote_address"] == "203.0.113.50"]
+        assert tried[-4:] == [("auth/token/create", ""), ("secret/data/payments/db", ""),
+                              ("auth/token/create", "permission denied"),
+                              ("secret/data/payments/db", "permission denied")]
+
+
+async def test_a_resumed_gcp_exercise_keeps_the_inject_and_the_responders_change(
+        tmp_path: Path, identity: None) -> None:
+    """Through the engine: killed after the account was disabled and an inject fired;
+    the resumed project holds both, and the inject is neither fired nor journaled again."""
+    import asyncio
+
+    from rescind.engine.session import IncidentSession, SessionConfig
+    from rescind.modes import Mode
+    from rescind.record.journal import read_entries
+    from tests.sandbox.test_injects import HeldResponder
+
+    backup = "backup-sa@example-project.iam.gserviceaccount.com"
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(f"""\
+name: gcp-resume
+service_accounts:
+  - {{email: {SA}, keys: [{{id: {LEAKED}}}]}}
+  - {{email: {backup}}}
+injects:
+  - id: backup-key
+    summary: The intruder makes the backup account a key
+    attacker: [{{create_key: {backup}, principal: {backup}, new_key: {NEW_KEY}}}]
+""")
+    runbook = tmp_path / "runbook.yaml"
+    runbook.write_text(f"""\
+id: gcp-resume
+title: Disable, then wait
+scenario: {scenario}
+phases:
+  contain:
+    - id: disable
+      action: gcp.sa.disable
+      with: {{service_account: {SA}}}
+    - id: hold
+      manual: Wait for the facilitator
+""")
+    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "inc")
+    responder = HeldResponder()
+    session = await IncidentSession.start(config, responder)
+    run = asyncio.create_task(session.run())
+    try:
+        await asyncio.wait_for(responder.holding.wait(), 60)
+        assert session.exercise is not None
+        await session.exercise.fire_now("backup-key")
+    finally:  # a crash: no close, no seal
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        session.shutdown()
+
+    second = HeldResponder()
+    second.release.set()
+    resumed = await IncidentSession.resume(session.incident_dir, second)
+    try:
+        assert resumed.exercise is not None and resumed.exercise.fired == ["backup-key"]
+        project = resumed.exercise._home["backup-key"].state
+        assert project.accounts[SA].disabled and NEW_KEY in project.keys
+        assert await asyncio.wait_for(resumed.run(), 60) == "completed"
+    finally:
+        resumed.shutdown()
+    injected = [e for e in read_entries(session.incident_dir / "journal.jsonl")
+                if e.kind == "exercise.inject"]
+    assert [(e.data["id"], e.data["holders"]) for e in injected] == [
+        ("backup-key", {NEW_KEY: backup})]
