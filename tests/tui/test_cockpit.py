@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from textual.pilot import Pilot
 
 from rescind.engine.responder import StepStatus
@@ -31,20 +30,6 @@ def _config() -> SessionConfig:
 def _approval(pilot: Pilot[Any], step: str) -> Any:
     return lambda: isinstance(pilot.app.screen, ApprovalModal) \
         and pilot.app.screen.request.step.id == step
-
-
-@pytest.fixture
-def toasts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every notification the app raises, as text."""
-    said: list[str] = []
-    original = RescindApp.notify
-
-    def record(self: RescindApp, message: str, *args: Any, **kwargs: Any) -> None:
-        said.append(str(message))
-        original(self, message, *args, **kwargs)
-
-    monkeypatch.setattr(RescindApp, "notify", record)
-    return said
 
 
 async def test_escape_never_declines_and_a_decline_reads_declined(
