@@ -34,6 +34,7 @@ class IncidentHeader(Vertical):
         self._incident_id = ""
         self._ids = Text()
         self._checkpoint = Text()
+        self._identities: list[Identity] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="header-top"):
@@ -76,19 +77,27 @@ class IncidentHeader(Vertical):
                           self._ids, hint, no_wrap=True, overflow="ellipsis"))
 
     def show_identities(self, identities: Sequence[Identity]) -> None:
-        # Wraps rather than cuts: who rescind acts as must show in full at 80 columns.
-        text = Text()
-        if not identities:
-            text.append("acting as: no cloud provider in this runbook", style="dim")
-        for n, who in enumerate(identities):
-            text.append("  " if n else "")
-            text.append(f"{who.provider} ", style="bold")
-            if who.ok:
-                text.append(who.account or "?", style="bold")
-                text.append(" as ", style="dim")
-                text.append(who.principal)
-            else:
-                text.append(f"✗ {who.problem}", style="bold red")
+        self._identities = list(identities)
+        self._show_identities()
+
+    def on_resize(self) -> None:
+        if self._identities is not None:
+            self._show_identities()
+
+    def _show_identities(self) -> None:
+        """One row, as k9s's context line: a provider acting as one identity shows its
+        account and principal; one with several (notify's recipients) their count. A
+        problem wraps instead, so its fix shows whole."""
+        found = self._identities or []
+        problem = any(not who.ok for who in found)
+        width = max(self.size.width - 2, 1)  # the row's padding
+        # The first that fits: everything; several identities as a count; ARNs cut short.
+        for collapse, short in ((False, False), (True, False), (True, True)):
+            text = identity_line(found, collapse=collapse, short=short)
+            if problem or text.cell_len <= width:
+                break
+        if not problem:
+            text.no_wrap, text.overflow = True, "ellipsis"
         self.query_one("#header-identity", Static).update(text)
 
     def show_identity_problem(self, text: str) -> None:
@@ -100,3 +109,44 @@ class IncidentHeader(Vertical):
         if self._started is not None:
             clock_text = f"elapsed {clock.elapsed(self._started)} "
             self.query_one("#header-clock", Static).update(clock_text)
+
+
+def identity_line(identities: Sequence[Identity], *, collapse: bool, short: bool) -> Text:
+    """``aws 123456789012 as arn:…:user/responder  notify: 3 recipients``. ``collapse``
+    counts a provider's identities when it has several; ``short`` cuts an ARN to what
+    follows its account, which the line already names."""
+    text = Text()
+    if not identities:
+        text.append("acting as: no cloud provider in this runbook", style="dim")
+    by_provider: dict[str, list[Identity]] = {}
+    for who in identities:
+        by_provider.setdefault(who.provider, []).append(who)
+    # Providers acting as one identity first: a cut at the right edge falls on counts.
+    order = sorted(by_provider, key=lambda name: len(by_provider[name]) > 1)
+    for n, name in enumerate(order):
+        group = by_provider[name]
+        text.append("  " if n else "")
+        bad = [who for who in group if not who.ok]
+        if bad:
+            text.append(f"{name} ", style="bold")
+            text.append(f"✗ {bad[0].problem}", style="bold red")
+        elif collapse and len(group) > 1:
+            noun = "recipients" if all(w.account.startswith("recipient ") for w in group) \
+                else "identities"
+            text.append(f"{name}: ", style="bold")
+            text.append(f"{len(group)} {noun}")
+        else:
+            for m, who in enumerate(group):
+                text.append(f"{'  ' if m else ''}{name} ", style="bold")
+                text.append(who.account or "?", style="bold")
+                text.append(" as ", style="dim")
+                text.append(_short_arn(who.principal, who.account) if short
+                            else who.principal)
+    return text
+
+
+def _short_arn(principal: str, account: str) -> str:
+    marker = f":{account}:"
+    if account and principal.startswith("arn:") and marker in principal:
+        return principal.split(marker, 1)[1]
+    return principal
