@@ -132,7 +132,7 @@ class _HeaderOnly(App[None]):
 
 async def test_the_header_says_who_rescind_acts_as_in_one_row_at_80x24() -> None:
     arn = "arn:aws:iam::123456789012:user/responder"
-    found = [Identity("aws", "123456789012", arn)] + [
+    found = [Identity("aws", "account 123456789012 (credential chain)", arn)] + [
         Identity("notify", f"recipient {name}", f"email {name}@example.com (exercise: "
                  "captured, no secret read)") for name in ("oncall", "security", "legal")]
     app = _HeaderOnly()
@@ -149,3 +149,9 @@ async def test_the_header_says_who_rescind_acts_as_in_one_row_at_80x24() -> None
         await pilot.resize_terminal(160, 24)
         await wait_for(pilot, lambda: arn in text_of(row, 158), "the whole ARN when it fits")
         assert "notify: 3 recipients" in text_of(row, 158) and row.size.height == 1
+        # A problem is shown whole, with its fix, even if it takes more rows.
+        problem = "no credentials (fix: set [aws] profile in rescind.toml)"
+        header.show_identities([Identity("aws", problem=problem), *found[1:]])
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: row.size.height > 1, "the problem wrapped")
+        assert problem in " ".join(text_of(row, 200).split())
