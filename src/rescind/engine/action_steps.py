@@ -100,7 +100,9 @@ async def reverify(session: IncidentSession, pending: dict[str, Any]) -> str:
     except ValueError:
         plan = None
     if plan is None or plan.step_id != step_id or plan.action != step.action:
-        return f"the journal names no usable plan for {step_id}'s change; it is planned again"
+        found = f"the journal names no usable plan for {step_id}'s change; it is planned again"
+        session._emit(EventKind.WARNING, message=found)
+        return found
     action_cls = registry.get(step.action)
     if action_cls is None:
         return f"{step_id} could not be checked ({step.action} is not installed); it runs again"
@@ -111,8 +113,10 @@ async def reverify(session: IncidentSession, pending: dict[str, Any]) -> str:
         # the target's state as it is now, and asks for approval again.
         session._append("action.verify", {"step": step_id, "ok": None, "recovered": True,
                                           "detail": f"could not check: {exc.message}"})
-        return (f"could not check whether {step_id} took effect ({exc.message}); "
-                "it is planned again")
+        found = (f"could not check whether {step_id} took effect ({exc.message}); "
+                 "it is planned again")
+        session._emit(EventKind.WARNING, message=found)
+        return found
     session._append("action.verify", {"step": step_id, "ok": verification.ok,
                                       "detail": verification.detail, "recovered": True})
     state = session._state(step_id)
