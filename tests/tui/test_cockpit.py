@@ -145,7 +145,8 @@ async def test_the_header_says_who_rescind_acts_as_in_one_row_at_80x24() -> None
         # k9s's context line: one row, the cloud's account and identity, the recipients
         # counted.
         assert row.size.height == 1 and "\n" not in shown, shown
-        assert shown == "aws 123456789012 as user/responder  notify: 3 recipients", shown
+        assert shown == "aws account 123456789012 as user/responder  notify: 3 recipients", \
+            shown
         await pilot.resize_terminal(160, 24)
         await wait_for(pilot, lambda: arn in text_of(row, 158), "the whole ARN when it fits")
         assert "notify: 3 recipients" in text_of(row, 158) and row.size.height == 1

@@ -111,15 +111,15 @@ class IncidentHeader(Vertical):
 
 
 # How the identity row gets shorter, step by step: notify's recipients counted;
-# accounts without their kind and note, ARNs without the account they repeat; then
+# accounts without their note, ARNs without the account they repeat; then
 # every provider with several identities counted.
 SHORTER = ("full", "recipients counted", "short names", "all counted")
 
 
 def identity_line(identities: Sequence[Identity], level: int = 0) -> Text:
     """``aws account 123456789012 (credential chain) as arn:aws:iam::123456789012:user/x``,
-    shortened to level ``level`` of SHORTER (``aws 123456789012 as user/x  notify: 3
-    recipients``)."""
+    shortened to level ``level`` of SHORTER (``aws account 123456789012 as user/x  notify:
+    3 recipients``)."""
     text = Text()
     if not identities:
         text.append("acting as: no cloud provider in this runbook", style="dim")
@@ -156,10 +156,8 @@ def _recipients(group: Sequence[Identity]) -> bool:
 
 
 def _short_place(account: str) -> str:
-    """``account 123456789012 (credential chain)`` → ``123456789012``."""
-    place = re.sub(r"\s*\(.*\)$", "", account)
-    kind, _, rest = place.partition(" ")
-    return rest or kind
+    """``account 123456789012 (credential chain)`` → ``account 123456789012``."""
+    return re.sub(r"\s*\(.*\)$", "", account)
 
 
 def _short_arn(principal: str, account: str) -> str:
