@@ -8,7 +8,8 @@ machine noise falls on both. Also reported: the home screen with its runbook
 library filled in (loaded in a thread after the first paint; from the index of
 an earlier listing, as on every start but the first), the same with no index (a
 first start, or after rescind or a runbook changed), and the heaviest imports
-before the first paint (`python -X importtime`). Goals (issue 16): first paint
+before the first paint (`python -X importtime`), and the CPU time each app used
+until its first paint (its own runs, stopped at once). Goals (issue 16): first paint
 within 1.2x the baseline, the library listed within 2x.
 
     python bench/tui_start.py [--runs 9]
@@ -54,8 +55,11 @@ LIBRARY = re.compile(rb"  (LOW|MEDIUM|HIGH|CRITICAL)  ")
 
 
 def spawn_until(code: str, markers: list[re.Pattern[bytes]], env: dict[str, str], cwd: Path,
-                timeout: float = 30.0) -> list[float]:
-    """Seconds from spawn until each marker has appeared on the terminal, in order."""
+                timeout: float = 30.0, cpu: list[float] | None = None) -> list[float]:
+    """Seconds from spawn until each marker has appeared on the terminal, in order.
+
+    ``cpu`` gets the CPU seconds the process used until it was stopped at the last
+    marker: on a shared, loaded machine that varies far less than the wall clock."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     start = time.perf_counter()
@@ -81,7 +85,11 @@ def spawn_until(code: str, markers: list[re.Pattern[bytes]], env: dict[str, str]
             while len(times) < len(markers) and markers[len(times)].search(text):
                 times.append(time.perf_counter() - start)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGKILL if cpu is not None else signal.SIGTERM)
+        if cpu is not None:
+            _, _, usage = os.wait4(proc.pid, 0)
+            proc.returncode = -signal.SIGKILL
+            cpu.append(usage.ru_utime + usage.ru_stime)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -132,8 +140,12 @@ def main() -> int:
         home: list[float] = []
         library: list[float] = []
         cold: list[float] = []
+        base_cpu: list[float] = []
+        home_cpu: list[float] = []
         for _ in range(args.runs):
             base += spawn_until(BASELINE, [FIRST_PAINT["baseline"]], env, cwd)
+            spawn_until(BASELINE, [FIRST_PAINT["baseline"]], env, cwd, cpu=base_cpu)
+            spawn_until(HOME, [FIRST_PAINT["home"]], env, cwd, cpu=home_cpu)
             first, loaded = spawn_until(HOME, [FIRST_PAINT["home"], LIBRARY], env, cwd)
             home.append(first)
             library.append(loaded)
@@ -145,6 +157,9 @@ def main() -> int:
     print(f"baseline (one Static) first paint: {b * 1000:7.1f} ms")
     print(f"rescind home first paint:          {h * 1000:7.1f} ms   ratio {h / b:.2f}x "
           f"(goal < 1.2x)")
+    bc, hc = statistics.median(base_cpu), statistics.median(home_cpu)
+    print(f"  CPU time to first paint: baseline {bc * 1000:.1f} ms, home {hc * 1000:.1f} ms"
+          f"   ratio {hc / bc:.2f}x")
     print(f"rescind home with runbook library: {lib * 1000:7.1f} ms   ratio {lib / b:.2f}x "
           "(goal < 2x)")
     print(f"  the same without the index:      {unindexed * 1000:7.1f} ms   ratio "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +132,8 @@ def test_resume_repairs_a_torn_journal_from_the_command_line(keyed: Path) -> Non
         fh.write(b'{"prev":"00')
     resumed = rescind("resume", str(incident), "--no-tui", "--auto-approve")
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    assert re.search(r"resumed at step \S+ of phase \S+; \d+ of \d+ steps done",
+                     resumed.stdout), resumed.stdout
     assert '"kind":"journal.torn"' in (incident / "journal.jsonl").read_text()
     assert rescind("verify", str(incident)).returncode == 0
 

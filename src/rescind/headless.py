@@ -83,6 +83,8 @@ class _Printer:
             self.say(f"   dry-run blocked: {visible(data['operation'])}")
         elif event.kind is EventKind.WARNING:
             self.say(f"   warning: {visible(data['message'])}")
+        elif event.kind is EventKind.RESUMED:
+            self.say(f"   {visible(data['summary'])}")
         elif event.kind is EventKind.PROGRESS:
             self.say(f"   {data['done']}/{data['total']} {visible(data['message'])}")
         elif event.kind is EventKind.SECRET:

@@ -119,5 +119,7 @@ async def test_resume_when_the_recheck_itself_fails_plans_the_step_again(
     recovered = [e.data for e in entries if e.kind == "action.verify" and e.data.get("recovered")]
     assert recovered[0]["ok"] is None and "could not check" in recovered[0]["detail"]
     assert any("could not check" in e["message"] for e in responder.of_kind(EventKind.WARNING))
+    (summary,) = [e["summary"] for e in responder.of_kind(EventKind.RESUMED)]
+    assert "1 change was in flight and re-checked: could not check whether" in summary, summary
     assert cloud.load()["calls"].count("DisableUser") == 1
     assert verify_incident(incident).exit_code == 0

@@ -71,6 +71,22 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> datetime:
     return FROZEN
 
 
+@pytest.fixture
+def toasts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every notification the app raises, as text."""
+    from rescind.tui.app import RescindApp
+
+    said: list[str] = []
+    original = RescindApp.notify
+
+    def record(self: RescindApp, message: str, *args: Any, **kwargs: Any) -> None:
+        said.append(str(message))
+        original(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(RescindApp, "notify", record)
+    return said
+
+
 async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], what: str,
                    timeout: float = 15.0) -> None:
     """Let the app run until ``condition()`` holds; fail naming ``what`` otherwise."""

@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 from textual import events
+from textual.app import App
+from textual.containers import VerticalScroll
 from textual.pilot import Pilot
-from textual.widgets import Static, TextArea
+from textual.widgets import Input, Static, TextArea
 
-from rescind.engine.responder import Approval
+from rescind.actions.base import Change, Plan, Risk
+from rescind.engine.responder import Approval, ApprovalRequest, StepState
 from rescind.engine.session import SessionConfig
 from rescind.modes import Mode
 from rescind.record.approval import sign_approval
@@ -145,3 +148,57 @@ async def test_an_approval_has_its_focus_from_the_first_frame(
             step=step, plan=plan, policy=policy, plan_file=Path("plan.json"),
             expected_names=["deploy-bot"])))
         assert app.focused is not None and app.focused.id == first
+
+
+def _long_plan_request() -> ApprovalRequest:
+    """An irreversible plan whose last warnings fall below the fold at 80x24."""
+    user = "backup-admin"
+    plan = Plan(action="drill.delete_user", step_id="delete-backdoor", params={"user": user},
+                targets=[user], risk=Risk.HIGH, reversible=False, mutating=True,
+                changes=[Change(target=user, field=f"policy-{n}", before="attached",
+                                after="detached") for n in range(8)],
+                warnings=[f"warning {n}: role session {n} stays valid until it expires"
+                          for n in range(6)],
+                summary=f"Delete the backdoor user {user}")
+    step = StepState(id="delete-backdoor", phase="eradicate", kind="action",
+                     title="Delete the backdoor user", plan=plan)
+    return ApprovalRequest(step=step, plan=plan, policy=Approval.TYPE_NAME,
+                           plan_file=Path("plan.json"), expected_names=[user])
+
+
+class _OneDialog(App[None]):
+    """The approval dialog alone, styled as in the app: no incident to open."""
+
+    CSS_PATH = RescindApp.CSS_PATH
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[Any] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(ApprovalModal(_long_plan_request()), self.answers.append)
+
+
+async def test_a_long_plan_scrolls_by_keyboard_to_its_last_warning_at_80x24() -> None:
+    app = _OneDialog()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the dialog")
+        dialog = app.screen
+        body = dialog.query_one("#approval-body", VerticalScroll)
+        more = dialog.query_one("#approval-more", Static)
+        await wait_for(pilot, lambda: more.display, "the below-the-fold hint")
+        assert "6 warning(s)" in text_of(more) and "PgDn" in text_of(more)
+        assert body.scroll_y == 0
+        # The name field keeps the focus; Down and PgDn still scroll the plan.
+        await pilot.press("down")
+        assert body.scroll_y == 1 and app.focused is dialog.query_one("#typed")
+        await pilot.press("pagedown", "pagedown", "pagedown")
+        await wait_for(pilot, lambda: not more.display, "the hint gone at the bottom")
+        assert body.scroll_y == body.max_scroll_y > 1
+        await pilot.press("up")
+        assert body.scroll_y == body.max_scroll_y - 1
+        # The name field still answers (typing into it is tested with the drill).
+        dialog.query_one("#typed", Input).value = "backup-admin"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.answers, "the answer")
+    assert [(a.approved, a.typed) for a in app.answers] == [(True, "backup-admin")]

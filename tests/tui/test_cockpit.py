@@ -9,15 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
+from textual.widgets import Static
 
+from rescind.engine.identity import Identity
 from rescind.engine.responder import StepStatus
 from rescind.engine.session import SessionConfig
 from rescind.modes import Mode
 from rescind.tui.app import RescindApp
 from rescind.tui.modals.approval import ApprovalModal
 from rescind.tui.screens.incident import IncidentScreen
+from rescind.tui.widgets.header import IncidentHeader
 from rescind.tui.widgets.steps import step_prompt
 from tests.tui import drill
 from tests.tui.conftest import kinds, screen_named, text_of, wait_for
@@ -31,20 +34,6 @@ def _config() -> SessionConfig:
 def _approval(pilot: Pilot[Any], step: str) -> Any:
     return lambda: isinstance(pilot.app.screen, ApprovalModal) \
         and pilot.app.screen.request.step.id == step
-
-
-@pytest.fixture
-def toasts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every notification the app raises, as text."""
-    said: list[str] = []
-    original = RescindApp.notify
-
-    def record(self: RescindApp, message: str, *args: Any, **kwargs: Any) -> None:
-        said.append(str(message))
-        original(self, message, *args, **kwargs)
-
-    monkeypatch.setattr(RescindApp, "notify", record)
-    return said
 
 
 async def test_escape_never_declines_and_a_decline_reads_declined(
@@ -132,3 +121,38 @@ async def test_checkpoints_show_in_the_header_and_the_anchor_copies(
         await wait_for(pilot, _approval(pilot, "delete-backdoor"), "the typed confirmation")
         await pilot.press("escape", "a")
         assert copied == [incident.anchor_line]
+
+
+class _HeaderOnly(App[None]):
+    CSS_PATH = RescindApp.CSS_PATH
+
+    def compose(self) -> ComposeResult:
+        yield IncidentHeader()
+
+
+async def test_the_header_says_who_rescind_acts_as_in_one_row_at_80x24() -> None:
+    arn = "arn:aws:iam::123456789012:user/responder"
+    found = [Identity("aws", "account 123456789012 (credential chain)", arn)] + [
+        Identity("notify", f"recipient {name}", f"email {name}@example.com (exercise: "
+                 "captured, no secret read)") for name in ("oncall", "security", "legal")]
+    app = _HeaderOnly()
+    async with app.run_test(size=(80, 24)) as pilot:
+        header = app.query_one(IncidentHeader)
+        row = header.query_one("#header-identity", Static)
+        header.show_identities(found)
+        await pilot.pause()
+        shown = text_of(row, 78).rstrip("\n")
+        # k9s's context line: one row, the cloud's account and identity, the recipients
+        # counted.
+        assert row.size.height == 1 and "\n" not in shown, shown
+        assert shown == "aws account 123456789012 as user/responder  notify: 3 recipients", \
+            shown
+        await pilot.resize_terminal(160, 24)
+        await wait_for(pilot, lambda: arn in text_of(row, 158), "the whole ARN when it fits")
+        assert "notify: 3 recipients" in text_of(row, 158) and row.size.height == 1
+        # A problem is shown whole, with its fix, even if it takes more rows.
+        problem = "no credentials (fix: set [aws] profile in rescind.toml)"
+        header.show_identities([Identity("aws", problem=problem), *found[1:]])
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: row.size.height > 1, "the problem wrapped")
+        assert problem in " ".join(text_of(row, 200).split())

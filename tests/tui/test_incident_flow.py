@@ -66,7 +66,7 @@ def _approval(pilot: Pilot[Any], step: str) -> Any:
 
 @pytest.mark.slow
 async def test_drill_from_home_to_verified_record(identity: None, workdir: Path,
-                                                  drill_cloud: Path) -> None:
+                                                  drill_cloud: Path, toasts: list[str]) -> None:
     app = RescindApp(incidents_root=Path("incidents"))
     async with app.run_test(size=(120, 40)) as pilot:
         incident = await _start_drill(pilot)
@@ -152,6 +152,9 @@ async def test_drill_from_home_to_verified_record(identity: None, workdir: Path,
         await wait_for(pilot, csv_path.exists, "the CSV export")
         assert "DeleteTrail" in csv_path.read_text()
         assert kinds(incident_dir, "timeline.export", format="csv")
+        written = sum(1 for line in csv_path.read_text().splitlines()[1:] if line)
+        await wait_for(pilot, lambda: f"{written} events written to {csv_path}" in toasts,
+                       "the export said in words")
         # The same again would overwrite it: asked first, and "Keep it" keeps the file.
         csv_path.write_text("mine")
         await pilot.press("e")
@@ -162,6 +165,7 @@ async def test_drill_from_home_to_verified_record(identity: None, workdir: Path,
         await pilot.press("escape")  # close the export dialog
         await wait_for(pilot, screen_named(pilot, "TimelineScreen"), "the timeline again")
         assert csv_path.read_text() == "mine"
+        assert sum("events written to" in t for t in toasts) == 1, "kept: nothing written"
         assert len(kinds(incident_dir, "timeline.export", format="csv")) == 1
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is incident, "back on the incident")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from rescind.engine.session import SessionConfig
 from rescind.modes import Mode
@@ -12,7 +13,7 @@ from rescind.tui.app import RescindApp
 from rescind.tui.modals.approval import ApprovalModal
 from rescind.tui.screens.incident import IncidentScreen
 from tests.tui import drill
-from tests.tui.conftest import journal, kinds, screen_named, wait_for
+from tests.tui.conftest import journal, kinds, screen_named, text_of, wait_for
 
 
 def _config(runbook: Path, **inputs: str) -> SessionConfig:
@@ -48,6 +49,8 @@ async def test_quit_mid_incident_then_resume_from_home(identity: None, workdir: 
         table = home.query_one("#incident-table", DataTable)
         # Home puts the interrupted incident in focus: Enter resumes it.
         await wait_for(pilot, lambda: app.focused is table, "the interrupted incident")
+        where = text_of(home.query_one("#incident-where", Static))
+        assert "stopped in delete-backdoor (contain); 1 step" in where, where
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
         assert app.screen.request.step.id == "delete-backdoor", "disable-key must not repeat"
@@ -60,8 +63,8 @@ async def test_quit_mid_incident_then_resume_from_home(identity: None, workdir: 
     assert [e.kind for e in journal(incident_dir)].count("incident.resume") == 1
 
 
-async def test_action_in_flight_quit_asks_and_cancel_resumes(identity: None, workdir: Path,
-                                                             drill_cloud: Path) -> None:
+async def test_action_in_flight_quit_asks_and_cancel_resumes(
+        identity: None, workdir: Path, drill_cloud: Path, toasts: list[str]) -> None:
     app = RescindApp(start=_config(drill.SLOW_RUNBOOK))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval")
@@ -88,6 +91,10 @@ async def test_action_in_flight_quit_asks_and_cancel_resumes(identity: None, wor
         incident_dir = incident.session.incident_dir
         recovered = kinds(incident_dir, "action.verify", step="revoke", recovered=True)
         assert recovered and recovered[0]["ok"] is False
+        # Resuming says where it goes on and what the cloud said of the change in flight.
+        assert ("Resumed at step revoke of phase contain; 0 of 2 steps done; 1 change was "
+                "in flight and re-checked: revoke had not taken effect; it is planned "
+                "again.") in toasts, toasts
         drill.GATE["open"].set()
         await pilot.press("enter")
         await wait_for(pilot, screen_named(pilot, "ConfirmModal"), "the close offer")
@@ -98,6 +105,11 @@ async def test_action_in_flight_quit_asks_and_cancel_resumes(identity: None, wor
         record = app.screen
         await wait_for(pilot, lambda: record.report is not None, "verification")
         assert record.report.exit_code == 0
+        await pilot.press("v")  # again: the answer is said, not only redrawn in the panel
+        await wait_for(pilot, lambda: any(t.startswith("Verified at ") for t in toasts),
+                       "the verdict of v")
+        assert re.fullmatch(r"Verified at \d\d:\d\d:\d\d UTC: intact\.",
+                            next(t for t in toasts if t.startswith("Verified at "))), toasts
         await pilot.press("escape", "h")  # back to the incident, then home: no question
         await wait_for(pilot, screen_named(pilot, "HomeScreen"), "the home screen")
         home = app.screen

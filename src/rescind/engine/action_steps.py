@@ -87,24 +87,25 @@ async def run_action(session: IncidentSession, step: ActionStep, state: StepStat
     session._finish(state, {**public, **secret_outputs}, secret_keys=set(secret_outputs))
 
 
-async def reverify(session: IncidentSession, pending: dict[str, Any]) -> None:
-    """An intent without an outcome: find out from the cloud whether it happened."""
+async def reverify(session: IncidentSession, pending: dict[str, Any]) -> str:
+    """An intent without an outcome: find out from the cloud whether it happened.
+
+    Returns what was found, in words, for the resume summary."""
     step_id = pending["step"]
     step = session._defs.get(step_id)
     if not isinstance(step, ActionStep):
-        return
+        return f"{step_id} is no change of this runbook; it runs again"
     try:
         plan = Plan.model_validate(pending["plan"])
     except ValueError:
         plan = None
     if plan is None or plan.step_id != step_id or plan.action != step.action:
-        session._emit(EventKind.WARNING,
-                      message=f"the journal names no usable plan for {step_id}'s change; "
-                              "it will be planned again")
-        return
+        found = f"the journal names no usable plan for {step_id}'s change; it is planned again"
+        session._emit(EventKind.WARNING, message=found)
+        return found
     action_cls = registry.get(step.action)
     if action_cls is None:
-        return
+        return f"{step_id} could not be checked ({step.action} is not installed); it runs again"
     try:
         verification = await call(action_cls().verify(context(session, step_id), plan, None))
     except ActionError as exc:
@@ -112,9 +113,10 @@ async def reverify(session: IncidentSession, pending: dict[str, Any]) -> None:
         # the target's state as it is now, and asks for approval again.
         session._append("action.verify", {"step": step_id, "ok": None, "recovered": True,
                                           "detail": f"could not check: {exc.message}"})
-        session._emit(EventKind.WARNING, message=f"could not check whether {step_id} took effect "
-                                         f"({exc.message}); it will be planned again")
-        return
+        found = (f"could not check whether {step_id} took effect ({exc.message}); "
+                 "it is planned again")
+        session._emit(EventKind.WARNING, message=found)
+        return found
     session._append("action.verify", {"step": step_id, "ok": verification.ok,
                                       "detail": verification.detail, "recovered": True})
     state = session._state(step_id)
@@ -129,9 +131,8 @@ async def reverify(session: IncidentSession, pending: dict[str, Any]) -> None:
                                            "details": ["confirmed by verify after a crash"]})
         session._checkpoint(f"after {step_id} (recovered)", step=step_id)
         session._finish(state, outputs)
-    else:
-        session._emit(EventKind.WARNING, message=f"step {step_id} did not take effect before the "
-                                         "interruption; it will be planned again")
+        return f"{step_id} had taken effect ({verification.detail})"
+    return f"{step_id} had not taken effect; it is planned again"
 
 
 def with_overlay_notes(plan: Plan, ctx: ActionContext) -> Plan:

@@ -89,6 +89,7 @@ class EventKind(StrEnum):
     SECRET = "secret"  # step, name, value: shown once, never journaled
     CLOSED = "closed"  # report, verify_command
     MESSAGE = "message"  # step, and a notification's channel, recipient, text (notify.send)
+    RESUMED = "resumed"  # summary: where a resumed incident goes on, what re-checking found
 
 
 @dataclass

@@ -113,6 +113,8 @@ class IncidentSession:
         self.closed = False
         self._recovered: RecoveredState | None = None
         self._review: TailReview | None = None  # unsigned lines found by resume
+        self._in_flight_at_resume = 0  # changes resume found without an outcome
+        self._rechecked: list[str] = []  # what the cloud said about them, in words
         self._secrets = KnownSecrets(inputs, secret_inputs)
         # Dry-run only: the changes approved plans would have made (actions/overlay.py).
         self._overlay = Overlay()
@@ -211,6 +213,7 @@ class IncidentSession:
         tail = recalled.tail
         session._recovered = state
         session._review = tail
+        session._in_flight_at_resume = len(tail.recheck)
         session.outputs = {k: dict(v) for k, v in state.outputs.items()}
         if session.mode is Mode.DRY_RUN:
             for step_id, changes in state.applied_changes:
@@ -257,7 +260,8 @@ class IncidentSession:
                 if tail.unsigned:
                     self._emit(EventKind.WARNING, message=tail.message())
                 for claimed in tail.recheck:
-                    await reverify(self, claimed)
+                    self._rechecked.append(await reverify(self, claimed))
+                self._emit(EventKind.RESUMED, summary=self.resume_summary())
             for phase, steps in self.runbook.phases.items():
                 if self._recovered and phase in self._recovered.phases_ended:
                     continue
@@ -393,9 +397,13 @@ class IncidentSession:
         where = (f"resumed at step {upcoming.id} of phase {upcoming.phase}" if upcoming
                  else "resumed after the last step")
         text = f"{where}; {len(finished)} of {len(self.steps)} steps done"
-        if state.pending_intent:
-            text += (f"; 1 change was in flight ({state.pending_intent['step']}) and is "
-                     "re-checked with the cloud first")
+        count = self._in_flight_at_resume
+        if count:
+            changes = "1 change was" if count == 1 else f"{count} changes were"
+            if self._rechecked:
+                text += f"; {changes} in flight and re-checked: {'; '.join(self._rechecked)}"
+            else:
+                text += f"; {changes} in flight, to be re-checked with the cloud first"
         return text
 
     def verify(self) -> Any:

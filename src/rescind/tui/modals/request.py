@@ -44,6 +44,10 @@ class RequestModal(ModalScreen[T | Aside | None]):
                 tooltip="Every key of this dialog"),
         Binding("pagedown", "scroll_body(1)", "Scroll", show=False, id="request.pagedown"),
         Binding("pageup", "scroll_body(-1)", "Scroll up", show=False, id="request.pageup"),
+        # Reached only when the focused widget has no use for them (a name field, a
+        # button): the plan's last warnings must be reachable without Tab.
+        Binding("down", "scroll_body(2)", "Scroll", show=False, id="request.down"),
+        Binding("up", "scroll_body(-2)", "Scroll up", show=False, id="request.up"),
     ]
 
     def __init__(self) -> None:
@@ -61,8 +65,11 @@ class RequestModal(ModalScreen[T | Aside | None]):
         self.app.push_screen(HelpModal(self))
 
     def action_scroll_body(self, direction: int) -> None:
+        """±1 a page, ±2 a line."""
         body = self.query(".dialog-body").first(VerticalScroll)
-        if direction > 0:
+        if abs(direction) == 2:
+            body.scroll_relative(y=direction // 2, animate=False, immediate=True)
+        elif direction > 0:
             body.scroll_page_down(animate=False)
         else:
             body.scroll_page_up(animate=False)

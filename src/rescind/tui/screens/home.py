@@ -60,6 +60,9 @@ class HomeScreen(ReportsFailures, Screen[None]):
                 tooltip="Read runbooks and incidents again"),
         Binding("escape", "leave_filter", "Back to list", id="home.leave_filter", show=False),
     ]
+    # Focused as the screen mounts: a focus() in on_mount restyled the screen a second
+    # time before the first frame (Textual had already focused the filter field).
+    AUTO_FOCUS = "#runbooks"
 
     def __init__(self, incidents_root: Path, *, settings: dict[str, Any] | None = None) -> None:
         """``settings``: what the command line resolved (`rescind run`, `resume`); None
@@ -94,7 +97,6 @@ class HomeScreen(ReportsFailures, Screen[None]):
         # A placeholder rather than a loading overlay: the list keeps keyboard focus.
         runbooks = self.query_one("#runbooks", OptionList)
         runbooks.add_option(Option(Text("reading runbooks…", style="dim"), disabled=True))
-        runbooks.focus()
         # Start loading only after the first frame is on screen.
         self.call_after_refresh(self.action_reload)
 

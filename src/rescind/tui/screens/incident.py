@@ -94,10 +94,6 @@ class IncidentScreen(ReportsFailures, IncidentKeys):
         steps.focus()
         self._refresh_overview()
         self.show_messages()  # a resumed incident's, from the journal
-        resumed = session.resume_summary()
-        if resumed:
-            self.notify(resumed[0].upper() + resumed[1:] + ".", title="Resumed", timeout=12,
-                        markup=False)
         self._load_identities()
 
     @work(thread=True, group="incident-identity", exit_on_error=False)
@@ -173,6 +169,12 @@ class IncidentScreen(ReportsFailures, IncidentKeys):
             elif event.kind is EventKind.WARNING:
                 self.notify(str(data["message"]), severity="warning", timeout=8,
                             markup=False)
+            elif event.kind is EventKind.RESUMED:
+                # Sent once the changes left in flight are re-checked, so it says what
+                # the cloud answered.
+                summary = str(data["summary"])
+                self.notify(summary[0].upper() + summary[1:] + ".", title="Resumed",
+                            timeout=12, markup=False)
             elif event.kind is EventKind.BLOCKED:
                 self.notify(f"DRY-RUN blocked {data['operation']}: nothing was changed",
                             severity="warning", markup=False)

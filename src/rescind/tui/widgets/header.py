@@ -3,6 +3,7 @@ checkpoint; and per provider the account and the identity rescind acts as."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ class IncidentHeader(Vertical):
         self._incident_id = ""
         self._ids = Text()
         self._checkpoint = Text()
+        self._identities: list[Identity] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="header-top"):
@@ -76,20 +78,26 @@ class IncidentHeader(Vertical):
                           self._ids, hint, no_wrap=True, overflow="ellipsis"))
 
     def show_identities(self, identities: Sequence[Identity]) -> None:
-        # Wraps rather than cuts: who rescind acts as must show in full at 80 columns.
-        text = Text()
-        if not identities:
-            text.append("acting as: no cloud provider in this runbook", style="dim")
-        for n, who in enumerate(identities):
-            text.append("  " if n else "")
-            text.append(f"{who.provider} ", style="bold")
-            if who.ok:
-                text.append(who.account or "?", style="bold")
-                text.append(" as ", style="dim")
-                text.append(who.principal)
-            else:
-                text.append(f"✗ {who.problem}", style="bold red")
-        self.query_one("#header-identity", Static).update(text)
+        self._identities = list(identities)
+        self._show_identities()
+
+    def on_resize(self) -> None:
+        if self._identities is not None:
+            self._show_identities()
+
+    def _show_identities(self) -> None:
+        """One row, as k9s's context line: the first of these that fits, else cut at the
+        right edge. A problem wraps instead, so its fix shows whole."""
+        found = self._identities or []
+        row = self.query_one("#header-identity", Static)
+        problem = any(not who.ok for who in found)
+        row.set_class(problem, "-problem")
+        width = max(self.size.width - 2, 1)  # the row's padding
+        for level in range(len(SHORTER)):
+            text = identity_line(found, level)
+            if problem or text.cell_len <= width:
+                break
+        row.update(text)
 
     def show_identity_problem(self, text: str) -> None:
         self.query_one("#header-identity", Static).update(
@@ -100,3 +108,61 @@ class IncidentHeader(Vertical):
         if self._started is not None:
             clock_text = f"elapsed {clock.elapsed(self._started)} "
             self.query_one("#header-clock", Static).update(clock_text)
+
+
+# How the identity row gets shorter, step by step: notify's recipients counted;
+# accounts without their note, ARNs without the account they repeat; then
+# every provider with several identities counted.
+SHORTER = ("full", "recipients counted", "short names", "all counted")
+
+
+def identity_line(identities: Sequence[Identity], level: int = 0) -> Text:
+    """``aws account 123456789012 (credential chain) as arn:aws:iam::123456789012:user/x``,
+    shortened to level ``level`` of SHORTER (``aws account 123456789012 as user/x  notify:
+    3 recipients``)."""
+    text = Text()
+    if not identities:
+        text.append("acting as: no cloud provider in this runbook", style="dim")
+    by_provider: dict[str, list[Identity]] = {}
+    for who in identities:
+        by_provider.setdefault(who.provider, []).append(who)
+    # Clouds first: a cut at the right edge falls on the notify recipients.
+    order = sorted(by_provider, key=lambda name: _recipients(by_provider[name]))
+    for n, name in enumerate(order):
+        group = by_provider[name]
+        text.append("  " if n else "")
+        bad = [who for who in group if not who.ok]
+        counted = (level >= 1 and _recipients(group)) or (level >= 3 and len(group) > 1)
+        if bad:
+            text.append(f"{name} ", style="bold")
+            text.append(f"✗ {bad[0].problem}", style="bold red")
+        elif counted:
+            text.append(f"{name}: ", style="bold")
+            text.append(f"{len(group)} {'recipients' if _recipients(group) else 'identities'}")
+        else:
+            for m, who in enumerate(group):
+                text.append(f"{'  ' if m else ''}{name} ", style="bold")
+                short = level >= 2
+                text.append((_short_place(who.account) if short else who.account) or "?",
+                            style="bold")
+                text.append(" as ", style="dim")
+                text.append(_short_arn(who.principal, who.account) if short
+                            else who.principal)
+    return text
+
+
+def _recipients(group: Sequence[Identity]) -> bool:
+    return len(group) > 1 and all(w.account.startswith("recipient ") for w in group)
+
+
+def _short_place(account: str) -> str:
+    """``account 123456789012 (credential chain)`` → ``account 123456789012``."""
+    return re.sub(r"\s*\(.*\)$", "", account)
+
+
+def _short_arn(principal: str, account: str) -> str:
+    """``arn:aws:iam::123456789012:user/x`` → ``user/x`` when the row names the account."""
+    parts = principal.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[4] and parts[4] in account:
+        return parts[5]
+    return principal
