@@ -68,7 +68,7 @@ contracts: $(VENV)/.installed-dev
 # Three workers on two cores: about a quarter of a worker's time is spent waiting on loopback
 # peers and subprocesses, which a third worker fills.
 pytest: $(VENV)/.installed-dev
-	@$(BIN)/pytest -q -p no:cacheprovider -n 3; rc=$$?; \
+	@$(BIN)/pytest -q -p no:cacheprovider -n 3 --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
 
