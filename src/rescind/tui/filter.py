@@ -193,7 +193,7 @@ class EventFilter:
                 start = found
         posted = self._posted(rows)
         if (start is not None and not isinstance(start, range)
-                and len(start) <= min((size for _, _, size in posted), default=len(rows))):
+                and len(start) < min((size for _, _, size in posted), default=len(rows))):
             return self._terms(rows, start)
         return self._scan(rows, posted)
 
@@ -260,7 +260,8 @@ class EventFilter:
                 candidates = [i for i in candidates if value not in column[i]]
             else:
                 candidates = [i for i in candidates if value in column[i]]
-        return candidates
+        # Every row: a range, so the next keystroke scans columns, not a million positions.
+        return range(len(rows)) if len(candidates) == len(rows) else candidates
 
 
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H", "%Y-%m-%d",
