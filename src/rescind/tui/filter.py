@@ -78,8 +78,9 @@ class Rows:
         self.relevant_count = self.relevant.count(True)  # for the status line, per keystroke
         self.memo: dict[_Key, Sequence[int]] = {}
         self.distinct = [frozenset(column) for column in self.columns]
+        numbers = list(range(len(self.ts)))  # the position integers every posting shares
         self.postings: list[dict[str, list[int]] | None] = [
-            _postings(column) if len(values) * 4 < len(column) else None
+            _postings(numbers, column) if len(values) * 4 < len(column) else None
             for column, values in zip(self.columns, self.distinct, strict=True)]
 
     def set_relevant(self, index: int, relevant: bool) -> None:
@@ -92,9 +93,9 @@ class Rows:
         return len(self.ts)
 
 
-def _postings(column: list[str]) -> dict[str, list[int]]:
+def _postings(numbers: list[int], column: list[str]) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
-    for position, text in enumerate(column):
+    for position, text in zip(numbers, column, strict=True):
         found.setdefault(text, []).append(position)
     return found
 
