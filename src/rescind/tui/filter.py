@@ -22,6 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 
 from rescind.timeline.event import Event
 from rescind.tui.sources import source_label
@@ -46,6 +47,12 @@ class Rows:
     narrows the previous answer instead of the whole timeline, and a backspace
     finds the answer it had a keystroke ago. ``distinct`` holds each column's
     distinct values, so a term every value (or none) contains costs no scan.
+
+    A column with few distinct values (actor, result, source...) also keeps each
+    value's row positions (``postings``): a term on it from scratch is the union of
+    the positions of the values it matches, read without looking at a row (at a
+    million events, a few milliseconds instead of a third of a second). The lists
+    share one set of position integers, so they cost 8 bytes a row a column.
     """
 
     def __init__(self, events: Sequence[Event]) -> None:
@@ -71,6 +78,10 @@ class Rows:
         self.relevant_count = self.relevant.count(True)  # for the status line, per keystroke
         self.memo: dict[_Key, Sequence[int]] = {}
         self.distinct = [frozenset(column) for column in self.columns]
+        numbers = list(range(len(self.ts)))  # the position integers every posting shares
+        self.postings: list[dict[str, list[int]] | None] = [
+            _postings(numbers, column) if len(values) * 4 < len(column) else None
+            for column, values in zip(self.columns, self.distinct, strict=True)]
 
     def set_relevant(self, index: int, relevant: bool) -> None:
         """Flag one row; answers that depended on the flags are forgotten."""
@@ -80,6 +91,13 @@ class Rows:
 
     def __len__(self) -> int:
         return len(self.ts)
+
+
+def _postings(numbers: list[int], column: list[str]) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for position, text in zip(numbers, column, strict=True):
+        found.setdefault(text, []).append(position)
+    return found
 
 
 @dataclass(frozen=True)
@@ -168,16 +186,34 @@ class EventFilter:
         return True
 
     def _narrow(self, rows: Rows) -> Sequence[int]:
-        # The smallest remembered answer this filter refines is where its scan starts.
+        # The smallest remembered answer this filter refines, or the smallest term
+        # the postings answer, is where its scan starts.
         start: Sequence[int] | None = None
         for key, found in rows.memo.items():
             if (start is None or len(found) < len(start)) and self._refines(key):
                 start = found
-        if start is not None and not isinstance(start, range):
+        posted = self._posted(rows)
+        if (start is not None and not isinstance(start, range)
+                and len(start) < min((size for _, _, size in posted), default=len(rows))):
             return self._terms(rows, start)
-        return self._scan(rows)
+        return self._scan(rows, posted)
 
-    def _scan(self, rows: Rows) -> Sequence[int]:
+    def _posted(self, rows: Rows) -> list[tuple[Term, list[list[int]], int]]:
+        """The terms on columns with postings that remove rows: the positions of the
+        values each matches, and how many they are."""
+        found: list[tuple[Term, list[list[int]], int]] = []
+        for term in self.terms:
+            postings = rows.postings[term.field] if term.field is not None else None
+            if postings is None:
+                continue
+            lists = [positions for text, positions in postings.items()
+                     if (term.value in text) != term.negate]
+            if len(lists) < len(postings):  # else every value holds: it removes nothing
+                found.append((term, lists, sum(map(len, lists))))
+        return found
+
+    def _scan(self, rows: Rows,
+              posted: list[tuple[Term, list[list[int]], int]]) -> Sequence[int]:
         candidates: Sequence[int] = range(len(rows))
         if self.since is not None or self.until is not None:
             low = self.since if self.since is not None else float("-inf")
@@ -187,14 +223,27 @@ class EventFilter:
             else:
                 ts = rows.ts
                 candidates = [i for i in candidates if low <= ts[i] <= high]
+        done: Term | None = None
+        if posted and isinstance(candidates, range):
+            # The smallest posted term's positions within the range: that term holds
+            # for every one of them, the other terms narrow them.
+            done, lists, _ = min(posted, key=lambda found: found[2])
+            # One value's list as it is; more: merging sorted runs, which sorting is.
+            positions = lists[0] if len(lists) == 1 else sorted(chain.from_iterable(lists))
+            candidates = positions[bisect_left(positions, candidates.start):
+                                   bisect_left(positions, candidates.stop)]
         if self.relevant is not None:
             flags, wanted = rows.relevant, self.relevant
             candidates = [i for i in candidates if flags[i] == wanted]
-        return self._terms(rows, candidates)
+        return self._terms(rows, candidates, done)
 
-    def _terms(self, rows: Rows, candidates: Sequence[int]) -> Sequence[int]:
+    def _terms(self, rows: Rows, candidates: Sequence[int],
+               done: Term | None = None) -> Sequence[int]:
         # Field terms first: a column is shorter to scan than the whole row.
-        for term in sorted(self.terms, key=lambda t: t.field is None):
+        terms = list(self.terms)
+        if done is not None:
+            terms.remove(done)
+        for term in sorted(terms, key=lambda t: t.field is None):
             column = rows.blob if term.field is None else rows.columns[term.field]
             value = term.value
             if term.field is not None and len(rows.distinct[term.field]) * 4 < len(candidates):
@@ -212,7 +261,8 @@ class EventFilter:
                 candidates = [i for i in candidates if value not in column[i]]
             else:
                 candidates = [i for i in candidates if value in column[i]]
-        return candidates
+        # Every row: a range, so the next keystroke scans columns, not a million positions.
+        return range(len(rows)) if len(candidates) == len(rows) else candidates
 
 
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H", "%Y-%m-%d",
