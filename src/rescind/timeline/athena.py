@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rescind.errors import ActionError, UsageError
-from rescind.redaction import redact
 from rescind.timeline.cloudtrail import MalformedRecord, from_record
-from rescind.timeline.event import Event
-from rescind.timeline.export import open_private
-from rescind.timeline.pull import PullProgress, PullResult, _dedupe
+from rescind.timeline.pull import PullProgress, PullResult
+from rescind.timeline.query_pages import spool_pages
 
 # Athena bills $5 per TB scanned (us-east-1 list price), at least 10 MB a query.
 PRICE_PER_TB = 5.0
@@ -290,35 +288,10 @@ def pull_athena(athena: Any, trail: Trail, lookup: tuple[str, str], *, accounts:
     sql, params = build_query(trail, lookup, accounts=accounts, regions=regions,
                               since=since, until=until)
     qid = run_query(athena, trail, sql, params)
-    events: list[Event] = []
-    malformed = pages = 0
-    paths: list[Path] = []
-    sink = None
-    if evidence_dir is not None:
-        evidence_dir.mkdir(parents=True, exist_ok=True)
-        path = evidence_dir / f"athena-{qid}.jsonl"
-        paths.append(path)
-        sink = open_private(path)
-    try:
-        # Page by page (NextToken followed): only one page of rows is held at a time.
-        for page in athena.get_paginator("get_query_results").paginate(QueryExecutionId=qid):
-            records = [record_of(row) for row in rows_of(page, pages == 0)]
-            pages += 1
-            if sink is not None:
-                sink.write(json.dumps(redact({"Records": records}), separators=(",", ":"),
-                                      default=str) + "\n")
-            for record in records:
-                try:
-                    events.append(from_record(record))
-                except MalformedRecord:
-                    malformed += 1
-            if progress is not None:
-                progress(PullProgress(events=len(events), pages=pages, regions_done=[],
-                                      regions_total=len(regions), throttled=0))
-    finally:
-        if sink is not None:
-            sink.close()
-    unique, duplicates = _dedupe(events)
-    return PullResult(events=unique, pages=pages, regions_done=list(regions), throttled=0,
-                      raw_pages_paths=paths, duplicates=duplicates, malformed=malformed,
-                      lookups=[lookup])
+    # Page by page (NextToken followed): only one page of rows is held at a time.
+    paginator = athena.get_paginator("get_query_results").paginate(QueryExecutionId=qid)
+    pages = ([record_of(row) for row in rows_of(page, n == 0)]
+             for n, page in enumerate(paginator))
+    return spool_pages(pages, from_record, (MalformedRecord,),
+                       evidence=evidence_dir / f"athena-{qid}.jsonl" if evidence_dir else None,
+                       shape="Records", done=list(regions), lookup=lookup, progress=progress)

@@ -25,11 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from rescind.errors import ActionError, UsageError
-from rescind.redaction import redact
-from rescind.timeline.event import Event
-from rescind.timeline.export import open_private
 from rescind.timeline.gcp_audit import AUDIT_TYPE, MalformedEntry, NotAudit, from_entry
-from rescind.timeline.pull import PullProgress, PullResult, _dedupe, _unique
+from rescind.timeline.pull import PullProgress, PullResult, _unique
+from rescind.timeline.query_pages import spool_pages
 
 # On-demand list price (US multi-region), per TiB scanned; 10 MB minimum per table read.
 PRICE_PER_TIB = 6.25
@@ -139,41 +137,17 @@ def pull_bigquery(client: Any, dataset: str, lookup: tuple[str, str], *, project
     if since > until:
         raise UsageError("--since is after --until", fix="swap them")
     sql, params = build_query(dataset, lookup, projects=projects, since=since, until=until)
-    events: list[Event] = []
-    skipped = pages = 0
-    paths: list[Path] = []
-    sink = None
-    if evidence_dir is not None:
-        evidence_dir.mkdir(parents=True, exist_ok=True)
-        path = _unique(evidence_dir / f"gcp-bigquery-{lookup[0]}.jsonl")
-        paths.append(path)
-        sink = open_private(path)
+    evidence = _unique(evidence_dir / f"gcp-bigquery-{lookup[0]}.jsonl") if evidence_dir else None
     try:
         rows = client.query_and_wait(sql, job_config=_config(params, dry_run=False),
                                      page_size=PAGE_SIZE)
-        for page in rows.pages:
-            entries = [entry_of(dict(row.items())) for row in page]
-            pages += 1
-            if sink is not None:  # the entries.list shape: convert reads it back
-                sink.write(json.dumps(redact({"entries": entries}), separators=(",", ":"),
-                                      default=str) + "\n")
-            for entry in entries:
-                try:
-                    events.append(from_entry(entry))
-                except (NotAudit, MalformedEntry, ValueError):
-                    skipped += 1
-            if progress is not None:
-                progress(PullProgress(events=len(events), pages=pages, regions_done=[],
-                                      regions_total=len(projects), throttled=0))
+        # Each page in entries.list's shape, which `timeline convert` reads back.
+        pages = ([entry_of(dict(row.items())) for row in page] for page in rows.pages)
+        return spool_pages(pages, from_entry, (NotAudit, MalformedEntry, ValueError),
+                           evidence=evidence, shape="entries", done=list(projects),
+                           lookup=lookup, progress=progress)
     except (ActionError, UsageError):
         raise
     except Exception as exc:
         raise translate_error(exc, permission="bigquery.jobs.create",
                               resource=f"dataset {dataset}") from None
-    finally:
-        if sink is not None:
-            sink.close()
-    unique, duplicates = _dedupe(events)
-    return PullResult(events=unique, pages=pages, regions_done=list(projects), throttled=0,
-                      raw_pages_paths=paths, duplicates=duplicates, malformed=skipped,
-                      lookups=[lookup])

@@ -15,22 +15,19 @@ to the same CloudTrail records LookupEvents yields.
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rescind.errors import ActionError, UsageError
 from rescind.providers.aws_names import ACCESS_KEY_PATTERN
-from rescind.redaction import redact
 from rescind.timeline.athena import SELECTED, record_of
 from rescind.timeline.cloudtrail import MalformedRecord, from_record
-from rescind.timeline.event import Event
-from rescind.timeline.export import open_private
-from rescind.timeline.pull import PullProgress, PullResult, _dedupe
+from rescind.timeline.pull import PullProgress, PullResult
+from rescind.timeline.query_pages import spool_pages
 
 # The one place CloudTrail Lake's price is said: billed per GB scanned (no estimate
 # exists before a query runs; DescribeQuery reports BytesScanned after).
@@ -174,40 +171,19 @@ def pull_lake(cloudtrail: Any, event_data_store: str, lookup: tuple[str, str], *
     sql = build_query(event_data_store, lookup, regions=regions, since=since, until=until,
                       account=account)
     qid, statistics = run_query(cloudtrail, sql)
-    events: list[Event] = []
-    malformed = pages = 0
-    paths: list[Path] = []
-    sink = None
-    if evidence_dir is not None:
-        evidence_dir.mkdir(parents=True, exist_ok=True)
-        path = evidence_dir / f"cloudtrail-lake-{qid}.jsonl"
-        paths.append(path)
-        sink = open_private(path)
-    try:
+
+    def pages() -> Iterator[list[dict[str, Any]]]:
         request: dict[str, Any] = {"QueryId": qid, "MaxQueryResults": PAGE_ROWS}
         while True:  # GetQueryResults has no botocore paginator: follow NextToken
             page = cloudtrail.get_query_results(**request)
-            records = [record_of(row) for row in rows_of(page)]
-            pages += 1
-            if sink is not None:
-                sink.write(json.dumps(redact({"Records": records}), separators=(",", ":"),
-                                      default=str) + "\n")
-            for record in records:
-                try:
-                    events.append(from_record(record))
-                except MalformedRecord:
-                    malformed += 1
-            if progress is not None:
-                progress(PullProgress(events=len(events), pages=pages, regions_done=[],
-                                      regions_total=len(regions), throttled=0))
+            yield [record_of(row) for row in rows_of(page)]
             token = page.get("NextToken")
             if not token:
-                break
+                return
             request["NextToken"] = token
-    finally:
-        if sink is not None:
-            sink.close()
-    unique, duplicates = _dedupe(events)
-    return PullResult(events=unique, pages=pages, regions_done=list(regions), throttled=0,
-                      raw_pages_paths=paths, duplicates=duplicates, malformed=malformed,
-                      lookups=[lookup], notes=[scanned(statistics)])
+
+    evidence = evidence_dir / f"cloudtrail-lake-{qid}.jsonl" if evidence_dir else None
+    result = spool_pages(pages(), from_record, (MalformedRecord,), evidence=evidence,
+                         shape="Records", done=list(regions), lookup=lookup, progress=progress)
+    result.notes.append(scanned(statistics))
+    return result

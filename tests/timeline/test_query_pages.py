@@ -1,0 +1,42 @@
+"""A query engine's pages (Athena, CloudTrail Lake, BigQuery) into the spool: nothing
+dropped silently, nothing merged that differs, raw pages kept as evidence."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from rescind.timeline.cloudtrail import MalformedRecord, from_record
+from rescind.timeline.pull import PullProgress
+from rescind.timeline.query_pages import spool_pages
+from tests.timeline.conftest import CANARIES
+
+
+def test_pages_keep_differing_copies_drop_identical_ones_and_count_the_rest(
+        records: list[dict[str, Any]], tmp_path: Path) -> None:
+    first = records[0]
+    altered = copy.deepcopy(first)  # same eventID, another source address: both kept
+    altered["sourceIPAddress"] = "198.51.100.77"
+    pages = [[first, altered], [copy.deepcopy(first), {"eventName": "NoTime"}], records[1:3]]
+    seen: list[PullProgress] = []
+    evidence = tmp_path / "evidence" / "athena-q.jsonl"
+    result = spool_pages(iter(pages), from_record, (MalformedRecord,), evidence=evidence,
+                         shape="Records", done=["us-east-1"], lookup=("AccessKeyId", "AKIA"),
+                         progress=seen.append)
+    try:
+        events = list(result.events)
+        same_id = [e for e in events if e.uid == from_record(first).uid]
+        assert len(same_id) == 2, "two records with one id that differ are both kept"
+        assert result.duplicates == 1  # the identical copy
+        assert result.malformed == 1  # the record that cannot be placed in time
+        assert len(events) == 2 + len(records[1:3])
+        assert [e.time for e in events] == sorted(e.time for e in events)
+        assert result.pages == 3 and [p.pages for p in seen] == [1, 2, 3]
+        assert result.lookups == [("AccessKeyId", "AKIA")]
+        lines = evidence.read_text().splitlines()
+        assert [len(json.loads(line)["Records"]) for line in lines] == [2, 2, 2]
+        assert not any(c in evidence.read_text() for c in CANARIES)
+    finally:
+        result.close()
