@@ -17,7 +17,7 @@ from rescind.providers.entra import EntraProvider
 from rescind.sandbox.arm import ArmFake, start_arm_fake
 from rescind.sandbox.graph import GraphFake, start_graph_fake
 from rescind.sandbox.graph_scenario import Scenario
-from rescind.sandbox.loganalytics import LogAnalyticsFake, tenant_tables
+from rescind.sandbox.loganalytics import WORKSPACE_ID, LogAnalyticsFake, tenant_tables
 from rescind.timeline.entra_records import convert_files
 from rescind.timeline.entra_source import AzureActivitySource, EntraSource
 from rescind.timeline.loganalytics import kql_string
@@ -199,3 +199,15 @@ async def test_the_step_plan_shows_the_row_count_before_anything_runs(
     # Started and Succeeded rows of the two operations: what the pull will read.
     assert plan.warnings[0].startswith("Log Analytics will return 4 rows (AzureActivity 4)")
     assert plan.state["cost"] == plan.warnings[0] and "(Log Analytics)" in plan.summary
+
+
+def test_a_workspace_id_is_a_guid_or_refused() -> None:
+    from pydantic import ValidationError
+
+    from rescind.providers.entra_settings import EntraSettings
+
+    assert EntraSettings.model_validate({"workspace_id": WORKSPACE_ID}).workspace_id
+    # It names the evidence file and goes into the query's URL: a path is refused.
+    for bad in ("../../etc/x", f"{WORKSPACE_ID}/../other"):
+        with pytest.raises(ValidationError):
+            EntraSettings.model_validate({"workspace_id": bad})

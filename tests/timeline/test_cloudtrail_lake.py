@@ -141,11 +141,14 @@ def test_the_dry_run_guard_lets_a_lone_select_through_and_nothing_else(
                           f"CREATE TABLE x AS {select}",
                           f"SELECT eventID INTO copy FROM {EXAMPLE_STORE_ID}"):
             assert "QueryId" not in cloudtrail.start_query(QueryStatement=statement)
+        # A SELECT whose results Lake would deliver into a bucket writes: blocked too.
+        assert "QueryId" not in cloudtrail.start_query(
+            QueryStatement=select, DeliveryS3Uri="s3://example-bucket/results")
     finally:
         provider.close()
     # The fake's own log: only the SELECT reached the service.
     assert [r.get("QueryStatement") for r in lake_log] == [select]
-    assert [c.operation for c in blocked] == ["cloudtrail:StartQuery"] * 3
+    assert [c.operation for c in blocked] == ["cloudtrail:StartQuery"] * 4
 
 
 @pytest.mark.parametrize(("lookup", "store", "regions"), [

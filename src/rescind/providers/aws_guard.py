@@ -68,6 +68,8 @@ def is_read_query(service: str, operation: str, params: Mapping[str, Any]) -> bo
     field = _QUERY_FIELDS.get(f"{service}:{operation}")
     if field is None:
         return False
+    if params.get("DeliveryS3Uri"):  # CloudTrail Lake would write the results to a bucket
+        return False
     sql = str(params.get(field, "")).strip().rstrip(";")
     return sql[:7].upper() == "SELECT " and ";" not in sql and " INTO " not in sql.upper()
 

@@ -28,9 +28,11 @@ class _Common(BaseModel):
                                     "in one step (default limit 20)")
     concurrency: int = Field(default=DEFAULT_WIDTH, ge=1, le=256,
                              description="Calls at once for many-target steps")
-    workspace_id: str | None = Field(default=None, description="The Log Analytics workspace "
-                                     "(its id, a GUID) that timeline pulls with via: "
-                                     "log-analytics query")
+    # A GUID only: it names the evidence file and goes into the query's URL path.
+    workspace_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$",
+        description="The Log Analytics workspace (its id, a GUID) that timeline pulls with "
+        "via: log-analytics query")
     logs_url: str = Field(default="https://api.loganalytics.io",
                           description="The Log Analytics query endpoint")
     # Only the simulated tenant sets this: real credentials come from azure-identity.

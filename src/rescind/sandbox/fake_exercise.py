@@ -25,9 +25,12 @@ from rescind.sandbox.scenario_exercise import Fired, InjectBase
 
 class Fake(Protocol):
     """What a simulated cloud gives its exercise: play an inject, dump and load its state,
-    and call ``on_change`` after each change a request made."""
+    the lock its requests change it under, and call ``on_change`` after each change."""
 
     on_change: Callable[[], None] | None
+
+    @property
+    def lock(self) -> threading.RLock: ...
 
     def play(self, inject: Any, at: datetime) -> Fired: ...
 
@@ -45,11 +48,12 @@ class FakeExercise:
         self._lock = threading.Lock()
 
     def fire(self, inject: InjectBase, at: datetime, *, log: bool = True) -> Fired:
-        fired = self.fake.play(inject, at)
-        if log:
-            self._write({"op": "state", "state": self.fake.dump(), "inject": {
-                "id": inject.id, "at": at.isoformat(), "targets": list(fired),
-                "holders": fired.holders}})
+        with self.fake.lock:  # no request's change between the inject and its snapshot
+            fired = self.fake.play(inject, at)
+            if log:
+                self._save({"op": "state", "inject": {
+                    "id": inject.id, "at": at.isoformat(), "targets": list(fired),
+                    "holders": fired.holders}})
         return fired
 
     def save_to(self, path: Path, scenario_file: Path | None) -> None:
@@ -81,16 +85,21 @@ class FakeExercise:
         return fired
 
     def _changed(self) -> None:
-        self._write({"op": "state", "state": self.fake.dump()})
+        self._save({"op": "state"})
 
-    def _write(self, line: dict[str, Any]) -> None:
+    def _save(self, line: dict[str, Any]) -> None:
         if self.path is None:
             return
-        text = json.dumps(line, separators=(",", ":"), default=str) + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        # Snapshot and write as one step, under the fake's lock first (the lock its requests
+        # hold when they call on_change): lines land in the order of the changes, so the
+        # last one is the latest state, and no request changes the state while it is dumped.
+        with self.fake.lock, self._lock:
+            line["state"] = self.fake.dump()
+            text = json.dumps(line, separators=(",", ":"), default=str) + "\n"
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

@@ -10,7 +10,9 @@ The state is saved and restored by ``fake_exercise.FakeExercise``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -30,6 +32,10 @@ class GcpFake:
     def __init__(self, state: GcpState, scenario: GcpScenario) -> None:
         self.state = state
         self.scenario = scenario
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self.state.lock
 
     @property
     def on_change(self) -> Callable[[], None] | None:
@@ -105,8 +111,10 @@ class GcpFake:
                     "keys": [asdict(k) | {"created": k.created.isoformat(),
                                           "expires": k.expires.isoformat() if k.expires
                                           else None} for k in self.state.keys.values()],
-                    "project_policy": self.state.project_policy,
-                    "providers": self.state.providers, "log": self.state.log}
+                    # Copies: the snapshot is written after the lock is let go.
+                    "project_policy": copy.deepcopy(self.state.project_policy),
+                    "providers": copy.deepcopy(self.state.providers),
+                    "log": list(self.state.log)}
 
     def load(self, saved: dict[str, Any]) -> None:
         state = self.state

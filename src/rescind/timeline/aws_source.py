@@ -11,12 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rescind.errors import ActionError, UsageError
+from rescind.errors import ActionError, RescindError, UsageError
 from rescind.providers.aws_names import ACCESS_KEY_PATTERN, iam_name
 from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
-from rescind.timeline.pull import PullProgress, PullResult
+from rescind.timeline.pull import PullProgress, PullResult, threadsafe
 from rescind.timeline.sources import TimelineSource, register, via_option
 
 
@@ -247,26 +247,17 @@ async def _pull_lake(provider: Any, state: dict[str, Any], *, regions: list[str]
     region = store.split(":")[3] if store.startswith("arn:") else provider.region
     cloudtrail = provider.client("cloudtrail", region)
     kind, value = state["lookup"]
-    result: PullResult = await provider.run(
-        pull_lake, cloudtrail, store, (kind, value), regions=regions, since=since,
-        until=until, account=account, progress=_threadsafe(progress),
-        evidence_dir=evidence_dir)
+    try:
+        result: PullResult = await provider.run(
+            pull_lake, cloudtrail, store, (kind, value), regions=regions, since=since,
+            until=until, account=account, progress=threadsafe(progress),
+            evidence_dir=evidence_dir)
+    except RescindError:
+        raise
+    except Exception as exc:  # a missing store or permission: one message with its fix
+        raise provider.translate_error(exc, action="cloudtrail:StartQuery",
+                                       resource=store) from None
     return result
-
-
-def _threadsafe(progress: Callable[[PullProgress], None] | None
-                ) -> Callable[[PullProgress], None] | None:
-    """Progress reported from a worker thread, delivered on the event loop."""
-    import asyncio
-
-    if progress is None:
-        return None
-    loop = asyncio.get_running_loop()
-
-    def report(snapshot: PullProgress) -> None:
-        loop.call_soon_threadsafe(progress, snapshot)
-
-    return report
 
 
 async def _pull_athena(provider: Any, state: dict[str, Any], *, regions: list[str],
@@ -277,7 +268,7 @@ async def _pull_athena(provider: Any, state: dict[str, Any], *, regions: list[st
 
     trail = Trail.from_settings(provider.athena)
     athena = provider.client("athena", provider.region)
-    report = _threadsafe(progress)
+    report = threadsafe(progress)
     kind, value = state["lookup"]
     result: PullResult = await provider.run(pull_athena, athena, trail, (kind, value),
                               accounts=list(state["accounts"]), regions=regions,

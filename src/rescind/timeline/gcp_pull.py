@@ -36,6 +36,7 @@ from rescind.timeline.pull import (
     _Stopped,
     _Totals,
     _unique,
+    threadsafe,
 )
 
 PAGE_SIZE = 1000
@@ -132,14 +133,7 @@ async def pull_audit_logs(provider: Any, *, projects: list[str], lookup: tuple[s
         raise ActionError("the window starts after it ends", retryable=False,
                           fix="swap since and until")
     loop = asyncio.get_running_loop()
-    report: Callable[[PullProgress], None] | None = None
-    if progress is not None:
-        callback = progress
-
-        def report(snapshot: PullProgress) -> None:
-            loop.call_soon_threadsafe(callback, snapshot)
-
-    totals = _Totals(len(projects), report)
+    totals = _Totals(len(projects), threadsafe(progress))
     paths: list[Path] = []
     if evidence_dir is not None:
         evidence_dir.mkdir(parents=True, exist_ok=True)

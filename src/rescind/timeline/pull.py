@@ -343,14 +343,7 @@ async def _pull_into(
         raise UsageError("--since is after --until", fix="swap them")
     regions = list(dict.fromkeys(regions))
     loop = asyncio.get_running_loop()
-    report: Callable[[PullProgress], None] | None = None
-    if progress is not None:
-        callback = progress
-
-        def report(snapshot: PullProgress) -> None:
-            loop.call_soon_threadsafe(callback, snapshot)
-
-    totals = _Totals(len(regions), report)
+    totals = _Totals(len(regions), threadsafe(progress))
     paths: list[Path] = []
     if evidence_dir is not None:
         evidence_dir.mkdir(parents=True, exist_ok=True)
