@@ -194,8 +194,7 @@ _INTERRUPTED = """
 import sys
 from rescind.runbook import conditions
 conditions.EVAL_SECONDS = 3600
-# Runs for minutes in constant memory: a condition that allocated would meet its memory
-# budget first when the machine is slow to deliver the Ctrl-C (seen on a busy CI runner).
+# Runs for minutes in constant memory, so only the Ctrl-C can end it.
 cond = conditions.compile_condition("inputs.l.all(a, inputs.l.all(b, b >= 0))")
 try:
     cond.evaluate({"l": list(range(30_000))}, {})
@@ -234,3 +233,15 @@ def test_ctrl_c_stops_a_running_condition_and_its_child() -> None:
     assert out == "interrupted\n"
     for child in children:
         assert not Path(f"/proc/{child}").exists()
+
+
+def test_a_child_killed_by_ctrl_c_is_an_interrupt_not_a_memory_error() -> None:
+    """Ctrl-C reaches the child first (it has the default handler) and this process's own
+    KeyboardInterrupt can come late: the child's death by SIGINT must read as Ctrl-C."""
+    from rescind.runbook.budget import run_bounded
+
+    def interrupted() -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # in the child only: what the terminal sends
+
+    with pytest.raises(KeyboardInterrupt):
+        run_bounded(interrupted, seconds=60, memory_bytes=256 * 2**20)

@@ -94,6 +94,10 @@ def run_bounded(compute: Callable[[], Any], *, seconds: float, memory_bytes: int
         os.close(read_fd)
         if not reaped:
             _kill(pid)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT:
+        # Ctrl-C killed the child; this process's own KeyboardInterrupt may not have been
+        # raised yet (no Python code ran between the wait and here): the same answer.
+        raise KeyboardInterrupt
     if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
         raise BudgetExceeded(f"it needed more than {memory_bytes // 2**20} MB of memory")
     return json.loads(data)
