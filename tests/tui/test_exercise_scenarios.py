@@ -203,3 +203,31 @@ async def test_root_credential_use_exercise(identity: None, workdir: Path) -> No
                  "- Step delete\\_backdoor\\_keys was skipped: the night role cannot",
                  "- Inject root-console-password noticed "):
         assert line in report, line
+
+
+@pytest.mark.slow
+async def test_connector_in_three_clouds_exercise(identity: None, workdir: Path) -> None:
+    """The seed's connector compromised in AWS, Azure and Google Cloud at once, through the
+    app: every inject-minted credential ends with the principal that holds it."""
+    from tests.engine.test_connector_three_clouds import NEW_KEY, NEW_SECRET, ROLE, SA, SP
+
+    incident_dir, log, account = await _play(
+        "third-party-connector-compromise",
+        {"role": ROLE, "service_principal": SP, "service_account": SA,
+         "app": "e0000000-0000-4000-8000-0000000000a1"}, [], {})
+    assert not [entry for entry in log if entry.startswith("FailureModal")], log
+    assert account["role_policies"][ROLE] == ["AWSRevokeOlderSessions"]
+    score = load_score(incident_dir)
+    assert _injects(score) == {"aws-new-session": ("after_step", True),
+                               "gcp-new-key": ("after_step", True),
+                               "entra-new-secret": ("after_step", True),
+                               "entra-sign-in-again": ("after_step", False)}
+    contained = {c.id: c.step for c in score.credentials}
+    assert contained == {
+        ROLE: "aws_delete_policy", SP: "entra_disable", SA: "gcp_disable",
+        f"arn:aws:iam::123456789012:role/{ROLE}": "aws_delete_policy",
+        "ASIAEXAMPLEVENDOR003": "aws_revoke_sessions",
+        NEW_KEY: "gcp_disable", NEW_SECRET: "entra_disable"}
+    report = _report(incident_dir, score)
+    assert "- Inject gcp-new-key noticed " in report
+    assert "was never contained" not in report
