@@ -71,11 +71,14 @@ async def respond_until_sealed(pilot: Pilot[Any], log: list[str],
     A step named in ``failures`` that fails is retried (``"retry"``) or skipped with
     that text as the reason; any other failure fails the test."""
     app = pilot.app
-    handled: set[int] = set()
+    # The dialogs answered, held (not their id()s): a closed dialog's id can be reused by
+    # the next one once the first is freed, which then looked answered and was never
+    # answered (a 60 s time-out seen once on CI).
+    handled: list[Any] = []
 
     def next_dialog() -> bool:
         screen = app.screen
-        return (id(screen) not in handled and type(screen).__name__ in (
+        return (all(screen is not h for h in handled) and type(screen).__name__ in (
             "ApprovalModal", "AcknowledgeModal", "AnswerModal", "FailureModal",
             "ConfirmModal", "SecretModal") and app.focused is not None
             and app.focused.screen is screen) or type(screen).__name__ == "RecordScreen"
@@ -84,7 +87,7 @@ async def respond_until_sealed(pilot: Pilot[Any], log: list[str],
         await wait_for(pilot, next_dialog, "the next dialog", timeout=60)
         screen = app.screen
         name = type(screen).__name__
-        handled.add(id(screen))
+        handled.append(screen)
         if name == "RecordScreen":
             return screen
         log.append(f"{name}:{getattr(getattr(screen, 'step', None), 'id', '')}")
