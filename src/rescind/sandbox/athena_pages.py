@@ -10,12 +10,12 @@ paging is exercised as against AWS.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from rescind.sandbox.moto_requests import read_body
+from rescind.sandbox.page_tokens import page_token, token_offset
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 TARGET = "AmazonAthena.GetQueryResults"
@@ -31,7 +31,7 @@ def paged(app: WsgiApp) -> WsgiApp:
         try:
             request = json.loads(read_body(environ) or b"{}")
             limit = int(request.get("MaxResults", MAX_RESULTS))
-            offset = _offset(request.get("NextToken"), str(request.get("QueryExecutionId")))
+            offset = token_offset(request.get("NextToken"), str(request.get("QueryExecutionId")))
             if not 1 <= limit <= MAX_RESULTS:
                 raise ValueError(f"MaxResults must be between 1 and {MAX_RESULTS}")
         except (ValueError, TypeError) as exc:
@@ -51,23 +51,11 @@ def paged(app: WsgiApp) -> WsgiApp:
         rows = reply.get("ResultSet", {}).get("Rows", [])
         reply["ResultSet"]["Rows"] = rows[offset:offset + limit]
         if offset + limit < len(rows):
-            reply["NextToken"] = base64.urlsafe_b64encode(json.dumps(
-                {"q": request.get("QueryExecutionId"), "o": offset + limit}).encode()).decode()
+            reply["NextToken"] = page_token(str(request.get("QueryExecutionId")),
+                                            offset + limit)
         return _reply(start_response, "200 OK", reply)
 
     return wrapped
-
-
-def _offset(token: Any, qid: str) -> int:
-    if token is None:
-        return 0
-    try:
-        data = json.loads(base64.urlsafe_b64decode(str(token).encode()))
-        if data["q"] != qid:
-            raise ValueError("a token from another query")
-        return int(data["o"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("the NextToken is not valid for this query") from None
 
 
 def _reply(start_response: Callable[..., Any], status: str,

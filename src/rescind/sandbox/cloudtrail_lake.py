@@ -18,7 +18,6 @@ Grammar: ``SELECT field [AS name], ... FROM <store id> [WHERE cond [AND cond]...
 
 from __future__ import annotations
 
-import base64
 import json
 import operator
 import re
@@ -28,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from rescind.sandbox.page_tokens import page_token, token_offset
 
 OPERATIONS = frozenset({"StartQuery", "DescribeQuery", "GetQueryResults"})
 # AWS's documented example event data store.
@@ -155,8 +156,7 @@ class FakeLake:
                                 "TotalResultsCount": len(query.rows),
                                 "BytesScanned": query.statistics["BytesScanned"]}}
         if end < len(query.rows):
-            reply["NextToken"] = base64.urlsafe_b64encode(
-                json.dumps({"q": query.qid, "o": end}).encode()).decode()
+            reply["NextToken"] = page_token(query.qid, end)
         return reply
 
 
@@ -297,13 +297,8 @@ def _holds(value: Any, op: str, literals: list[str]) -> bool:
 
 
 def _offset(token: Any, qid: str) -> int:
-    if token is None:
-        return 0
     try:
-        data = json.loads(base64.urlsafe_b64decode(str(token).encode()))
-        if data["q"] != qid:
-            raise ValueError("token from another query")
-        return int(data["o"])
-    except (ValueError, KeyError, TypeError):
+        return token_offset(token, qid)
+    except ValueError:
         raise LakeError("InvalidNextTokenException",
                         "The NextToken is not valid for this query.") from None

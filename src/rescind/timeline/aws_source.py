@@ -195,14 +195,7 @@ async def _resolve_athena(provider: Any, lookup: AwsLookup,
     from rescind.timeline.athena import Trail, trail_accounts
 
     trail = Trail.from_settings(provider.athena)
-    if lookup.role_arn:
-        # A role's name finds its sessions in every account; an ARN, in its own.
-        role = lookup.role_arn
-        where = ["role", role] if role.startswith("arn:") else ["role_name", role]
-    elif lookup.access_key_id:
-        where = ["AccessKeyId", lookup.access_key_id]
-    else:
-        where = ["Username", iam_name(str(lookup.user), "user")]
+    where = _query_column(lookup)
     if account is not None:
         accounts = [account]
     else:
@@ -225,14 +218,18 @@ def _resolve_lake(provider: Any, lookup: AwsLookup) -> dict[str, Any]:
                          fix="set aws.event_data_store = \"arn:aws:cloudtrail:REGION:ACCOUNT:"
                              "eventdatastore/ID\" in rescind.toml (docs/scale.md)")
     event_data_store_id(provider.event_data_store)
+    return {"via": "cloudtrail-lake", "lookup": _query_column(lookup)}
+
+
+def _query_column(lookup: AwsLookup) -> list[str]:
+    """What a query engine (Athena, CloudTrail Lake) matches: a role's name finds its
+    sessions in every account, an ARN in its own; else the key or the user."""
     if lookup.role_arn:
         role = lookup.role_arn
-        where = ["role", role] if role.startswith("arn:") else ["role_name", role]
-    elif lookup.access_key_id:
-        where = ["AccessKeyId", lookup.access_key_id]
-    else:
-        where = ["Username", iam_name(str(lookup.user), "user")]
-    return {"via": "cloudtrail-lake", "lookup": where}
+        return ["role", role] if role.startswith("arn:") else ["role_name", role]
+    if lookup.access_key_id:
+        return ["AccessKeyId", lookup.access_key_id]
+    return ["Username", iam_name(str(lookup.user), "user")]
 
 
 async def _pull_lake(provider: Any, state: dict[str, Any], *, regions: list[str],
