@@ -5,6 +5,11 @@ stays cheap (``rescind --help`` and the TUI's first paint never load the SDK).
 Blocking SDK calls run on the provider's own thread pool (``run``/``acall``), as wide
 as its HTTP connection pool, so concurrent targets are not capped by asyncio's
 small default executor.
+
+One concern at ~470 lines: how rescind reaches AWS as whom. Sessions, the assumed
+accounts' credentials, the shared clients that sign each request as its account, and
+the thread pool all hold one lock and one cache; split apart, each would reach into
+the others' state. Settings, the guard, errors and names live beside it (aws_*.py).
 """
 
 from __future__ import annotations
