@@ -9,6 +9,7 @@ Graph auditLogs), as the responder's timeline pull reads them.
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -321,3 +322,158 @@ phases:
                 if e.kind == "exercise.inject"]
     assert [(e.data["id"], e.data["holders"]) for e in injected] == [
         ("backup-key", {NEW_KEY: backup})]
+
+
+def _vault(sandbox: Any, path: str, body: dict[str, Any], token: str | None = None) -> Any:
+    """A Vault API call as the responder; its answer, or the HTTP status of a refusal."""
+    request = urllib.request.Request(
+        f"{sandbox.address}/v1/{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"X-Vault-Token": token or sandbox.provider_settings()["token"]})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            text = reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    return json.loads(text) if text else None
+
+
+async def test_a_resumed_vault_exercise_keeps_the_revocation_and_the_injects_token(
+        tmp_path: Path, identity: None) -> None:
+    """Through the engine: the responder revoked the leaked token, the attacker made a
+    child of another; killed and resumed, the Vault holds both changes, and the saved
+    state names tokens by accessor only: no token id the first Vault minted is in it."""
+    import asyncio
+
+    from rescind.engine.session import IncidentSession, SessionConfig
+    from rescind.modes import Mode
+    from tests.sandbox.test_injects import HeldResponder
+
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("""\
+name: vault-resume
+vault:
+  tokens:
+    - {name: leaked, accessor: leakedAccessorEXAMPLE001, display_name: token-deploy}
+    - {name: other, accessor: otherTeamAccessorEXAMPL1, display_name: token-billing}
+  injects:
+    - id: vault-child
+      summary: The intruder makes a child of the billing token
+      attacker: [{token: other, create_token: backup}]
+""")
+    runbook = tmp_path / "runbook.yaml"
+    runbook.write_text(f"""\
+id: vault-resume
+title: Revoke, then wait
+scenario: {scenario}
+phases:
+  contain:
+    - id: revoke
+      action: vault.token.revoke
+      with: {{accessor: leakedAccessorEXAMPLE001}}
+    - id: hold
+      manual: Wait for the facilitator
+""")
+    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "inc")
+    responder = HeldResponder()
+    session = await IncidentSession.start(config, responder)
+    run = asyncio.create_task(session.run())
+    try:
+        await asyncio.wait_for(responder.holding.wait(), 60)
+        assert session.exercise is not None
+        await session.exercise.fire_now("vault-child")
+        first = session.exercise._home["vault-child"]
+        minted = {first.responder_token, *first.state.tokens,
+                  *(t.id for t in first.tokens.values())}
+        (child,) = [t.accessor for t in first.state.tokens.values()
+                    if t.display_name == "token-backup"]
+    finally:  # a crash: no close, no seal
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        session.shutdown()
+
+    saved = (session.incident_dir / "exercise" / "vault.jsonl").read_text()
+    assert child in saved and "otherTeamAccessorEXAMPL1" in saved
+    assert [i for i in minted if i in saved] == []
+
+    second = HeldResponder()
+    second.release.set()
+    resumed = await IncidentSession.resume(session.incident_dir, second)
+    try:
+        assert resumed.exercise is not None and resumed.exercise.fired == ["vault-child"]
+        vault = resumed.exercise._home["vault-child"]
+        assert _vault(vault, "auth/token/lookup-accessor",
+                      {"accessor": "leakedAccessorEXAMPLE001"}) == 400  # still revoked
+        made = _vault(vault, "auth/token/lookup-accessor", {"accessor": child})["data"]
+        parent = vault.state.tokens[vault.state.by_accessor(child).parent]
+        assert made["display_name"] == "token-backup"
+        assert parent.accessor == "otherTeamAccessorEXAMPL1"
+        # The attacker's token is still refused; the new ids are not the first Vault's.
+        assert vault.state.by_accessor(child).id not in minted
+        assert await asyncio.wait_for(resumed.run(), 60) == "completed"
+    finally:
+        resumed.shutdown()
+
+
+def test_vault_state_survives_a_crash_without_its_secrets(tmp_path: Path) -> None:
+    """AppRole secret ids, leases, KV versions, database rotations, policies and the
+    audit device come back as they were; secret values are not saved."""
+    path = tmp_path / "vault.jsonl"
+    spec = tmp_path / "vault.yaml"
+    spec.write_text("""\
+name: vault-state
+vault:
+  tokens: [{name: leaked, accessor: leakedAccessorEXAMPLE001}]
+  roles:
+    - name: deploy
+      role_id: 00000000-0000-4000-8000-00000000a001
+      secret_ids:
+        - {accessor: 00000000-0000-4000-8000-00000000b001,
+           secret_id: 00000000-0000-4000-8000-00000000c001}
+        - {accessor: 00000000-0000-4000-8000-00000000b002}
+  kv:
+    - path: secret/payments/db
+      versions: [{data: {password: example-not-a-real-password}}]
+  database:
+    connections: [{name: payments}]
+    static_roles: [{name: app, db_name: payments, username: app}]
+  aws_roles: [deploy]
+  leases: [{id: aws/creds/deploy/leaseEXAMPLE0000001, token: leaked}]
+""")
+    with start_vault_sandbox(spec) as first:
+        first.exercise().save_to(path, spec)
+        before = first.state.static_roles["app"].last_rotation
+        role = "auth/approle/role/deploy"
+        _vault(first, f"{role}/secret-id-accessor/destroy",
+               {"secret_id_accessor": "00000000-0000-4000-8000-00000000b002"})
+        _vault(first, f"{role}/role-id", {"role_id": "00000000-0000-4000-8000-00000000a002"})
+        _vault(first, "secret/data/payments/db", {"data": {"password": "rotated-value-xyz"}})
+        _vault(first, "database/rotate-root/payments", {})
+        _vault(first, "database/rotate-role/app", {})
+        _vault(first, "sys/leases/revoke", {"lease_id": "aws/creds/deploy/leaseEXAMPLE0000001"})
+        _vault(first, "sys/policies/acl/quarantine", {"policy": 'path "*" {capabilities=["deny"]}'})
+        rotated = first.state.static_roles["app"].last_rotation
+        audit = first.audit_path.read_text()
+        secrets_ = [first.state.roles["deploy"].secret_ids[
+            "00000000-0000-4000-8000-00000000b001"].secret_id,
+            first.state.static_roles["app"].password, "rotated-value-xyz",
+            "00000000-0000-4000-8000-00000000a002", *first.state.tokens]
+    saved = path.read_text()
+    assert [s for s in secrets_ if s in saved] == []
+    with start_vault_sandbox(spec) as second:
+        second.exercise().restore(path, {})
+        state = second.state
+        deploy = state.roles["deploy"]
+        assert sorted(deploy.secret_ids) == ["00000000-0000-4000-8000-00000000b001"]
+        assert deploy.secret_ids["00000000-0000-4000-8000-00000000b001"].secret_id == \
+            "00000000-0000-4000-8000-00000000c001"  # the scenario's, re-minted from the seed
+        # The role id the responder replaced is neither the leaked one nor saved.
+        assert deploy.role_id not in ("00000000-0000-4000-8000-00000000a001",
+                                      "00000000-0000-4000-8000-00000000a002")
+        kv = state.kv["payments/db"]
+        assert [v.data for v in kv] == [{"password": "example-not-a-real-password"},
+                                        {"password": "HIDDEN_DUE_TO_SECURITY_REASONS"}]
+        assert state.connections["payments"].root_rotations == 1
+        assert state.static_roles["app"].last_rotation == rotated != before
+        assert state.leases == {}
+        assert state.policies["quarantine"] == {"*": ["deny"]}
+        assert second.audit_path.read_text() == audit
