@@ -11,11 +11,11 @@ ISO 8601. Other top-level sections (another cloud's) are left to their sandboxes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rescind.sandbox.scenario_exercise import InjectBase, unique_injects
+from rescind.sandbox.scenario_exercise import AttackerInject, unique_injects
 from rescind.sandbox.scenario_file import read_mapping, validate
 
 TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
@@ -148,14 +148,8 @@ class EntraAttackSpec(_Model):
         return self
 
 
-class EntraInjectSpec(InjectBase):
+class EntraInjectSpec(AttackerInject[EntraAttackSpec]):
     """An inject in the simulated tenant (docs/exercises.md, Injects)."""
-
-    ACTS: ClassVar[str] = "attacker:"
-    attacker: list[EntraAttackSpec] = Field(default_factory=list)
-
-    def acts(self) -> bool:
-        return bool(self.attacker)
 
 
 class EntraSpec(_Model):
