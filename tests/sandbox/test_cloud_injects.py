@@ -9,6 +9,7 @@ Graph auditLogs), as the responder's timeline pull reads them.
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from rescind.errors import UsageError
+from rescind.sandbox.arm import ArmFake, start_arm_fake
 from rescind.sandbox.gcp import GcpSandbox, start_gcp_sandbox
 from rescind.sandbox.graph import GraphFake, start_graph_fake
 from rescind.sandbox.vault import start_vault_sandbox
@@ -29,6 +31,9 @@ NEW_KEY = "2e4b1d0f6c8e3b5d7f9a1c2e4b6d8f0a1b3c5d7e"
 SP = "e0000000-0000-4000-8000-0000000000e1"
 SECRET = "f0000000-0000-4000-8000-000000000001"
 NEW_SECRET = "f0000000-0000-4000-8000-0000000000aa"
+MI = "c0000000-0000-4000-8000-000000000001"
+INTRUDER = "c0000000-0000-4000-8000-0000000000ff"
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
 
 SCENARIO = f"""\
 name: two-clouds
@@ -65,6 +70,20 @@ entra:
       summary: The intruder signs in with the leaked secret
       attacker:
         - {{sign_in: {SP}, secret: {SECRET}}}
+azure:
+  identities:
+    - {{name: deploy-mi, resource_group: rg-prod, principal_id: {MI},
+       client_id: c1000000-0000-4000-8000-000000000001}}
+  role_assignments:
+    - {{name: d0000000-0000-4000-8000-000000000001, principal_id: {MI}, role: Owner}}
+  injects:
+    - id: azure-moves
+      summary: The intruder makes its own principal Owner and trusts its fork
+      attacker:
+        - {{caller: {MI}, assign_role: {INTRUDER}, role: Owner,
+           assignment: d0000000-0000-4000-8000-0000000000aa}}
+        - {{caller: {MI}, add_federated_credential: rg-prod/deploy-mi, name: fork,
+           subject: "repo:attacker/app-fork:ref:refs/heads/main"}}
 vault:
   tokens:
     - {{name: leaked, accessor: leakedAccessorEXAMPLE001, display_name: token-deploy,
@@ -477,3 +496,97 @@ vault:
         assert state.leases == {}
         assert state.policies["quarantine"] == {"*": ["deny"]}
         assert second.audit_path.read_text() == audit
+
+
+@pytest.fixture
+def arm(scenario: Path) -> Iterator[ArmFake]:
+    fake = start_arm_fake(scenario)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def _arm(fake: ArmFake, path: str, query: str, method: str = "GET") -> Any:
+    token = fake.provider_settings()["token"]
+    request = urllib.request.Request(f"{fake.url}{path}?{query}", method=method,
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        text = reply.read()
+    return json.loads(text) if text else None
+
+
+def _arm_state(fake: ArmFake) -> dict[str, Any]:
+    """Role assignments, the identity's federated credentials and the Activity Log's
+    writes, read through ARM's API."""
+    ra = "providers/Microsoft.Authorization/roleAssignments"
+    assignments = _arm(fake, f"{SUB}/{ra}", "api-version=2022-04-01")["value"]
+    fics = _arm(fake, f"{SUB}/resourceGroups/rg-prod/providers/Microsoft.ManagedIdentity/"
+                "userAssignedIdentities/deploy-mi/federatedIdentityCredentials",
+                "api-version=2023-01-31")["value"]
+    activity = _arm(fake, f"{SUB}/providers/microsoft.insights/eventtypes/management/values",
+                    "api-version=2015-04-01&$filter=eventTimestamp+ge+'2000-01-01T00:00:00Z'"
+                    )["value"]
+    return {"assigned": sorted(a["properties"]["principalId"] for a in assignments),
+            "fics": [f["name"] for f in fics],
+            "writes": sorted(("/".join(e["operationName"]["value"].rsplit("/", 2)[-2:]),
+                              e["status"]["value"]) for e in activity
+                             if e["eventName"]["value"] == "EndRequest")}
+
+
+def test_an_azure_inject_assigns_a_role_and_adds_a_federated_credential(arm: ArmFake) -> None:
+    fired = arm.exercise().fire(_inject(arm, "azure-moves"), datetime.now(UTC))
+    assignment = f"{SUB}/providers/Microsoft.Authorization/roleAssignments/" \
+        "d0000000-0000-4000-8000-0000000000aa"
+    assert fired == [assignment, INTRUDER, "fork"]
+    assert _arm_state(arm) == {
+        "assigned": [MI, INTRUDER], "fics": ["fork"],
+        "writes": [("federatedIdentityCredentials/write", "Succeeded"),
+                   ("roleAssignments/write", "Succeeded")]}
+
+
+def test_an_azure_inject_is_refused_once_its_callers_roles_are_removed(arm: ArmFake) -> None:
+    _arm(arm, f"{SUB}/providers/Microsoft.Authorization/roleAssignments/"
+         "d0000000-0000-4000-8000-000000000001", "api-version=2022-04-01", "DELETE")
+    assert arm.exercise().fire(_inject(arm, "azure-moves"), datetime.now(UTC)) == []
+    assert _arm_state(arm) == {
+        "assigned": [], "fics": [],
+        "writes": [("federatedIdentityCredentials/write", "Failed"),
+                   ("roleAssignments/delete", "Succeeded"), ("roleAssignments/write", "Failed")]}
+
+
+def test_arm_state_survives_a_crash(scenario: Path, tmp_path: Path) -> None:
+    path = tmp_path / "arm.jsonl"
+    first = start_arm_fake(scenario)
+    try:
+        first.exercise().save_to(path, scenario)
+        first.exercise().fire(_inject(first, "azure-moves"), datetime.now(UTC))
+        saved = _arm_state(first)
+    finally:
+        first.stop()
+    second = start_arm_fake(scenario)
+    try:
+        fired = second.exercise().restore(path, {i.id: i for i in second.injects})
+        assert [i for i, _, _ in fired] == ["azure-moves"]
+        assert _arm_state(second) == saved
+    finally:
+        second.stop()
+
+
+@pytest.mark.parametrize(("move", "where", "message"), [
+    ("{caller: c0, reset_subscription: now}", "azure.injects.0.attacker.0.reset_subscription",
+     "Extra inputs"),
+    ("{caller: c0}", "azure.injects.0.attacker.0", "add_federated_credential"),
+    ("{caller: c0, assign_role: c1, role: God}", "azure.injects.0.attacker.0.role",
+     "not a role"),
+])
+def test_bad_azure_injects_name_the_file_and_line(tmp_path: Path, move: str, where: str,
+                                                  message: str) -> None:
+    """As ``rescind validate`` reports them, without starting the subscription."""
+    from rescind.sandbox.scenario_check import check_scenario
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nazure:\n  injects:\n    - id: x\n      summary: s\n"
+                    f"      attacker:\n        - {move}\n")
+    (problem,) = check_scenario(path)
+    assert re.match(rf"{re.escape(str(path))}:7: {re.escape(where)}: .*{message}", problem)
