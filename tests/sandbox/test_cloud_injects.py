@@ -9,6 +9,8 @@ Graph auditLogs), as the responder's timeline pull reads them.
 from __future__ import annotations
 
 import json
+import re
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from rescind.errors import UsageError
+from rescind.sandbox.arm import ArmFake, start_arm_fake
 from rescind.sandbox.gcp import GcpSandbox, start_gcp_sandbox
 from rescind.sandbox.graph import GraphFake, start_graph_fake
 from rescind.sandbox.vault import start_vault_sandbox
@@ -28,6 +31,9 @@ NEW_KEY = "2e4b1d0f6c8e3b5d7f9a1c2e4b6d8f0a1b3c5d7e"
 SP = "e0000000-0000-4000-8000-0000000000e1"
 SECRET = "f0000000-0000-4000-8000-000000000001"
 NEW_SECRET = "f0000000-0000-4000-8000-0000000000aa"
+MI = "c0000000-0000-4000-8000-000000000001"
+INTRUDER = "c0000000-0000-4000-8000-0000000000ff"
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
 
 SCENARIO = f"""\
 name: two-clouds
@@ -64,6 +70,20 @@ entra:
       summary: The intruder signs in with the leaked secret
       attacker:
         - {{sign_in: {SP}, secret: {SECRET}}}
+azure:
+  identities:
+    - {{name: deploy-mi, resource_group: rg-prod, principal_id: {MI},
+       client_id: c1000000-0000-4000-8000-000000000001}}
+  role_assignments:
+    - {{name: d0000000-0000-4000-8000-000000000001, principal_id: {MI}, role: Owner}}
+  injects:
+    - id: azure-moves
+      summary: The intruder makes its own principal Owner and trusts its fork
+      attacker:
+        - {{caller: {MI}, assign_role: {INTRUDER}, role: Owner,
+           assignment: d0000000-0000-4000-8000-0000000000aa}}
+        - {{caller: {MI}, add_federated_credential: rg-prod/deploy-mi, name: fork,
+           subject: "repo:attacker/app-fork:ref:refs/heads/main"}}
 vault:
   tokens:
     - {{name: leaked, accessor: leakedAccessorEXAMPLE001, display_name: token-deploy,
@@ -321,3 +341,252 @@ phases:
                 if e.kind == "exercise.inject"]
     assert [(e.data["id"], e.data["holders"]) for e in injected] == [
         ("backup-key", {NEW_KEY: backup})]
+
+
+def _vault(sandbox: Any, path: str, body: dict[str, Any], token: str | None = None) -> Any:
+    """A Vault API call as the responder; its answer, or the HTTP status of a refusal."""
+    request = urllib.request.Request(
+        f"{sandbox.address}/v1/{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"X-Vault-Token": token or sandbox.provider_settings()["token"]})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            text = reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    return json.loads(text) if text else None
+
+
+async def test_a_resumed_vault_exercise_keeps_the_revocation_and_the_injects_token(
+        tmp_path: Path, identity: None) -> None:
+    """Through the engine: the responder revoked the leaked token, the attacker made a
+    child of another; killed and resumed, the Vault holds both changes, and the saved
+    state names tokens by accessor only: no token id the first Vault minted is in it."""
+    import asyncio
+
+    from rescind.engine.session import IncidentSession, SessionConfig
+    from rescind.modes import Mode
+    from tests.sandbox.test_injects import HeldResponder
+
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("""\
+name: vault-resume
+vault:
+  tokens:
+    - {name: leaked, accessor: leakedAccessorEXAMPLE001, display_name: token-deploy}
+    - {name: other, accessor: otherTeamAccessorEXAMPL1, display_name: token-billing}
+  injects:
+    - id: vault-child
+      summary: The intruder makes a child of the billing token
+      attacker: [{token: other, create_token: backup}]
+""")
+    runbook = tmp_path / "runbook.yaml"
+    runbook.write_text(f"""\
+id: vault-resume
+title: Revoke, then wait
+scenario: {scenario}
+phases:
+  contain:
+    - id: revoke
+      action: vault.token.revoke
+      with: {{accessor: leakedAccessorEXAMPLE001}}
+    - id: hold
+      manual: Wait for the facilitator
+""")
+    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "inc")
+    responder = HeldResponder()
+    session = await IncidentSession.start(config, responder)
+    run = asyncio.create_task(session.run())
+    try:
+        await asyncio.wait_for(responder.holding.wait(), 60)
+        assert session.exercise is not None
+        await session.exercise.fire_now("vault-child")
+        first = session.exercise._home["vault-child"]
+        minted = {first.responder_token, *first.state.tokens,
+                  *(t.id for t in first.tokens.values())}
+        (child,) = [t.accessor for t in first.state.tokens.values()
+                    if t.display_name == "token-backup"]
+    finally:  # a crash: no close, no seal
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        session.shutdown()
+
+    saved = (session.incident_dir / "exercise" / "vault.jsonl").read_text()
+    assert child in saved and "otherTeamAccessorEXAMPL1" in saved
+    assert [i for i in minted if i in saved] == []
+
+    second = HeldResponder()
+    second.release.set()
+    resumed = await IncidentSession.resume(session.incident_dir, second)
+    try:
+        assert resumed.exercise is not None and resumed.exercise.fired == ["vault-child"]
+        vault = resumed.exercise._home["vault-child"]
+        assert _vault(vault, "auth/token/lookup-accessor",
+                      {"accessor": "leakedAccessorEXAMPLE001"}) == 400  # still revoked
+        made = _vault(vault, "auth/token/lookup-accessor", {"accessor": child})["data"]
+        parent = vault.state.tokens[vault.state.by_accessor(child).parent]
+        assert made["display_name"] == "token-backup"
+        assert parent.accessor == "otherTeamAccessorEXAMPL1"
+        # The attacker's token is still refused; the new ids are not the first Vault's.
+        assert vault.state.by_accessor(child).id not in minted
+        assert await asyncio.wait_for(resumed.run(), 60) == "completed"
+    finally:
+        resumed.shutdown()
+
+
+def test_vault_state_survives_a_crash_without_its_secrets(tmp_path: Path) -> None:
+    """AppRole secret ids, leases, KV versions, database rotations, policies and the
+    audit device come back as they were; secret values are not saved."""
+    path = tmp_path / "vault.jsonl"
+    spec = tmp_path / "vault.yaml"
+    spec.write_text("""\
+name: vault-state
+vault:
+  tokens: [{name: leaked, accessor: leakedAccessorEXAMPLE001}]
+  roles:
+    - name: deploy
+      role_id: 00000000-0000-4000-8000-00000000a001
+      secret_ids:
+        - {accessor: 00000000-0000-4000-8000-00000000b001,
+           secret_id: 00000000-0000-4000-8000-00000000c001}
+        - {accessor: 00000000-0000-4000-8000-00000000b002}
+  kv:
+    - path: secret/payments/db
+      versions: [{data: {password: example-not-a-real-password}}]
+  database:
+    connections: [{name: payments}]
+    static_roles: [{name: app, db_name: payments, username: app}]
+  aws_roles: [deploy]
+  leases: [{id: aws/creds/deploy/leaseEXAMPLE0000001, token: leaked}]
+""")
+    with start_vault_sandbox(spec) as first:
+        first.exercise().save_to(path, spec)
+        before = first.state.static_roles["app"].last_rotation
+        role = "auth/approle/role/deploy"
+        _vault(first, f"{role}/secret-id-accessor/destroy",
+               {"secret_id_accessor": "00000000-0000-4000-8000-00000000b002"})
+        _vault(first, f"{role}/role-id", {"role_id": "00000000-0000-4000-8000-00000000a002"})
+        _vault(first, "secret/data/payments/db", {"data": {"password": "rotated-value-xyz"}})
+        _vault(first, "database/rotate-root/payments", {})
+        _vault(first, "database/rotate-role/app", {})
+        _vault(first, "sys/leases/revoke", {"lease_id": "aws/creds/deploy/leaseEXAMPLE0000001"})
+        _vault(first, "sys/policies/acl/quarantine", {"policy": 'path "*" {capabilities=["deny"]}'})
+        rotated = first.state.static_roles["app"].last_rotation
+        audit = first.audit_path.read_text()
+        secrets_ = [first.state.roles["deploy"].secret_ids[
+            "00000000-0000-4000-8000-00000000b001"].secret_id,
+            first.state.static_roles["app"].password, "rotated-value-xyz",
+            "00000000-0000-4000-8000-00000000a002", *first.state.tokens]
+    saved = path.read_text()
+    assert [s for s in secrets_ if s in saved] == []
+    with start_vault_sandbox(spec) as second:
+        second.exercise().restore(path, {})
+        state = second.state
+        deploy = state.roles["deploy"]
+        assert sorted(deploy.secret_ids) == ["00000000-0000-4000-8000-00000000b001"]
+        assert deploy.secret_ids["00000000-0000-4000-8000-00000000b001"].secret_id == \
+            "00000000-0000-4000-8000-00000000c001"  # the scenario's, re-minted from the seed
+        # The role id the responder replaced is neither the leaked one nor saved.
+        assert deploy.role_id not in ("00000000-0000-4000-8000-00000000a001",
+                                      "00000000-0000-4000-8000-00000000a002")
+        kv = state.kv["payments/db"]
+        assert [v.data for v in kv] == [{"password": "example-not-a-real-password"},
+                                        {"password": "HIDDEN_DUE_TO_SECURITY_REASONS"}]
+        assert state.connections["payments"].root_rotations == 1
+        assert state.static_roles["app"].last_rotation == rotated != before
+        assert state.leases == {}
+        assert state.policies["quarantine"] == {"*": ["deny"]}
+        assert second.audit_path.read_text() == audit
+
+
+@pytest.fixture
+def arm(scenario: Path) -> Iterator[ArmFake]:
+    fake = start_arm_fake(scenario)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def _arm(fake: ArmFake, path: str, query: str, method: str = "GET") -> Any:
+    token = fake.provider_settings()["token"]
+    request = urllib.request.Request(f"{fake.url}{path}?{query}", method=method,
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        text = reply.read()
+    return json.loads(text) if text else None
+
+
+def _arm_state(fake: ArmFake) -> dict[str, Any]:
+    """Role assignments, the identity's federated credentials and the Activity Log's
+    writes, read through ARM's API."""
+    ra = "providers/Microsoft.Authorization/roleAssignments"
+    assignments = _arm(fake, f"{SUB}/{ra}", "api-version=2022-04-01")["value"]
+    fics = _arm(fake, f"{SUB}/resourceGroups/rg-prod/providers/Microsoft.ManagedIdentity/"
+                "userAssignedIdentities/deploy-mi/federatedIdentityCredentials",
+                "api-version=2023-01-31")["value"]
+    activity = _arm(fake, f"{SUB}/providers/microsoft.insights/eventtypes/management/values",
+                    "api-version=2015-04-01&$filter=eventTimestamp+ge+'2000-01-01T00:00:00Z'"
+                    )["value"]
+    return {"assigned": sorted(a["properties"]["principalId"] for a in assignments),
+            "fics": [f["name"] for f in fics],
+            "writes": sorted(("/".join(e["operationName"]["value"].rsplit("/", 2)[-2:]),
+                              e["status"]["value"]) for e in activity
+                             if e["eventName"]["value"] == "EndRequest")}
+
+
+def test_an_azure_inject_assigns_a_role_and_adds_a_federated_credential(arm: ArmFake) -> None:
+    fired = arm.exercise().fire(_inject(arm, "azure-moves"), datetime.now(UTC))
+    assignment = f"{SUB}/providers/Microsoft.Authorization/roleAssignments/" \
+        "d0000000-0000-4000-8000-0000000000aa"
+    assert fired == [assignment, INTRUDER, "fork"]
+    assert _arm_state(arm) == {
+        "assigned": [MI, INTRUDER], "fics": ["fork"],
+        "writes": [("federatedIdentityCredentials/write", "Succeeded"),
+                   ("roleAssignments/write", "Succeeded")]}
+
+
+def test_an_azure_inject_is_refused_once_its_callers_roles_are_removed(arm: ArmFake) -> None:
+    _arm(arm, f"{SUB}/providers/Microsoft.Authorization/roleAssignments/"
+         "d0000000-0000-4000-8000-000000000001", "api-version=2022-04-01", "DELETE")
+    assert arm.exercise().fire(_inject(arm, "azure-moves"), datetime.now(UTC)) == []
+    assert _arm_state(arm) == {
+        "assigned": [], "fics": [],
+        "writes": [("federatedIdentityCredentials/write", "Failed"),
+                   ("roleAssignments/delete", "Succeeded"), ("roleAssignments/write", "Failed")]}
+
+
+def test_arm_state_survives_a_crash(scenario: Path, tmp_path: Path) -> None:
+    path = tmp_path / "arm.jsonl"
+    first = start_arm_fake(scenario)
+    try:
+        first.exercise().save_to(path, scenario)
+        first.exercise().fire(_inject(first, "azure-moves"), datetime.now(UTC))
+        saved = _arm_state(first)
+    finally:
+        first.stop()
+    second = start_arm_fake(scenario)
+    try:
+        fired = second.exercise().restore(path, {i.id: i for i in second.injects})
+        assert [i for i, _, _ in fired] == ["azure-moves"]
+        assert _arm_state(second) == saved
+    finally:
+        second.stop()
+
+
+@pytest.mark.parametrize(("move", "where", "message"), [
+    ("{caller: c0, reset_subscription: now}", "azure.injects.0.attacker.0.reset_subscription",
+     "Extra inputs"),
+    ("{caller: c0}", "azure.injects.0.attacker.0", "add_federated_credential"),
+    ("{caller: c0, assign_role: c1, role: God}", "azure.injects.0.attacker.0.role",
+     "not a role"),
+])
+def test_bad_azure_injects_name_the_file_and_line(tmp_path: Path, move: str, where: str,
+                                                  message: str) -> None:
+    """As ``rescind validate`` reports them, without starting the subscription."""
+    from rescind.sandbox.scenario_check import check_scenario
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nazure:\n  injects:\n    - id: x\n      summary: s\n"
+                    f"      attacker:\n        - {move}\n")
+    (problem,) = check_scenario(path)
+    assert re.match(rf"{re.escape(str(path))}:7: {re.escape(where)}: .*{message}", problem)

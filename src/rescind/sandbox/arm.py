@@ -23,16 +23,10 @@ from urllib.parse import urlencode
 
 from rescind.sandbox.graph import iso, odata_filter, token_claims
 from rescind.sandbox.graph_http import JsonFake, Reply, Request
-from rescind.sandbox.graph_scenario import AzureSpec, Scenario, load_scenario
+from rescind.sandbox.graph_scenario import ROLES, AzureSpec, Scenario, load_scenario
 from rescind.timeline.window import parse_when
 
 MSI = "Microsoft.ManagedIdentity"
-ROLES = {"Owner": "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
-         "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
-         "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
-         "User Access Administrator": "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
-         "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-         "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6"}
 ACTIVITY_PAGE = 200
 
 
@@ -50,6 +44,7 @@ class ArmFake(JsonFake):
         self.assignments: dict[str, dict[str, Any]] = {}  # lower-cased id -> assignment
         self.activity: list[dict[str, Any]] = []
         self.page_size = ACTIVITY_PAGE
+        self.inject_specs = list(spec.injects)
         self._seed(spec)
         self._routes()
 
@@ -70,15 +65,7 @@ class ArmFake(JsonFake):
                                "audiences": list(f.audiences)}}
                 for f in ident.federated_credentials]
         for a in spec.role_assignments:
-            scope = a.scope or sub
-            rid = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{a.name}"
-            self.assignments[rid.lower()] = {
-                "id": rid, "name": a.name,
-                "type": "Microsoft.Authorization/roleAssignments",
-                "properties": {"principalId": a.principal_id, "principalType": a.principal_type,
-                               "scope": scope, "roleDefinitionId":
-                               f"{sub}/providers/Microsoft.Authorization/roleDefinitions/"
-                               f"{ROLES.get(a.role, ROLES['Reader'])}"}}
+            self.add_assignment(a.name, a.principal_id, a.role, a.scope, a.principal_type)
         for n, act in enumerate(spec.activity):
             correlation = str(uuid.UUID(int=(5 << 96) + n))
             when = parse_when(act.time, self.now)
@@ -87,8 +74,23 @@ class ArmFake(JsonFake):
                                                  or sub, status, phase, when, correlation,
                                                  act.ip))
 
+    def add_assignment(self, name: str, principal_id: str, role: str, scope: str = "",
+                       principal_type: str = "ServicePrincipal") -> dict[str, Any]:
+        """A role assignment of ``role`` to ``principal_id`` at ``scope`` (the subscription)."""
+        sub = f"/subscriptions/{self.subscription}"
+        scope = scope or sub
+        rid = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        self.assignments[rid.lower()] = made = {
+            "id": rid, "name": name, "type": "Microsoft.Authorization/roleAssignments",
+            "properties": {"principalId": principal_id, "principalType": principal_type,
+                           "scope": scope, "roleDefinitionId":
+                           f"{sub}/providers/Microsoft.Authorization/roleDefinitions/"
+                           f"{ROLES.get(role, ROLES['Reader'])}"}}
+        return made
+
     def _event(self, operation: str, caller: str, resource_id: str, status: str, phase: str,
-               when: datetime, correlation: str, ip: str) -> dict[str, Any]:
+               when: datetime, correlation: str, ip: str,
+               method: str = "DELETE") -> dict[str, Any]:
         provider = operation.split("/", 1)[0]
         return {
             "authorization": {"action": operation, "scope": resource_id},
@@ -108,7 +110,7 @@ class ArmFake(JsonFake):
             "subStatus": {"value": "", "localizedValue": ""},
             "submissionTimestamp": when.astimezone(UTC).isoformat(),
             "subscriptionId": self.subscription,
-            "httpRequest": {"clientIpAddress": ip, "method": "DELETE"}}
+            "httpRequest": {"clientIpAddress": ip, "method": method}}
 
     def _routes(self) -> None:
         sub = r"/subscriptions/(?P<sub>[^/]+)"
@@ -247,6 +249,16 @@ class ArmFake(JsonFake):
                                                             claims.get("oid", "")),
                                              resource_id, status, phase, datetime.now(UTC),
                                              correlation, "127.0.0.1"))
+
+    # -- exercise mode (arm_exercise.py) ------------------------------------------------
+    @property
+    def injects(self) -> list[Any]:
+        return self.inject_specs
+
+    def play(self, inject: Any, at: datetime) -> Any:
+        from rescind.sandbox.arm_exercise import play
+
+        return play(self, inject, at)
 
     def provider_settings(self) -> dict[str, Any]:
         from rescind.providers.azure_credentials import fake_token

@@ -1,5 +1,5 @@
 """Injects and saved state for the simulated clouds rescind runs itself (Google Cloud,
-Entra, Azure), as ``aws_exercise.py`` is for moto.
+Entra, Azure, Vault), as ``aws_exercise.py`` is for moto.
 
 Their state is plain data in this process, so it is saved whole: the file starts
 with the scenario it plays (``seeded``), then one line per change, each a snapshot
@@ -7,7 +7,8 @@ of the state after it; a fired inject's line also names the inject, so its effec
 and the fact that it fired land together. ``restore`` loads the last whole line (a
 line torn by a crash is skipped: the state before it holds) and returns the injects
 that had fired. Snapshots hold no secret: the fakes keep none (a new client secret's
-text is answered once and never stored, a password reset keeps only that it happened).
+text is answered once and never stored, a password reset keeps only that it happened),
+and Vault's dump leaves its token ids and secret values out (vault_exercise.py).
 """
 
 from __future__ import annotations

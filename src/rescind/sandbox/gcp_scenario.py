@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rescind.sandbox.scenario_exercise import ExerciseFields, InjectBase, unique_injects
+from rescind.sandbox.scenario_exercise import AttackerInject, ExerciseFields, unique_injects
 from rescind.sandbox.scenario_file import read_mapping, validate
 
 KEY_ID = re.compile(r"^[0-9a-f]{40}$")
@@ -145,14 +145,8 @@ class GcpAttackSpec(_Model):
         return self
 
 
-class GcpInjectSpec(InjectBase):
+class GcpInjectSpec(AttackerInject[GcpAttackSpec]):
     """An inject on the simulated project (docs/exercises.md, Injects)."""
-
-    ACTS: ClassVar[str] = "attacker:"
-    attacker: list[GcpAttackSpec] = Field(default_factory=list)
-
-    def acts(self) -> bool:
-        return bool(self.attacker)
 
 
 class GcpScenario(ExerciseFields, _Model):

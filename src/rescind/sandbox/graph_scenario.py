@@ -11,16 +11,23 @@ ISO 8601. Other top-level sections (another cloud's) are left to their sandboxes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rescind.sandbox.scenario_exercise import InjectBase, unique_injects
+from rescind.sandbox.scenario_exercise import AttackerInject, unique_injects
 from rescind.sandbox.scenario_file import read_mapping, validate
 
 TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 RESPONDER_ID = "a0000000-0000-4000-8000-00000000000a"
+# Built-in Azure roles the simulated subscription knows, by name → role definition id.
+ROLES = {"Owner": "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+         "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
+         "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+         "User Access Administrator": "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+         "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+         "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6"}
 
 
 class _Model(BaseModel):
@@ -148,14 +155,8 @@ class EntraAttackSpec(_Model):
         return self
 
 
-class EntraInjectSpec(InjectBase):
+class EntraInjectSpec(AttackerInject[EntraAttackSpec]):
     """An inject in the simulated tenant (docs/exercises.md, Injects)."""
-
-    ACTS: ClassVar[str] = "attacker:"
-    attacker: list[EntraAttackSpec] = Field(default_factory=list)
-
-    def acts(self) -> bool:
-        return bool(self.attacker)
 
 
 class EntraSpec(_Model):
@@ -211,6 +212,48 @@ class ActivitySpec(_Model):
     ip: str = "198.51.100.23"
 
 
+class AzureAttackSpec(_Model):
+    """One attacker write in the subscription during the exercise, made as ``caller``
+    (a principal's object id): ``add_federated_credential`` adds one to a managed
+    identity (``RESOURCE_GROUP/NAME``), so the workload ``subject`` names can sign in as
+    it; ``assign_role`` gives a principal (object id) ``role`` at ``scope``. Both go
+    to the Activity Log; refused (AuthorizationFailed, nothing changed) once the caller
+    holds no role assignment that allows the write (Owner or Contributor for a
+    federated credential, Owner or User Access Administrator for a role assignment)."""
+
+    caller: str
+    add_federated_credential: str | None = None
+    name: str | None = None  # the federated credential's name
+    issuer: str = "https://token.actions.githubusercontent.com"
+    subject: str | None = None
+    assign_role: str | None = None
+    role: str = "Owner"
+    scope: str = ""  # default: the subscription
+    assignment: str | None = None  # the new assignment's GUID (default: fixed by the inject)
+    ip: str = "203.0.113.50"
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, value: str) -> str:
+        if value not in ROLES:
+            raise ValueError(f"{value!r} is not a role the simulated subscription knows: "
+                             f"one of {', '.join(ROLES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> AzureAttackSpec:
+        if (self.add_federated_credential is None) == (self.assign_role is None):
+            raise ValueError("give add_federated_credential: (RESOURCE_GROUP/NAME of a "
+                             "managed identity) or assign_role: (a principal id)")
+        if self.add_federated_credential is not None and not (self.name and self.subject):
+            raise ValueError("a federated credential needs name: and subject:")
+        return self
+
+
+class AzureInjectSpec(AttackerInject[AzureAttackSpec]):
+    """An inject in the simulated subscription (docs/exercises.md, Injects)."""
+
+
 class AzureSpec(_Model):
     subscription_id: str = SUBSCRIPTION_ID
     identities: list[IdentitySpec] = Field(default_factory=list)
@@ -219,6 +262,12 @@ class AzureSpec(_Model):
     # Resource providers the subscription has not registered: the first call answers
     # 409 MissingSubscriptionRegistration (azure-mgmt-core then registers it).
     unregistered: list[str] = Field(default_factory=list)
+    injects: list[AzureInjectSpec] = Field(default_factory=list)
+
+    @field_validator("injects")
+    @classmethod
+    def _unique_injects(cls, value: list[AzureInjectSpec]) -> list[AzureInjectSpec]:
+        return unique_injects(value)
 
 
 class Scenario(BaseModel):

@@ -16,11 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rescind.sandbox.scenario_exercise import (
-    ExerciseFields,
-    InjectBase,
-    unique_injects,
-)
+from rescind.sandbox.scenario_exercise import AttackerInject, ExerciseFields, unique_injects
 from rescind.sandbox.scenario_file import read_mapping, validate
 from rescind.timeline.window import parse_when
 
@@ -167,13 +163,12 @@ class InjectEventSpec(TrailEventSpec):
     time: str = "now"
 
 
-class InjectSpec(InjectBase):
+class InjectSpec(AttackerInject[InjectEventSpec]):
     """An inject on the simulated AWS account: ``attacker`` calls made on it and written
     to its CloudTrail, and ``deny`` (the responder's calls to these operations get
     AccessDenied from then on), besides what every inject may do (InjectBase)."""
 
     ACTS: ClassVar[str] = "attacker:, deny:,"
-    attacker: list[InjectEventSpec] = Field(default_factory=list)
     deny: list[str] = Field(default_factory=list)
 
     @field_validator("deny")

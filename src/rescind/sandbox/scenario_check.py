@@ -54,8 +54,12 @@ def check_scenario(path: Path, steps: set[str] | None = None,
     if isinstance(data.get("entra"), dict) or isinstance(data.get("azure"), dict):
         from rescind.sandbox.graph_scenario import load_scenario
 
-        _load(lambda: found.append((("entra", "injects"), load_scenario(path).entra.injects)),
-              problems)
+        def both() -> None:
+            scenario = load_scenario(path)
+            found.append((("entra", "injects"), scenario.entra.injects))
+            found.append((("azure", "injects"), scenario.azure.injects))
+
+        _load(both, problems)
     if isinstance(data.get("vault"), dict):
         from rescind.sandbox.vault_scenario import VaultScenario
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import yaml
 from pydantic import (
@@ -112,6 +112,19 @@ class InjectBase(BaseModel):
     @property
     def at_seconds(self) -> int | None:
         return None if self.at is None else offset_seconds(self.at)
+
+
+Move = TypeVar("Move", bound=BaseModel)
+
+
+class AttackerInject(InjectBase, Generic[Move]):
+    """An inject whose ``attacker:`` is a list of the cloud's own moves (``Move``: a
+    CloudTrail event, a Cloud Logging call, a Graph, ARM or Vault change)."""
+
+    attacker: list[Move] = Field(default_factory=list)
+
+    def acts(self) -> bool:
+        return bool(self.attacker)
 
 
 def unique_injects(value: list[Any]) -> list[Any]:

@@ -21,9 +21,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rescind.providers.vault_policy import policy_rules
+from rescind.sandbox.fake_exercise import FakeExercise
 from rescind.sandbox.scenario import parse_time
 from rescind.sandbox.vault_api import RateLimit, Served, VaultApi
-from rescind.sandbox.vault_exercise import VaultExercise
+from rescind.sandbox.vault_exercise import VaultFake
 from rescind.sandbox.vault_scenario import VaultInjectSpec, VaultScenario
 from rescind.sandbox.vault_state import (
     AuditLog,
@@ -52,12 +53,14 @@ class VaultSandbox:
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
     injects: list[VaultInjectSpec] = field(default_factory=list, repr=False)
-    _exercise: VaultExercise | None = field(default=None, repr=False)
+    # The role ids the scenario seeded: saved state says only whether one changed.
+    seeded_role_ids: dict[str, str] = field(default_factory=dict, repr=False)
+    _exercise: FakeExercise | None = field(default=None, repr=False)
 
-    def exercise(self) -> VaultExercise:
-        """Exercise mode's injects (vault_exercise.py)."""
+    def exercise(self) -> FakeExercise:
+        """Exercise mode's injects and saved state (vault_exercise.py)."""
         if self._exercise is None:
-            self._exercise = VaultExercise(self)
+            self._exercise = FakeExercise(VaultFake(self))
         return self._exercise
 
     @property
@@ -122,7 +125,8 @@ def start_vault_sandbox(scenario: VaultScenario | Path | None = None) -> VaultSa
     address = f"http://127.0.0.1:{server.server_address[1]}"
     return VaultSandbox(address=address, api=api, responder_token=responder.id,
                         audit_path=audit.path, tokens=tokens, inputs=inputs,
-                        _server=server, _tmp=tmp, injects=list(spec.injects))
+                        _server=server, _tmp=tmp, injects=list(spec.injects),
+                        seeded_role_ids={r.name: r.role_id for r in state.roles.values()})
 
 
 def _seed(state: VaultState, audit: AuditLog, spec: VaultScenario) -> dict[str, Token]:

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +67,11 @@ class VaultApi:
         self.served: list[Served] = []
         self._lock = threading.Lock()
         self._routes = routes(state)
+        self.on_change: Callable[[], None] | None = None  # exercise mode's saver
+
+    def reroute(self) -> None:
+        """The routes again, after a restored state moved a mount."""
+        self._routes = routes(self.state)
 
     # -- entry point -----------------------------------------------------------------
     def handle(self, method: str, path: str, query: str, token_id: str | None,
@@ -87,6 +93,11 @@ class VaultApi:
                 self.audit.write_pair(when=datetime.now(UTC), token=token,
                                       operation=cap, path=path, remote_address=remote,
                                       data=body, error=error, lease_id=lease)
+            # Under the lock, so the saved snapshot is this change's (a read of
+            # <mount>/creds/<role> changes the state too: it issues a lease).
+            if status < 400 and self.on_change is not None and (
+                    cap not in ("read", "list") or "/creds/" in path):
+                self.on_change()
         return status, payload
 
     def _handle(self, cap: str, path: str, query: str, token: Token | None,

@@ -11,11 +11,11 @@ Times are offsets (``-2h``) or ISO 8601, as in the AWS part of a scenario.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rescind.sandbox.scenario_exercise import InjectBase, unique_injects
+from rescind.sandbox.scenario_exercise import AttackerInject, unique_injects
 from rescind.sandbox.scenario_file import read_mapping, validate
 
 
@@ -133,14 +133,8 @@ class VaultAttackSpec(_Model):
         return self
 
 
-class VaultInjectSpec(InjectBase):
+class VaultInjectSpec(AttackerInject[VaultAttackSpec]):
     """An inject in the simulated Vault (docs/exercises.md, Injects)."""
-
-    ACTS: ClassVar[str] = "attacker:"
-    attacker: list[VaultAttackSpec] = Field(default_factory=list)
-
-    def acts(self) -> bool:
-        return bool(self.attacker)
 
 
 class VaultScenario(_Model):

@@ -184,6 +184,16 @@ class AuditLog:
             for line in lines:
                 fh.write(json.dumps(line, separators=(",", ":")) + "\n")
 
+    def lines(self) -> list[str]:
+        """What the device holds, a line each (exercise mode saves them)."""
+        with self._lock:
+            return self.path.read_text(encoding="utf-8").splitlines()
+
+    def replace(self, lines: list[str]) -> None:
+        """Hold ``lines`` instead (a resumed exercise's saved log)."""
+        with self._lock:
+            self.path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
     def _hash_value(self, value: Any) -> Any:
         if isinstance(value, dict):
             return {k: self._hash_value(v) for k, v in value.items()}
