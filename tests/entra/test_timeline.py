@@ -250,3 +250,14 @@ async def test_the_rate_window_counts_a_request_from_its_answer(
     clock[0] = 110.5  # ten seconds after the send, not after the answer
     await limiter.wait()
     assert slept == [pytest.approx(2.5)]
+
+
+def test_a_window_ending_inside_a_second_keeps_that_second() -> None:
+    # Graph and the Activity Log filter by whole seconds: an end cut down to its second
+    # would leave out the events of the last part-second before a pull.
+    from rescind.timeline.entra_source import _iso
+
+    end = datetime(2026, 11, 20, 10, 0, 0, 500_000, tzinfo=UTC)
+    assert _iso(end, up=True) == "2026-11-20T10:00:01Z"
+    assert _iso(end) == "2026-11-20T10:00:00Z"  # a start may round down: ge keeps it
+    assert _iso(end.replace(microsecond=0), up=True) == "2026-11-20T10:00:00Z"

@@ -17,7 +17,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -73,7 +73,11 @@ class SlidingLimiter:
         self.sent.extend([now + seconds - self.window] * self.count)
 
 
-def _iso(when: datetime) -> str:
+def _iso(when: datetime, *, up: bool = False) -> str:
+    """Whole seconds, as the filters take them; ``up`` rounds a window's end up, so
+    an event in the last part-second before it is not left out."""
+    if up and when.microsecond:
+        when += timedelta(seconds=1)
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -179,7 +183,7 @@ class EntraSource(TimelineSource):
                 entra_queries(state["kind"], oid), since=since, until=until,
                 lookup=("principal", state["name"]), progress=threadsafe(progress),
                 evidence_dir=evidence_dir)
-        window = f"ge {_iso(since)} and {{0}} le {_iso(until)}"
+        window = f"ge {_iso(since)} and {{0}} le {_iso(until, up=True)}"
         if state["kind"] == "user":
             initiated = f"initiatedBy/user/id eq '{oid}'"
             signins = f"userId eq '{oid}'"
@@ -329,8 +333,8 @@ class AzureActivitySource(TimelineSource):
                 activity_queries(caller, sub), since=since, until=until,
                 lookup=("caller", caller), progress=threadsafe(progress),
                 evidence_dir=evidence_dir)
-        expression = (f"eventTimestamp ge '{_iso(since)}' and eventTimestamp le '{_iso(until)}'"
-                      f" and caller eq '{caller}'")
+        expression = (f"eventTimestamp ge '{_iso(since)}' and "
+                      f"eventTimestamp le '{_iso(until, up=True)}' and caller eq '{caller}'")
         items = await provider.acall(lambda c: [e.as_dict() for e in c.activity_logs.list(
             filter=expression)], "monitor", sub,
             action="Microsoft.Insights/eventtypes/values/read",
