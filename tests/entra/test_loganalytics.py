@@ -339,25 +339,68 @@ def test_two_rows_with_one_id_that_differ_are_both_kept(logs: Any) -> None:
 
 def test_operations_fold_as_before_across_the_halves_of_a_cut_answer(
         logs: Any, written: LogAnalyticsFake, monkeypatch: pytest.MonkeyPatch) -> None:
-    """40 operations in answers of at most 7 rows: one operation's Started and outcome
+    """16 operations in answers of at most 7 rows: one operation's Started and outcome
     come in different answers, and still fold into the one event the in-memory fold
     (``group_activity`` over every row) makes, through a spool with room for 10."""
-    ROWS["AzureActivity"] = rows = _operations(40, datetime.now(UTC) - timedelta(hours=3))
+    since = datetime.now(UTC) - timedelta(hours=3)
+    until = since + timedelta(minutes=30)  # the 16 operations' half hour: few empty halves
+    ROWS["AzureActivity"] = rows = _operations(16, since)
     written.max_rows = 7
     made = _spools(monkeypatch)
-    since, until = _window()
     sent = len(written.queries)
     result = loganalytics.pull_workspace(logs, WORKSPACE_ID,
                                          loganalytics.activity_queries(CALLER, SUBSCRIPTION),
                                          since=since, until=until, lookup=("caller", CALLER))
     try:
         expected, folded = group_activity([to_event(row) for row in rows])
-        assert folded == 40 and len(written.queries) - sent > 10
+        assert folded == 16 and len(written.queries) - sent > 6
         for event in expected:
             event.relevant = event.relevant or event.result == "failure"
         # (raw aside: the SDK gives the rows' times and dynamic columns its own types)
         assert [e.model_dump(exclude={"raw"}) for e in result.events] == \
             [e.model_dump(exclude={"raw"}) for e in sorted(expected, key=spool.sort_key)]
-        assert all(s.peak <= 10 for s in made) and made[1].count == 80
+        assert all(s.peak <= 10 for s in made) and made[1].count == 32
     finally:
         result.close()
+
+
+# -- exercise mode ----------------------------------------------------------------------------
+CONNECTOR = Path(__file__).parents[2] / "runbooks" / "scenarios" / "azure-connector-sp.yaml"
+CONNECTOR_SP = "e0000000-0000-4000-8000-0000000000e1"
+
+
+def test_an_exercise_pulls_via_log_analytics_from_the_scenarios_workspace(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Exercise mode serves a workspace beside the simulated tenant and subscription: the
+    steps read the scenario's sign-ins, audits and Activity Log through KQL."""
+    from rescind.cli import main
+    from rescind.sandbox.graph_scenario import load_scenario
+
+    runbook = tmp_path / "traced.yaml"
+    pulls = {"signins": {"entra": {"service_principal": CONNECTOR_SP, "via": "log-analytics"}},
+             "activity": {"azure": {"caller": CONNECTOR_SP, "via": "log-analytics"}}}
+    runbook.write_text(json.dumps({
+        "id": "traced", "title": "Connector traced in the workspace", "severity": "high",
+        "clouds": ["entra", "azure"], "scenario": str(CONNECTOR),
+        "phases": {"assess": [{"id": step, "name": step, "action": "timeline.pull",
+                               "with": {**lookup, "since": "-7d"}}
+                              for step, lookup in pulls.items()]}}))
+    code = main(["run", str(runbook), "--mode", "exercise", "--auto-approve", "--no-tui",
+                 "--out", str(tmp_path / "incidents")])
+    assert code == 0, capsys.readouterr().err
+    (folder,) = (tmp_path / "incidents").iterdir()
+    outputs = {e["data"]["step"]: e["data"]["outputs"]
+               for e in map(json.loads, (folder / "journal.jsonl").read_text().splitlines())
+               if e["kind"] == "action.outcome"}
+    scenario = load_scenario(CONNECTOR)
+    mine = [s for s in scenario.entra.sign_ins if s.service_principal == CONNECTOR_SP]
+    assert outputs["signins"]["events"] == len(mine) + len(scenario.entra.audit) == 3
+    assert outputs["activity"]["events"] == len(scenario.azure.activity) == 1  # folded
+    rows = {}
+    for name in outputs["signins"]["evidence"] + outputs["activity"]["evidence"]:
+        for line in (folder / name).read_text().splitlines():
+            page = json.loads(line)
+            rows.setdefault(page["table"], []).extend(page["rows"])
+    assert [r["ServicePrincipalId"] for r in rows["AADServicePrincipalSignInLogs"]] == \
+        [CONNECTOR_SP] * len(mine)
+    assert [r["ActivityStatusValue"] for r in rows["AzureActivity"]] == ["Started", "Succeeded"]
