@@ -396,11 +396,15 @@ def test_an_exercise_pulls_via_log_analytics_from_the_scenarios_workspace(
     mine = [s for s in scenario.entra.sign_ins if s.service_principal == CONNECTOR_SP]
     assert outputs["signins"]["events"] == len(mine) + len(scenario.entra.audit) == 3
     assert outputs["activity"]["events"] == len(scenario.azure.activity) == 1  # folded
-    rows = {}
-    for name in outputs["signins"]["evidence"] + outputs["activity"]["evidence"]:
-        for line in (folder / name).read_text().splitlines():
-            page = json.loads(line)
-            rows.setdefault(page["table"], []).extend(page["rows"])
-    assert [r["ServicePrincipalId"] for r in rows["AADServicePrincipalSignInLogs"]] == \
-        [CONNECTOR_SP] * len(mine)
-    assert [r["ActivityStatusValue"] for r in rows["AzureActivity"]] == ["Started", "Succeeded"]
+    # The timeline holds the simulated tenant's and subscription's own records (their ids
+    # are fixed by the scenario: a fresh start of its fakes holds the same).
+    pulled = [json.loads(line) for line in (folder / "timeline.jsonl").read_text().splitlines()]
+    graph, arm = start_graph_fake(CONNECTOR), start_arm_fake(CONNECTOR)
+    try:
+        expected = {r["id"] for r in graph.sign_ins if r.get("servicePrincipalId") == CONNECTOR_SP}
+        expected |= {r["id"] for r in graph.audits}
+        expected |= {r["eventDataId"] for r in arm.activity if r["status"]["value"] != "Started"}
+    finally:
+        graph.stop()
+        arm.stop()
+    assert {e["uid"] for e in pulled} == expected and len(pulled) == 4
