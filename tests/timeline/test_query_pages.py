@@ -31,6 +31,8 @@ def test_pages_keep_differing_copies_drop_identical_ones_and_count_the_rest(
         assert len(same_id) == 2, "two records with one id that differ are both kept"
         assert result.duplicates == 1  # the identical copy
         assert result.malformed == 1  # the record that cannot be placed in time
+        assert result.notes == ["1 shared ids: records with one id but different content, "
+                                "all kept"]  # what the step's details and the CLI show
         assert len(events) == 2 + len(records[1:3])
         assert [e.time for e in events] == sorted(e.time for e in events)
         assert result.pages == 3 and [p.pages for p in seen] == [1, 2, 3]
