@@ -68,8 +68,11 @@ class AzureProvider(AzureIdentityBase):
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:
         from rescind.sandbox.arm import start_arm_fake
+        from rescind.sandbox.loganalytics import serve_workspace
 
-        return start_arm_fake(scenario)
+        fake = start_arm_fake(scenario)
+        serve_workspace(fake, arm=fake)  # for via: log-analytics
+        return fake
 
     def identities(self) -> list[tuple[str, str]]:
         me = self.caller()

@@ -211,8 +211,11 @@ class EntraProvider(AzureIdentityBase):
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:
         from rescind.sandbox.graph import start_graph_fake
+        from rescind.sandbox.loganalytics import serve_workspace
 
-        return start_graph_fake(scenario)
+        fake = start_graph_fake(scenario)
+        serve_workspace(fake, graph=fake)  # for via: log-analytics
+        return fake
 
     def identities(self) -> list[tuple[str, str]]:
         me = self.caller()

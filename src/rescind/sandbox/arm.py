@@ -266,7 +266,8 @@ class ArmFake(JsonFake):
 
         return {"tenant_id": TENANT_ID, "arm_url": self.url,
                 "subscriptions": [self.subscription],
-                "token": fake_token(RESPONDER_ID, "responder@example.com", TENANT_ID)}
+                "token": fake_token(RESPONDER_ID, "responder@example.com", TENANT_ID)
+                } | self.beside_settings()
 
 
 def start_arm_fake(scenario: Scenario | Path | None = None, **kwargs: Any) -> ArmFake:

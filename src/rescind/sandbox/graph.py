@@ -614,7 +614,7 @@ class GraphFake(JsonFake):
 
         return {"tenant_id": self.tenant_id, "graph_url": f"{self.url}/v1.0",
                 "token": fake_token(self.responder_id, "responder@example.com",
-                                    self.tenant_id)}
+                                    self.tenant_id)} | self.beside_settings()
 
 
 def start_graph_fake(scenario: Scenario | Path | None = None, **kwargs: Any) -> GraphFake:

@@ -106,6 +106,9 @@ class JsonFake:
         self.url = ""
         self.on_change: Callable[[], None] | None = None  # exercise mode's saver
         self._exercise: Any = None
+        # Fakes served with this one (a Log Analytics workspace over its logs): stopped
+        # with it and their settings added to its own, so exercise mode needs no more.
+        self.beside: list[Any] = []
 
     # -- exercise mode (fake_exercise.py) -----------------------------------------------
     @property
@@ -189,12 +192,23 @@ class JsonFake:
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Http)
         server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # stop() waits for the loop's next poll: 0.5 s by default, per fake, per test.
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
         self.server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
         return self.url
 
+    def beside_settings(self) -> dict[str, Any]:
+        """What the fakes served beside this one add to its provider settings."""
+        settings: dict[str, Any] = {}
+        for other in self.beside:
+            settings.update(other.provider_settings())
+        return settings
+
     def stop(self) -> None:
+        for other in self.beside:
+            other.stop()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

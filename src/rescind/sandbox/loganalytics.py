@@ -213,6 +213,16 @@ def _timespan(value: Any) -> tuple[datetime, datetime]:
     return parse_time(start), parse_time(end)
 
 
+def serve_workspace(host: JsonFake, *, graph: Any = None, arm: Any = None) -> LogAnalyticsFake:
+    """A workspace over ``graph``'s and ``arm``'s logs, served beside ``host`` (stopped
+    with it, its ``logs_url`` and ``workspace_id`` in the host's provider settings):
+    how exercise mode's ``via: log-analytics`` reads the scenario's own logs."""
+    fake = LogAnalyticsFake(tenant_tables(graph, arm))
+    fake.start()
+    host.beside.append(fake)
+    return fake
+
+
 @contextmanager
 def running_workspace(graph: Any = None, arm: Any = None) -> Iterator[LogAnalyticsFake]:
     fake = LogAnalyticsFake(tenant_tables(graph, arm))

@@ -20,10 +20,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rescind.errors import ActionError, UsageError
+from rescind.errors import UsageError
 from rescind.timeline.cloudtrail import MalformedRecord, from_record
 from rescind.timeline.pull import PullProgress, PullResult
-from rescind.timeline.query_pages import spool_pages
+from rescind.timeline.query_pages import spool_pages, wait_for_query
 
 # Athena bills $5 per TB scanned (us-east-1 list price), at least 10 MB a query.
 PRICE_PER_TB = 5.0
@@ -50,9 +50,6 @@ _SELECT = (
 # The result columns' names, which record_of reads (CloudTrail Lake selects the same).
 SELECTED = tuple(name for _, name in _SELECT)
 _JSON_COLUMNS = ("requestParameters", "responseElements")
-_POLL_FIRST_S = 0.1
-_POLL_MAX_S = 2.0
-QUERY_GIVE_UP_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -229,24 +226,16 @@ def run_query(athena: Any, trail: Trail, sql: str, params: list[str],
     if trail.output:
         request["ResultConfiguration"] = {"OutputLocation": trail.output}
     qid = str(athena.start_query_execution(**request)["QueryExecutionId"])
-    delay, waited = _POLL_FIRST_S, 0.0
-    while True:
+
+    def check() -> tuple[str | None, dict[str, Any]]:
         status = athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
-        state = status.get("State")
-        if state == "SUCCEEDED":
-            return qid
-        if state in ("FAILED", "CANCELLED"):
-            reason = status.get("StateChangeReason") or state
-            raise ActionError(f"the Athena query {qid} {state.lower()}: {reason}",
-                              retryable=False,
-                              fix="check the table exists (rescind timeline athena-table) "
-                                  "and the responder may read the trail bucket")
-        if waited >= QUERY_GIVE_UP_S:
-            raise ActionError(f"the Athena query {qid} ran for {int(waited)} s",
-                              fix="narrow the window or the regions, then pull again")
-        sleep(delay)  # a remote query's progress: nothing local to wait on
-        waited += delay
-        delay = min(delay * 2, _POLL_MAX_S)
+        return status.get("State"), status
+
+    wait_for_query(check, name=f"Athena query {qid}", done="SUCCEEDED",
+                   failed={"FAILED": False, "CANCELLED": False}, reason="StateChangeReason",
+                   fix="check the table exists (rescind timeline athena-table) and the "
+                       "responder may read the trail bucket", sleep=sleep)
+    return qid
 
 
 def record_of(row: dict[str, str | None]) -> dict[str, Any]:

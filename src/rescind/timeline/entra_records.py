@@ -258,6 +258,22 @@ def to_event(item: Any) -> Event:
     return activity_event(rec)
 
 
+def correlation_of(event: Event) -> str:
+    """The operation an Activity Log event belongs to ("": not one to fold)."""
+    if event.source != ACTIVITY:
+        return ""
+    return Rec(event.raw or {}).text("correlationId", "CorrelationId", "correlation_id")
+
+
+def fold_operation(group: list[Event]) -> Event:
+    """One operation's Activity Log events as one: the outcome, with when it started."""
+    finals = [e for e in group if e.result != "unknown"] or group
+    final = max(finals, key=lambda e: e.time)
+    start = min(group, key=lambda e: e.time)
+    note = f" (started {start.time.isoformat(timespec='seconds')})" if len(group) > 1 else ""
+    return final.model_copy(update={"description": final.description + note})
+
+
 def group_activity(events: list[Event]) -> tuple[list[Event], int]:
     """One Activity Log event per correlationId: the outcome, with when it started.
 
@@ -266,20 +282,15 @@ def group_activity(events: list[Event]) -> tuple[list[Event], int]:
     by_correlation: dict[str, list[Event]] = {}
     out: list[Event] = []
     for event in events:
-        correlation = Rec(event.raw or {}).text("correlationId", "CorrelationId",
-                                                "correlation_id")
-        if event.source != ACTIVITY or not correlation:
+        correlation = correlation_of(event)
+        if not correlation:
             out.append(event)
             continue
         by_correlation.setdefault(correlation, []).append(event)
     folded = 0
     for group in by_correlation.values():
-        finals = [e for e in group if e.result != "unknown"] or group
-        final = max(finals, key=lambda e: e.time)
-        start = min(group, key=lambda e: e.time)
         folded += len(group) - 1
-        note = f" (started {start.time.isoformat(timespec='seconds')})" if len(group) > 1 else ""
-        out.append(final.model_copy(update={"description": final.description + note}))
+        out.append(fold_operation(group))
     return out, folded
 
 

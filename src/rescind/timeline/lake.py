@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rescind.errors import ActionError, UsageError
+from rescind.errors import UsageError
 from rescind.providers.aws_names import ACCESS_KEY_PATTERN
 from rescind.timeline.athena import SELECTED, record_of
 from rescind.timeline.cloudtrail import MalformedRecord, from_record
 from rescind.timeline.pull import PullProgress, PullResult
-from rescind.timeline.query_pages import spool_pages
+from rescind.timeline.query_pages import spool_pages, wait_for_query
 
 # The one place CloudTrail Lake's price is said: billed per GB scanned (no estimate
 # exists before a query runs; DescribeQuery reports BytesScanned after).
@@ -51,9 +51,6 @@ FIELDS = {
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-_POLL_FIRST_S = 0.1
-_POLL_MAX_S = 2.0
-QUERY_GIVE_UP_S = 1800.0
 PAGE_ROWS = 1000  # GetQueryResults' MaxQueryResults ceiling
 
 
@@ -124,24 +121,17 @@ def run_query(cloudtrail: Any, sql: str,
               sleep: Callable[[float], None] = time.sleep) -> tuple[str, dict[str, Any]]:
     """Start the query and wait for it to finish: (query id, its statistics)."""
     qid = str(cloudtrail.start_query(QueryStatement=sql)["QueryId"])
-    delay, waited = _POLL_FIRST_S, 0.0
-    while True:
-        described = cloudtrail.describe_query(QueryId=qid)
-        status = described.get("QueryStatus")
-        if status == "FINISHED":
-            return qid, dict(described.get("QueryStatistics") or {})
-        if status in ("FAILED", "CANCELLED", "TIMED_OUT"):
-            reason = described.get("ErrorMessage") or status
-            raise ActionError(f"the CloudTrail Lake query {qid} {status.lower()}: {reason}",
-                              retryable=status == "TIMED_OUT",
-                              fix="check aws.event_data_store names an enabled event data "
-                                  "store the responder may query, then pull again")
-        if waited >= QUERY_GIVE_UP_S:
-            raise ActionError(f"the CloudTrail Lake query {qid} ran for {int(waited)} s",
-                              fix="narrow the window or the regions, then pull again")
-        sleep(delay)  # a remote query's progress: nothing local to wait on
-        waited += delay
-        delay = min(delay * 2, _POLL_MAX_S)
+
+    def check() -> tuple[str | None, dict[str, Any]]:
+        described: dict[str, Any] = cloudtrail.describe_query(QueryId=qid)
+        return described.get("QueryStatus"), described
+
+    described = wait_for_query(
+        check, name=f"CloudTrail Lake query {qid}", done="FINISHED",
+        failed={"FAILED": False, "CANCELLED": False, "TIMED_OUT": True}, reason="ErrorMessage",
+        fix="check aws.event_data_store names an enabled event data store the responder "
+            "may query, then pull again", sleep=sleep)
+    return qid, dict(described.get("QueryStatistics") or {})
 
 
 def rows_of(page: dict[str, Any]) -> list[dict[str, str | None]]:

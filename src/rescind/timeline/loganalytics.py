@@ -12,27 +12,36 @@ The query API takes no parameters: each value is a KQL string literal made by
 ``kql_string`` (quotes and backslashes escaped, control characters refused), never
 pasted. A result past the service's limits (500,000 rows, about 100 MB) comes back partial;
 the window is then halved and each half queried again, so nothing is silently cut.
+
+The pull streams like the other query engines' (``query_pages``): each answer's rows
+are written to the evidence and their events go into a spool as the answer arrives,
+so memory holds one answer (the API has no pages), not the pull; only identical
+records are de-duplicated, by the spool's merge.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby, islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rescind.errors import ActionError, UsageError
 from rescind.redaction import redact
-from rescind.timeline.entra_records import group_activity, to_event
+from rescind.timeline.entra_records import correlation_of, fold_operation, to_event
 from rescind.timeline.event import Event
 from rescind.timeline.export import open_private
-from rescind.timeline.pull import PullProgress, PullResult, _dedupe, _unique
+from rescind.timeline.pull import PullProgress, PullResult, _spooled, _unique
+from rescind.timeline.spool import Spool
 
 QUERY_ACTION = "Microsoft.OperationalInsights/workspaces/query/read"
 # A window this short that still comes back partial is not split again.
 MIN_WINDOW = timedelta(seconds=1)
+# Rows a line of the evidence file holds: one answer may hold 500,000.
+EVIDENCE_ROWS = 1_000
 
 
 @dataclass(frozen=True)
@@ -83,9 +92,14 @@ def activity_queries(caller: str, subscription: str) -> list[Query]:
                   id_column="EventDataId")]
 
 
-def _rows(client: Any, workspace: str, query: Query, since: datetime, until: datetime,
-          pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every row of ``query`` in the window, halving it while the answer is partial."""
+Answer = tuple[datetime, datetime, Iterator[dict[str, Any]]]
+
+
+def _answers(client: Any, workspace: str, query: Query, since: datetime,
+             until: datetime) -> Iterator[Answer]:
+    """Each whole answer of ``query`` (its window and its rows), oldest window first,
+    halving the window while the answer is partial. The query API has no pages: one
+    answer (at most the service's 500,000 rows) is in memory at a time."""
     from azure.monitor.query import LogsQueryStatus
 
     from rescind.providers.entra_errors import translate_arm
@@ -102,15 +116,22 @@ def _rows(client: Any, workspace: str, query: Query, since: datetime, until: dat
             raise ActionError(f"Log Analytics cut the {query.table} rows of one second short: "
                               f"{getattr(error, 'message', error)}", retryable=False,
                               fix="ask for less: a narrower principal, or export the table")
+        del result  # the cut answer is not read: free it before asking for the halves
         middle = since + (until - since) / 2
-        return (_rows(client, workspace, query, since, middle, pages)
-                + _rows(client, workspace, query, middle, until, pages))
-    found: list[dict[str, Any]] = []
-    for table in result.tables:
-        found.extend(dict(zip(table.columns, list(row), strict=False)) for row in table.rows)
-    pages.append({"table": query.table, "window": [_stamp(since), _stamp(until)],
-                  "rows": found})
-    return found
+        yield from _answers(client, workspace, query, since, middle)
+        yield from _answers(client, workspace, query, middle, until)
+        return
+    yield since, until, (dict(zip(table.columns, list(row), strict=False))
+                         for table in result.tables for row in table.rows)
+
+
+def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """``rows`` EVIDENCE_ROWS at a time; an empty answer is one empty chunk (the
+    evidence still shows the window was asked for)."""
+    chunk = list(islice(rows, EVIDENCE_ROWS))
+    yield chunk
+    while chunk := list(islice(rows, EVIDENCE_ROWS)):
+        yield chunk
 
 
 def count_rows(client: Any, workspace: str, queries: list[Query], since: datetime,
@@ -145,33 +166,68 @@ def pull_workspace(client: Any, workspace: str, queries: list[Query], *, since: 
                    progress: Callable[[PullProgress], None] | None = None,
                    evidence_dir: Path | None = None) -> PullResult:
     """Blocking: every row of ``queries`` as Events (the Activity Log's folded per
-    operation), raw rows written to ``evidence_dir`` (redacted)."""
+    operation), raw rows written to ``evidence_dir`` (redacted) as each answer arrives.
+    The events wait in a spool, each identical record once (two rows that share an id
+    but differ are both kept): ``close()`` the result when done."""
     if since > until:
         raise UsageError("--since is after --until", fix="swap them")
-    pages: list[dict[str, Any]] = []
-    events: list[Event] = []
-    malformed = 0
-    for query in queries:
-        for row in _rows(client, workspace, query, since, until, pages):
-            try:
-                events.append(to_event(row))
-            except ValueError:
-                malformed += 1
-        if progress is not None:
-            progress(PullProgress(events=len(events), pages=len(pages), regions_done=[],
-                                  regions_total=1, throttled=0, region="global"))
-    grouped, _ = group_activity(events)
-    for event in grouped:
-        event.relevant = event.relevant or event.result == "failure"
-    unique, duplicates = _dedupe(grouped)
-    paths: list[Path] = []
-    if evidence_dir is not None and pages:
-        evidence_dir.mkdir(parents=True, exist_ok=True)
-        path = _unique(evidence_dir / f"log-analytics-{workspace}.jsonl")
-        with open_private(path) as sink:
-            for page in pages:
-                sink.write(json.dumps(redact(page), separators=(",", ":"), default=str) + "\n")
-        paths.append(path)
-    return PullResult(events=unique, pages=len(pages), regions_done=["global"], throttled=0,
-                      raw_pages_paths=paths, duplicates=duplicates, malformed=malformed,
-                      lookups=[lookup])
+    spool = Spool()
+    # Activity Log rows are folded per operation (correlationId). Ordering the KQL by
+    # CorrelationId would group them only within one answer, but a cut answer is asked
+    # for again in halves of its window, so one operation's Started and Succeeded rows
+    # can come in two answers. An external sort by correlationId groups them whatever
+    # the answers, with one run and one operation in memory.
+    operations = Spool(key=_by_operation)
+    pages = count = malformed = 0
+    path: Path | None = None
+    sink: IO[str] | None = None
+    try:
+        if evidence_dir is not None:
+            evidence_dir.mkdir(parents=True, exist_ok=True)
+            path = _unique(evidence_dir / f"log-analytics-{workspace}.jsonl")
+            sink = open_private(path)
+        for query in queries:
+            for low, high, rows in _answers(client, workspace, query, since, until):
+                pages += 1
+                for chunk in _chunks(rows):
+                    if sink is not None:
+                        page = {"table": query.table, "window": [_stamp(low), _stamp(high)],
+                                "rows": chunk}
+                        sink.write(json.dumps(redact(page), separators=(",", ":"),
+                                              default=str) + "\n")
+                    for row in chunk:
+                        try:
+                            event = to_event(row)
+                        except ValueError:
+                            malformed += 1
+                            continue
+                        count += 1
+                        if correlation_of(event):
+                            operations.add(event)
+                        else:
+                            _keep(spool, event)
+                if progress is not None:
+                    progress(PullProgress(events=count, pages=pages, regions_done=[],
+                                          regions_total=1, throttled=0, region="global"))
+        for _, group in groupby(operations, key=correlation_of):
+            _keep(spool, fold_operation(list(group)))
+        part = PullResult(events=[], pages=pages, regions_done=["global"], throttled=0,
+                          raw_pages_paths=[path] if path is not None else [],
+                          malformed=malformed, lookups=[lookup])
+        return _spooled(spool, [part], ["global"])
+    except BaseException:
+        spool.close()
+        raise
+    finally:
+        operations.close()
+        if sink is not None:
+            sink.close()
+
+
+def _by_operation(event: Event) -> tuple[str, datetime, str]:
+    return (correlation_of(event), event.time, event.uid)
+
+
+def _keep(spool: Spool, event: Event) -> None:
+    event.relevant = event.relevant or event.result == "failure"
+    spool.add(event)

@@ -319,11 +319,14 @@ async def pull_cloudtrail(
 def _spooled(spool: Spool, parts: list[PullResult], regions_done: list[str]) -> PullResult:
     """One result for the parts of a pull whose events all went to ``spool``."""
     events = SpooledEvents(spool)
+    shared = events.merged.collision_count
     return PullResult(events=events, pages=sum(p.pages for p in parts),
                       regions_done=regions_done, throttled=sum(p.throttled for p in parts),
                       raw_pages_paths=[path for p in parts for path in p.raw_pages_paths],
                       duplicates=events.duplicates, malformed=sum(p.malformed for p in parts),
-                      lookups=[lk for p in parts for lk in p.lookups])
+                      lookups=[lk for p in parts for lk in p.lookups],
+                      notes=[f"{shared:,} shared ids: records with one id but different "
+                             "content, all kept"] if shared else [])
 
 
 async def _pull_into(

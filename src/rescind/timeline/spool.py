@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -40,10 +40,12 @@ def sort_key(event: Event) -> tuple[datetime, str, str]:
 
 
 class Spool:
-    """Add events in any order; iterate them in time order (as often as needed)."""
+    """Add events in any order; iterate them in time order, or ``key``'s (as often as needed)."""
 
-    def __init__(self, run_size: int | None = None, directory: Path | None = None) -> None:
+    def __init__(self, run_size: int | None = None, directory: Path | None = None,
+                 key: Callable[[Event], Any] = sort_key) -> None:
         self.run_size = run_size or RUN_SIZE  # read when made: a test may lower it
+        self.key = key  # another order for a fold by something else than time
         self.directory = directory
         self.buffer: list[Event] = []
         self.runs: list[Path] = []
@@ -64,7 +66,7 @@ class Spool:
         path = Path(self._tmp.name) / f"run{len(self.runs):05d}.jsonl"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with open(fd, "wb") as fh:
-            self.buffer.sort(key=sort_key)
+            self.buffer.sort(key=self.key)
             fh.writelines(map(_line, self.buffer))
         self.runs.append(path)
         self.buffer = []
@@ -83,7 +85,7 @@ class Spool:
         self.runs = [path]
 
     def __iter__(self) -> Iterator[Event]:
-        in_memory = sorted(self.buffer, key=sort_key)
+        in_memory = sorted(self.buffer, key=self.key)
         if not self.runs:
             yield from in_memory
             return
@@ -94,7 +96,7 @@ class Spool:
         try:
             # heapq.merge breaks ties by the iterables' order: runs in the order written,
             # then the buffer, so equal keys keep the order the events were added.
-            yield from heapq.merge(*(_read(fh) for fh in files), in_memory, key=sort_key)
+            yield from heapq.merge(*(_read(fh) for fh in files), in_memory, key=self.key)
         finally:
             for fh in files:
                 fh.close()
