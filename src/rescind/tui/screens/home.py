@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -39,6 +39,7 @@ EXERCISE_RUNBOOKS = ("aws-access-key-compromise", "example-tabletop")
 # White on red so a NO_COLOR terminal still tells HIGH from LOW at a glance (see ALARM).
 SEVERITY_STYLE = {"low": "bold green", "medium": "bold yellow",
                   "high": "bold #ffffff on #c0000c", "critical": "bold #ffffff on #c0000c"}
+FILTER_HINT = "/ filter by title, cloud, severity"
 STATE_STYLE = {"open": "bold cyan", "interrupted": "bold yellow", "unsealed": "bold yellow",
                "closed": "green",
                "verified": "bold green", "damaged": "bold red"}
@@ -82,8 +83,9 @@ class HomeScreen(ReportsFailures, Screen[None]):
         with Vertical(id="library"):
             yield Plain("Runbooks  (Enter starts one · e starts the exercise)",
                          classes="pane-title")
-            yield Input(placeholder="/ filter by title, cloud, severity", id="library-filter",
-                        compact=True)
+            # The filter field is made when first wanted (/ or a click): an Input cost
+            # about a tenth of the first frame, and until then this line looks the same.
+            yield Plain(FILTER_HINT, id="library-filter-hint")
             yield KeyedOptionList(id="runbooks")
         with Vertical(id="incidents"):
             yield Plain(f"Incidents in {self.incidents_root}/  (Enter resumes or opens)",
@@ -138,7 +140,8 @@ class HomeScreen(ReportsFailures, Screen[None]):
 
     def _show_runbooks(self, runbooks: list[RunbookInfo]) -> None:
         self.runbooks = runbooks
-        self._filter_runbooks(self.query_one("#library-filter", Input).value)
+        typed = (field.value for field in self.query("#library-filter").results(Input))
+        self._filter_runbooks(next(typed, ""))
 
     def _filter_runbooks(self, text: str) -> None:
         words = text.lower().split()
@@ -375,8 +378,19 @@ class HomeScreen(ReportsFailures, Screen[None]):
 
     # ----------------------------------------------------------------- keys
 
+    @on(events.Click, "#library-filter-hint")
     def action_filter(self) -> None:
-        self.query_one("#library-filter", Input).focus()
+        self._filter_field().focus()
+
+    def _filter_field(self) -> Input:
+        """The filter field, in place of its hint the first time it is wanted."""
+        for field in self.query("#library-filter").results(Input):
+            return field
+        hint = self.query_one("#library-filter-hint")
+        field = Input(placeholder=FILTER_HINT, id="library-filter", compact=True)
+        self.query_one("#library").mount(field, after=hint)
+        hint.remove()
+        return field
 
     def action_leave_filter(self) -> None:
         self.query_one("#runbooks").focus()
