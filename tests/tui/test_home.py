@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.modes import Mode
@@ -113,8 +113,9 @@ async def test_home_focuses_the_interrupted_incident_and_finishes_a_cut_short_se
     app = RescindApp()
     async with app.run_test(size=(120, 40)) as pilot:
         home = app.screen
-        table = home.query_one("#incident-table", DataTable)
-        await wait_for(pilot, lambda: table.has_focus, "the incident list in focus")
+        # The table is made once the incidents are read, so it is waited for too.
+        await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "incident-table",
+                       "the incident list in focus")
         where = text_of(home.query_one("#incident-where", Static))
         assert "unsealed: closed after" in where and "Enter seals it" in where, where
         await pilot.press("enter")
@@ -141,8 +142,9 @@ async def test_home_says_where_an_interrupted_incident_stopped(
     app = RescindApp()
     async with app.run_test(size=(120, 40)) as pilot:
         home = app.screen
-        table = home.query_one("#incident-table", DataTable)
-        await wait_for(pilot, lambda: table.has_focus, "the incident list in focus")
+        # The table is made once the incidents are read, so it is waited for too.
+        await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "incident-table",
+                       "the incident list in focus")
         where = text_of(home.query_one("#incident-where", Static))
         assert "interrupted: stopped in disable-key (contain); 0 steps done" in where, where
         assert "Enter resumes" in where

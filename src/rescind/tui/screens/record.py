@@ -20,8 +20,8 @@ from rescind.engine.responder import EngineEvent, EventKind
 from rescind.record.journal import Entry
 from rescind.textsafe import visible
 from rescind.tui.palette import PaletteItem
-from rescind.tui.widgets.lists import KeyedDataTable
 from rescind.tui.widgets.plain import Plain
+from rescind.tui.widgets.tables import KeyedDataTable
 from rescind.tui.workers import ReportsFailures
 
 if TYPE_CHECKING:
