@@ -99,28 +99,38 @@ def spawn_until(code: str, markers: list[re.Pattern[bytes]], env: dict[str, str]
     return times
 
 
-def heaviest_imports(env: dict[str, str], cwd: Path, top: int = 8) -> list[str]:
-    """Top-level packages by cumulative import time, measured with -X importtime."""
-    # What runs before the first frame: the CLI module, then the app and its home screen.
-    probe = "import rescind.cli; from rescind.tui.app import RescindApp"
+def _import_times(probe: str, env: dict[str, str], cwd: Path) -> dict[str, int]:
+    """Microseconds each module's own import took (-X importtime's "self" column)."""
     result = subprocess.run([PYTHON, "-X", "importtime", "-c", probe], env=env, cwd=cwd,
                             capture_output=True, text=True, check=True)
-    totals: dict[str, int] = {}
+    own: dict[str, int] = {}
     for line in result.stderr.splitlines():
         parts = line.split("|")
-        if len(parts) != 3 or not parts[1].strip().isdigit():
-            continue
-        name = parts[2].rstrip()
-        if name.startswith(" ") and not name.startswith("  "):
-            totals[name.strip()] = int(parts[1])
-    ranked = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
-    return [f"{name} {micros / 1000:.0f} ms" for name, micros in ranked]
+        if len(parts) == 3 and parts[0].split(":")[-1].strip().isdigit():
+            own[parts[2].strip()] = int(parts[0].split(":")[-1])
+    return own
+
+
+def heaviest_imports(env: dict[str, str], cwd: Path, top: int = 8) -> list[str]:
+    """The modules home imports before its first frame that the baseline does not, by
+    their own import time. (This listed top-level packages by cumulative time before,
+    which named only rescind.tui.app: Textual's import, common to both, was inside it.)"""
+    # What runs before the first frame: the CLI module, then the app and its home screen.
+    home = _import_times("import rescind.cli; from rescind.tui.app import RescindApp", env, cwd)
+    base = _import_times("from textual.app import App; from textual.widgets import Static",
+                         env, cwd)
+    extra = sorted(((name, micros) for name, micros in home.items() if name not in base),
+                   key=lambda kv: -kv[1])
+    total = sum(micros for _, micros in extra)
+    return [f"{len(extra)} modules, {total / 1000:.0f} ms in all"] + \
+        [f"{name} {micros / 1000:.1f} ms" for name, micros in extra[:top]]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         # Bytecode is written to (and read from) a private folder: an installed rescind
@@ -153,7 +163,8 @@ def main() -> int:
             cold.append(spawn_until(HOME, [FIRST_PAINT["home"], LIBRARY], env, cwd)[1])
         imports = heaviest_imports(env, cwd)
     b, h, lib, unindexed = (statistics.median(x) for x in (base, home, library, cold))
-    print(f"runs: {args.runs} each, 120x40 pseudo-terminal, medians")
+    print(f"runs: {args.runs} each, 120x40 pseudo-terminal, medians; load average "
+          f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs)")
     print(f"baseline (one Static) first paint: {b * 1000:7.1f} ms")
     print(f"rescind home first paint:          {h * 1000:7.1f} ms   ratio {h / b:.2f}x "
           f"(goal < 1.2x)")
@@ -164,7 +175,7 @@ def main() -> int:
           "(goal < 2x)")
     print(f"  the same without the index:      {unindexed * 1000:7.1f} ms   ratio "
           f"{unindexed / b:.2f}x")
-    print("heaviest imports before first paint: " + ", ".join(imports))
+    print("imports before first paint that the baseline has not: " + ", ".join(imports))
     return 0 if h / b < 1.2 and lib / b < 2 else 1
 
 
