@@ -12,7 +12,11 @@ before the first paint (`python -X importtime`), and the CPU time each app used
 until its first paint (its own runs, stopped at once). Goals (issue 16): first paint
 within 1.2x the baseline, the library listed within 2x.
 
-    python bench/tui_start.py [--runs 9]
+With ``--instructions`` (needs valgrind), each app also runs once under callgrind and
+exits as its first frame is handed to the terminal: instructions executed are the same
+from run to run whatever the load, unlike the wall clock and, less so, the CPU time.
+
+    python bench/tui_start.py [--runs 9] [--instructions]
 """
 
 from __future__ import annotations
@@ -111,6 +115,43 @@ def _import_times(probe: str, env: dict[str, str], cwd: Path) -> dict[str, int]:
     return own
 
 
+# Ends the process as the frame holding ``marker`` is handed to Textual's writer thread.
+STOP_AT_FRAME = """
+import os, textual.drivers.linux_driver as _linux
+_write = _linux.LinuxDriver.write
+def _stop(self, data, _marker={marker!r}):
+    _write(self, data)
+    if _marker in data:
+        os._exit(0)
+_linux.LinuxDriver.write = _stop
+"""
+
+
+def instructions(code: str, marker: str, env: dict[str, str], cwd: Path) -> int:
+    """Instructions (all threads) until the frame holding ``marker``, under callgrind."""
+    out = cwd / "callgrind.out"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                             PYTHON, "-c", STOP_AT_FRAME.format(marker=marker) + code],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
+                            start_new_session=True)
+    os.close(slave)
+    try:
+        while proc.poll() is None:  # drain the terminal so the app never blocks on it
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    break
+        proc.wait(timeout=300)
+    finally:
+        os.close(master)
+    summary = next(line for line in out.read_text().splitlines()
+                   if line.startswith("summary:"))
+    return int(summary.split()[1])
+
+
 def heaviest_imports(env: dict[str, str], cwd: Path, top: int = 8) -> list[str]:
     """The modules home imports before its first frame that the baseline does not, by
     their own import time. (This listed top-level packages by cumulative time before,
@@ -129,6 +170,8 @@ def heaviest_imports(env: dict[str, str], cwd: Path, top: int = 8) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions to first paint under callgrind")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,6 +183,11 @@ def main() -> int:
                    RESCIND_CONFIG_DIR=str(cwd / "config"),
                    PYTHONPYCACHEPREFIX=str(cwd / "pycache"))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
+        # The apps run in a temporary folder: a relative PYTHONPATH (`PYTHONPATH=src`)
+        # found nothing there, and the installed rescind was measured instead.
+        env["PYTHONPATH"] = os.pathsep.join(
+            str(Path(entry).resolve()) for entry in env.get("PYTHONPATH", "").split(os.pathsep)
+            if entry)
         env.pop("NO_COLOR", None)
         env.pop("TEXTUAL", None)
         env["RESCIND_RUNBOOK_PATH"] = str(ROOT / "runbooks")
@@ -162,6 +210,12 @@ def main() -> int:
             shutil.rmtree(cwd / "config" / "cache", ignore_errors=True)
             cold.append(spawn_until(HOME, [FIRST_PAINT["home"], LIBRARY], env, cwd)[1])
         imports = heaviest_imports(env, cwd)
+        counted = None
+        if args.instructions:
+            # Hash seeds fixed: set iteration order would otherwise vary the count a little.
+            fixed = dict(env, PYTHONHASHSEED="0")
+            counted = (instructions(BASELINE, "baseline first paint", fixed, cwd),
+                       instructions(HOME, "walk a leaked-credential", fixed, cwd))
     b, h, lib, unindexed = (statistics.median(x) for x in (base, home, library, cold))
     print(f"runs: {args.runs} each, 120x40 pseudo-terminal, medians; load average "
           f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs)")
@@ -176,6 +230,9 @@ def main() -> int:
     print(f"  the same without the index:      {unindexed * 1000:7.1f} ms   ratio "
           f"{unindexed / b:.2f}x")
     print("imports before first paint that the baseline has not: " + ", ".join(imports))
+    if counted is not None:
+        print(f"instructions to first paint (callgrind): baseline {counted[0] / 1e6:.0f}M, "
+              f"home {counted[1] / 1e6:.0f}M   ratio {counted[1] / counted[0]:.3f}x")
     return 0 if h / b < 1.2 and lib / b < 2 else 1
 
 
