@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 
 from rescind.engine.session import IncidentSession, SessionConfig
 from rescind.modes import Mode
@@ -113,8 +113,9 @@ async def test_home_focuses_the_interrupted_incident_and_finishes_a_cut_short_se
     app = RescindApp()
     async with app.run_test(size=(120, 40)) as pilot:
         home = app.screen
-        table = home.query_one("#incident-table", DataTable)
-        await wait_for(pilot, lambda: table.has_focus, "the incident list in focus")
+        # The table is made once the incidents are read, so it is waited for too.
+        await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "incident-table",
+                       "the incident list in focus")
         where = text_of(home.query_one("#incident-where", Static))
         assert "unsealed: closed after" in where and "Enter seals it" in where, where
         await pilot.press("enter")
@@ -141,8 +142,9 @@ async def test_home_says_where_an_interrupted_incident_stopped(
     app = RescindApp()
     async with app.run_test(size=(120, 40)) as pilot:
         home = app.screen
-        table = home.query_one("#incident-table", DataTable)
-        await wait_for(pilot, lambda: table.has_focus, "the incident list in focus")
+        # The table is made once the incidents are read, so it is waited for too.
+        await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "incident-table",
+                       "the incident list in focus")
         where = text_of(home.query_one("#incident-where", Static))
         assert "interrupted: stopped in disable-key (contain); 0 steps done" in where, where
         assert "Enter resumes" in where
@@ -163,3 +165,93 @@ async def test_a_failed_read_replaces_its_placeholder(
 
         await wait_for(pilot, lambda: "could not read" in shown(), "the failure in the list")
         assert "reading runbooks" not in shown() and "Permission denied" in shown()
+
+
+async def test_first_frame_leaves_out_only_what_it_does_not_show(
+        identity: None, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16's first paint: until the incidents are read home shows "reading
+    incidents…" (no table yet), the filter line is a hint until / makes the field, and
+    no other screen's or dialog's CSS has been parsed."""
+    import threading
+
+    from rescind.engine import incidents as incidents_module
+    from rescind.tui.modals.confirm import ConfirmModal
+
+    read = threading.Event()
+    real = incidents_module.list_incidents
+
+    def held(root: Path) -> Any:
+        read.wait(30)
+        return real(root)
+
+    monkeypatch.setattr(incidents_module, "list_incidents", held)
+    from rescind.runbook.library import RunbookInfo
+
+    library = [RunbookInfo(id=f"leak-{n}", title=title, severity="high", clouds=["aws"],
+                           description="", path=Path(f"leak-{n}.yaml"))
+               for n, title in enumerate(("Leaked AWS access key", "AWS root user used"))]
+    monkeypatch.setattr("rescind.runbook.library.list_runbooks", lambda: library)
+    app = RescindApp()
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            home = app.screen
+            await wait_for(pilot, lambda: getattr(home, "runbooks", None), "runbooks")
+
+            def sheets() -> str:
+                return " ".join(str(where) for where in app.stylesheet.source)
+
+            assert "rescind.tcss" in sheets()
+            assert not any(name in sheets() for name in ("incident.tcss", "timeline.tcss",
+                                                         "record.tcss", "dialogs.tcss"))
+            assert "reading incidents" in text_of(home.query_one("#incidents-reading",
+                                                                 Static))
+            assert not home.query("#incident-table") and not home.query("#library-filter")
+            await pilot.press("tab")  # no table yet: the runbooks keep the focus
+            assert getattr(app.focused, "id", None) == "runbooks"
+            read.set()
+            await wait_for(pilot, lambda: home.query("#incident-table"), "the table")
+            await wait_for(pilot, lambda: not home.query("#incidents-reading"),
+                           "the reading line gone")
+            await pilot.click("#library-filter-hint")
+            await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "library-filter",
+                           "the filter field in focus")
+            await pilot.press(*"root")  # the field filters as the one it replaced did
+            options = home.query_one("#runbooks", OptionList)
+            await wait_for(pilot, lambda: options.option_count == 1, "the library filtered")
+            app.push_screen(ConfirmModal("Quit rescind?", "sure?"))
+            await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "no", "the dialog")
+            assert "dialogs.tcss" in sheets()
+    finally:
+        read.set()
+
+
+def test_every_dialog_reads_the_dialogs_stylesheet() -> None:
+    """A modal without it would be unstyled whenever it is the first dialog opened."""
+    import importlib
+    import pkgutil
+
+    from textual.screen import ModalScreen
+
+    import rescind.tui.modals as modals
+
+    found = []
+    for module_info in pkgutil.iter_modules(modals.__path__):
+        module = importlib.import_module(f"{modals.__name__}.{module_info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, ModalScreen) \
+                    and value.__module__ == module.__name__:
+                found.append(value)
+                assert value.CSS_PATH == modals.DIALOGS_CSS, value
+    assert len(found) >= 8, found
+
+
+def test_home_imports_no_data_table_before_its_first_frame() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys, rescind.cli; from rescind.tui.app import RescindApp; "
+             "print(sorted(m for m in ('textual.widgets._data_table', 'pydantic', 'yaml') "
+             "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]", out

@@ -11,12 +11,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button
 
+from rescind.tui.modals import DIALOGS_CSS
 from rescind.tui.widgets.plain import Plain
 
 
 class ConfirmModal(ModalScreen[bool]):
     """Returns True only for an explicit yes. ``danger`` focuses the safe choice."""
 
+    CSS_PATH = DIALOGS_CSS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "answer(False)", "Cancel", id="confirm.cancel"),
     ]
@@ -55,6 +57,7 @@ class ConfirmModal(ModalScreen[bool]):
 class NoticeModal(ModalScreen[None]):
     """Something the responder must read (an error and its fix, a result)."""
 
+    CSS_PATH = DIALOGS_CSS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="notice.close"),
     ]

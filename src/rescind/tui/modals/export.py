@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, OptionList
 from textual.widgets.option_list import Option
 
+from rescind.tui.modals import DIALOGS_CSS
 from rescind.tui.modals.confirm import ConfirmModal
 from rescind.tui.widgets.lists import KeyedOptionList
 from rescind.tui.widgets.plain import Plain
@@ -25,6 +26,7 @@ from rescind.tui.widgets.plain import Plain
 class ExportModal(ModalScreen[tuple[str, Path] | None]):
     """``formats`` maps the engine's format name to the file name it suggests."""
 
+    CSS_PATH = DIALOGS_CSS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="export.cancel"),
     ]

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input
 
 from rescind.errors import RescindError
+from rescind.tui.modals import DIALOGS_CSS
 from rescind.tui.widgets.plain import Plain
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ HELP = ("Commands: pause · resume · fire ID · advance +5m · note TEXT. "
 class FacilitatorModal(ModalScreen[None]):
     """A status line, a command field, and the last command's outcome."""
 
+    CSS_PATH = DIALOGS_CSS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="facilitator.close"),
     ]

@@ -13,6 +13,7 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button
 
+from rescind.tui.modals import DIALOGS_CSS
 from rescind.tui.widgets.plain import Plain
 
 
@@ -49,6 +50,7 @@ def binding_rows(screen: Screen[Any]) -> list[tuple[str, list[Binding]]]:
 
 
 class HelpModal(ModalScreen[None]):
+    CSS_PATH = DIALOGS_CSS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,f1,q", "close", "Close help", id="help.close"),
     ]

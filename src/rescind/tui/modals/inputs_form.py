@@ -28,6 +28,7 @@ from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Sele
 from rescind.engine.exercise import scenario_inputs
 from rescind.modes import Mode
 from rescind.runbook.model import InputSpec, Runbook
+from rescind.tui.modals import DIALOGS_CSS
 from rescind.tui.modals.confirm import ConfirmModal
 from rescind.tui.widgets.plain import Plain
 from rescind.tui.workers import ReportsFailures
@@ -68,6 +69,7 @@ def _validators(spec: InputSpec) -> list[Validator]:
 
 
 class InputsForm(ReportsFailures, ModalScreen[StartChoice | None]):
+    CSS_PATH = DIALOGS_CSS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
     ]

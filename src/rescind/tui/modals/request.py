@@ -15,6 +15,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 
+from rescind.tui.modals import DIALOGS_CSS
+
 T = TypeVar("T")
 # What a request dialog returns instead of an answer: look elsewhere first.
 Aside = Literal["timeline", "record"]
@@ -27,6 +29,7 @@ FIRST = "-first-focus"
 class RequestModal(ModalScreen[T | Aside | None]):
     """A dialog answering one engine request. Returns the answer, an Aside, or None (hidden)."""
 
+    CSS_PATH = DIALOGS_CSS
     # The widget a dialog's compose marks FIRST has the focus from the first frame. A
     # focus() in on_mount lands a frame later, after Textual has focused the first
     # focusable widget (the scrolling body): keys typed in between went there, and a

@@ -15,10 +15,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from rescind.tui.modals import DIALOGS_CSS
 from rescind.tui.widgets.plain import Plain
 
 
 class SecretModal(ModalScreen[None]):
+    CSS_PATH = DIALOGS_CSS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy", "Copy", id="secret.copy"),
     ]

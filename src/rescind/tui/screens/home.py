@@ -12,21 +12,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from rescind.modes import Mode
 from rescind.tui.palette import PaletteItem
-from rescind.tui.widgets.lists import KeyedDataTable, KeyedOptionList
+from rescind.tui.widgets.lists import KeyedOptionList
 from rescind.tui.widgets.plain import Plain
 from rescind.tui.workers import ReportsFailures
 
 if TYPE_CHECKING:
+    from textual.widgets import DataTable
+
     from rescind.engine.identity import Identity
     from rescind.engine.incidents import IncidentInfo, SealOutcome
     from rescind.engine.session import SessionConfig
@@ -39,6 +41,7 @@ EXERCISE_RUNBOOKS = ("aws-access-key-compromise", "example-tabletop")
 # White on red so a NO_COLOR terminal still tells HIGH from LOW at a glance (see ALARM).
 SEVERITY_STYLE = {"low": "bold green", "medium": "bold yellow",
                   "high": "bold #ffffff on #c0000c", "critical": "bold #ffffff on #c0000c"}
+FILTER_HINT = "/ filter by title, cloud, severity"
 STATE_STYLE = {"open": "bold cyan", "interrupted": "bold yellow", "unsealed": "bold yellow",
                "closed": "green",
                "verified": "bold green", "damaged": "bold red"}
@@ -82,14 +85,16 @@ class HomeScreen(ReportsFailures, Screen[None]):
         with Vertical(id="library"):
             yield Plain("Runbooks  (Enter starts one · e starts the exercise)",
                          classes="pane-title")
-            yield Input(placeholder="/ filter by title, cloud, severity", id="library-filter",
-                        compact=True)
+            # The filter field is made when first wanted (/ or a click): an Input cost
+            # about a tenth of the first frame, and until then this line looks the same.
+            yield Plain(FILTER_HINT, id="library-filter-hint")
             yield KeyedOptionList(id="runbooks")
         with Vertical(id="incidents"):
             yield Plain(f"Incidents in {self.incidents_root}/  (Enter resumes or opens)",
                          classes="pane-title")
-            table = KeyedDataTable(id="incident-table", cursor_type="row")
-            yield table
+            # The table is made when the incidents have been read: an empty one painted
+            # nothing here and cost about a tenth of the first frame.
+            yield Plain(Text("reading incidents…", style="dim"), id="incidents-reading")
             yield Plain("", id="incident-where")
         yield Footer()
 
@@ -122,7 +127,8 @@ class HomeScreen(ReportsFailures, Screen[None]):
         from rescind.engine.incidents import list_incidents
 
         incidents = list_incidents(self.incidents_root)
-        self.app.call_from_thread(self._show_incidents, incidents)
+        # Through call_later: showing them awaits the table's mount, the first time.
+        self.app.call_from_thread(self.call_later, self._show_incidents, incidents)
 
     def work_failed(self, group: str, text: str) -> None:
         if group == "home-runbooks":
@@ -130,15 +136,29 @@ class HomeScreen(ReportsFailures, Screen[None]):
                 [Option(Text(f"✗ could not read the runbooks: {text}\nF5 tries again",
                              style="red"), disabled=True)])
         elif group == "home-incidents":
-            table = self.query_one("#incident-table", DataTable)
-            table.clear(columns=True)
-            table.add_columns("incidents")
-            table.add_row(Text(f"✗ could not read {self.incidents_root}/: {text}",
-                               style="red"))
+            self.call_later(self._show_failed_incidents, text)
+
+    async def _show_failed_incidents(self, text: str) -> None:
+        table = await self._incident_table()
+        table.clear(columns=True)
+        table.add_columns("incidents")
+        table.add_row(Text(f"✗ could not read {self.incidents_root}/: {text}", style="red"))
+
+    async def _incident_table(self) -> DataTable[Any]:
+        """The incident table, in place of its "reading" line the first time."""
+        from rescind.tui.widgets.tables import KeyedDataTable
+
+        for table in self.query("#incident-table").results(KeyedDataTable):
+            return table
+        table = KeyedDataTable(id="incident-table", cursor_type="row")
+        await self.query_one("#incidents").mount(table, after="#incidents-reading")
+        await self.query_one("#incidents-reading").remove()
+        return table
 
     def _show_runbooks(self, runbooks: list[RunbookInfo]) -> None:
         self.runbooks = runbooks
-        self._filter_runbooks(self.query_one("#library-filter", Input).value)
+        typed = (field.value for field in self.query("#library-filter").results(Input))
+        self._filter_runbooks(next(typed, ""))
 
     def _filter_runbooks(self, text: str) -> None:
         words = text.lower().split()
@@ -153,9 +173,9 @@ class HomeScreen(ReportsFailures, Screen[None]):
         if shown:
             options.highlighted = 0
 
-    def _show_incidents(self, incidents: list[IncidentInfo]) -> None:
+    async def _show_incidents(self, incidents: list[IncidentInfo]) -> None:
+        table = await self._incident_table()  # first: who waits for the list finds it
         self.incidents = incidents
-        table = self.query_one("#incident-table", DataTable)
         # Columns are rebuilt too, so their widths fit the new rows.
         table.clear(columns=True)
         table.add_columns("state", "incident", "mode", "started", "runbook")
@@ -176,8 +196,8 @@ class HomeScreen(ReportsFailures, Screen[None]):
             table.move_cursor(row=stopped)
         self._show_where(table.cursor_row)
 
-    @on(DataTable.RowHighlighted, "#incident-table")
-    def _incident_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    # Handlers by name, not @on(DataTable...): home's first frame does not import DataTable.
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_where(event.cursor_row)
 
     def _show_where(self, row: int) -> None:
@@ -310,8 +330,7 @@ class HomeScreen(ReportsFailures, Screen[None]):
                 return
         self.notify("No exercise runbook is installed.", severity="warning")
 
-    @on(DataTable.RowSelected, "#incident-table")
-    def _incident_chosen(self, event: DataTable.RowSelected) -> None:
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is None or not self.incidents:
             return
         self.open_existing(self.incidents[int(event.row_key.value)])
@@ -375,16 +394,27 @@ class HomeScreen(ReportsFailures, Screen[None]):
 
     # ----------------------------------------------------------------- keys
 
+    @on(events.Click, "#library-filter-hint")
     def action_filter(self) -> None:
-        self.query_one("#library-filter", Input).focus()
+        self._filter_field().focus()
+
+    def _filter_field(self) -> Input:
+        """The filter field, in place of its hint the first time it is wanted."""
+        for field in self.query("#library-filter").results(Input):
+            return field
+        hint = self.query_one("#library-filter-hint")
+        field = Input(placeholder=FILTER_HINT, id="library-filter", compact=True)
+        self.query_one("#library").mount(field, after=hint)
+        hint.remove()
+        return field
 
     def action_leave_filter(self) -> None:
         self.query_one("#runbooks").focus()
 
     def action_switch_pane(self) -> None:
         runbooks = self.query_one("#runbooks")
-        table = self.query_one("#incident-table")
-        (table if runbooks.has_focus else runbooks).focus()
+        for table in self.query("#incident-table"):  # none until the incidents are read
+            (table if runbooks.has_focus else runbooks).focus()
 
     def palette_items(self) -> list[PaletteItem]:
         items = [PaletteItem("Start an exercise", "Demo incident on a simulated cloud",

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
 class IncidentScreen(ReportsFailures, IncidentKeys):
     HELP_TITLE = "Incident"
+    # Read when the screen first opens, not before home's first frame (rescind.tcss).
+    CSS_PATH = Path(__file__).with_name("incident.tcss")
     HELP = ("The engine runs the runbook phase by phase. When it needs you, a dialog "
             "opens; Escape hides it and Enter brings it back. Every choice is journaled.")
     OWN_FAILURES = frozenset({RUN_GROUP})

@@ -20,8 +20,8 @@ from rescind.engine.responder import EngineEvent, EventKind
 from rescind.record.journal import Entry
 from rescind.textsafe import visible
 from rescind.tui.palette import PaletteItem
-from rescind.tui.widgets.lists import KeyedDataTable
 from rescind.tui.widgets.plain import Plain
+from rescind.tui.widgets.tables import KeyedDataTable
 from rescind.tui.workers import ReportsFailures
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ def entry_summary(entry: Entry) -> str:
 
 class RecordScreen(ReportsFailures, Screen[None]):
     HELP_TITLE = "Record"
+    # Read when the screen first opens, not before home's first frame (rescind.tcss).
+    CSS_PATH = Path(__file__).with_name("record.tcss")
     HELP = ("Each journal line is chained to the one before by its SHA-256, and checkpoints "
             "sign the journal so far. At close, SHA256SUMS lists every file and is signed; "
             "anyone can check it with ssh-keygen and sha256sum, without rescind.")

@@ -63,6 +63,8 @@ def export_formats() -> dict[str, str]:
 
 class TimelineScreen(ReportsFailures, Screen[None]):
     HELP_TITLE = "Timeline"
+    # Read when the screen first opens, not before home's first frame (rescind.tcss).
+    CSS_PATH = Path(__file__).with_name("timeline.tcss")
     HELP = "Filter syntax: " + FILTER_HELP
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", id="timeline.filter",
