@@ -243,7 +243,7 @@ class EntraProvider(AzureIdentityBase):
                       resource: str) -> Any:
         """One Graph request (``path`` under graph_url, e.g. ``/users/{id}``) sent inside a
         ``$batch`` with the others asked at the same time; its JSON body, None for 204.
-        Its own failure is an ActionError naming ``permission``; 429/503 are retried
+        Its own failure is an ActionError naming ``permission``; 429/503/504 are retried
         after ``Retry-After``."""
         return await self._entry()[3].request(method, path, body, permission=permission,
                                               resource=resource)
