@@ -284,10 +284,6 @@ class DescribeUser(Action[Any]):
                                "owned_apps": apps, "on_prem_sync": user["on_prem_sync"],
                                "last_sign_in": user["last_sign_in"]}, details=details)
 
-    async def verify(self, ctx: ActionContext, plan: Plan,
-                     result: Result | None) -> Verification:
-        return Verification(ok=True, detail="read-only")
-
 
 async def auth_methods(ctx: ActionContext, user_id: str) -> list[dict[str, Any]]:
     page = await entra(ctx).call(
