@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +94,21 @@ def test_validate_reports_a_cloud_the_runbook_does_not_declare(
     assert f"{runbook}:3:10: no provider for cloud 'awss'; did you mean 'aws'?" in err
     assert f"{runbook}:7:15: action timeline.pull talks to aws, which is not in the " \
            "runbook's clouds: [awss]" in err
+
+
+@pytest.mark.parametrize(("name", "simulated"), [("entra", "tenant"), ("azure", "subscription")])
+def test_the_microsoft_providers_take_their_shared_settings_alike(name: str,
+                                                                  simulated: str) -> None:
+    from rescind.errors import UsageError
+    from rescind.modes import Mode
+    from rescind.providers import registry
+
+    cls: Any = registry.require(name)
+    settings = cls.Settings.model_validate({"tenant_id": "example.com", "concurrency": 7,
+                                            "break_glass": "breakglass@example.com",
+                                            "token": "simulated"})
+    provider = cls.from_settings(settings, Mode.LIVE)
+    assert (provider.tenant_id, provider.width, provider.break_glass) == (
+        "example.com", 7, ["breakglass@example.com"])
+    with pytest.raises(UsageError, match=f"exercise mode needs the simulated {simulated}"):
+        cls.from_settings(cls.Settings(), Mode.EXERCISE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -46,6 +47,30 @@ async def test_batch_with_an_inner_patch_is_blocked_and_an_all_get_batch_passes(
             f'would call graph:PATCH /v1.0/users/{ADELE} {{"body": {{"accountEnabled": false}}, '
             f'"url": "/v1.0/users/{ADELE}"}}']
         await client.aclose()
+
+
+async def test_a_blocked_write_is_reported_once_when_the_reads_batch_is_throttled() -> None:
+    # The reads of a mixed batch go on alone; Graph answers that batch 429. Retrying it
+    # must not send the blocked write through the guard (and into the journal) again.
+    with running_graph_fake(SCENARIOS / "entra-phished-user.yaml") as fake:
+        provider = _entra(fake)
+        blocked: list[BlockedCall] = []
+        provider.install_dry_run_guard(blocked.append)
+        throttled = fake.script("POST", r"/v1\.0/\$batch", 429, "TooManyRequests",
+                                "Too many requests", headers={"Retry-After": "0"})
+        read, written = await asyncio.gather(
+            provider.batched("GET", f"/users/{ADELE}", permission="User.Read.All",
+                             resource=ADELE),
+            provider.batched("PATCH", f"/users/{ADELE}", {"accountEnabled": False},
+                             permission="User.EnableDisableAccount.All", resource=ADELE))
+        assert len(throttled.seen) == 2  # the throttled batch, then the reads alone again
+        assert read["id"] == ADELE and written is None
+        assert fake.requests().count(f"GET /v1.0/users/{ADELE}") == 1
+        assert not [r for r in fake.requests() if r.startswith("PATCH")]
+        assert fake.users[ADELE]["accountEnabled"] is True
+        assert [b.describe().split(" {")[0] for b in blocked] == [
+            f"would call graph:PATCH /v1.0/users/{ADELE}"]
+        provider.close()
 
 
 async def test_password_in_a_blocked_call_is_redacted() -> None:

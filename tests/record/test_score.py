@@ -370,3 +370,18 @@ def test_a_session_key_minted_after_the_revocation_was_never_contained(rec: Reco
     contained = {c.id: c.step for c in score.credentials}
     assert contained[early] == "revoke" and contained[late] is None
     assert f"{late} (inject new-session) was never contained." in missed(score)
+
+
+def test_a_token_minted_for_an_entra_user_is_contained_by_revoking_the_users_sessions(
+        rec: Record) -> None:
+    """No shipped inject mints a user's token yet; an inject that does (a phished user's
+    refresh token) is contained by cutting the user off, as a role's session key is."""
+    user = "a0000000-0000-4000-8000-000000000001"  # the target entra.user.* journal: its id
+    token = "refresh-token-of-adele"
+    _inject(rec, 60, "phished-token", [token, user], {token: user})
+    rec.step(100, "contain", "describe", "entra.user.describe", [user], mutating=False)
+    rec.step(130, "contain", "revoke", "entra.user.revoke_sessions", [user])
+    score = rec.score()
+    assert {c.id: (c.contained_s, c.step) for c in score.credentials}[token] == (
+        131.0, "revoke")
+    assert not any(token in line for line in missed(score))

@@ -107,7 +107,14 @@ async def respond_until_sealed(pilot: Pilot[Any], log: list[str],
             log[-1] = f"{name}:{screen.request.step.id}:{screen.policy.value}"
             if screen.policy is Approval.TYPE_NAME:
                 assert pilot.app.focused.id == "typed", "the name field has the focus"
-                await pilot.press(*screen.request.expected_names[0], "enter")
+                # Pasted, as a responder copies it from the plan: key by key (typing is the
+                # drill's test, test_incident_flow.py) each key waits for the app to go
+                # idle, ~0.25 s a key with the simulated clouds busy in this process.
+                name, typed = screen.request.expected_names[0], screen.query_one("#typed", Input)
+                typed.post_message(events.Paste(name))
+                await wait_for(pilot, lambda typed=typed, name=name: typed.value == name,
+                               "the pasted name")
+                await pilot.press("enter")
             elif screen.policy is Approval.TWO_PERSON:
                 assert pilot.app.focused.id == "token", "the token field has the focus"
                 # The second responder runs the command the dialog shows; its output is pasted.

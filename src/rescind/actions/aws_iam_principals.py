@@ -131,6 +131,19 @@ def delete_inline_policy(provider: AwsProvider, account: str | None, p: Principa
                   PolicyName=policy, **{key: p.name})
 
 
+def restore_inline_policy(provider: AwsProvider, account: str | None, p: Principal,
+                          policy: str, previous: dict[str, Any] | None, acct: str,
+                          target: str) -> TargetCall:
+    """The undo call for one target: put ``previous`` back, or delete ``policy`` if it had none."""
+    detail = {"account": acct, "policy": policy}
+    if previous is None:
+        return TargetCall(target=target, operation=f"iam:Delete{p.kind.title()}Policy",
+                          detail=detail,
+                          fn=lambda: delete_inline_policy(provider, account, p, policy, acct))
+    return TargetCall(target=target, operation=f"iam:Put{p.kind.title()}Policy", detail=detail,
+                      fn=lambda: put_inline_policy(provider, account, p, policy, previous, acct))
+
+
 class PrincipalsParams(AwsParams):
     user: str | None = Field(default=None, description="IAM user name or ARN")
     users: StrList = Field(default_factory=list, description="Several IAM users")
@@ -283,19 +296,9 @@ class RevokeSessions(Action[PrincipalsParams]):
         acct = plan.state["account"]
         previous: dict[str, Any] = (result.undo or {}).get("previous", {})
 
-        def restore(tid: str) -> TargetCall:
-            p, doc = Principal.parse(tid), previous[tid]
-            if doc is None:
-                return TargetCall(target=tid, operation=f"iam:Delete{p.kind.title()}Policy",
-                                  detail={"account": acct, "policy": REVOKE_POLICY},
-                                  fn=lambda: delete_inline_policy(provider, params.account, p,
-                                                                  REVOKE_POLICY, acct))
-            return TargetCall(target=tid, operation=f"iam:Put{p.kind.title()}Policy",
-                              detail={"account": acct, "policy": REVOKE_POLICY},
-                              fn=lambda: put_inline_policy(provider, params.account, p,
-                                                           REVOKE_POLICY, doc, acct))
-
-        done = await run_targets(ctx, aws(ctx), self.name, [restore(t) for t in previous],
+        calls = [restore_inline_policy(provider, params.account, Principal.parse(t), REVOKE_POLICY,
+                                       previous[t], acct, t) for t in previous]
+        done = await run_targets(ctx, aws(ctx), self.name, calls,
                                  verb="session restorations")
         return Result(outputs=_principal_outputs(plan.state["targets"]),
                       details=[f"{t}: {REVOKE_POLICY} restored to its previous state"

@@ -16,11 +16,11 @@ from rescind.actions.aws_common import (
 from rescind.actions.aws_iam_principals import (
     ABSENT,
     Principal,
-    delete_inline_policy,
     get_inline_policy,
     guard_principals,
     put_inline_policy,
     require_principal,
+    restore_inline_policy,
 )
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
 from rescind.actions.common import (
@@ -155,19 +155,9 @@ class QuarantineUser(Action[UsersParams]):
         acct = plan.state["account"]
         previous: dict[str, Any] = (result.undo or {}).get("previous", {})
 
-        def restore(user: str) -> TargetCall:
-            p, doc = Principal("user", user), previous[user]
-            if doc is None:
-                return TargetCall(target=user, operation="iam:DeleteUserPolicy",
-                                  detail={"account": acct, "policy": QUARANTINE_POLICY},
-                                  fn=lambda: delete_inline_policy(provider, account, p,
-                                                                  QUARANTINE_POLICY, acct))
-            return TargetCall(target=user, operation="iam:PutUserPolicy",
-                              detail={"account": acct, "policy": QUARANTINE_POLICY},
-                              fn=lambda: put_inline_policy(provider, account, p,
-                                                           QUARANTINE_POLICY, doc, acct))
-
-        done = await run_targets(ctx, aws(ctx), self.name, [restore(u) for u in previous],
+        calls = [restore_inline_policy(provider, account, Principal("user", u), QUARANTINE_POLICY,
+                                       previous[u], acct, u) for u in previous]
+        done = await run_targets(ctx, aws(ctx), self.name, calls,
                                  verb="quarantine removals")
         return Result(outputs=_users_outputs(plan.state["targets"]),
                       details=[f"{u}: quarantine lifted" for u in done])

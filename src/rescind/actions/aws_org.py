@@ -22,9 +22,9 @@ from rescind.actions.aws_iam_principals import (
     _iso_now,
     _revoke_state,
     _token_time,
-    delete_inline_policy,
     get_inline_policy,
     put_inline_policy,
+    restore_inline_policy,
     revoke_document,
 )
 from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
@@ -191,16 +191,8 @@ class RevokeRoleSessionsAcross(Action[OrgRoleParams]):
 
         def restore(tid: str) -> TargetCall:
             account, p = _split(tid)
-            doc = previous[tid]
-            if doc is None:
-                return TargetCall(target=tid, operation="iam:DeleteRolePolicy",
-                                  detail={"account": account, "policy": REVOKE_POLICY},
-                                  fn=lambda: delete_inline_policy(provider, account, p,
-                                                                  REVOKE_POLICY, account))
-            return TargetCall(target=tid, operation="iam:PutRolePolicy",
-                              detail={"account": account, "policy": REVOKE_POLICY},
-                              fn=lambda: put_inline_policy(provider, account, p, REVOKE_POLICY,
-                                                           doc, account))
+            return restore_inline_policy(provider, account, p, REVOKE_POLICY, previous[tid],
+                                         account, tid)
 
         done = await run_targets(ctx, provider, self.name, [restore(t) for t in previous],
                                  verb="session restorations")

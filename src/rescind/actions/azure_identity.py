@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
+from rescind.actions.base import Action, ActionContext, Plan, Result, Risk
 from rescind.actions.entra_common import EntraParams, StrList, TargetsAction, azure
 from rescind.actions.registry import register
 from rescind.errors import ActionError, ErrorKind
@@ -143,10 +143,6 @@ class DescribeIdentity(Action[Any]):
                                    or "none"),
                                "role assignments: " + (", ".join(
                                    f"{r['role']} at {r['scope']}" for r in roles) or "none")])
-
-    async def verify(self, ctx: ActionContext, plan: Plan,
-                     result: Result | None) -> Verification:
-        return Verification(ok=True, detail="read-only")
 
 
 @register

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from rescind.actions.base import Action, ActionContext, Plan, Result, Risk, Verification
+from rescind.actions.base import Action, ActionContext, Plan, Result, Risk
 from rescind.actions.entra_common import (
     CAE_NOTE,
     Coroutines,
@@ -157,10 +157,6 @@ class DescribeApp(Action[Any]):
                                _credential_lines(pw, "client secrets"),
                                _credential_lines(certs, "certificates"),
                                f"owners: {', '.join(owners) or 'none'}"])
-
-    async def verify(self, ctx: ActionContext, plan: Plan,
-                     result: Result | None) -> Verification:
-        return Verification(ok=True, detail="read-only")
 
 
 @register

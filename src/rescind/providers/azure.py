@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rescind.errors import ActionError, ErrorKind, UsageError
+from rescind.errors import ActionError, ErrorKind
 from rescind.modes import Mode
 from rescind.providers import registry as providers
 from rescind.providers.azure_credentials import ARM_SCOPE, is_loopback
@@ -55,15 +55,8 @@ class AzureProvider(AzureIdentityBase):
     @classmethod
     def from_settings(cls, settings: AzureSettings, mode: Mode, *,
                       incident_id: str | None = None) -> AzureProvider:
-        if mode is Mode.EXERCISE and settings.token is None:
-            raise UsageError("exercise mode needs the simulated subscription",
-                             fix="let rescind start it (rescind run --mode exercise)")
         return cls(arm_url=settings.arm_url, subscriptions=settings.subscriptions,
-                   tenant_id=settings.tenant_id, credential=settings.credential,
-                   token=settings.token.get_secret_value() if settings.token else None,
-                   break_glass=settings.break_glass, max_targets=settings.max_targets,
-                   width=settings.concurrency, workspace_id=settings.workspace_id,
-                   logs_url=settings.logs_url)
+                   **cls.shared_settings(settings, mode, "subscription"))
 
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:

@@ -36,7 +36,7 @@ from rescind.providers.azure_credentials import (
 from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
 from rescind.providers.entra_batch import BATCH_LIMIT, GraphBatcher
 from rescind.providers.entra_errors import translate_graph
-from rescind.providers.entra_settings import DEFAULT_WIDTH, EntraSettings
+from rescind.providers.entra_settings import DEFAULT_WIDTH, AzureSettings, EntraSettings
 
 T = TypeVar("T")
 
@@ -71,6 +71,19 @@ class AzureIdentityBase(ProviderBase):
         self._lock = threading.RLock()
         self._caller: Caller | None = None
         self._sync_credential: Any = None
+
+    @staticmethod
+    def shared_settings(settings: EntraSettings | AzureSettings, mode: Mode,
+                        simulated: str) -> dict[str, Any]:
+        """The constructor arguments of the settings both providers have."""
+        if mode is Mode.EXERCISE and settings.token is None:
+            raise UsageError(f"exercise mode needs the simulated {simulated}",
+                             fix="let rescind start it (rescind run --mode exercise)")
+        return {"tenant_id": settings.tenant_id, "credential": settings.credential,
+                "token": settings.token.get_secret_value() if settings.token else None,
+                "break_glass": settings.break_glass, "max_targets": settings.max_targets,
+                "width": settings.concurrency, "workspace_id": settings.workspace_id,
+                "logs_url": settings.logs_url}
 
     # -- credentials ---------------------------------------------------------------------
     def sync_credential(self) -> Any:
@@ -198,15 +211,7 @@ class EntraProvider(AzureIdentityBase):
     @classmethod
     def from_settings(cls, settings: EntraSettings, mode: Mode, *,
                       incident_id: str | None = None) -> EntraProvider:
-        if mode is Mode.EXERCISE and settings.token is None:
-            raise UsageError("exercise mode needs the simulated tenant",
-                             fix="let rescind start it (rescind run --mode exercise)")
-        return cls(graph_url=settings.graph_url, tenant_id=settings.tenant_id,
-                   credential=settings.credential,
-                   token=settings.token.get_secret_value() if settings.token else None,
-                   break_glass=settings.break_glass, max_targets=settings.max_targets,
-                   width=settings.concurrency, workspace_id=settings.workspace_id,
-                   logs_url=settings.logs_url)
+        return cls(graph_url=settings.graph_url, **cls.shared_settings(settings, mode, "tenant"))
 
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:
@@ -246,7 +251,7 @@ class EntraProvider(AzureIdentityBase):
                       resource: str) -> Any:
         """One Graph request (``path`` under graph_url, e.g. ``/users/{id}``) sent inside a
         ``$batch`` with the others asked at the same time; its JSON body, None for 204.
-        Its own failure is an ActionError naming ``permission``; 429/503 are retried
+        Its own failure is an ActionError naming ``permission``; 429/503/504 are retried
         after ``Retry-After``."""
         return await self._entry()[3].request(method, path, body, permission=permission,
                                               resource=resource)

@@ -5,7 +5,7 @@ status, headers and body. A caller awaits one request (``EntraProvider.batched``
 the batcher gathers what callers ask in the same turn of the event loop into
 batches of 20, sends at most ``width`` batches at once, and settles each caller with
 its own item: a 2xx answer's body, or the ActionError its status maps to (404
-not-found, 403 naming the permission, ...). An item answered 429 or 503 goes again
+not-found, 403 naming the permission, ...). An item answered 429, 503 or 504 goes again
 in a later batch after its ``Retry-After``: kiota's retry handler sees only the
 batch's own status, 200.
 """
@@ -23,7 +23,7 @@ from rescind.providers.entra_errors import graph_item_error
 BATCH_LIMIT = 20  # Graph's documented limit of requests in one $batch
 MAX_RETRIES = 3  # as kiota's retry handler, for a throttled item
 MAX_WAIT_S = 180.0  # a longer Retry-After fails the item: the responder decides
-RETRIED = frozenset({429, 503})
+RETRIED = frozenset({429, 503, 504})  # the statuses kiota retries a whole request on
 
 Send = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 

@@ -6,8 +6,10 @@ go through; anything else is answered 204 with no body and reported as "would ca
 graph:PATCH /v1.0/users/{id} {...}". A ``POST /$batch`` carries its real operations
 in its body, so the guard looks inside: each inner request that is not a GET is
 reported on its own, exactly as if sent alone, and answered 204 inside the batch's
-answer; only the inner GETs are sent on (in a batch of their own). A batch body it
-cannot read is blocked whole.
+answer; only the inner GETs are sent on (in a batch of their own). Should that batch be
+throttled as a whole, each GET is answered with the throttling on its own, for the
+batcher to send again: kiota's retry would bring the blocked requests round again and
+report them twice. A batch body it cannot read is blocked whole.
 
 ARM: an azure-core policy in ``per_retry_policies``, after the retry policy and
 after azure-mgmt-core's auto-registration policy, so it also sees the
@@ -29,6 +31,7 @@ from urllib.parse import urlsplit
 
 from rescind.providers import entra_redaction  # noqa: F401  (registers Entra's secret names)
 from rescind.providers.base import BlockedCall
+from rescind.providers.entra_batch import RETRIED
 from rescind.redaction import redact
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -107,13 +110,22 @@ def graph_guard_transport(inner: Any, hook: Hook) -> Any:
                                      json={"requests": reads}, extensions=request.extensions)
                 reply: httpx.Response = await inner.handle_async_request(sent)
                 await reply.aread()
-                if reply.status_code != 200:  # the batch itself failed: so does ours
+                if reply.status_code in RETRIED:
+                    # Not the whole batch back to kiota's retry, which would bring the
+                    # blocked requests here (and to the journal) again: each read fails
+                    # alone, and the batcher sends it again after its Retry-After.
+                    failed = {"status": reply.status_code, "body": _body(reply.content),
+                            "headers": {k: v for k, v in reply.headers.items()
+                                        if k.lower() == "retry-after"}}
+                    answers |= {str(r.get("id")): {"id": r.get("id"), **failed} for r in reads}
+                elif reply.status_code != 200:  # the batch itself failed: so does ours
                     kept = {k: v for k, v in reply.headers.items()
                             if k.lower() in ("content-type", "retry-after")}
                     return httpx.Response(reply.status_code, headers=kept,
                                           content=reply.content, request=request)
-                for answer in json.loads(reply.content).get("responses") or []:
-                    answers[str(answer.get("id"))] = answer
+                else:
+                    for answer in json.loads(reply.content).get("responses") or []:
+                        answers[str(answer.get("id"))] = answer
             # In the order asked, as Graph's own answers need not be.
             return httpx.Response(200, request=request, json={"responses": [
                 answers[str(r.get("id"))] for r in requests if str(r.get("id")) in answers]})

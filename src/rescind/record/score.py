@@ -30,7 +30,8 @@ SKIPPED_BY_CONDITION = "condition is false"
 NO_PERMISSION = "none:"
 # Actions that end every credential minted for the principal they change, from then on:
 # an inject journals such a credential with its holder (``holders``), e.g. a role's
-# session key, a service account's key, a service principal's secret.
+# session key, a service account's key, a service principal's secret, a user's refresh
+# token (no shipped inject mints one yet; a scenario's or plugin's may).
 CUTS_OFF_HOLDER = frozenset({
     "aws.iam.revoke_sessions", "aws.org.revoke_role_sessions", "aws.iam.quarantine_user",
     "gcp.sa.disable", "entra.sp.disable", "entra.user.disable", "entra.user.revoke_sessions"})

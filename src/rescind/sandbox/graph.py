@@ -344,7 +344,8 @@ class GraphFake(JsonFake):
             return 401, {"error": {"code": "InvalidAuthenticationToken",
                                    "message": "Access token is empty."}}, {}
         if method == "POST" and path == "/v1.0/$batch":
-            return self._batch(body, headers)
+            # A test may script the batch itself (a batch-level 429), not just its items.
+            return self.scripted_reply(method, path) or self._batch(body, headers)
         return super().dispatch(method, path, query, body, headers)
 
     def _batch(self, body: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:

@@ -243,13 +243,9 @@ class JsonFake:
                  headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         """Route one request (also used for the inner requests of a Graph ``$batch``)."""
         with self.lock:
-            for entry in self.scripted:
-                if entry.method == method and entry.pattern.match(path):
-                    entry.seen.append(time.monotonic())
-                    if entry.times > 0:
-                        entry.times -= 1
-                        self.log.append((method, path, "scripted"))
-                        return self._error(entry.reply)
+            scripted = self.scripted_reply(method, path)
+            if scripted is not None:
+                return scripted
             for limit in self.limits:
                 if limit.pattern.search(path):
                     wait = limit.retry_after(time.monotonic())
@@ -274,6 +270,18 @@ class JsonFake:
                 return status, answer, (out[2] if len(out) > 2 else {})
             return self._error(Reply(404 if method in READ_METHODS else 405,
                                      "NotFound", f"no route for {method} {path}"))
+
+    def scripted_reply(self, method: str, path: str) -> tuple[int, Any, dict[str, str]] | None:
+        """The answer a test scripted for this request, if one is still due."""
+        with self.lock:
+            for entry in self.scripted:
+                if entry.method == method and entry.pattern.match(path):
+                    entry.seen.append(time.monotonic())
+                    if entry.times > 0:
+                        entry.times -= 1
+                        self.log.append((method, path, "scripted"))
+                        return self._error(entry.reply)
+        return None
 
     def _error(self, reply: Reply) -> tuple[int, Any, dict[str, str]]:
         return reply.status, {"error": {"code": reply.code, "message": reply.message}}, \
