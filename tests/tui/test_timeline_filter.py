@@ -160,3 +160,44 @@ def test_postings_and_narrowing_give_the_row_by_row_answer() -> None:
         for timeline in (rows, few):
             assert list(parsed.apply(timeline)) == _reference(timeline, parsed), text
     assert len(EventFilter.parse("actor:deploy-bot").apply(rows)) > 300
+
+
+class _SlowFirstRead:
+    """A session whose first timeline read is held until released: the older of two
+    loads, begun before a pull again finished, ends after the newer one."""
+
+    closed = False
+
+    def __init__(self, first: list[Event], second: list[Event]) -> None:
+        import threading
+
+        self.answers = [first, second]
+        self.release = threading.Event()
+        self.reads = 0
+
+    def timeline(self) -> list[Event]:
+        self.reads += 1
+        if self.reads == 1:
+            self.release.wait(timeout=30)
+            return self.answers[0]
+        return self.answers[1]
+
+
+async def test_an_older_timeline_read_never_replaces_a_newer_one(
+        identity: None, workdir: Path) -> None:
+    events = synthetic(19)
+    session = _SlowFirstRead(events[:18], events)
+    app = RescindApp(incidents_root=Path("incidents"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.push_screen(TimelineScreen(None, session=session))  # type: ignore[arg-type]
+        await wait_for(pilot, screen_named(pilot, "TimelineScreen"), "the timeline")
+        screen = app.screen
+        await wait_for(pilot, lambda: session.reads == 1, "the first read")
+        screen.action_reload()  # as a finished pull again does
+        await wait_for(pilot, lambda: len(screen.rows) == 19, "the newer read")
+        session.release.set()
+        await wait_for(pilot, lambda: not [w for w in screen.workers if not w.is_finished],
+                       "the older read to end")
+        await pilot.pause()
+        assert len(screen.events) == len(screen.rows) == 19
+        assert screen.query_one(EventTable).row_count == 19

@@ -91,6 +91,7 @@ class TimelineScreen(ReportsFailures, Screen[None]):
         self.events: Sequence[Event] = events or []
         self.rows = Rows(())
         self._preloaded = events is not None
+        self._generation = 0
         self.filter = EventFilter()
 
     def compose(self) -> ComposeResult:
@@ -124,17 +125,24 @@ class TimelineScreen(ReportsFailures, Screen[None]):
                for e in events):
             self._load()
 
-    @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
     def _load(self) -> None:
+        # Each load is numbered: a thread worker cannot be stopped, so an older read
+        # (begun before a pull again finished) could otherwise land after a newer one
+        # and put back the timeline without the pulled events.
+        self._generation += 1
+        self._read_in_thread(self._generation)
+
+    @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
+    def _read_in_thread(self, generation: int) -> None:
         events = list(self.events) if self._preloaded else self._read_events()
         painted = threading.Event()
-        self.app.call_from_thread(self._unindexed, events, painted.set)
+        self.app.call_from_thread(self._unindexed, generation, events, painted.set)
         # The index waits for the first rows to reach the screen: built at once, it
         # would hold the interpreter while the first frame is drawn.
         painted.wait(timeout=5)
         rows = Rows(events)
         picture = histogram.build(events, HISTOGRAM_BINS)
-        self.app.call_from_thread(self._loaded, events, rows, picture)
+        self.app.call_from_thread(self._loaded, generation, events, rows, picture)
 
     def _read_events(self) -> list[Event]:
         if self.session is not None:
@@ -153,9 +161,12 @@ class TimelineScreen(ReportsFailures, Screen[None]):
                 Text(f"✗ could not read the timeline: {text} (F5 tries again)",
                      style="bold red"))
 
-    def _unindexed(self, events: list[Event], painted: Callable[[], None]) -> None:
+    def _unindexed(self, generation: int, events: list[Event],
+                   painted: Callable[[], None]) -> None:
         """The first rows on screen before the filter's rows exist; a filter waits for them."""
         self.call_after_refresh(painted)
+        if generation != self._generation:
+            return  # a newer load is under way
         if self.filter.key != EventFilter().key:
             return  # showing every event would contradict the filter already typed
         self.events = events
@@ -163,7 +174,10 @@ class TimelineScreen(ReportsFailures, Screen[None]):
         self.query_one("#timeline-status", Static).update(
             Text(f"{len(events):,} events · indexing for the filter…", style="bold"))
 
-    def _loaded(self, events: list[Event], rows: Rows, picture: histogram.Histogram) -> None:
+    def _loaded(self, generation: int, events: list[Event], rows: Rows,
+                picture: histogram.Histogram) -> None:
+        if generation != self._generation:
+            return  # a newer load is under way: this one read an older timeline
         self.events = events
         self.rows = rows
         self.query_one(IncidentHistogram).show(picture)
