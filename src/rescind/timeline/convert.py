@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import from_json
+
 from rescind.errors import UsageError
 from rescind.redaction import is_clean_json
 from rescind.timeline.cloudtrail import (
@@ -169,7 +171,7 @@ def _stream_documents(path: Path, name: str, limits: Limits,
         head.append(line)
         if line.strip():
             try:
-                first = json.loads(line)
+                first = _loads(line)
             except (ValueError, RecursionError, MemoryError):
                 first = _NOT_A_LINE
             break
@@ -205,7 +207,7 @@ def _line_documents(lines: Iterator[tuple[int, str]], name: str,
         if not line.strip():
             continue
         try:
-            doc = json.loads(line)
+            doc = _loads(line)
         except (ValueError, RecursionError, MemoryError) as exc:
             result.records += 1
             reason = (TOO_DEEP if isinstance(exc, RecursionError) else TOO_LARGE
@@ -213,6 +215,15 @@ def _line_documents(lines: Iterator[tuple[int, str]], name: str,
             result.malformed.append(Malformed(name, f"line {number}", reason))
         else:
             yield f"line {number} ", doc, line
+
+
+def _loads(line: str) -> Any:
+    """A line's JSON: pydantic-core's parser (twice as fast), else the json module's, which
+    reads what it refuses (a lone surrogate's escape, nesting past 200) and says why not."""
+    try:
+        return from_json(line)
+    except ValueError:
+        return json.loads(line)
 
 
 def _items(doc: Any, where: str) -> Iterator[tuple[str, str, Any]]:
@@ -282,15 +293,16 @@ def _json_reason(exc: ValueError) -> str:
 def convert_files(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
     """Normalize every CloudTrail record in ``paths`` (duplicates are kept; merge drops them)."""
     result = ConvertResult()
-    for name, event in iter_events(paths, limits, result):
+    for name, event, _ in iter_events(paths, limits, result):
         result.events.append(event)
         result.by_file.setdefault(name, []).append(event)
     return result
 
 
 def iter_events(paths: list[Path], limits: Limits,
-                result: ConvertResult) -> Iterator[tuple[str, Event]]:
-    """(file name, event) for every CloudTrail record in ``paths``, as they are read;
+                result: ConvertResult) -> Iterator[tuple[str, Event, bool]]:
+    """(file name, event, clean) for every CloudTrail record in ``paths``, as they are
+    read (``clean``: its record's text held nothing to redact, ``is_clean_json``);
     ``result`` counts the files, the records, and keeps the unreadable ones (its
     ``events`` stay empty: memory holds one file's document, or one line, at a time)."""
     for path in paths:
@@ -312,7 +324,7 @@ def iter_events(paths: list[Path], limits: Limits,
                 if event is None:
                     result.malformed.append(Malformed(name, position, str(reason)))
                 else:
-                    yield name, event
+                    yield name, event, clean
 
 
 def _convert_one(item: Any, kind: str, clean: bool,
