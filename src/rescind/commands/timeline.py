@@ -347,7 +347,7 @@ def _convert_to_file(args: argparse.Namespace, fmt: str, counts: Any,
     from rescind.timeline.export import export_lines, line_writer
     from rescind.timeline.rows import merge_lines
 
-    merged = merge_lines(stream, line_writer(fmt))
+    merged = merge_lines(stream, line_writer(fmt), with_raw=fmt != "ocsf")
     try:
         count = export_lines((row[3] for row in merged), args.out, fmt)
         print(f"rescind: wrote {count:,} records to {args.out} ({fmt})", file=sys.stderr)

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic_core import from_json
 
 from rescind.errors import UsageError
-from rescind.redaction import is_clean_json
+from rescind.redaction import is_clean_document, is_clean_json
 from rescind.timeline.cloudtrail import (
     SYNTHETIC_ID_PREFIX,
     MalformedRecord,
@@ -186,12 +186,12 @@ def _stream_documents(path: Path, name: str, limits: Limits,
         second = next(((n, line) for n, line in enumerate(lines, start=number + 1)
                        if line.strip()), None)
         if second is None:
-            yield "", first, is_clean_json(head[-1])  # a file of one document
+            yield "", first, is_clean_document(head[-1], first)  # a file of one document
         else:
-            yield f"line {number} ", first, is_clean_json(head[-1])
+            yield f"line {number} ", first, is_clean_document(head[-1], first)
             for where, doc, line in _line_documents(itertools.chain(
                     [second], enumerate(lines, start=second[0] + 1)), name, result):
-                yield where, doc, is_clean_json(line)
+                yield where, doc, is_clean_document(line, doc)
     if problem:
         result.records += 1
         result.malformed.append(Malformed(name, "file", problem[0]))
@@ -250,6 +250,10 @@ def _items(doc: Any, where: str) -> Iterator[tuple[str, str, Any]]:
 
 
 def _event(item: Any, kind: str, clean: bool) -> Event:
+    if (type(item) is dict and kind != "lookup" and "eventName" in item
+            and ("eventID" in item or "eventTime" in item)
+            and "CloudTrailEvent" not in item and "EventId" not in item):
+        return from_record(item, clean=clean)  # a record, the common case, in one test
     if kind == "record" and isinstance(item, Mapping):
         return from_record(item, clean=clean)
     if kind == "lookup" and isinstance(item, Mapping):
@@ -340,8 +344,9 @@ def _convert_one(item: Any, kind: str, clean: bool,
         return None, TOO_LARGE
     except (TypeError, ValueError, OverflowError) as exc:  # e.g. a field of an impossible type
         return None, f"unreadable: {str(exc)[:200]}"
-    if isinstance(item, Mapping) and kind != "lookup" and not looks_like_lookup_event(item):
-        used = time_field(item)
+    if (item.get("eventTime") in (None, "") if type(item) is dict else True) and isinstance(
+            item, Mapping) and kind != "lookup" and not looks_like_lookup_event(item):
+        used = time_field(item)  # (a dict with an eventTime is placed by it)
         if used not in (None, "eventTime"):
             result.placed_by[str(used)] += 1
     if event.uid.startswith(SYNTHETIC_ID_PREFIX):

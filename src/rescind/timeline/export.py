@@ -20,6 +20,7 @@ Every format passes through :func:`rescind.redaction.redact`: no secret leaves.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -169,6 +170,14 @@ def _account(event: Event, uid: str) -> dict[str, Any]:
     return {"uid": uid, **({"type_id": kind[0], "type": kind[1]} if kind else {})}
 
 
+@functools.lru_cache(maxsize=4096)  # one session's events share it
+def _created_ms(text: str) -> int | None:
+    try:
+        return _ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
 def _actor(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
     if event.source == "rescind":
         actor: dict[str, Any] = {"app_name": "rescind"}
@@ -186,12 +195,9 @@ def _actor(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
             attrs = context.get("attributes")
             if isinstance(attrs, Mapping):
                 if attrs.get("creationDate"):
-                    try:
-                        created = datetime.fromisoformat(
-                            str(attrs["creationDate"]).replace("Z", "+00:00"))
-                        session["created_time"] = _ms(created)
-                    except ValueError:
-                        pass
+                    created = _created_ms(str(attrs["creationDate"]))
+                    if created is not None:
+                        session["created_time"] = created
                 if attrs.get("mfaAuthenticated") is not None:
                     session["is_mfa"] = str(attrs["mfaAuthenticated"]).lower() == "true"
             issuer = context.get("sessionIssuer")

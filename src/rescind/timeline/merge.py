@@ -117,7 +117,7 @@ class MergedStream(Generic[T]):
     default), or ``timeline.rows``' finished output lines.
     """
 
-    def __init__(self, spool: Spool[T], kind: Kind[Any] = EVENTS) -> None:
+    def __init__(self, spool: Spool, kind: Kind[Any] = EVENTS) -> None:
         self.spool = spool
         self.kind: Kind[T] = kind
         self.events = 0
@@ -204,7 +204,7 @@ class SpooledEvents:
     length known, iterated oldest first, each identical event once, as often as needed.
     Close it when done (removes its runs)."""
 
-    def __init__(self, spool: Spool[Event]) -> None:
+    def __init__(self, spool: Spool) -> None:
         self.merged: MergedStream[Event] = MergedStream(spool)
         for _ in self.merged:  # the counts: one read of the runs
             pass
@@ -223,7 +223,7 @@ class SpooledEvents:
 def merge_stream(sources: Iterable[Iterable[Event]], directory: Path | None = None,
                  run_size: int | None = None) -> MergedStream[Event]:
     """All events of all sources in a :class:`MergedStream` (close its spool when done)."""
-    spool: Spool[Event] = Spool(run_size, directory)
+    spool = Spool(run_size, directory)
     try:
         for source in sources:
             for event in source:

@@ -9,8 +9,9 @@ come, with no event parsed or built twice. Rows are plain tuples
 
 Two rows of one (time, source, uid) are one record when their raw records are equal
 (the same JSON text, else the same value parsed: key order aside), exactly as
-``merge._fold`` compares events; a row without a raw record is one only with an
-identical line. Both copies of a record differing in anything are kept.
+``merge._fold`` compares events; rows without a raw record are one only with identical
+lines (an OCSF line holds its record whole, keys sorted: it is not stored twice).
+Both copies of a record differing in anything are kept.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ def time_key(when: datetime) -> str:
     return when.isoformat(timespec="microseconds")
 
 
-def row_of(event: Event, line: str) -> Row:
+def row_of(event: Event, line: str, with_raw: bool = True) -> Row:
+    """The event's row; ``with_raw`` False when ``line`` tells its raw record whole (OCSF's
+    raw_data: its keys sorted), so equal lines are equal records."""
     raw = event.raw
     return ((time_key(event.time), event.source, event.uid), event.action,
-            None if raw is None else to_json(raw), line)
+            None if raw is None or not with_raw else to_json(raw), line)
 
 
 def _same(a: Row, b: Row) -> bool:
@@ -69,15 +72,16 @@ def _ident(row: Row) -> tuple[str, str]:
 KIND: Kind[Row] = Kind(_key, _ident, _fold, _label)
 
 
-def merge_lines(stream: Iterable[tuple[str, Event, bool]],
-                line: Callable[[Event, bool], str]) -> MergedStream[Row]:
+def merge_lines(stream: Iterable[tuple[str, Event, bool]], line: Callable[[Event, bool], str],
+                *, with_raw: bool = True) -> MergedStream[Row]:
     """Each (file, event, clean) of a source's stream as its ``line`` (``export.line_writer``)
-    in a :class:`MergedStream` of rows (close its spool when done)."""
-    spool: Spool[Row] = Spool(codec=ROWS)
+    in a :class:`MergedStream` of rows (close its spool when done); ``with_raw``: see
+    :func:`row_of`."""
+    spool = Spool(codec=ROWS)
     try:
         add = spool.add
         for _, event, clean in stream:
-            add(row_of(event, line(event, clean)))
+            add(row_of(event, line(event, clean), with_raw))
     except BaseException:
         spool.close()
         raise

@@ -70,21 +70,22 @@ class Codec(Generic[T]):
     run_size: Callable[[], int] = lambda: RUN_SIZE  # read when a spool is made: tests lower it
 
 
-class Spool(Generic[T]):
-    """Add items in any order; iterate them in order (as often as needed)."""
+class Spool:
+    """Add items in any order; iterate them in order (as often as needed). Untyped items
+    (``codec`` says what they are): most spools hold events, and their users say so."""
 
     def __init__(self, run_size: int | None = None, directory: Path | None = None,
                  codec: Codec[Any] | None = None) -> None:
-        self.codec: Codec[T] = codec or EVENTS
+        self.codec: Codec[Any] = codec or EVENTS
         self.run_size = run_size or self.codec.run_size()
         self.directory = directory
-        self.buffer: list[T] = []
+        self.buffer: list[Any] = []
         self.runs: list[Path] = []
         self.count = 0
         self.peak = 0  # the most items held in memory at once (the bound a test asserts)
         self._folder: Path | None = None
 
-    def add(self, item: T) -> None:
+    def add(self, item: Any) -> None:
         self.buffer.append(item)
         self.count += 1
         if len(self.buffer) >= self.run_size:
@@ -98,7 +99,7 @@ class Spool(Generic[T]):
         if len(self.runs) >= MAX_RUNS:
             self._compact()
 
-    def _write_run(self, name: str, items: Iterable[T]) -> None:
+    def _write_run(self, name: str, items: Iterable[Any]) -> None:
         if self._folder is None:  # private to the owner: events carry evidence
             parent = self.directory or Path(tempfile.gettempdir())
             remove_stale(parent)
@@ -117,7 +118,7 @@ class Spool(Generic[T]):
         for run in runs:
             run.unlink()
 
-    def __iter__(self) -> Iterator[T]:
+    def __iter__(self) -> Iterator[Any]:
         self.peak = max(self.peak, len(self.buffer))
         in_memory = sorted(self.buffer, key=self.codec.key)
         if not self.runs:
@@ -125,7 +126,7 @@ class Spool(Generic[T]):
             return
         yield from self._merged(in_memory, self.runs)
 
-    def _merged(self, in_memory: list[T], runs: list[Path]) -> Iterator[T]:
+    def _merged(self, in_memory: list[Any], runs: list[Path]) -> Iterator[Any]:
         files = [run.open("rb") for run in runs]
         try:
             # heapq.merge breaks ties by the iterables' order: runs in the order written,
@@ -143,7 +144,7 @@ class Spool(Generic[T]):
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
 
-    def __enter__(self) -> Spool[T]:
+    def __enter__(self) -> Spool:
         return self
 
     def __exit__(self, *exc: object) -> None:
