@@ -129,7 +129,7 @@ def targets_of(record: Mapping[str, Any]) -> list[str]:
     """What the call acted on: resources' ARNs, then named request parameters."""
     found: list[str] = []
     params = record.get("requestParameters")
-    if _is_mapping(params) and not _TARGET_KEY_SET.isdisjoint(params):
+    if is_mapping(params) and not _TARGET_KEY_SET.isdisjoint(params):
         primary = next((k for k in TARGET_KEYS
                         if isinstance(params.get(k), str) and params[k]), None)
         if primary:
@@ -138,7 +138,7 @@ def targets_of(record: Mapping[str, Any]) -> list[str]:
                          if k != primary and k in _EXTRA_TARGET
                          and isinstance(params.get(k), str) and params[k])
     response = record.get("responseElements")
-    if response and _is_mapping(response):
+    if response and is_mapping(response):
         key = response.get("accessKey")
         if isinstance(key, Mapping) and key.get("accessKeyId"):
             found.append(str(key["accessKeyId"]))
@@ -162,10 +162,10 @@ def _failed(record: Mapping[str, Any]) -> bool:
     if record.get("errorCode"):
         return True
     response = record.get("responseElements")
-    return bool(response) and _is_mapping(response) and response.get("ConsoleLogin") == "Failure"
+    return bool(response) and is_mapping(response) and response.get("ConsoleLogin") == "Failure"
 
 
-def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     """isinstance(value, Mapping), the common case (a dict) without the ABC's check."""
     return type(value) is dict or isinstance(value, Mapping)
 
@@ -184,7 +184,7 @@ def is_relevant(record: Mapping[str, Any], failed: bool | None = None) -> bool:
 def from_record(record: Mapping[str, Any], *, clean: bool = False) -> Event:
     """One full CloudTrail record → Event (secrets redacted in ``raw``); ``clean``: the
     caller knows there is nothing to redact (``redaction.is_clean_json`` of its text)."""
-    if not _is_mapping(record):
+    if not is_mapping(record):
         raise MalformedRecord("a CloudTrail record is a JSON object")
     uid = record.get("eventID")
     name = record.get("eventName")
@@ -196,7 +196,7 @@ def from_record(record: Mapping[str, Any], *, clean: bool = False) -> Event:
     if not uid or not isinstance(uid, str):
         uid = synthetic_id(raw)  # of the redacted record: a hash must not let a secret be guessed
     identity = record.get("userIdentity")
-    identity = identity if _is_mapping(identity) else {}
+    identity = identity if is_mapping(identity) else {}
     actor, actor_type = actor_of(identity)
     source = str(record.get("eventSource") or "")
     ip = str(record.get("sourceIPAddress") or "")

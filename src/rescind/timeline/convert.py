@@ -322,6 +322,15 @@ def iter_events(paths: list[Path], limits: Limits,
                 result.records += 1
                 result.malformed.append(Malformed(name, "file", TOO_LARGE))
                 break
+            if type(doc) is dict and "Records" not in doc and "Events" not in doc:
+                result.records += 1  # a line of JSONL: one item, named by its line
+                event, reason = _convert_one(doc, "any", clean, result)
+                if event is None:
+                    result.malformed.append(Malformed(name, where.rstrip(" ") or "document",
+                                                      str(reason)))
+                else:
+                    yield name, event, clean
+                continue
             for position, kind, item in _items(doc, where):
                 result.records += 1
                 event, reason = _convert_one(item, kind, clean, result)

@@ -33,7 +33,7 @@ from pydantic_core import to_json
 
 from rescind.errors import UsageError
 from rescind.redaction import redact, redacted_json
-from rescind.timeline.cloudtrail import is_ip
+from rescind.timeline.cloudtrail import is_ip, is_mapping
 from rescind.timeline.event import Event
 
 Format = Literal["ocsf", "timesketch", "csv", "raw", "jsonl"]
@@ -141,8 +141,9 @@ def ocsf_class(event: Event) -> tuple[int, int, str]:
 
 
 def _actor_user(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
-    identity = raw.get("userIdentity") if isinstance(raw.get("userIdentity"), Mapping) else {}
-    assert isinstance(identity, Mapping)
+    identity = raw.get("userIdentity")
+    if not is_mapping(identity):
+        identity = {}
     user: dict[str, Any] = {}
     name = identity.get("userName")
     if not name and event.actor.startswith("arn:"):
@@ -186,14 +187,14 @@ def _actor(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
         return actor
     actor = {"user": _actor_user(event, raw)}
     identity = raw.get("userIdentity")
-    if isinstance(identity, Mapping):
+    if is_mapping(identity):
         if identity.get("invokedBy"):  # OCSF deprecated actor.invoked_by for app_name
             actor["app_name"] = str(identity["invokedBy"])
         context = identity.get("sessionContext")
-        if isinstance(context, Mapping):
+        if is_mapping(context):
             session: dict[str, Any] = {}
             attrs = context.get("attributes")
-            if isinstance(attrs, Mapping):
+            if is_mapping(attrs):
                 if attrs.get("creationDate"):
                     created = _created_ms(str(attrs["creationDate"]))
                     if created is not None:
@@ -201,7 +202,7 @@ def _actor(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
                 if attrs.get("mfaAuthenticated") is not None:
                     session["is_mfa"] = str(attrs["mfaAuthenticated"]).lower() == "true"
             issuer = context.get("sessionIssuer")
-            if isinstance(issuer, Mapping) and issuer.get("arn"):
+            if is_mapping(issuer) and issuer.get("arn"):
                 session["issuer"] = str(issuer["arn"])
             if event.credential:
                 session["credential_uid"] = event.credential
@@ -221,8 +222,8 @@ def src_endpoint(event: Event) -> dict[str, Any]:
 
 def _resources(event: Event, raw: Mapping[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for res in raw.get("resources") or []:
-        if isinstance(res, Mapping) and res.get("ARN"):
+    for res in raw.get("resources") or ():
+        if is_mapping(res) and res.get("ARN"):
             item: dict[str, Any] = {"uid": str(res["ARN"])}
             if res.get("type"):
                 item["type"] = str(res["type"])
