@@ -96,6 +96,10 @@ _ACCOUNT_TYPES = {"aws": (10, "AWS Account"), "gcp": (5, "GCP Account")}
 _AWS_USER_TYPES = {"IAMUser": (1, "User"), "Root": (2, "Admin"), "AWSService": (3, "System")}
 
 
+# json.dumps(separators=(",", ":"), sort_keys=True) without building an encoder each call.
+_SORTED_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def _ms(when: datetime) -> int:
     return int(when.astimezone(UTC).timestamp() * 1000)
 
@@ -324,7 +328,7 @@ def to_ocsf(event: Event, *, clean: bool = False) -> dict[str, Any]:
         "cloud": _cloud(event),
         "actor": _actor(event, raw),
         "src_endpoint": src_endpoint(event),
-        "raw_data": (json.dumps(raw, separators=(",", ":"), sort_keys=True) if clean
+        "raw_data": (_SORTED_JSON.encode(raw) if clean
                      else redacted_json(dict(raw), separators=(",", ":"), sort_keys=True))
         if raw else None,
     }
@@ -408,8 +412,12 @@ def _csv_cell(value: str) -> str:
 
 
 def to_csv_row(event: Event) -> list[str]:
-    when = event.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return [_csv_cell(v) for v in (when, event.source, event.actor, event.action, event.target,
+    when = event.time
+    if when.tzinfo is UTC and when.year >= 1000:  # isoformat is strftime's text, 5x faster
+        text = when.isoformat()[:19] + "Z"
+    else:
+        text = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [_csv_cell(v) for v in (text, event.source, event.actor, event.action, event.target,
                                    event.source_ip, event.result, event.description,
                                    "yes" if event.relevant else "")]
 
