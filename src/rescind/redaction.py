@@ -192,6 +192,36 @@ def is_clean_json(text: str) -> bool:
     return all(_decide(key) == _PUBLIC for key in set(_JSON_KEY.findall(flat)) - _public)
 
 
+def is_clean_document(text: str, value: Any) -> bool:
+    """:func:`is_clean_json` of ``text``, given ``value`` parsed from it: faster when the
+    text has no backslash (nearly every record), by checking ``value``'s field names in
+    sets (every one already decided public) instead of finding them in the text, and the
+    text for what strings could hide: the word "secret", or a string opening a JSON
+    document (``"{``, ``"[``)."""
+    if "\\" in text or '"{' in text or '"[' in text:
+        return is_clean_json(text)
+    return "secret" not in text.lower() and _public_names(value)
+
+
+def _public_names(value: Any) -> bool:
+    """Whether every field name at any depth of ``value`` is decided public."""
+    kind = type(value)
+    if kind is dict:
+        if not value.keys() <= _public and not all(
+                type(k) is str and _decide(k) == _PUBLIC for k in value):
+            return False
+        items = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return True
+    for item in items:
+        kind = type(item)
+        if (kind is dict or kind is list) and not _public_names(item):
+            return False
+    return True
+
+
 def redacted_json(value: Any, *, redacted: str = "", **dumps: Any) -> str:
     """``json.dumps(redact(value), **dumps)``, without the walk when there is nothing to hide.
 

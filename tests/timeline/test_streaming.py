@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 
 from rescind.cli import main
-from rescind.redaction import is_clean_json, redact
+from rescind.redaction import is_clean_document, is_clean_json, redact
 from rescind.timeline import spool
 from rescind.timeline.cloudtrail import from_record
 from rescind.timeline.event import Event
-from rescind.timeline.export import FORMATS
+from rescind.timeline.export import FORMATS, line_writer
 from rescind.timeline.merge import merge_counted, merge_stream
+from rescind.timeline.rows import merge_lines
 from tests.timeline.conftest import CANARIES
 
 STREAM = Path(__file__).parent / "data" / "stream"
@@ -181,3 +182,81 @@ def test_convert_memory_does_not_grow_with_the_input(
                           capture_output=True, text=True, env=env, check=True).stdout
     assert int(grew) < 12, f"convert grew by {grew.strip()} MB for {RECORDS:,} records"
     assert len((tmp_path / "out.csv").read_text().splitlines()) == RECORDS + 1
+
+
+def test_the_parsed_check_agrees_with_the_text_check(records: list[dict[str, Any]]) -> None:
+    """is_clean_document (names checked in sets) says clean only where is_clean_json does."""
+    values: list[Any] = [*records, {"requestParameters": {"password": "CANARYpw"}},
+                         {"responseElements": {"credentials": {"sessionToken": "CANARYtok"}}},
+                         {"a": [{"b": {"client_secret": "CANARYdeep"}}]},
+                         {"note": "my Secret is CANARYword"}, {"Authorization": ""},
+                         {"doc": json.dumps({"sts:ExternalId": "CANARYx"})}]
+    for value in values:
+        for text in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
+            assert is_clean_document(text, json.loads(text)) == is_clean_json(text), text
+    assert not is_clean_document(json.dumps(values[-1]), values[-1])
+
+
+def test_a_clean_events_lines_are_the_checked_lines(records: list[dict[str, Any]]) -> None:
+    """A clean event's line is written without the second check (and OCSF and Timesketch
+    by pydantic-core's JSON): it must be the very line the checked path writes."""
+    for fmt in FORMATS:
+        line = line_writer(fmt)
+        for record in records:
+            text = json.dumps(record)
+            if is_clean_json(text):
+                event = from_record(record, clean=True)
+                assert line(event, True) == line(event, False), (fmt, record.get("eventName"))
+
+
+def test_merged_lines_are_the_merged_events_lines(records: list[dict[str, Any]],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Convert spools finished lines, not events: the same lines, copies and shared ids
+    as merging the events, a copy whose keys come in another order included."""
+    events = [from_record(r) for r in records]
+    reordered = from_record(dict(reversed(list(records[2].items()))))
+    clash = from_record(records[3] | {"eventID": records[1]["eventID"],
+                                      "eventTime": records[1]["eventTime"]})
+    elsewhen = from_record(records[4] | {"eventID": records[0]["eventID"]})
+    stream = [*reversed(events), reordered, clash, elsewhen, *events]
+    for fmt in ("ocsf", "csv", "jsonl"):
+        line = line_writer(fmt)
+        expected = merge_stream([stream], run_size=2)
+        for run_size in (1, 3, 1000):
+            monkeypatch.setattr(spool, "RUN_SIZE", run_size)  # rows: 4, 12, 4000 a run
+            rows = merge_lines(((str(i), e, False) for i, e in enumerate(stream)), line,
+                               with_raw=fmt != "ocsf")
+            try:
+                assert [row[3] for row in rows] == [line(e, False) for e in expected]
+                assert (rows.duplicates, rows.collision_count, rows.events) == (
+                    expected.duplicates, expected.collision_count, expected.events)
+                assert rows.collision_labels() == expected.collision_labels()
+            finally:
+                rows.spool.close()
+        expected.spool.close()
+    assert expected.duplicates == len(events) + 1  # the reordered copy is one of them
+
+
+def test_a_killed_runs_folder_is_removed_by_the_next_spill(tmp_path: Path) -> None:
+    """A convert or pull killed mid-way leaves its runs behind: the next spool that
+    spills removes this user's folders whose process is gone, and nothing else."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / f"rescind-spool-{gone}-abc123"
+    stale.mkdir(mode=0o700)
+    (stale / "run00000.bin").write_bytes(b"evidence")
+    running = tmp_path / f"rescind-spool-{os.getppid()}-def456"  # a live process's
+    running.mkdir()
+    unknown = tmp_path / "rescind-spool-k3j4h5"  # named before folders carried a pid
+    unknown.mkdir()
+    event = Event(uid="e1", time=datetime(2026, 11, 20, tzinfo=UTC), source="cloudtrail",
+                  cloud="aws", action="ListUsers")
+    with spool.Spool(run_size=1, directory=tmp_path) as spooled:
+        spooled.add(event)
+        assert len(spooled.runs) == 1
+        own = spooled.runs[0].parent
+        assert own.name.startswith(f"rescind-spool-{os.getpid()}-")
+        assert own.stat().st_mode & 0o777 == 0o700
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [own.name, running.name, unknown.name])
+    assert not own.exists()

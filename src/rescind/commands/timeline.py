@@ -308,13 +308,18 @@ def run_convert(args: argparse.Namespace) -> int:
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}", fix="check the paths")
+    if args.out is not None:
+        from rescind.timeline.export import check_destination
+
+        check_destination(args.out, fmt)  # before the files are read, not after
     lock = _lock(args.incident) if args.incident else None
     try:
         source, counts, stream = _convert(args, Limits(args.max_expanded_mb * 2**20,
                                                       args.max_ratio))
-        if args.incident:
-            stream = _with_evidence(args, source, stream)
-        merged = merge_stream([(event for _, event in stream)])
+        if args.incident is None:
+            _convert_to_file(args, fmt, counts, stream)
+            return 0
+        merged = merge_stream([(event for _, event in _with_evidence(args, source, stream))])
         try:
             if args.out is not None:
                 _write(args, fmt, merged)
@@ -322,12 +327,11 @@ def run_convert(args: argparse.Namespace) -> int:
                 for _ in merged:  # the counts below need one pass
                     pass
             _report_convert(counts, merged)
-            if args.incident:
-                from rescind.timeline.incident import add_events
+            from rescind.timeline.incident import add_events
 
-                added = add_events(args.incident, merged)
-                print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}",
-                      file=sys.stderr)
+            added = add_events(args.incident, merged)
+            print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}",
+                  file=sys.stderr)
         finally:
             merged.spool.close()
     finally:
@@ -336,8 +340,24 @@ def run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert_to_file(args: argparse.Namespace, fmt: str, counts: Any,
+                     stream: Iterator[Any]) -> None:
+    """Each event's output line written as it is read, and only lines spooled and merged
+    (``timeline.rows``): no event is built, parsed or checked for secrets twice."""
+    from rescind.timeline.export import export_lines, line_writer
+    from rescind.timeline.rows import merge_lines
+
+    merged = merge_lines(stream, line_writer(fmt), with_raw=fmt != "ocsf")
+    try:
+        count = export_lines((row[3] for row in merged), args.out, fmt)
+        print(f"rescind: wrote {count:,} records to {args.out} ({fmt})", file=sys.stderr)
+        _report_convert(counts, merged)
+    finally:
+        merged.spool.close()
+
+
 def _with_evidence(args: argparse.Namespace, source: Any,
-                   stream: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+                   stream: Iterator[tuple[str, Any, bool]]) -> Iterator[tuple[str, Any]]:
     """The stream, each event's raw record also written to the incident's evidence/
     (one file per file read, as they pass)."""
     from rescind.timeline.incident import EvidenceFiles
@@ -345,7 +365,7 @@ def _with_evidence(args: argparse.Namespace, source: Any,
     evidence = EvidenceFiles(args.incident, [
         (str(path), f"{_evidence_prefix(source)}-{path.name}.jsonl") for path in args.files])
     try:
-        for name, event in stream:
+        for name, event, _ in stream:
             if event.raw is not None:
                 evidence.write(name, event.raw)
             yield name, event
@@ -365,10 +385,10 @@ def _report_convert(counts: Any, merged: Any) -> None:
     if counts.synthetic_ids:
         print(f"  {counts.synthetic_ids:,} records have no eventID: given an id made "
               "from their content", file=sys.stderr)
-    for first, other in merged.collisions[:20]:
-        print(f"  kept both: {visible(first.uid)} names two different records "
-              f"({first.time:%Y-%m-%dT%H:%M:%SZ} {visible(first.action)}, "
-              f"{other.time:%Y-%m-%dT%H:%M:%SZ} {visible(other.action)})", file=sys.stderr)
+    for (uid, first, action), (_, other, other_action) in merged.collision_labels()[:20]:
+        print(f"  kept both: {visible(uid)} names two different records "
+              f"({first:%Y-%m-%dT%H:%M:%SZ} {visible(action)}, "
+              f"{other:%Y-%m-%dT%H:%M:%SZ} {visible(other_action)})", file=sys.stderr)
     if merged.collision_count > 20:
         print(f"  ... and {merged.collision_count - 20} more shared ids", file=sys.stderr)
     for bad in counts.malformed[:20]:

@@ -146,7 +146,7 @@ class CloudTrailSource(TimelineSource):
         return convert_files(paths, limits)
 
     def stream_from_args(self, paths: list[Path], limits: Limits, args: argparse.Namespace,
-                         counts: ConvertResult) -> Iterator[tuple[str, Event]]:
+                         counts: ConvertResult) -> Iterator[tuple[str, Event, bool]]:
         from rescind.timeline.convert import iter_events
 
         return iter_events(paths, limits, counts)

@@ -17,7 +17,7 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from rescind.providers import aws_redaction  # noqa: F401  (registers AWS's secret names)
 from rescind.redaction import redact
@@ -53,6 +53,13 @@ def parse_time(value: Any) -> datetime:
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return _from_epoch(value)
+    if type(value) is str and value[-1:] == "Z" and value.count("Z") == 1:
+        try:  # CloudTrail's own form, read as it is (3.11 reads the Z): no copy made
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -122,7 +129,7 @@ def targets_of(record: Mapping[str, Any]) -> list[str]:
     """What the call acted on: resources' ARNs, then named request parameters."""
     found: list[str] = []
     params = record.get("requestParameters")
-    if isinstance(params, Mapping) and not _TARGET_KEY_SET.isdisjoint(params):
+    if is_mapping(params) and not _TARGET_KEY_SET.isdisjoint(params):
         primary = next((k for k in TARGET_KEYS
                         if isinstance(params.get(k), str) and params[k]), None)
         if primary:
@@ -131,15 +138,15 @@ def targets_of(record: Mapping[str, Any]) -> list[str]:
                          if k != primary and k in _EXTRA_TARGET
                          and isinstance(params.get(k), str) and params[k])
     response = record.get("responseElements")
-    if isinstance(response, Mapping):
+    if response and is_mapping(response):
         key = response.get("accessKey")
         if isinstance(key, Mapping) and key.get("accessKeyId"):
             found.append(str(key["accessKeyId"]))
     resources = record.get("resources")
-    for res in resources if isinstance(resources, list) else []:
+    for res in resources if resources and isinstance(resources, list) else ():
         if isinstance(res, Mapping) and res.get("ARN") and res.get("type") != "AWS::IAM::AccessKey":
             found.append(str(res["ARN"]))
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(found)) if len(found) > 1 else found
 
 
 @functools.lru_cache(maxsize=4096)  # a trail has few source addresses; parsing one is slow
@@ -155,23 +162,29 @@ def _failed(record: Mapping[str, Any]) -> bool:
     if record.get("errorCode"):
         return True
     response = record.get("responseElements")
-    return isinstance(response, Mapping) and response.get("ConsoleLogin") == "Failure"
+    return bool(response) and is_mapping(response) and response.get("ConsoleLogin") == "Failure"
 
 
-def is_relevant(record: Mapping[str, Any]) -> bool:
-    """Worth a responder's look: writes, failures, sign-ins and sensitive reads."""
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """isinstance(value, Mapping), the common case (a dict) without the ABC's check."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def is_relevant(record: Mapping[str, Any], failed: bool | None = None) -> bool:
+    """Worth a responder's look: writes, failures, sign-ins and sensitive reads
+    (``failed``: ``_failed(record)``, when the caller knows it)."""
     name = str(record.get("eventName") or "")
     read_only = record.get("readOnly")
     if isinstance(read_only, str):
         read_only = read_only.lower() == "true"
-    return (read_only is False or _failed(record) or name == "ConsoleLogin"
-            or name in SENSITIVE_READS)
+    return (read_only is False or (_failed(record) if failed is None else failed)
+            or name == "ConsoleLogin" or name in SENSITIVE_READS)
 
 
 def from_record(record: Mapping[str, Any], *, clean: bool = False) -> Event:
     """One full CloudTrail record → Event (secrets redacted in ``raw``); ``clean``: the
     caller knows there is nothing to redact (``redaction.is_clean_json`` of its text)."""
-    if not isinstance(record, Mapping):
+    if not is_mapping(record):
         raise MalformedRecord("a CloudTrail record is a JSON object")
     uid = record.get("eventID")
     name = record.get("eventName")
@@ -183,7 +196,7 @@ def from_record(record: Mapping[str, Any], *, clean: bool = False) -> Event:
     if not uid or not isinstance(uid, str):
         uid = synthetic_id(raw)  # of the redacted record: a hash must not let a secret be guessed
     identity = record.get("userIdentity")
-    identity = identity if isinstance(identity, Mapping) else {}
+    identity = identity if is_mapping(identity) else {}
     actor, actor_type = actor_of(identity)
     source = str(record.get("eventSource") or "")
     ip = str(record.get("sourceIPAddress") or "")
@@ -204,7 +217,7 @@ def from_record(record: Mapping[str, Any], *, clean: bool = False) -> Event:
         result="failure" if failed else "success", error=error,
         region=str(record.get("awsRegion") or ""), account=account,
         description=_describe(actor, name, source, targets, ip, record, failed),
-        relevant=is_relevant(record), raw=raw))
+        relevant=is_relevant(record, failed), raw=raw))
 
 
 def _short_actor(actor: str) -> str:

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import from_json
+
 from rescind.errors import UsageError
-from rescind.redaction import is_clean_json
+from rescind.redaction import is_clean_document, is_clean_json
 from rescind.timeline.cloudtrail import (
     SYNTHETIC_ID_PREFIX,
     MalformedRecord,
@@ -169,7 +171,7 @@ def _stream_documents(path: Path, name: str, limits: Limits,
         head.append(line)
         if line.strip():
             try:
-                first = json.loads(line)
+                first = _loads(line)
             except (ValueError, RecursionError, MemoryError):
                 first = _NOT_A_LINE
             break
@@ -184,12 +186,12 @@ def _stream_documents(path: Path, name: str, limits: Limits,
         second = next(((n, line) for n, line in enumerate(lines, start=number + 1)
                        if line.strip()), None)
         if second is None:
-            yield "", first, is_clean_json(head[-1])  # a file of one document
+            yield "", first, is_clean_document(head[-1], first)  # a file of one document
         else:
-            yield f"line {number} ", first, is_clean_json(head[-1])
+            yield f"line {number} ", first, is_clean_document(head[-1], first)
             for where, doc, line in _line_documents(itertools.chain(
                     [second], enumerate(lines, start=second[0] + 1)), name, result):
-                yield where, doc, is_clean_json(line)
+                yield where, doc, is_clean_document(line, doc)
     if problem:
         result.records += 1
         result.malformed.append(Malformed(name, "file", problem[0]))
@@ -205,7 +207,7 @@ def _line_documents(lines: Iterator[tuple[int, str]], name: str,
         if not line.strip():
             continue
         try:
-            doc = json.loads(line)
+            doc = _loads(line)
         except (ValueError, RecursionError, MemoryError) as exc:
             result.records += 1
             reason = (TOO_DEEP if isinstance(exc, RecursionError) else TOO_LARGE
@@ -213,6 +215,15 @@ def _line_documents(lines: Iterator[tuple[int, str]], name: str,
             result.malformed.append(Malformed(name, f"line {number}", reason))
         else:
             yield f"line {number} ", doc, line
+
+
+def _loads(line: str) -> Any:
+    """A line's JSON: pydantic-core's parser (twice as fast), else the json module's, which
+    reads what it refuses (a lone surrogate's escape, nesting past 200) and says why not."""
+    try:
+        return from_json(line)
+    except ValueError:
+        return json.loads(line)
 
 
 def _items(doc: Any, where: str) -> Iterator[tuple[str, str, Any]]:
@@ -239,6 +250,10 @@ def _items(doc: Any, where: str) -> Iterator[tuple[str, str, Any]]:
 
 
 def _event(item: Any, kind: str, clean: bool) -> Event:
+    if (type(item) is dict and kind != "lookup" and "eventName" in item
+            and ("eventID" in item or "eventTime" in item)
+            and "CloudTrailEvent" not in item and "EventId" not in item):
+        return from_record(item, clean=clean)  # a record, the common case, in one test
     if kind == "record" and isinstance(item, Mapping):
         return from_record(item, clean=clean)
     if kind == "lookup" and isinstance(item, Mapping):
@@ -282,15 +297,16 @@ def _json_reason(exc: ValueError) -> str:
 def convert_files(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> ConvertResult:
     """Normalize every CloudTrail record in ``paths`` (duplicates are kept; merge drops them)."""
     result = ConvertResult()
-    for name, event in iter_events(paths, limits, result):
+    for name, event, _ in iter_events(paths, limits, result):
         result.events.append(event)
         result.by_file.setdefault(name, []).append(event)
     return result
 
 
 def iter_events(paths: list[Path], limits: Limits,
-                result: ConvertResult) -> Iterator[tuple[str, Event]]:
-    """(file name, event) for every CloudTrail record in ``paths``, as they are read;
+                result: ConvertResult) -> Iterator[tuple[str, Event, bool]]:
+    """(file name, event, clean) for every CloudTrail record in ``paths``, as they are
+    read (``clean``: its record's text held nothing to redact, ``is_clean_json``);
     ``result`` counts the files, the records, and keeps the unreadable ones (its
     ``events`` stay empty: memory holds one file's document, or one line, at a time)."""
     for path in paths:
@@ -306,13 +322,22 @@ def iter_events(paths: list[Path], limits: Limits,
                 result.records += 1
                 result.malformed.append(Malformed(name, "file", TOO_LARGE))
                 break
+            if type(doc) is dict and "Records" not in doc and "Events" not in doc:
+                result.records += 1  # a line of JSONL: one item, named by its line
+                event, reason = _convert_one(doc, "any", clean, result)
+                if event is None:
+                    result.malformed.append(Malformed(name, where.rstrip(" ") or "document",
+                                                      str(reason)))
+                else:
+                    yield name, event, clean
+                continue
             for position, kind, item in _items(doc, where):
                 result.records += 1
                 event, reason = _convert_one(item, kind, clean, result)
                 if event is None:
                     result.malformed.append(Malformed(name, position, str(reason)))
                 else:
-                    yield name, event
+                    yield name, event, clean
 
 
 def _convert_one(item: Any, kind: str, clean: bool,
@@ -328,8 +353,9 @@ def _convert_one(item: Any, kind: str, clean: bool,
         return None, TOO_LARGE
     except (TypeError, ValueError, OverflowError) as exc:  # e.g. a field of an impossible type
         return None, f"unreadable: {str(exc)[:200]}"
-    if isinstance(item, Mapping) and kind != "lookup" and not looks_like_lookup_event(item):
-        used = time_field(item)
+    if (item.get("eventTime") in (None, "") if type(item) is dict else True) and isinstance(
+            item, Mapping) and kind != "lookup" and not looks_like_lookup_event(item):
+        used = time_field(item)  # (a dict with an eventTime is placed by it)
         if used not in (None, "eventTime"):
             result.placed_by[str(used)] += 1
     if event.uid.startswith(SYNTHETIC_ID_PREFIX):

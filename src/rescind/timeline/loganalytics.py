@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import groupby, islice
 from pathlib import Path
@@ -35,7 +35,7 @@ from rescind.timeline.entra_records import correlation_of, fold_operation, to_ev
 from rescind.timeline.event import Event
 from rescind.timeline.export import open_private
 from rescind.timeline.pull import PullProgress, PullResult, _spooled, _unique
-from rescind.timeline.spool import Spool
+from rescind.timeline.spool import EVENTS, Spool
 
 QUERY_ACTION = "Microsoft.OperationalInsights/workspaces/query/read"
 # A window this short that still comes back partial is not split again.
@@ -177,7 +177,7 @@ def pull_workspace(client: Any, workspace: str, queries: list[Query], *, since: 
     # for again in halves of its window, so one operation's Started and Succeeded rows
     # can come in two answers. An external sort by correlationId groups them whatever
     # the answers, with one run and one operation in memory.
-    operations = Spool(key=_by_operation)
+    operations = Spool(codec=replace(EVENTS, key=_by_operation))
     pages = count = malformed = 0
     path: Path | None = None
     sink: IO[str] | None = None

@@ -7,15 +7,17 @@ responder did about it on one line of time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rescind.redaction import redact
 from rescind.timeline.event import Cloud, Event, Result
 from rescind.timeline.spool import Spool, sort_key
+
+T = TypeVar("T")
 
 RESCIND_SOURCE = "rescind"
 # Actions that only read: on the timeline, but not flagged for attention.
@@ -84,7 +86,23 @@ def _fold(same_id: list[Event], event: Event) -> int:
 REPORTED_COLLISIONS = 100
 
 
-class MergedStream:
+@dataclass(frozen=True)
+class Kind(Generic[T]):
+    """What a merged stream holds: its order and group (``key``), the id two different
+    records may share (``ident``: source and uid), how a copy folds into the kept items
+    of its group (``fold``: _DUPLICATE or _NEW), and (uid, time, action) for a report."""
+
+    key: Callable[[T], Any]
+    ident: Callable[[T], tuple[str, str]]
+    fold: Callable[[list[T], T], int]
+    label: Callable[[T], tuple[str, datetime, str]]
+
+
+EVENTS: Kind[Event] = Kind(sort_key, lambda e: (e.source, e.uid), _fold,
+                           lambda e: (e.uid, e.time, e.action))
+
+
+class MergedStream(Generic[T]):
     """``merge_counted`` within bounded memory, for timelines of millions of events.
 
     Events go to a :class:`Spool` (sorted runs on disk); iterating yields them oldest
@@ -95,70 +113,90 @@ class MergedStream:
     seen; the first REPORTED_COLLISIONS pairs are kept for the report). One difference
     from ``merge_counted``: an event without a raw record is only folded into a copy
     with one at the same time. Counts are final once an iteration has ended; iterating
-    again reads the runs again.
+    again reads the runs again. ``kind`` says what the spool holds: events (the
+    default), or ``timeline.rows``' finished output lines.
     """
 
-    def __init__(self, spool: Spool) -> None:
+    def __init__(self, spool: Spool, kind: Kind[Any] = EVENTS) -> None:
         self.spool = spool
+        self.kind: Kind[T] = kind
         self.events = 0
         self.duplicates = 0
         self.collision_count = 0
-        self.collisions: list[tuple[Event, Event]] = []
+        self.collisions: list[tuple[T, T]] = []
 
-    def __iter__(self) -> Iterator[Event]:
+    def __iter__(self) -> Iterator[T]:
         self.events = self.duplicates = self.collision_count = 0
         self.collisions = []
         seen: set[int] = set()
-        pending: dict[tuple[str, str], Event] = {}  # shared across times: first not yet known
-        group: list[Event] = []
-        for event in self.spool:
-            if group and sort_key(group[0]) != sort_key(event):
-                yield from self._flush(group, seen, pending)
+        pending: dict[tuple[str, str], T] = {}  # shared across times: first not yet known
+        key_of, ident = self.kind.key, self.kind.ident
+        group: list[T] = []
+        group_key: Any = None
+        for item in self.spool:
+            key = key_of(item)
+            if group and key != group_key:
+                if len(group) == 1:  # nearly every group: nothing to fold
+                    self.events += 1
+                    yield from self._count(group, ident(group[0]), seen, pending)
+                else:
+                    yield from self._flush(group, seen, pending)
                 group = []
-            group.append(event)
+            group_key = key
+            group.append(item)
         if group:
             yield from self._flush(group, seen, pending)
         if pending:
             self._find_firsts(pending)
 
-    def _flush(self, group: list[Event], seen: set[int],
-               pending: dict[tuple[str, str], Event]) -> Iterator[Event]:
-        kept: list[Event] = []
-        for event in group:
-            if _fold(kept, event) == _DUPLICATE:
+    def _flush(self, group: list[T], seen: set[int],
+               pending: dict[tuple[str, str], T]) -> list[T]:
+        kept: list[T] = []
+        fold = self.kind.fold
+        for item in group:
+            if fold(kept, item) == _DUPLICATE:
                 self.duplicates += 1
             elif len(kept) > 1:
-                self._collide(kept[0], event)
-        key = (group[0].source, group[0].uid)
-        if hash(key) in seen:
+                self._collide(kept[0], item)
+        self.events += len(kept)
+        return self._count(kept, self.kind.ident(group[0]), seen, pending)
+
+    def _count(self, kept: list[T], key: tuple[str, str], seen: set[int],
+               pending: dict[tuple[str, str], T]) -> list[T]:
+        """``kept``, its id counted as a collision when an earlier time had it."""
+        digest = hash(key)
+        if digest in seen:
             self.collision_count += 1
             if len(self.collisions) + len(pending) < REPORTED_COLLISIONS:
                 pending.setdefault(key, kept[0])
-        seen.add(hash(key))
-        self.events += len(kept)
-        yield from kept
+        seen.add(digest)
+        return kept
 
-    def _collide(self, first: Event, other: Event) -> None:
+    def _collide(self, first: T, other: T) -> None:
         self.collision_count += 1
         if len(self.collisions) < REPORTED_COLLISIONS:
             self.collisions.append((first, other))
 
-    def _find_firsts(self, pending: dict[tuple[str, str], Event]) -> None:
-        """The earlier event of each id shared across times (one more read of the runs,
+    def _find_firsts(self, pending: dict[tuple[str, str], T]) -> None:
+        """The earlier item of each id shared across times (one more read of the runs,
         only when there are such ids); a hash that matched another id is not one."""
-        firsts: dict[tuple[str, str], Event] = {}
-        for event in self.spool:
-            key = (event.source, event.uid)
+        firsts: dict[tuple[str, str], T] = {}
+        for item in self.spool:
+            key = self.kind.ident(item)
             if key in pending and key not in firsts:
-                firsts[key] = event
+                firsts[key] = item
                 if len(firsts) == len(pending):
                     break
         for key, other in pending.items():
             first = firsts[key]
-            if first is other or sort_key(first) == sort_key(other):
+            if first is other or self.kind.key(first) == self.kind.key(other):
                 self.collision_count -= 1
             else:
                 self.collisions.append((first, other))
+
+    def collision_labels(self) -> list[tuple[tuple[str, datetime, str], ...]]:
+        """The reported collisions as ((uid, time, action), (uid, time, action))."""
+        return [(self.kind.label(a), self.kind.label(b)) for a, b in self.collisions]
 
 
 class SpooledEvents:
@@ -167,7 +205,7 @@ class SpooledEvents:
     Close it when done (removes its runs)."""
 
     def __init__(self, spool: Spool) -> None:
-        self.merged = MergedStream(spool)
+        self.merged: MergedStream[Event] = MergedStream(spool)
         for _ in self.merged:  # the counts: one read of the runs
             pass
         self.count, self.duplicates = self.merged.events, self.merged.duplicates
@@ -183,7 +221,7 @@ class SpooledEvents:
 
 
 def merge_stream(sources: Iterable[Iterable[Event]], directory: Path | None = None,
-                 run_size: int | None = None) -> MergedStream:
+                 run_size: int | None = None) -> MergedStream[Event]:
     """All events of all sources in a :class:`MergedStream` (close its spool when done)."""
     spool = Spool(run_size, directory)
     try:

@@ -95,17 +95,19 @@ class TimelineSource(ABC):
         return self.convert(paths, limits)
 
     def stream_from_args(self, paths: list[Path], limits: Limits, args: argparse.Namespace,
-                         counts: ConvertResult) -> Iterator[tuple[str, Event]]:
-        """(file name, event) as ``convert_from_args`` finds them, counting the files,
-        records and unreadable ones in ``counts``. A source that reads files as a stream
-        overrides it; this one converts everything first."""
+                         counts: ConvertResult) -> Iterator[tuple[str, Event, bool]]:
+        """(file name, event, clean) as ``convert_from_args`` finds them, counting the
+        files, records and unreadable ones in ``counts``; ``clean``: the event's record
+        was checked and holds nothing to redact (``redaction.is_clean_json`` of its text),
+        so its exports need no second check. A source that reads files as a stream
+        overrides it; this one converts everything first, and checks nothing."""
         result = self.convert_from_args(paths, limits, args)
         counts.files, counts.records = result.files, result.records
         counts.malformed, counts.placed_by = result.malformed, result.placed_by
         counts.synthetic_ids = result.synthetic_ids
         for name, events in result.by_file.items():
             for event in events:
-                yield name, event
+                yield name, event, False
 
 
 _SOURCES: dict[str, TimelineSource] = {}

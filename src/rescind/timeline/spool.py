@@ -1,28 +1,43 @@
-"""Events in time order within bounded memory: an external merge sort.
+"""Items in order within bounded memory: an external merge sort.
 
-Events are held in memory up to ``run_size``; a full buffer is sorted and written to a
-temporary file (a run, one event a line), and reading merges the runs and what is
-still in memory. A timeline that fits in one run never touches the disk. The order is
-(time, source, uid), ties kept in the order the events were added, as ``sorted`` did.
+Items are held in memory up to ``run_size``; a full buffer is sorted and written to a
+temporary file (a run), and reading merges the runs and what is still in memory. A
+timeline that fits in one run never touches the disk. Ties keep the order the items
+were added, as ``sorted`` did.
 
-A run's line is the event's fields as a plain JSON array, written and parsed by
-pydantic-core's JSON (twice as fast as the json module here, and the same text for
-an SDK's datetimes and bytes as pydantic's dump), and read back without validation
-(``event.built``): the spool wrote them from validated events.
+What an item is, how it sorts and how a run stores it is a :class:`Codec`:
+
+- :data:`EVENTS` (the default): timeline events, ordered by (time, source, uid). A
+  run's line is the event's fields as a plain JSON array, written and parsed by
+  pydantic-core's JSON (twice as fast as the json module here, and the same text for
+  an SDK's datetimes and bytes as pydantic's dump), read back without validation
+  (``event.built``): the spool wrote them from validated events.
+- :data:`ROWS`: tuples of plain values (str, bytes, bool, None, tuples) whose first
+  value is the sort key, stored with ``marshal`` in blocks: ``rescind timeline
+  convert`` spools each event's finished output line (``timeline.rows``), so a run is
+  written and read back with no parsing at all.
 
 Measured against SQLite (docs/timeline.md, "Streaming"): the rows would need the same
 serialisation, plus an index, and the merge reads each run once in order.
+
+Runs live in an owner-only folder named for the process (``rescind-spool-<pid>-*``);
+one left behind by a process that was killed is removed by the next spool that spills.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import marshal
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 from pydantic_core import from_json, to_json
 
@@ -32,71 +47,92 @@ from rescind.timeline.event import FIELDS, Event, built
 RUN_SIZE = 5_000
 # Runs merged at once; more are first merged into one, so open files stay few.
 MAX_RUNS = 200
+# A run of rows is written in blocks of about this many bytes; reading holds one block
+# of each run (200 runs: 50 MB at most).
+ROW_BLOCK = 2**18
+PREFIX = "rescind-spool-"
 _TIME = FIELDS.index("time")
+
+T = TypeVar("T")
 
 
 def sort_key(event: Event) -> tuple[datetime, str, str]:
     return (event.time, event.source, event.uid)
 
 
+@dataclass(frozen=True)
+class Codec(Generic[T]):
+    """How a spool orders its items and stores them in a run."""
+
+    key: Callable[[T], Any]
+    write: Callable[[IO[bytes], list[T]], None]
+    read: Callable[[IO[bytes]], Iterator[T]]
+    run_size: Callable[[], int] = lambda: RUN_SIZE  # read when a spool is made: tests lower it
+
+
 class Spool:
-    """Add events in any order; iterate them in time order, or ``key``'s (as often as needed)."""
+    """Add items in any order; iterate them in order (as often as needed). Untyped items
+    (``codec`` says what they are): most spools hold events, and their users say so."""
 
     def __init__(self, run_size: int | None = None, directory: Path | None = None,
-                 key: Callable[[Event], Any] = sort_key) -> None:
-        self.run_size = run_size or RUN_SIZE  # read when made: a test may lower it
-        self.key = key  # another order for a fold by something else than time
+                 codec: Codec[Any] | None = None) -> None:
+        self.codec: Codec[Any] = codec or EVENTS
+        self.run_size = run_size or self.codec.run_size()
         self.directory = directory
-        self.buffer: list[Event] = []
+        self.buffer: list[Any] = []
         self.runs: list[Path] = []
         self.count = 0
-        self.peak = 0  # the most events held in memory at once (the bound a test asserts)
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.peak = 0  # the most items held in memory at once (the bound a test asserts)
+        self._folder: Path | None = None
 
-    def add(self, event: Event) -> None:
-        self.buffer.append(event)
+    def add(self, item: Any) -> None:
+        self.buffer.append(item)
         self.count += 1
-        self.peak = max(self.peak, len(self.buffer))
         if len(self.buffer) >= self.run_size:
+            self.peak = max(self.peak, len(self.buffer))
             self._spill()
 
     def _spill(self) -> None:
-        if self._tmp is None:  # private to the owner: events carry evidence
-            self._tmp = tempfile.TemporaryDirectory(prefix="rescind-spool-", dir=self.directory)
-        path = Path(self._tmp.name) / f"run{len(self.runs):05d}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with open(fd, "wb") as fh:
-            self.buffer.sort(key=self.key)
-            fh.writelines(map(_line, self.buffer))
-        self.runs.append(path)
+        self.buffer.sort(key=self.codec.key)
+        self._write_run(f"run{len(self.runs):05d}", self.buffer)
         self.buffer = []
         if len(self.runs) >= MAX_RUNS:
             self._compact()
 
-    def _compact(self) -> None:
-        """Merge every run into one (for inputs past MAX_RUNS * run_size events)."""
-        assert self._tmp is not None
-        path = Path(self._tmp.name) / f"merged{len(self.runs):05d}.jsonl"
+    def _write_run(self, name: str, items: Iterable[Any]) -> None:
+        if self._folder is None:  # private to the owner: events carry evidence
+            parent = self.directory or Path(tempfile.gettempdir())
+            remove_stale(parent)
+            self._folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent))
+        path = self._folder / f"{name}.bin"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with open(fd, "wb") as out:
-            out.writelines(map(_line, self._merged([])))
-        for run in self.runs:
-            run.unlink()
-        self.runs = [path]
+        with open(fd, "wb") as fh:
+            self.codec.write(fh, items if isinstance(items, list) else list(items))
+        self.runs.append(path)
 
-    def __iter__(self) -> Iterator[Event]:
-        in_memory = sorted(self.buffer, key=self.key)
+    def _compact(self) -> None:
+        """Merge every run into one (for inputs past MAX_RUNS * run_size items)."""
+        runs, self.runs = self.runs, []
+        merged = list(self._merged([], runs))
+        self._write_run(f"merged{len(runs):05d}", merged)
+        for run in runs:
+            run.unlink()
+
+    def __iter__(self) -> Iterator[Any]:
+        self.peak = max(self.peak, len(self.buffer))
+        in_memory = sorted(self.buffer, key=self.codec.key)
         if not self.runs:
             yield from in_memory
             return
-        yield from self._merged(in_memory)
+        yield from self._merged(in_memory, self.runs)
 
-    def _merged(self, in_memory: list[Event]) -> Iterator[Event]:
-        files = [run.open("rb") for run in self.runs]
+    def _merged(self, in_memory: list[Any], runs: list[Path]) -> Iterator[Any]:
+        files = [run.open("rb") for run in runs]
         try:
             # heapq.merge breaks ties by the iterables' order: runs in the order written,
-            # then the buffer, so equal keys keep the order the events were added.
-            yield from heapq.merge(*(_read(fh) for fh in files), in_memory, key=self.key)
+            # then the buffer, so equal keys keep the order the items were added.
+            yield from heapq.merge(*(self.codec.read(fh) for fh in files), in_memory,
+                                   key=self.codec.key)
         finally:
             for fh in files:
                 fh.close()
@@ -104,9 +140,9 @@ class Spool:
     def close(self) -> None:
         self.buffer = []
         self.runs = []
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
     def __enter__(self) -> Spool:
         return self
@@ -115,15 +151,82 @@ class Spool:
         self.close()
 
 
+def remove_stale(parent: Path) -> list[Path]:
+    """Remove this user's spool folders in ``parent`` whose process is gone (a convert or
+    pull that was killed); returns them. A folder whose process still runs, or whose
+    owner cannot be told from its name, is left alone."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    uid = os.getuid()
+    for entry in entries:
+        if not entry.name.startswith(PREFIX):
+            continue
+        pid = entry.name[len(PREFIX):].split("-", 1)[0]
+        with contextlib.suppress(OSError):
+            if (pid.isdigit() and entry.is_dir(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_uid == uid
+                    and not _alive(int(pid))):
+                shutil.rmtree(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _write_events(fh: IO[bytes], events: list[Event]) -> None:
+    fh.writelines(map(_line, events))
+
+
 def _line(event: Event) -> bytes:
     values: list[Any] = [getattr(event, name) for name in FIELDS]
     values[_TIME] = values[_TIME].isoformat()  # read back as it was, naive or not
     return to_json(values) + b"\n"
 
 
-def _read(fh: IO[bytes]) -> Iterator[Event]:
+def _read_events(fh: IO[bytes]) -> Iterator[Event]:
     parse_time = datetime.fromisoformat
     for line in fh:
         values = from_json(line)
         values[_TIME] = parse_time(values[_TIME])
         yield built(dict(zip(FIELDS, values, strict=True)))
+
+
+EVENTS: Codec[Event] = Codec(sort_key, _write_events, _read_events)
+
+
+def _write_rows(fh: IO[bytes], rows: list[tuple[Any, ...]]) -> None:
+    block: list[tuple[Any, ...]] = []
+    size = 0
+    for row in rows:
+        block.append(row)
+        size += len(row[-1])  # the payload is the bulk of a row
+        if size >= ROW_BLOCK:
+            marshal.dump(block, fh)
+            block, size = [], 0
+    if block:
+        marshal.dump(block, fh)
+
+
+def _read_rows(fh: IO[bytes]) -> Iterator[tuple[Any, ...]]:
+    while True:
+        try:
+            block = marshal.load(fh)
+        except EOFError:
+            return
+        yield from block
+
+
+# A row (a key, a line, its record) is ~3 KB in memory against an event's ~10 KB.
+ROWS: Codec[tuple[Any, ...]] = Codec(itemgetter(0), _write_rows, _read_rows,
+                                     lambda: RUN_SIZE * 4)

@@ -1,0 +1,88 @@
+"""A converted event as the merge holds it: its finished output line, not the event.
+
+``rescind timeline convert`` writes each event's line (in the format asked for) as
+soon as the event is read, and spools only (sort key, action, raw record as JSON,
+line): the merge sorts and de-duplicates those and the lines are written as they
+come, with no event parsed or built twice. Rows are plain tuples
+
+(``spool.ROWS`` stores them with marshal.)
+
+Two rows of one (time, source, uid) are one record when their raw records are equal
+(the same JSON text, else the same value parsed: key order aside), exactly as
+``merge._fold`` compares events; rows without a raw record are one only with identical
+lines (an OCSF line holds its record whole, keys sorted: it is not stored twice).
+Both copies of a record differing in anything are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from pydantic_core import from_json, to_json
+
+from rescind.timeline.event import Event
+from rescind.timeline.merge import _DUPLICATE, _NEW, Kind, MergedStream
+from rescind.timeline.spool import ROWS, Spool
+
+Row = tuple[tuple[str, str, str], str, bytes | None, str]  # key, action, raw, line
+
+
+def time_key(when: datetime) -> str:
+    """A time as text that sorts as the times do: UTC, microseconds always written (a
+    time without a zone is taken as UTC, as the timeline's exports do)."""
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.isoformat(timespec="microseconds")
+
+
+def row_of(event: Event, line: str, with_raw: bool = True) -> Row:
+    """The event's row; ``with_raw`` False when ``line`` tells its raw record whole (OCSF's
+    raw_data: its keys sorted), so equal lines are equal records."""
+    raw = event.raw
+    return ((time_key(event.time), event.source, event.uid), event.action,
+            None if raw is None or not with_raw else to_json(raw), line)
+
+
+def _same(a: Row, b: Row) -> bool:
+    if a[2] is None or b[2] is None:
+        return a[3] == b[3]
+    return a[2] == b[2] or bool(from_json(a[2]) == from_json(b[2]))
+
+
+def _fold(kept: list[Row], row: Row) -> int:
+    if any(_same(k, row) for k in kept):
+        return _DUPLICATE
+    kept.append(row)
+    return _NEW
+
+
+def _label(row: Row) -> tuple[str, datetime, str]:
+    return row[0][2], datetime.fromisoformat(row[0][0]), row[1]
+
+
+def _key(row: Row) -> tuple[str, str, str]:
+    return row[0]
+
+
+def _ident(row: Row) -> tuple[str, str]:
+    return row[0][1], row[0][2]
+
+
+KIND: Kind[Row] = Kind(_key, _ident, _fold, _label)
+
+
+def merge_lines(stream: Iterable[tuple[str, Event, bool]], line: Callable[[Event, bool], str],
+                *, with_raw: bool = True) -> MergedStream[Row]:
+    """Each (file, event, clean) of a source's stream as its ``line`` (``export.line_writer``)
+    in a :class:`MergedStream` of rows (close its spool when done); ``with_raw``: see
+    :func:`row_of`."""
+    spool = Spool(codec=ROWS)
+    try:
+        add = spool.add
+        for _, event, clean in stream:
+            add(row_of(event, line(event, clean), with_raw))
+    except BaseException:
+        spool.close()
+        raise
+    return MergedStream(spool, KIND)
