@@ -377,6 +377,19 @@ def _identity_contained(clouds: dict[str, Any], shown: list[str],
     timeline = (incident_dir / "timeline.jsonl").read_text()
     assert "getSecret" in timeline and "198.51.100.7" in timeline
     assert shown == []
+    # The scenario's injects, scored from the sealed record: the intruder's federated
+    # credential noticed and removed by the step, the second try refused by ARM.
+    from rescind.record.after_action import AFTER_ACTION
+    from rescind.record.score import load_score
+
+    score = load_score(incident_dir)
+    assert {i.id: (i.trigger, i.how) for i in score.injects} == {
+        "azure-new-fic": ("after_step", "step remove_federated"),
+        "azure-fic-again": ("after_step", "")}
+    assert {c.id: c.step for c in score.credentials} == {"github-fork-main": "remove_federated"}
+    report = (incident_dir / AFTER_ACTION).read_text()
+    assert "- Inject azure-new-fic noticed " in report, report
+    assert f"  {AFTER_ACTION}" in (incident_dir / "SHA256SUMS").read_text()
     return [AZURE_RESPONDER]
 
 
