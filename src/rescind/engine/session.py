@@ -118,7 +118,7 @@ class IncidentSession:
         self._secrets = KnownSecrets(inputs, secret_inputs)
         # Dry-run only: the changes approved plans would have made (actions/overlay.py).
         self._overlay = Overlay()
-        self.exercise: Exercise | None = None  # exercise mode with injects (engine/injects.py)
+        self.exercise: Exercise | None = None  # exercise mode's clock, injects, saved clouds
 
     # ----------------------------------------------------------------- opening
 
@@ -246,7 +246,10 @@ class IncidentSession:
                       journal=journal, lock=lock, signer=opened.signer, responder=responder,
                       settings=opened.settings, providers=opened.providers)
         session._stop_sandbox = opened.stop
-        if any(getattr(s, "injects", None) for s in opened.sandboxes.values()):
+        # Injects or not: a simulated cloud that saves its state must save it from the
+        # start, or a crash loses the responder's changes in it.
+        if any(getattr(s, "injects", None) or callable(getattr(s, "exercise", None))
+               for s in opened.sandboxes.values()):
             session.exercise = Exercise(session, opened.sandboxes)
         return session
 
