@@ -579,6 +579,8 @@ def test_arm_state_survives_a_crash(scenario: Path, tmp_path: Path) -> None:
     ("{caller: c0}", "azure.injects.0.attacker.0", "add_federated_credential"),
     ("{caller: c0, assign_role: c1, role: God}", "azure.injects.0.attacker.0.role",
      "not a role"),
+    ("{caller: c0, add_federated_credential: deploy-mi, name: n, subject: s}",
+     "azure.injects.0.attacker.0", "not RESOURCE_GROUP/NAME"),
 ])
 def test_bad_azure_injects_name_the_file_and_line(tmp_path: Path, move: str, where: str,
                                                   message: str) -> None:
@@ -590,3 +592,64 @@ def test_bad_azure_injects_name_the_file_and_line(tmp_path: Path, move: str, whe
                     f"      attacker:\n        - {move}\n")
     (problem,) = check_scenario(path)
     assert re.match(rf"{re.escape(str(path))}:7: {re.escape(where)}: .*{message}", problem)
+
+
+def test_an_azure_role_at_a_resource_group_does_not_reach_a_longer_named_one() -> None:
+    from rescind.sandbox.arm_exercise import _within
+
+    group = f"{SUB}/resourceGroups/rg1"
+    assert _within(f"{group}/providers/x/y", group) and _within(group, group + "/")
+    assert not _within(f"{SUB}/resourceGroups/rg10/providers/x/y", group)
+
+
+async def test_a_vault_exercise_without_injects_keeps_the_revocation_across_a_crash(
+        tmp_path: Path, identity: None) -> None:
+    """A scenario with no injects (as both shipped Vault scenarios) saves its cloud too:
+    killed after the revoke and resumed, the leaked token is still revoked."""
+    import asyncio
+
+    from rescind.engine.session import IncidentSession, SessionConfig
+    from rescind.modes import Mode
+    from tests.sandbox.test_injects import HeldResponder
+
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("""\
+name: vault-no-injects
+vault:
+  tokens: [{name: leaked, accessor: leakedAccessorEXAMPLE001, display_name: token-deploy}]
+""")
+    runbook = tmp_path / "runbook.yaml"
+    runbook.write_text(f"""\
+id: vault-no-injects
+title: Revoke, then wait
+scenario: {scenario}
+phases:
+  contain:
+    - id: revoke
+      action: vault.token.revoke
+      with: {{accessor: leakedAccessorEXAMPLE001}}
+    - id: hold
+      manual: Wait for the facilitator
+""")
+    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "inc")
+    responder = HeldResponder()
+    session = await IncidentSession.start(config, responder)
+    run = asyncio.create_task(session.run())
+    try:
+        await asyncio.wait_for(responder.holding.wait(), 60)
+    finally:  # a crash: no close, no seal
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        session.shutdown()
+
+    second = HeldResponder()
+    second.release.set()
+    resumed = await IncidentSession.resume(session.incident_dir, second)
+    try:
+        assert resumed.exercise is not None
+        (vault,) = resumed.exercise._sandboxes()
+        assert _vault(vault, "auth/token/lookup-accessor",
+                      {"accessor": "leakedAccessorEXAMPLE001"}) == 400  # still revoked
+        assert await asyncio.wait_for(resumed.run(), 60) == "completed"
+    finally:
+        resumed.shutdown()

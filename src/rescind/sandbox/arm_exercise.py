@@ -76,9 +76,15 @@ def _refusal(fake: ArmFake, caller: str, operation: str, resource: str) -> str |
         props = assignment["properties"]
         role = _ROLE_NAMES.get(props["roleDefinitionId"].rsplit("/", 1)[-1])
         if props["principalId"] == caller and role in ALLOWED_BY[operation] \
-                and resource.lower().startswith(props["scope"].lower()):
+                and _within(resource, props["scope"]):
             return None
     return "AuthorizationFailed"
+
+
+def _within(resource: str, scope: str) -> bool:
+    """ARM scopes nest by path segment: rg1's assignment does not reach rg10."""
+    resource, scope = resource.lower().rstrip("/"), scope.lower().rstrip("/")
+    return resource == scope or resource.startswith(scope + "/")
 
 
 def _log(fake: ArmFake, operation: str, caller: str, resource: str, at: datetime, ip: str,

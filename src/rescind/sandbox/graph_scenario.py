@@ -10,6 +10,7 @@ ISO 8601. Other top-level sections (another cloud's) are left to their sandboxes
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -245,8 +246,12 @@ class AzureAttackSpec(_Model):
         if (self.add_federated_credential is None) == (self.assign_role is None):
             raise ValueError("give add_federated_credential: (RESOURCE_GROUP/NAME of a "
                              "managed identity) or assign_role: (a principal id)")
-        if self.add_federated_credential is not None and not (self.name and self.subject):
-            raise ValueError("a federated credential needs name: and subject:")
+        if self.add_federated_credential is not None:
+            if not re.fullmatch(r"[^/\s]+/[^/\s]+", self.add_federated_credential):
+                raise ValueError(f"add_federated_credential: {self.add_federated_credential!r}"
+                                 " is not RESOURCE_GROUP/NAME of a managed identity")
+            if not (self.name and self.subject):
+                raise ValueError("a federated credential needs name: and subject:")
         return self
 
 

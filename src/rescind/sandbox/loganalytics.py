@@ -13,8 +13,7 @@ partial-error shape; ``throttle_next`` answers that many requests 429.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -221,13 +220,3 @@ def serve_workspace(host: JsonFake, *, graph: Any = None, arm: Any = None) -> Lo
     fake.start()
     host.beside.append(fake)
     return fake
-
-
-@contextmanager
-def running_workspace(graph: Any = None, arm: Any = None) -> Iterator[LogAnalyticsFake]:
-    fake = LogAnalyticsFake(tenant_tables(graph, arm))
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
