@@ -365,6 +365,25 @@ def test_operations_fold_as_before_across_the_halves_of_a_cut_answer(
         result.close()
 
 
+def test_a_row_answered_twice_is_one_operation_and_counted_as_a_copy(
+        logs: Any, written: LogAnalyticsFake) -> None:
+    """A row at the instant where a cut answer was halved comes back in both halves;
+    folded twice, a one-row operation would read as one that started before it ended."""
+    since = datetime.now(UTC) - timedelta(hours=3)
+    (_, end) = _operations(1, since)
+    ROWS["AzureActivity"] = [end, dict(end)]
+    result = loganalytics.pull_workspace(logs, WORKSPACE_ID,
+                                         loganalytics.activity_queries(CALLER, SUBSCRIPTION),
+                                         since=since, until=since + timedelta(hours=1),
+                                         lookup=("caller", CALLER))
+    try:
+        (event,) = list(result.events)
+        assert "(started" not in event.description, event.description
+        assert result.duplicates == 1
+    finally:
+        result.close()
+
+
 # -- exercise mode ----------------------------------------------------------------------------
 CONNECTOR = Path(__file__).parents[2] / "runbooks" / "scenarios" / "azure-connector-sp.yaml"
 CONNECTOR_SP = "e0000000-0000-4000-8000-0000000000e1"

@@ -209,12 +209,17 @@ def pull_workspace(client: Any, workspace: str, queries: list[Query], *, since: 
                 if progress is not None:
                     progress(PullProgress(events=count, pages=pages, regions_done=[],
                                           regions_total=1, throttled=0, region="global"))
+        copies = 0
         for _, group in groupby(operations, key=correlation_of):
-            _keep(spool, fold_operation(list(group)))
+            distinct = _distinct(group)
+            copies += distinct.copies
+            _keep(spool, fold_operation(distinct.events))
         part = PullResult(events=[], pages=pages, regions_done=["global"], throttled=0,
                           raw_pages_paths=[path] if path is not None else [],
                           malformed=malformed, lookups=[lookup])
-        return _spooled(spool, [part], ["global"])
+        result = _spooled(spool, [part], ["global"])
+        result.duplicates += copies
+        return result
     except BaseException:
         spool.close()
         raise
@@ -222,6 +227,26 @@ def pull_workspace(client: Any, workspace: str, queries: list[Query], *, since: 
         operations.close()
         if sink is not None:
             sink.close()
+
+
+@dataclass
+class _Distinct:
+    events: list[Event]
+    copies: int
+
+
+def _distinct(group: Iterator[Event]) -> _Distinct:
+    """One operation's rows, each identical copy once: a row at the instant where a cut
+    answer was halved comes back in both halves (``between`` keeps both ends), and
+    folded twice it would read as an operation that started before it ended."""
+    events: list[Event] = []
+    copies = 0
+    for event in group:  # one operation: a few rows
+        if any(event == kept for kept in events):
+            copies += 1
+        else:
+            events.append(event)
+    return _Distinct(events, copies)
 
 
 def _by_operation(event: Event) -> tuple[str, datetime, str]:
