@@ -129,7 +129,8 @@ class FakeExercise:
             if always or state != self._saved_state:
                 head = json.dumps(line, separators=(",", ":"), default=str)
                 texts.append(f'{head[:-1]},"state":{state}}}\n')  # the snapshot, serialised once
-            added, offset = self.log.since(self._saved_log) if self.log else ([], 0)
+            added, offset = (self.log.since(self._saved_log) if self.log is not None
+                              else ([], 0))
             if added:
                 texts.append(json.dumps({"op": "log", "lines": added},
                                         separators=(",", ":")) + "\n")
