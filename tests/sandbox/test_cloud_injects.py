@@ -653,3 +653,80 @@ phases:
         assert await asyncio.wait_for(resumed.run(), 60) == "completed"
     finally:
         resumed.shutdown()
+
+
+LOOKUPS = """\
+name: vault-lookups
+vault:
+  tokens:
+    - {name: leaked, accessor: leakedAccessorEXAMPLE001}
+    - {name: other, accessor: otherTeamAccessorEXAMPL1, display_name: token-billing}
+  injects:
+    - id: vault-child
+      summary: The intruder makes a child of the billing token
+      attacker: [{token: other, create_token: backup}]
+"""
+QUARANTINE = {"policy": 'path "*" {capabilities=["deny"]}'}
+
+
+def _snapshots(path: Path) -> int:
+    return sum('"op":"state"' in line for line in path.read_text().splitlines())
+
+
+def test_vault_lookups_save_only_their_audit_lines_and_keep_them_across_a_crash(
+        tmp_path: Path) -> None:
+    """A lookup changes nothing: no snapshot, only its audit lines are appended (the file
+    grew with the square of the requests when each save held the whole log), and the
+    lines of lookups and refusals made after the last change survive a crash."""
+    spec, path = tmp_path / "vault.yaml", tmp_path / "vault.jsonl"
+    spec.write_text(LOOKUPS)
+    with start_vault_sandbox(spec) as first:
+        first.exercise().save_to(path, spec)
+        _vault(first, "sys/policies/acl/quarantine", QUARANTINE)  # a change
+        snapshots, size = _snapshots(path), path.stat().st_size
+        audit_size = first.audit_path.stat().st_size
+        for _ in range(150):
+            assert _vault(first, "auth/token/lookup-accessor",
+                          {"accessor": "leakedAccessorEXAMPLE001"})["data"]
+        leaked = first.tokens["leaked"].id  # no policy: refused, and audited
+        assert _vault(first, "auth/token/create", {}, token=leaked) == 403
+        added = first.audit_path.stat().st_size - audit_size
+        audit = first.audit_path.read_text()
+    assert _snapshots(path) == snapshots
+    assert path.stat().st_size - size < 1.5 * added  # the new lines, JSON-quoted once more
+    with start_vault_sandbox(spec) as second:
+        second.exercise().restore(path, {})
+        assert second.audit_path.read_text() == audit
+        assert second.state.policies["quarantine"] == {"*": ["deny"]}
+
+
+def test_each_vault_salts_its_audit_hmac_and_a_resumed_one_keeps_the_salt(
+        tmp_path: Path) -> None:
+    """A fixed public salt would let a low-entropy value written during an exercise be
+    guessed from its HMAC in the saved log; a resumed Vault must hash as before."""
+    spec, path = tmp_path / "vault.yaml", tmp_path / "vault.jsonl"
+    spec.write_text(LOOKUPS)
+    value = {"input": "hunter2"}
+    with start_vault_sandbox(spec) as first, start_vault_sandbox(spec) as other:
+        first.exercise().save_to(path, spec)
+        _vault(first, "sys/policies/acl/quarantine", QUARANTINE)
+        hashed = _vault(first, "sys/audit-hash/file", value)["data"]["hash"]
+        assert _vault(other, "sys/audit-hash/file", value)["data"]["hash"] != hashed
+    with start_vault_sandbox(spec) as second:
+        second.exercise().restore(path, {})
+        assert _vault(second, "sys/audit-hash/file", value)["data"]["hash"] == hashed
+
+
+def test_a_vault_exercise_saved_before_snapshots_plays_its_injects_again(
+        tmp_path: Path) -> None:
+    """Incident folders from before Vault's state was saved hold only inject lines."""
+    spec, path = tmp_path / "vault.yaml", tmp_path / "vault.jsonl"
+    spec.write_text(LOOKUPS)
+    path.write_text('{"op": "seeded", "file": null}\n'
+                    '{"op": "inject", "id": "vault-child", "at": "2026-12-02T09:00:00+00:00"}\n')
+    with start_vault_sandbox(spec) as vault:
+        fired = vault.exercise().restore(path, {i.id: i for i in vault.injects})
+        assert [(i, at.minute) for i, at, _ in fired] == [("vault-child", 0)]
+        (child,) = fired[0][2]
+        made = _vault(vault, "auth/token/lookup-accessor", {"accessor": child})["data"]
+        assert made["display_name"] == "token-backup"

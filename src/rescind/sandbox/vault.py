@@ -10,6 +10,7 @@ sandboxes can run at once: each has its own state.
 from __future__ import annotations
 
 import json
+import secrets
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ class VaultSandbox:
     def exercise(self) -> FakeExercise:
         """Exercise mode's injects and saved state (vault_exercise.py)."""
         if self._exercise is None:
-            self._exercise = FakeExercise(VaultFake(self))
+            self._exercise = FakeExercise(VaultFake(self), log=self.api.audit)
         return self._exercise
 
     @property
@@ -106,7 +107,10 @@ def start_vault_sandbox(scenario: VaultScenario | Path | None = None) -> VaultSa
         scenario, inputs = VaultScenario.load(scenario)
     spec = scenario or VaultScenario()
     tmp = tempfile.TemporaryDirectory(prefix="rescind-vault-")
-    audit = AuditLog(Path(tmp.name) / "vault_audit.log", spec.audit_salt)
+    # Random unless the scenario fixes one: a public salt would let a low-entropy value
+    # written during an exercise be guessed from its HMAC in the saved log or evidence.
+    audit = AuditLog(Path(tmp.name) / "vault_audit.log",
+                     spec.audit_salt or secrets.token_hex(16))
     state = VaultState(kv_mount=spec.kv_mount, approle_mount=spec.approle_mount,
                        db_mount=spec.database.mount, aws_mount=spec.aws_mount)
     tokens = _seed(state, audit, spec)

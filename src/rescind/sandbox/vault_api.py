@@ -93,10 +93,10 @@ class VaultApi:
                 self.audit.write_pair(when=datetime.now(UTC), token=token,
                                       operation=cap, path=path, remote_address=remote,
                                       data=body, error=error, lease_id=lease)
-            # Under the lock, so the saved snapshot is this change's (a read of
-            # <mount>/creds/<role> changes the state too: it issues a lease).
-            if status < 400 and self.on_change is not None and (
-                    cap not in ("read", "list") or "/creds/" in path):
+            # After every request, under the lock: the saver writes the audit lines it
+            # just added and a snapshot only if the state changed (a lookup changes
+            # nothing; a read of <mount>/creds/<role> issues a lease).
+            if self.on_change is not None:
                 self.on_change()
         return status, payload
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rescind.redaction import REDACTED
 from rescind.sandbox.scenario_exercise import Fired
 from rescind.sandbox.vault_scenario import VaultInjectSpec
 from rescind.sandbox.vault_state import (
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from rescind.sandbox.vault import VaultSandbox
 
 DENIED = "permission denied"
-HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
+
 RESPONDER = "@responder"
 RESPONDER_PARENT = "@responder-parent"
 
@@ -150,8 +151,9 @@ class VaultFake:
                 "aws_roles": list(state.aws_roles),
                 "policies": {k: {p: list(c) for p, c in v.items()}
                              for k, v in state.policies.items()},
-                # HMAC'd by the device, as Vault writes it: no token id in the clear.
-                "audit": self.sandbox.api.audit.lines()}
+                # The audit device's lines are saved apart, as they come (FakeExercise's
+                # log); its salt here, so a resumed Vault hashes as before the crash.
+                "audit_salt": self.sandbox.api.audit.salt}
 
     def load(self, saved: dict[str, Any]) -> None:
         """Bring this freshly seeded Vault to ``saved`` (dumped from one seeded alike)."""
@@ -195,7 +197,11 @@ class VaultFake:
             state.dynamic_roles = list(saved["dynamic_roles"])
             state.aws_roles = list(saved["aws_roles"])
             state.policies = saved["policies"]
-            sandbox.api.audit.replace(saved["audit"])
+            if "audit" in saved:  # saved whole in each snapshot, before the salt was random
+                sandbox.api.audit.salt = "rescind-exercise-audit-salt"
+                sandbox.api.audit.replace(saved["audit"])
+            else:
+                sandbox.api.audit.salt = saved["audit_salt"]
             sandbox.api.reroute()
 
 
@@ -219,7 +225,7 @@ def _role(saved: dict[str, Any], seeded: Role | None) -> Role:
 def _kv_version(saved: dict[str, Any], seeded: list[KvVersion], number: int) -> KvVersion:
     """A KV version as saved: the scenario's data where it has the version, else its keys
     with hidden values (a value written during the exercise is never saved)."""
-    data = seeded[number].data if number < len(seeded) else dict.fromkeys(saved["keys"], HIDDEN)
+    data = seeded[number].data if number < len(seeded) else dict.fromkeys(saved["keys"], REDACTED)
     return KvVersion(data=dict(data), created=datetime.fromisoformat(saved["created"]),
                      destroyed=saved["destroyed"],
                      deleted=datetime.fromisoformat(saved["deleted"]) if saved["deleted"]

@@ -149,7 +149,7 @@ class VaultScenario(_Model):
     aws_mount: str | None = "aws"
     aws_roles: list[str] = Field(default_factory=list)
     leases: list[LeaseSpec] = Field(default_factory=list)
-    audit_salt: str = "rescind-exercise-audit-salt"
+    audit_salt: str | None = None  # a random one per Vault if not given
     audit: list[AuditEventSpec] = Field(default_factory=list)
     rate_limit: RateLimitSpec | None = None
     injects: list[VaultInjectSpec] = Field(default_factory=list)

@@ -146,12 +146,12 @@ class AuditLog:
 
     def __init__(self, path: Path, salt: str) -> None:
         self.path = path
-        self._salt = salt.encode()
+        self.salt = salt  # exercise mode saves it, so a resumed Vault hashes alike
         self._lock = threading.Lock()
         path.touch(mode=0o600)
 
     def hash(self, value: str) -> str:
-        digest = hmac.new(self._salt, value.encode(), hashlib.sha256).hexdigest()
+        digest = hmac.new(self.salt.encode(), value.encode(), hashlib.sha256).hexdigest()
         return f"hmac-sha256:{digest}"
 
     def write_pair(self, *, when: datetime, token: Token | None, operation: str, path: str,
@@ -184,15 +184,20 @@ class AuditLog:
             for line in lines:
                 fh.write(json.dumps(line, separators=(",", ":")) + "\n")
 
-    def lines(self) -> list[str]:
-        """What the device holds, a line each (exercise mode saves them)."""
-        with self._lock:
-            return self.path.read_text(encoding="utf-8").splitlines()
+    def since(self, offset: int) -> tuple[list[str], int]:
+        """The lines written after byte ``offset``, and the offset after them (exercise
+        mode saves the new lines only). Whole lines: each pair is written under the lock."""
+        with self._lock, self.path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        return data.decode("utf-8").splitlines(), offset + len(data)
 
-    def replace(self, lines: list[str]) -> None:
-        """Hold ``lines`` instead (a resumed exercise's saved log)."""
+    def replace(self, lines: list[str]) -> int:
+        """Hold ``lines`` instead (a resumed exercise's saved log); the offset after them."""
+        data = "".join(f"{line}\n" for line in lines).encode("utf-8")
         with self._lock:
-            self.path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+            self.path.write_bytes(data)
+        return len(data)
 
     def _hash_value(self, value: Any) -> Any:
         if isinstance(value, dict):
