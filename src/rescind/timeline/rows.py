@@ -3,9 +3,8 @@
 ``rescind timeline convert`` writes each event's line (in the format asked for) as
 soon as the event is read, and spools only (sort key, action, raw record as JSON,
 line): the merge sorts and de-duplicates those and the lines are written as they
-come, with no event parsed or built twice. Rows are plain tuples
-
-(``spool.ROWS`` stores them with marshal.)
+come, with no event parsed or built twice. Rows are plain tuples (``spool.ROWS``
+stores them with marshal).
 
 Two rows of one (time, source, uid) are one record when their raw records are equal
 (the same JSON text, else the same value parsed: key order aside), exactly as
