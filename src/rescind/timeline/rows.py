@@ -15,10 +15,12 @@ Both copies of a record differing in anything are kept.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic_core import from_json, to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 from rescind.timeline.event import Event
 from rescind.timeline.merge import _DUPLICATE, _NEW, Kind, MergedStream
@@ -40,13 +42,23 @@ def row_of(event: Event, line: str, with_raw: bool = True) -> Row:
     raw_data: its keys sorted), so equal lines are equal records."""
     raw = event.raw
     return ((time_key(event.time), event.source, event.uid), event.action,
-            None if raw is None or not with_raw else to_json(raw), line)
+            None if raw is None or not with_raw else _raw_json(raw), line)
+
+
+def _raw_json(raw: Any) -> bytes:
+    try:
+        return to_json(raw)
+    except PydanticSerializationError:
+        # pydantic_core refuses what the json module reads: a record nested past ~255
+        # levels, a lone surrogate (\ud800). Such a record is evidence too.
+        return json.dumps(raw).encode()
 
 
 def _same(a: Row, b: Row) -> bool:
     if a[2] is None or b[2] is None:
         return a[3] == b[3]
-    return a[2] == b[2] or bool(from_json(a[2]) == from_json(b[2]))
+    # Rare (one time, source and id twice): the json module reads both encodings above.
+    return a[2] == b[2] or bool(json.loads(a[2]) == json.loads(b[2]))
 
 
 def _fold(kept: list[Row], row: Row) -> int:
