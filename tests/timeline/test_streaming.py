@@ -195,6 +195,10 @@ def test_the_parsed_check_agrees_with_the_text_check(records: list[dict[str, Any
         for text in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
             assert is_clean_document(text, json.loads(text)) == is_clean_json(text), text
     assert not is_clean_document(json.dumps(values[-1]), values[-1])
+    # Names inside lists, with no word "secret" in the text to give them away.
+    for hidden in ({"a": [[{"Pass_Word": "CANARYpw"}]]},
+                   {"l": [{"X-Amz-Security-Token": "CANARYtok"}]}):
+        assert not is_clean_document(json.dumps(hidden), hidden), hidden
 
 
 def test_a_clean_events_lines_are_the_checked_lines(records: list[dict[str, Any]]) -> None:
@@ -242,13 +246,20 @@ def test_a_killed_runs_folder_is_removed_by_the_next_spill(tmp_path: Path) -> No
     spills removes this user's folders whose process is gone, and nothing else."""
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    stale = tmp_path / f"rescind-spool-{gone}-abc123"
+    stale = tmp_path / f"rescind-spool-{gone}-abc123de"
     stale.mkdir(mode=0o700)
     (stale / "run00000.bin").write_bytes(b"evidence")
-    running = tmp_path / f"rescind-spool-{os.getppid()}-def456"  # a live process's
+    running = tmp_path / f"rescind-spool-{os.getppid()}-def456gh"  # a live process's
     running.mkdir()
     unknown = tmp_path / "rescind-spool-k3j4h5"  # named before folders carried a pid
     unknown.mkdir()
+    notes = tmp_path / f"rescind-spool-{gone}-my-notes"  # merely named like one
+    notes.mkdir()
+    (notes / "evidence.txt").write_text("the user's")
+    holding = tmp_path / f"rescind-spool-{gone}-xyz789ab"  # a spool's name, the user's file
+    holding.mkdir()
+    (holding / "evidence.txt").write_text("the user's")
+    (tmp_path / "rescind-spool-\u00b2-abcdefgh").mkdir()  # not ASCII digits: no crash
     event = Event(uid="e1", time=datetime(2026, 11, 20, tzinfo=UTC), source="cloudtrail",
                   cloud="aws", action="ListUsers")
     with spool.Spool(run_size=1, directory=tmp_path) as spooled:
@@ -258,5 +269,64 @@ def test_a_killed_runs_folder_is_removed_by_the_next_spill(tmp_path: Path) -> No
         assert own.name.startswith(f"rescind-spool-{os.getpid()}-")
         assert own.stat().st_mode & 0o777 == 0o700
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-            [own.name, running.name, unknown.name])
+            [own.name, running.name, unknown.name, notes.name, holding.name,
+             "rescind-spool-\u00b2-abcdefgh"])
     assert not own.exists()
+
+
+def test_merging_past_max_runs_streams_and_merges_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_RUNS runs the spool merges them into one file, streamed (never every item
+    in memory), as often as the input needs: each merge gets a name of its own."""
+    monkeypatch.setattr(spool, "MAX_RUNS", 3)
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    events = [Event(uid=f"e{i}", time=start + timedelta(seconds=(7 * i) % 40),
+                    source="cloudtrail", cloud="aws", action="ListUsers") for i in range(40)]
+    written: list[int] = []
+    listed: list[int] = []  # sizes of the writes handed a whole list in memory
+    write = spool.EVENTS.write
+
+    def counting(fh: Any, items: Any) -> None:
+        if isinstance(items, list):
+            listed.append(len(items))
+        counted = [0]
+
+        def each() -> Any:
+            for item in items:
+                counted[0] += 1
+                yield item
+        write(fh, each())
+        written.append(counted[0])
+
+    codec = spool.Codec(spool.EVENTS.key, counting, spool.EVENTS.read)
+    with spool.Spool(run_size=2, codec=codec) as spooled:
+        for event in events:
+            spooled.add(event)
+        assert [e.uid for e in spooled] == [e.uid for e in sorted(events, key=spool.sort_key)]
+        assert spooled.peak <= 2
+    merges = [n for n in written if n > 2]
+    assert len(merges) >= 2  # merged more than once, each under a name of its own
+    assert max(listed) <= 2  # only runs came as lists: merges streamed
+
+
+@pytest.mark.parametrize("fmt", ["csv", "timesketch", "ocsf"])
+def test_a_deeply_nested_or_odd_record_is_converted_not_a_traceback(
+        tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """pydantic_core refuses to write a record nested 300 deep or holding a lone
+    surrogate, which the json module reads: both are converted, as before streaming."""
+    deep: Any = "bottom"
+    for _ in range(300):
+        deep = {"d": deep}
+    base = {"eventSource": "s3.amazonaws.com", "eventName": "GetObject",
+            "awsRegion": "us-east-1", "userIdentity": {"type": "IAMUser"}}
+    source = tmp_path / "odd.jsonl"
+    source.write_text(
+        json.dumps({**base, "eventID": "deep", "eventTime": "2026-11-20T10:00:00Z",
+                    "requestParameters": deep}) + "\n"
+        + json.dumps({**base, "eventID": "surrogate", "eventTime": "2026-11-20T10:00:01Z",
+                      "requestParameters": {"key": "\ud800"}}) + "\n")
+    out = tmp_path / f"out.{fmt}"
+    assert main(["timeline", "convert", str(source), "--format", fmt, "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "2026-11-20T10:00:00" in text and "2026-11-20T10:00:01" in text, text[:300]
+    assert "Traceback" not in capsys.readouterr().err

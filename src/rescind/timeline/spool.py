@@ -30,6 +30,7 @@ import contextlib
 import heapq
 import marshal
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -65,7 +66,7 @@ class Codec(Generic[T]):
     """How a spool orders its items and stores them in a run."""
 
     key: Callable[[T], Any]
-    write: Callable[[IO[bytes], list[T]], None]
+    write: Callable[[IO[bytes], Iterable[T]], None]
     read: Callable[[IO[bytes]], Iterator[T]]
     run_size: Callable[[], int] = lambda: RUN_SIZE  # read when a spool is made: tests lower it
 
@@ -84,6 +85,7 @@ class Spool:
         self.count = 0
         self.peak = 0  # the most items held in memory at once (the bound a test asserts)
         self._folder: Path | None = None
+        self._merges = 0
 
     def add(self, item: Any) -> None:
         self.buffer.append(item)
@@ -107,14 +109,15 @@ class Spool:
         path = self._folder / f"{name}.bin"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with open(fd, "wb") as fh:
-            self.codec.write(fh, items if isinstance(items, list) else list(items))
+            self.codec.write(fh, items)
         self.runs.append(path)
 
     def _compact(self) -> None:
         """Merge every run into one (for inputs past MAX_RUNS * run_size items)."""
         runs, self.runs = self.runs, []
-        merged = list(self._merged([], runs))
-        self._write_run(f"merged{len(runs):05d}", merged)
+        self._merges += 1  # a name per merge: every merge has MAX_RUNS runs
+        # Streamed from the runs to the merged file: never every item in memory at once.
+        self._write_run(f"merged{self._merges:05d}", self._merged([], runs))
         for run in runs:
             run.unlink()
 
@@ -162,16 +165,28 @@ def remove_stale(parent: Path) -> list[Path]:
         return removed
     uid = os.getuid()
     for entry in entries:
-        if not entry.name.startswith(PREFIX):
+        named = _NAME.fullmatch(entry.name)
+        if named is None:
             continue
-        pid = entry.name[len(PREFIX):].split("-", 1)[0]
         with contextlib.suppress(OSError):
-            if (pid.isdigit() and entry.is_dir(follow_symlinks=False)
+            if (entry.is_dir(follow_symlinks=False)
                     and entry.stat(follow_symlinks=False).st_uid == uid
-                    and not _alive(int(pid))):
+                    and not _alive(int(named[1])) and _only_runs(Path(entry.path))):
                 shutil.rmtree(entry.path)
                 removed.append(Path(entry.path))
     return removed
+
+
+# Exactly what mkdtemp makes of the prefix: a pid, then its eight random characters.
+_NAME = re.compile(re.escape(PREFIX) + r"([0-9]{1,7})-[a-z0-9_]{8}")
+_RUN = re.compile(r"(run|merged)[0-9]{5}\.bin")
+
+
+def _only_runs(folder: Path) -> bool:
+    """The folder holds spool runs and nothing else (a folder merely named like one, or
+    holding anything of the user's, is not the spool's to remove)."""
+    return all(_RUN.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+               for entry in os.scandir(folder))
 
 
 def _alive(pid: int) -> bool:
@@ -184,7 +199,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write_events(fh: IO[bytes], events: list[Event]) -> None:
+def _write_events(fh: IO[bytes], events: Iterable[Event]) -> None:
     fh.writelines(map(_line, events))
 
 
@@ -205,7 +220,7 @@ def _read_events(fh: IO[bytes]) -> Iterator[Event]:
 EVENTS: Codec[Event] = Codec(sort_key, _write_events, _read_events)
 
 
-def _write_rows(fh: IO[bytes], rows: list[tuple[Any, ...]]) -> None:
+def _write_rows(fh: IO[bytes], rows: Iterable[tuple[Any, ...]]) -> None:
     block: list[tuple[Any, ...]] = []
     size = 0
     for row in rows:
