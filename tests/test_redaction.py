@@ -127,6 +127,12 @@ def test_secrets_inside_json_text_and_inline() -> None:
     assert redact(untouched) == untouched  # no secret: the text is left as it was
 
 
+def test_json_text_after_white_space_is_redacted_too() -> None:
+    for lead in (" ", "\n", "\t\n  "):
+        out = redact({"doc": lead + json.dumps({"password": CANARY})})
+        assert CANARY not in json.dumps(out), lead
+
+
 def test_a_provider_extends_the_list() -> None:
     # A made-up word, so that registering it here changes nothing for other tests.
     record = {"vendorZorkCode": CANARY, "zorkCodePolicyId": "p-1"}

@@ -132,7 +132,9 @@ def _redact_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
         if decision and hides(k, v):
             out[k] = REDACTED
         elif type(v) is str:  # most strings neither open a document nor say "secret"
-            out[k] = _redact_text(v) if v[:1] in "{[" or search(v) else v
+            first = v[:1]
+            out[k] = _redact_text(v) if first in "{[" or search(v) or (
+                first.isspace() and v.lstrip()[:1] in "{[") else v
         elif type(v) in _SCALARS:
             out[k] = v
         else:
@@ -141,7 +143,8 @@ def _redact_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
 
 
 def _redact_text(text: str) -> str:
-    if text[:1] in ("{", "[") and _may_name_a_secret(text):
+    # JSON after leading white space (a pretty-printed policy, a line break first) too.
+    if text.lstrip()[:1] in ("{", "[") and _may_name_a_secret(text):
         try:
             parsed = json.loads(text)
         except ValueError:
