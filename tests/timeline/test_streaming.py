@@ -330,3 +330,22 @@ def test_a_deeply_nested_or_odd_record_is_converted_not_a_traceback(
     text = out.read_text()
     assert "2026-11-20T10:00:00" in text and "2026-11-20T10:00:01" in text, text[:300]
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_records_that_differ_only_in_a_values_json_type_are_both_kept(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """true, 1 and 1.0 are equal to Python but not the same record: none is a copy."""
+    base = {"eventID": "one-id", "eventTime": "2026-11-20T10:00:00Z",
+            "eventSource": "s3.amazonaws.com", "eventName": "GetObject",
+            "userIdentity": {"type": "IAMUser"}}
+    source = tmp_path / "typed.jsonl"
+    # Keys in another order each time, so no two lines are byte-equal copies.
+    source.write_text("".join(json.dumps(dict(reversed(list({**base, "n": n}.items()))
+                                              if i % 2 else {**base, "n": n})) + "\n"
+                              for i, n in enumerate((True, 1, 1.0))))
+    for fmt in ("csv", "timesketch", "jsonl"):
+        out = tmp_path / f"out.{fmt}"
+        assert main(["timeline", "convert", str(source), "--format", fmt,
+                     "--out", str(out)]) == 0
+        lines = out.read_text().splitlines()
+        assert len(lines) - (fmt == "csv") == 3, (fmt, lines)

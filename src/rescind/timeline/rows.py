@@ -7,10 +7,10 @@ come, with no event parsed or built twice. Rows are plain tuples (``spool.ROWS``
 stores them with marshal).
 
 Two rows of one (time, source, uid) are one record when their raw records are equal
-(the same JSON text, else the same value parsed: key order aside), exactly as
-``merge._fold`` compares events; rows without a raw record are one only with identical
-lines (an OCSF line holds its record whole, keys sorted: it is not stored twice).
-Both copies of a record differing in anything are kept.
+(the same JSON text, else the same text with keys sorted: ``true``, ``1`` and ``1.0``
+differ); rows without a raw record are one only with identical lines (an OCSF line
+holds its record whole, keys sorted: it is not stored twice). Both copies of a record
+differing in anything are kept.
 """
 
 from __future__ import annotations
@@ -57,8 +57,13 @@ def _raw_json(raw: Any) -> bytes:
 def _same(a: Row, b: Row) -> bool:
     if a[2] is None or b[2] is None:
         return a[3] == b[3]
-    # Rare (one time, source and id twice): the json module reads both encodings above.
-    return a[2] == b[2] or bool(json.loads(a[2]) == json.loads(b[2]))
+    # Rare (one time, source and id twice, not byte-equal): key order aside, the same
+    # text. Not Python's ==, which takes true for 1 and 1.0 for 1: records that differ.
+    return a[2] == b[2] or _canonical(a[2]) == _canonical(b[2])
+
+
+def _canonical(raw: bytes) -> str:
+    return json.dumps(json.loads(raw), sort_keys=True)
 
 
 def _fold(kept: list[Row], row: Row) -> int:
