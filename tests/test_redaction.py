@@ -133,6 +133,15 @@ def test_json_text_after_white_space_is_redacted_too() -> None:
         assert CANARY not in json.dumps(out), lead
 
 
+def test_the_fast_checks_fold_case_as_the_redactor_does() -> None:
+    from rescind.redaction import is_clean_document, is_clean_json
+
+    record = {"note": f"aws_\u017fecret_access_key={CANARY}"}  # a long s: folds to s
+    text = json.dumps(record, ensure_ascii=False)
+    assert CANARY not in json.dumps(redact(record))
+    assert not is_clean_json(text) and not is_clean_document(text, record)
+
+
 def test_a_provider_extends_the_list() -> None:
     # A made-up word, so that registering it here changes nothing for other tests.
     record = {"vendorZorkCode": CANARY, "zorkCodePolicyId": "p-1"}

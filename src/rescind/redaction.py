@@ -189,7 +189,8 @@ def is_clean_json(text: str) -> bool:
     then redacts the parsed value.
     """
     flat = text.replace('\\"', '"')
-    if "\\" in flat or "secret" in flat.lower():  # lower(): 10x faster than (?i) here
+    # casefold(), as the inline pattern's (?i) folds ("ſecret"); 10x faster than (?i) here
+    if "\\" in flat or "secret" in flat.casefold():
         return False
     # A set difference in C: a record's names are nearly all public and already decided.
     return all(_decide(key) == _PUBLIC for key in set(_JSON_KEY.findall(flat)) - _public)
@@ -203,7 +204,7 @@ def is_clean_document(text: str, value: Any) -> bool:
     document (``"{``, ``"[``)."""
     if "\\" in text or '"{' in text or '"[' in text:
         return is_clean_json(text)
-    return "secret" not in text.lower() and _public_names(value)
+    return "secret" not in text.casefold() and _public_names(value)
 
 
 def _public_names(value: Any) -> bool:
