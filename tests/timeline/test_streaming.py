@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -349,3 +350,22 @@ def test_records_that_differ_only_in_a_values_json_type_are_both_kept(
                      "--out", str(out)]) == 0
         lines = out.read_text().splitlines()
         assert len(lines) - (fmt == "csv") == 3, (fmt, lines)
+
+
+def test_a_run_block_counts_the_raw_records_too(tmp_path: Path) -> None:
+    """Reading a run holds one block of it: a block is about ROW_BLOCK bytes of lines
+    and raw records, not of lines alone (a CSV line is a fraction of its record)."""
+    raw = b"x" * 4096
+    rows = [(("t", "s", f"u{i}"), "a", raw, "short line") for i in range(200)]
+    path = tmp_path / "run.bin"
+    with path.open("wb") as fh:
+        spool.ROWS.write(fh, rows)
+    with path.open("rb") as fh:
+        blocks = []
+        while True:
+            try:
+                blocks.append(len(marshal.load(fh)))
+            except EOFError:
+                break
+    assert sum(blocks) == 200
+    assert max(blocks) <= spool.ROW_BLOCK // len(raw) + 1, blocks

@@ -225,7 +225,7 @@ def _write_rows(fh: IO[bytes], rows: Iterable[tuple[Any, ...]]) -> None:
     size = 0
     for row in rows:
         block.append(row)
-        size += len(row[-1])  # the payload is the bulk of a row
+        size += len(row[-1]) + len(row[2] or b"")  # the line and the raw record: the bulk
         if size >= ROW_BLOCK:
             marshal.dump(block, fh)
             block, size = [], 0
