@@ -246,6 +246,10 @@ class IncidentScreen(ReportsFailures, IncidentKeys):
     def on_request_pending(self, message: RequestPending) -> None:
         self._follow(message.request.step.id)
         self._show_selected()
+        # Not a request the responder already hid: the screen's resume may have shown it
+        # before this message arrived, and Esc put it aside.
+        if message.request is self._hidden:
+            return
         if self.app.screen is self:
             self._open_request(message.request)
         else:
@@ -304,7 +308,8 @@ class IncidentScreen(ReportsFailures, IncidentKeys):
 
     def _reopen(self, request: Request) -> None:
         # Only while this screen is on top: a dialog put aside for `t` waits for the return.
-        if self.app.screen is self:
+        # Hidden is checked again here: Esc may have put it aside since the resume.
+        if self.app.screen is self and request is not self._hidden:
             self._open_request(request)
 
     def _prompt_pattern(self, step_id: str) -> str | None:
