@@ -356,6 +356,27 @@ def _vault(sandbox: Any, path: str, body: dict[str, Any], token: str | None = No
     return json.loads(text) if text else None
 
 
+def _revoke_then_hold(tmp_path: Path, scenario: Path) -> Any:
+    """An exercise of ``scenario`` that revokes the leaked token, then waits by hand."""
+    from rescind.engine.session import SessionConfig
+    from rescind.modes import Mode
+
+    runbook = tmp_path / "runbook.yaml"
+    runbook.write_text(f"""\
+id: vault-resume
+title: Revoke, then wait
+scenario: {scenario}
+phases:
+  contain:
+    - id: revoke
+      action: vault.token.revoke
+      with: {{accessor: leakedAccessorEXAMPLE001}}
+    - id: hold
+      manual: Wait for the facilitator
+""")
+    return SessionConfig(runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "inc")
+
+
 async def test_a_resumed_vault_exercise_keeps_the_revocation_and_the_injects_token(
         tmp_path: Path, identity: None) -> None:
     """Through the engine: the responder revoked the leaked token, the attacker made a
@@ -363,8 +384,7 @@ async def test_a_resumed_vault_exercise_keeps_the_revocation_and_the_injects_tok
     state names tokens by accessor only: no token id the first Vault minted is in it."""
     import asyncio
 
-    from rescind.engine.session import IncidentSession, SessionConfig
-    from rescind.modes import Mode
+    from rescind.engine.session import IncidentSession
     from tests.sandbox.test_injects import HeldResponder
 
     scenario = tmp_path / "scenario.yaml"
@@ -379,20 +399,7 @@ vault:
       summary: The intruder makes a child of the billing token
       attacker: [{token: other, create_token: backup}]
 """)
-    runbook = tmp_path / "runbook.yaml"
-    runbook.write_text(f"""\
-id: vault-resume
-title: Revoke, then wait
-scenario: {scenario}
-phases:
-  contain:
-    - id: revoke
-      action: vault.token.revoke
-      with: {{accessor: leakedAccessorEXAMPLE001}}
-    - id: hold
-      manual: Wait for the facilitator
-""")
-    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "inc")
+    config = _revoke_then_hold(tmp_path, scenario)
     responder = HeldResponder()
     session = await IncidentSession.start(config, responder)
     run = asyncio.create_task(session.run())
@@ -608,8 +615,7 @@ async def test_a_vault_exercise_without_injects_keeps_the_revocation_across_a_cr
     killed after the revoke and resumed, the leaked token is still revoked."""
     import asyncio
 
-    from rescind.engine.session import IncidentSession, SessionConfig
-    from rescind.modes import Mode
+    from rescind.engine.session import IncidentSession
     from tests.sandbox.test_injects import HeldResponder
 
     scenario = tmp_path / "scenario.yaml"
@@ -618,20 +624,7 @@ name: vault-no-injects
 vault:
   tokens: [{name: leaked, accessor: leakedAccessorEXAMPLE001, display_name: token-deploy}]
 """)
-    runbook = tmp_path / "runbook.yaml"
-    runbook.write_text(f"""\
-id: vault-no-injects
-title: Revoke, then wait
-scenario: {scenario}
-phases:
-  contain:
-    - id: revoke
-      action: vault.token.revoke
-      with: {{accessor: leakedAccessorEXAMPLE001}}
-    - id: hold
-      manual: Wait for the facilitator
-""")
-    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "inc")
+    config = _revoke_then_hold(tmp_path, scenario)
     responder = HeldResponder()
     session = await IncidentSession.start(config, responder)
     run = asyncio.create_task(session.run())
