@@ -360,12 +360,9 @@ def test_a_run_block_counts_the_raw_records_too(tmp_path: Path) -> None:
     path = tmp_path / "run.bin"
     with path.open("wb") as fh:
         spool.ROWS.write(fh, rows)
-    with path.open("rb") as fh:
+    with path.open("rb") as fh:  # each block: its length, then its rows (marshal)
         blocks = []
-        while True:
-            try:
-                blocks.append(len(marshal.load(fh)))
-            except EOFError:
-                break
+        while length := fh.read(8):
+            blocks.append(len(marshal.loads(fh.read(int.from_bytes(length, "little")))))
     assert sum(blocks) == 200
     assert max(blocks) <= spool.ROW_BLOCK // len(raw) + 1, blocks

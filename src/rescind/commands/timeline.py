@@ -15,6 +15,7 @@ from rescind.settings.cli import add_options
 from rescind.timeline.limits import (
     DEFAULT_MAX_EXPANDED_MB,
     DEFAULT_MAX_RATIO,
+    PARALLEL_MIN_MB,
     RATIO_FLOOR_MB,
     Limits,
 )
@@ -95,6 +96,10 @@ def add_parser(sub: Any) -> None:
                          help="read at most N times a gzip file's size, decompressed "
                               f"(default {DEFAULT_MAX_RATIO}; files under {RATIO_FLOOR_MB} MB "
                               "decompressed are never stopped by it)")
+    convert.add_argument("--workers", type=_positive, metavar="N",
+                         help="read files in N processes (default: one per core for inputs "
+                              f"of {PARALLEL_MIN_MB} MB or more in several files; 1: "
+                              "none)")
     convert.set_defaults(func=run_convert)
 
 
@@ -314,10 +319,10 @@ def run_convert(args: argparse.Namespace) -> int:
         check_destination(args.out, fmt)  # before the files are read, not after
     lock = _lock(args.incident) if args.incident else None
     try:
-        source, counts, stream = _convert(args, Limits(args.max_expanded_mb * 2**20,
-                                                      args.max_ratio))
+        limits = Limits(args.max_expanded_mb * 2**20, args.max_ratio)
+        source, counts, stream = _convert(args, limits)
         if args.incident is None:
-            _convert_to_file(args, fmt, counts, stream)
+            _convert_to_file(args, fmt, limits, (source, counts, stream))
             return 0
         merged = merge_stream([(event for _, event in _with_evidence(args, source, stream))])
         try:
@@ -340,14 +345,30 @@ def run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _convert_to_file(args: argparse.Namespace, fmt: str, counts: Any,
-                     stream: Iterator[Any]) -> None:
+def _convert_to_file(args: argparse.Namespace, fmt: str, limits: Limits,
+                     found: tuple[Any, Any, Iterator[Any]]) -> None:
     """Each event's output line written as it is read, and only lines spooled and merged
-    (``timeline.rows``): no event is built, parsed or checked for secrets twice."""
+    (``timeline.rows``): no event is built, parsed or checked for secrets twice. Big
+    inputs of several files are read by worker processes (``timeline.workers``).
+    ``found``: ``_convert``'s (source, counts, stream)."""
     from rescind.timeline.export import export_lines, line_writer
     from rescind.timeline.rows import merge_lines
+    from rescind.timeline.workers import merge_files, worker_count
 
-    merged = merge_lines(stream, line_writer(fmt), with_raw=fmt != "ocsf")
+    source, counts, stream = found
+    with_raw = fmt != "ocsf"
+    workers = worker_count(args.files, args.workers)
+    if workers > 1:
+        from rescind.timeline.convert import ConvertResult
+
+        # The workers read every file afresh (the stream has only begun: its first event).
+        counts = ConvertResult()
+        print(f"rescind: reading {len(args.files):,} files in {workers} processes",
+              file=sys.stderr)
+        merged = merge_files(source.name, args.files, fmt, with_raw=with_raw, limits=limits,
+                             args=args, counts=counts, workers=workers)
+    else:
+        merged = merge_lines(stream, line_writer(fmt), with_raw=with_raw)
     try:
         count = export_lines((row[3] for row in merged), args.out, fmt)
         print(f"rescind: wrote {count:,} records to {args.out} ({fmt})", file=sys.stderr)

@@ -62,6 +62,14 @@ class ConvertResult:
     placed_by: Counter[str] = field(default_factory=Counter)
     synthetic_ids: int = 0  # records without eventID, given an id from their content
 
+    def add(self, other: ConvertResult) -> None:
+        """Count ``other``'s files (another worker's) as read after this one's."""
+        self.files += other.files
+        self.records += other.records
+        self.malformed.extend(other.malformed)
+        self.placed_by.update(other.placed_by)
+        self.synthetic_ids += other.synthetic_ids
+
 
 def read_text(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[str, str | None]:
     """A file's text, gunzipped when it is gzip (by content, not by name), and why

@@ -1,5 +1,6 @@
-"""How far ``timeline convert`` lets a gzip file expand (stdlib only: the command
-line parser reads the defaults without loading the timeline code)."""
+"""How far ``timeline convert`` lets a gzip file expand, and when it reads files in
+parallel (stdlib only: the command line parser reads the defaults without loading the
+timeline code)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from dataclasses import dataclass
 DEFAULT_MAX_EXPANDED_MB = 512
 DEFAULT_MAX_RATIO = 200
 RATIO_FLOOR_MB = 16  # a file that expands to less than this is never stopped by the ratio
+# Below this much input in all, convert reads its files in one process: starting
+# workers (``timeline.workers``) would cost more than it saves.
+PARALLEL_MIN_MB = 32
 
 
 @dataclass(frozen=True)

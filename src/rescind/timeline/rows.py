@@ -95,10 +95,16 @@ def merge_lines(stream: Iterable[tuple[str, Event, bool]], line: Callable[[Event
     :func:`row_of`."""
     spool = Spool(codec=ROWS)
     try:
-        add = spool.add
-        for _, event, clean in stream:
-            add(row_of(event, line(event, clean), with_raw))
+        spool_rows(spool, stream, line, with_raw=with_raw)
     except BaseException:
         spool.close()
         raise
     return MergedStream(spool, KIND)
+
+
+def spool_rows(spool: Spool, stream: Iterable[tuple[str, Event, bool]],
+               line: Callable[[Event, bool], str], *, with_raw: bool) -> None:
+    """Add each event of ``stream`` to ``spool`` as its row."""
+    add = spool.add
+    for _, event, clean in stream:
+        add(row_of(event, line(event, clean), with_raw))

@@ -100,7 +100,9 @@ class TimelineSource(ABC):
         files, records and unreadable ones in ``counts``; ``clean``: the event's record
         was checked and holds nothing to redact (``redaction.is_clean_json`` of its text),
         so its exports need no second check. A source that reads files as a stream
-        overrides it; this one converts everything first, and checks nothing."""
+        overrides it; this one converts everything first, and checks nothing. A file's
+        events depend on that file alone (an operation's records fold within their
+        file): ``timeline.workers`` reads files in parallel."""
         result = self.convert_from_args(paths, limits, args)
         counts.files, counts.records = result.files, result.records
         counts.malformed, counts.placed_by = result.malformed, result.placed_by
