@@ -22,11 +22,13 @@ from rescind.timeline.export import FORMATS
 from tests.timeline.test_streaming import INPUTS, STREAM
 
 SRC = Path(spool.__file__).parents[2]
-# Runs of two rows: every file spills several runs, so the adopted runs' order matters.
+# Runs of two rows, a file a batch: every file spills several runs, so the adopted runs'
+# order matters.
 _CHILD = """
 import sys
-from rescind.timeline import spool
+from rescind.timeline import spool, workers
 spool.RUN_SIZE = 2
+workers.BATCH_MB = 0
 from rescind.cli import main
 sys.exit(main(["timeline", "convert", *sys.argv[1:]]))
 """
@@ -120,13 +122,28 @@ def test_workers_are_started_only_for_big_inputs_of_several_files(
     small.write_text("{}\n")
     other.write_text("{}\n")
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
-    assert workers.worker_count([small, other], None) == 1  # too small to be worth it
-    assert workers.worker_count([small], 4) == 1  # one file: nothing to share
-    assert workers.worker_count([small, other], 8) == 2  # at most a file each
+    assert workers.plan([small, other], None) == (1, [[small, other]])  # too small
+    assert workers.plan([small], 4) == (1, [[small]])  # one file: nothing to share
+    # Asked for: small files still make one batch of BATCH_MB, so one worker.
+    assert workers.plan([small, other], 8) == (1, [[small, other]])
     monkeypatch.setattr(workers, "PARALLEL_MIN_MB", 0)
-    assert workers.worker_count([small, other], None) == 2
+    monkeypatch.setattr(workers, "BATCH_MB", 0)
+    assert workers.plan([small, other], None) == (2, [[small], [other]])
+    assert workers.plan([small, other], 8) == (2, [[small], [other]])  # a batch each at most
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
-    assert workers.worker_count([small, other], None) == 1  # one core
+    assert workers.plan([small, other], None) == (1, [[small, other]])  # one core
+
+
+def test_many_small_files_are_read_in_a_few_batches_in_order(tmp_path: Path) -> None:
+    """Ten thousand S3 delivery files are not ten thousand runs to merge."""
+    paths = []
+    for n in range(40):
+        path = tmp_path / f"{n:02d}.json"
+        path.write_bytes(b" " * (2**20))  # 1 MB each: 40 MB
+        paths.append(path)
+    cut = workers.batches(paths, 2)
+    assert [p for batch in cut for p in batch] == paths
+    assert len(cut) == 3 and all(len(batch) <= 16 for batch in cut)
 
 
 def test_adopted_runs_keep_the_order_items_were_added_for_ties(tmp_path: Path) -> None:

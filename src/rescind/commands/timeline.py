@@ -353,11 +353,11 @@ def _convert_to_file(args: argparse.Namespace, fmt: str, limits: Limits,
     ``found``: ``_convert``'s (source, counts, stream)."""
     from rescind.timeline.export import export_lines, line_writer
     from rescind.timeline.rows import merge_lines
-    from rescind.timeline.workers import merge_files, worker_count
+    from rescind.timeline.workers import merge_files, plan
 
     source, counts, stream = found
     with_raw = fmt != "ocsf"
-    workers = worker_count(args.files, args.workers)
+    workers, cut = plan(args.files, args.workers)
     if workers > 1:
         from rescind.timeline.convert import ConvertResult
 
@@ -365,7 +365,7 @@ def _convert_to_file(args: argparse.Namespace, fmt: str, limits: Limits,
         counts = ConvertResult()
         print(f"rescind: reading {len(args.files):,} files in {workers} processes",
               file=sys.stderr)
-        merged = merge_files(source.name, args.files, fmt, with_raw=with_raw, limits=limits,
+        merged = merge_files(source.name, cut, fmt, with_raw=with_raw, limits=limits,
                              args=args, counts=counts, workers=workers)
     else:
         merged = merge_lines(stream, line_writer(fmt), with_raw=with_raw)

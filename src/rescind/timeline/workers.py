@@ -1,13 +1,14 @@
-"""``rescind timeline convert`` reading its files in worker processes, a file a job.
+"""``rescind timeline convert`` reading its files in worker processes.
 
 A million records spread over many files (an organisation trail's S3 delivery files, a
 few big exports) is several minutes of one core's work; the files do not depend on each
-other, so each is converted where a core is free. A worker turns one file into finished
-rows (``timeline.rows``), sorts them into runs in the merge's own spool folder and hands
-back their names and the file's counts; the merge adopts them in file order, so the
-output is byte for byte what one process writes. Every source reads a file's events from
-that file alone (``TimelineSource.stream_from_args``): an Activity Log operation, a Vault
-request and its response, fold within their file.
+other, so batches of neighbouring files are converted where a core is free. A worker
+turns its batch into finished rows (``timeline.rows``), sorts them into runs in the
+merge's own spool folder and hands back their names and the batch's counts; the merge
+adopts them in the files' order, so the output is byte for byte what one process
+writes. Every source reads a file's events from that file alone
+(``TimelineSource.stream_from_args``): an Activity Log operation, a Vault request and
+its response, fold within their file.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from rescind.timeline.rows import KIND, Row, spool_rows
 from rescind.timeline.spool import ROWS, Spool
 
 MAX_WORKERS = 8
+BATCH_MB = 16
 
 
 class Job(NamedTuple):
-    number: int  # the file's place on the command line: its runs' order in the merge
-    path: Path
+    number: int  # the batch's place in the files' order: its runs' order in the merge
+    paths: list[Path]  # files next to each other on the command line
     source: str
     fmt: str
     with_raw: bool
@@ -41,34 +43,53 @@ class Job(NamedTuple):
     args: argparse.Namespace
 
 
-def worker_count(paths: list[Path], requested: int | None) -> int:
-    """How many workers to read ``paths`` with: ``requested`` (``--workers``), else one
-    per core this process may use (at most MAX_WORKERS) once the input is big enough to
-    be worth it; 1 means none (this process reads every file)."""
-    if len(paths) < 2:
-        return 1
-    if requested is not None:
-        return min(requested, len(paths))
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    if cores < 2 or sum(p.stat().st_size for p in paths) < PARALLEL_MIN_MB * 2**20:
-        return 1
-    return min(cores, MAX_WORKERS, len(paths))
+def plan(paths: list[Path], requested: int | None) -> tuple[int, list[list[Path]]]:
+    """(workers, batches) to read ``paths`` with: ``requested`` workers (``--workers``),
+    else one per core this process may use (at most MAX_WORKERS) once the input is big
+    enough to be worth it; never more than batches. One worker: this process reads."""
+    if len(paths) < 2 or requested == 1:
+        return 1, [paths]
+    if requested is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        if cores < 2 or sum(p.stat().st_size for p in paths) < PARALLEL_MIN_MB * 2**20:
+            return 1, [paths]
+        requested = min(cores, MAX_WORKERS)
+    cut = batches(paths, requested)
+    return min(requested, len(cut)), cut
 
 
-def merge_files(source: str, paths: list[Path], fmt: str, *, with_raw: bool, limits: Limits,
-                args: argparse.Namespace, counts: ConvertResult,
+def batches(paths: list[Path], workers: int) -> list[list[Path]]:
+    """``paths`` cut, in order, into batches of about a quarter of a worker's share (at
+    least BATCH_MB): a worker's runs hold rows of neighbouring files only, so ties keep
+    the files' order; and ten thousand small S3 delivery files make a few hundred runs,
+    not ten thousand the merge would have to merge again and again."""
+    sizes = [p.stat().st_size for p in paths]
+    target = max(sum(sizes) // (workers * 4), BATCH_MB * 2**20)
+    cut: list[list[Path]] = [[]]
+    held = 0
+    for path, size in zip(paths, sizes, strict=True):
+        if cut[-1] and held + size > target:
+            cut.append([])
+            held = 0
+        cut[-1].append(path)
+        held += size
+    return cut
+
+
+def merge_files(source: str, cut: list[list[Path]], fmt: str, *, with_raw: bool,
+                limits: Limits, args: argparse.Namespace, counts: ConvertResult,
                 workers: int) -> MergedStream[Row]:
-    """What ``rows.merge_lines`` makes of ``source``'s stream over ``paths``, each file
-    read by one of ``workers`` processes; ``counts`` gets every file's (close the
-    spool when done)."""
+    """What ``rows.merge_lines`` makes of ``source``'s stream over the files, each batch
+    of ``cut`` (``plan``'s) read by one of ``workers`` processes; ``counts`` gets every
+    file's (close the spool when done)."""
     spool = Spool(codec=ROWS)
     try:
         folder = spool.folder()
-        jobs = [Job(n, path, source, fmt, with_raw, folder, limits, args)
-                for n, path in enumerate(paths)]
+        jobs = [Job(n, batch, source, fmt, with_raw, folder, limits, args)
+                for n, batch in enumerate(cut)]
         # fork: the workers start with rescind already imported (spawn imports it again)
         context = multiprocessing.get_context(
             "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
@@ -98,7 +119,7 @@ def _convert_file(job: Job) -> tuple[list[Path], int, ConvertResult]:
 
     line = _writers.get(job.fmt) or _writers.setdefault(job.fmt, line_writer(job.fmt))
     counts = ConvertResult()
-    stream = sources.require(job.source).stream_from_args([job.path], job.limits, job.args,
+    stream = sources.require(job.source).stream_from_args(job.paths, job.limits, job.args,
                                                           counts)
     spool = Spool(codec=ROWS, part=(job.folder, job.number))
     spool_rows(spool, stream, line, with_raw=job.with_raw)
