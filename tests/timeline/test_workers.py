@@ -87,6 +87,31 @@ def test_ctrl_c_stops_the_workers_and_removes_their_runs(tmp_path: Path) -> None
     assert not (tmp_path / "out.csv").exists()
 
 
+_DYING = """
+import os, sys
+from rescind.timeline import workers
+workers.BATCH_MB = 0  # a file a batch: two workers
+def die(job):
+    os._exit(9)  # as the kernel's out-of-memory killer would stop it
+workers._convert_file = die
+from rescind.cli import main
+sys.exit(main(["timeline", "convert", *sys.argv[1:]]))
+"""
+
+
+def test_a_worker_that_dies_ends_in_one_clear_message_not_a_hang(tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(SRC), TMPDIR=str(temp))
+    done = subprocess.run([sys.executable, "-c", _DYING, *map(str, INPUTS), "--format", "csv",
+                           "--out", str(tmp_path / "out.csv"), "--workers", "2"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "a worker process stopped" in done.stderr and "--workers 1" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(temp.iterdir()) == []
+
+
 def test_an_operation_folded_within_its_file_is_folded_by_a_worker_too(
         tmp_path: Path) -> None:
     """Entra/Azure: an Activity Log operation's start and outcome fold within their file;

@@ -18,9 +18,12 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import NamedTuple
 
+from rescind.errors import UsageError
 from rescind.timeline.convert import ConvertResult
 from rescind.timeline.event import Event
 from rescind.timeline.limits import PARALLEL_MIN_MB, Limits
@@ -90,14 +93,29 @@ def merge_files(source: str, cut: list[list[Path]], fmt: str, *, with_raw: bool,
         folder = spool.folder()
         jobs = [Job(n, batch, source, fmt, with_raw, folder, limits, args)
                 for n, batch in enumerate(cut)]
-        # fork: the workers start with rescind already imported (spawn imports it again)
-        context = multiprocessing.get_context(
-            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        with context.Pool(workers, initializer=_ignore_interrupt) as pool:
-            # imap keeps the files' order: the merge breaks ties in the order rows came
-            for runs, count, part in pool.imap(_convert_file, jobs):
+        # fork: the workers start with rescind already imported (spawn imports it again).
+        # An executor, not a Pool: a worker that dies (killed for memory) breaks it with
+        # an error, where a Pool would wait for the lost batch for ever.
+        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
+            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"),
+            initializer=_ignore_interrupt)
+        try:
+            # map keeps the batches' order: the merge breaks ties in the order rows came
+            for runs, count, part in executor.map(_convert_file, jobs):
                 spool.adopt(runs, count)
                 counts.add(part)
+        except BrokenProcessPool:
+            raise UsageError("a worker process stopped before its files were read "
+                             "(killed, or out of memory)",
+                             fix="run again with --workers 1, or fewer files at once"
+                             ) from None
+        finally:
+            # Ctrl-C or an error: the workers stop now, not after their batches (the
+            # executor has no public way to stop a running one before Python 3.14).
+            processes = list((executor._processes or {}).values())
+            executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
     except BaseException:
         spool.close()
         raise
