@@ -196,7 +196,7 @@ def from_record(record: Mapping[str, Any], *, clean: bool = False) -> Event:
         field = time_field(record)
         when = get(field) if field else None
     when = parse_time(when)
-    raw = dict(record) if clean else redact(dict(record))
+    raw = dict(record) if clean else redact(record)  # (redact returns a new dict)
     if not uid or not isinstance(uid, str):
         uid = synthetic_id(raw)  # of the redacted record: a hash must not let a secret be guessed
     identity = get("userIdentity")

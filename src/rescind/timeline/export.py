@@ -177,8 +177,11 @@ def _actor_user(event: Event, raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def _account(event: Event, uid: str) -> dict[str, Any]:
     """An OCSF account: an AWS account, a Google Cloud project, or just its id."""
+    account: dict[str, Any] = {"uid": uid}
     kind = _ACCOUNT_TYPES.get(event.cloud)
-    return {"uid": uid, **({"type_id": kind[0], "type": kind[1]} if kind else {})}
+    if kind:
+        account["type_id"], account["type"] = kind
+    return account
 
 
 @functools.lru_cache(maxsize=4096)  # one session's events share it
@@ -335,7 +338,7 @@ def to_ocsf(event: Event, *, clean: bool = False) -> dict[str, Any]:
         "actor": _actor(event, raw),
         "src_endpoint": src_endpoint(event),
         "raw_data": ("".join(_SORTED_JSON(raw, 0)) if clean
-                     else redacted_json(dict(raw), separators=(",", ":"), sort_keys=True))
+                     else redacted_json(raw, separators=(",", ":"), sort_keys=True))
         if raw else None,
     }
     if out["raw_data"] is None:
@@ -389,9 +392,10 @@ def _cloud(event: Event) -> dict[str, Any]:
     if event.region:
         cloud["region"] = event.region
     if event.account:
-        cloud["account"] = {"uid": event.account,
-                            **({"type_id": 10, "type": "AWS Account"} if event.cloud == "aws"
-                               else {})}
+        account: dict[str, Any] = {"uid": event.account}
+        if event.cloud == "aws":
+            account["type_id"], account["type"] = 10, "AWS Account"
+        cloud["account"] = account
     return cloud
 
 
