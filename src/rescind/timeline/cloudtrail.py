@@ -130,13 +130,10 @@ def targets_of(record: Mapping[str, Any]) -> list[str]:
     found: list[str] = []
     params = record.get("requestParameters")
     if is_mapping(params) and not _TARGET_KEY_SET.isdisjoint(params):
-        primary = next((k for k in TARGET_KEYS
-                        if isinstance(params.get(k), str) and params[k]), None)
-        if primary:
-            found.append(str(params[primary]))
-            found.extend(str(params[k]) for k in TARGET_KEYS
-                         if k != primary and k in _EXTRA_TARGET
-                         and isinstance(params.get(k), str) and params[k])
+        for name in TARGET_KEYS:  # the first named, then the extra ones after it
+            value = params.get(name)
+            if isinstance(value, str) and value and (not found or name in _EXTRA_TARGET):
+                found.append(str(value))
     response = record.get("responseElements")
     if response and is_mapping(response):
         key = response.get("accessKey")
