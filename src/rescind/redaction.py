@@ -176,6 +176,10 @@ def _may_name_a_secret(text: str) -> bool:
 # Possessive (*+): a quote never matches [^"], so giving characters back cannot help, and
 # not trying is 3x faster on every value string that is not a name.
 _JSON_KEY = re.compile(r'"([^"]*+)"\s*:')
+# A field name and, when its value is the marker or a mapping, that value's start.
+_QUOTED_MARKER = f'"{REDACTED}"'
+_JSON_FIELD = re.compile(r'"([^"]*+)"\s*:\s*(' + re.escape(_QUOTED_MARKER) + r'|\{)?')
+_TEXT_VALUES: dict[str, Any] = {_QUOTED_MARKER: REDACTED, "{": {}}  # as _kept reads them
 
 
 def is_clean_json(text: str) -> bool:
@@ -183,36 +187,53 @@ def is_clean_json(text: str) -> bool:
 
     Decided on the text, several times faster than walking the parsed value: every field
     name (those of JSON held in its strings too, once ``\\"`` is unescaped) is a
-    name already decided public, and the word "secret" (the inline pattern's) is
-    nowhere. Any other escape (``\\u0073``, ``\\\\``) could hide either, so it says no;
-    so does a secret-named field with an empty value. No is always safe: the caller
-    then redacts the parsed value.
+    name already decided public, or, in text without any escape, a secret's name whose
+    value already is the marker (a record redacted before: CloudTrail's own, or an
+    event's redacted ``raw``) or a credentials mapping's; and the word "secret" (the
+    inline pattern's) is nowhere. Any other escape (``\\u0073``, ``\\\\``) could hide
+    either, so it says no; so does a secret-named field with an empty value. No is
+    always safe: the caller then redacts the parsed value.
     """
     flat = text.replace('\\"', '"')
     # casefold(), as the inline pattern's (?i) folds ("ſecret"); 10x faster than (?i) here
     if "\\" in flat or "secret" in flat.casefold():
         return False
     # A set difference in C: a record's names are nearly all public and already decided.
-    return all(_decide(key) == _PUBLIC for key in set(_JSON_KEY.findall(flat)) - _public)
+    if all(_decide(key) == _PUBLIC for key in set(_JSON_KEY.findall(flat)) - _public):
+        return True
+    # No escape at all: a quote ends every string, so each name's value is read exactly.
+    return "\\" not in text and all(
+        _kept(name, _TEXT_VALUES.get(value))
+        for name, value in _JSON_FIELD.findall(text) if name not in _public)
 
 
 def is_clean_document(text: str, value: Any) -> bool:
     """:func:`is_clean_json` of ``text``, given ``value`` parsed from it: faster when the
     text has no backslash (nearly every record), by checking ``value``'s field names in
-    sets (every one already decided public) instead of finding them in the text, and the
-    text for what strings could hide: the word "secret", or a string opening a JSON
-    document (``"{``, ``"[``)."""
+    sets (every one already decided public, else :func:`_kept`) instead of finding them in
+    the text, and the text for what strings could hide: the word "secret", or a string
+    opening a JSON document (``"{``, ``"[``)."""
     if "\\" in text or '"{' in text or '"[' in text:
         return is_clean_json(text)
     return "secret" not in text.casefold() and _public_names(value)
 
 
+def _kept(name: str, value: Any) -> bool:
+    """Whether :func:`redact` keeps the field ``name`` as it is, by its name and the kind of
+    its value: a public name, a value that already is the marker, or a credentials
+    mapping (whose fields are judged as any others)."""
+    decision = _decide(name)
+    return decision == _PUBLIC or (type(value) is str and value == REDACTED) or (
+        decision == _CONTAINER and type(value) is dict)
+
+
 def _public_names(value: Any) -> bool:
-    """Whether every field name at any depth of ``value`` is decided public."""
+    """Whether every field name at any depth of ``value`` is decided public, or one
+    :func:`redact` keeps as it is (:func:`_kept`)."""
     kind = type(value)
     if kind is dict:
         if not value.keys() <= _public and not all(
-                type(k) is str and _decide(k) == _PUBLIC for k in value):
+                type(k) is str and _kept(k, v) for k, v in value.items()):
             return False
         items = value.values()
     elif kind is list:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from rescind.cli import main
-from rescind.redaction import is_clean_document, is_clean_json, redact
+from rescind.redaction import REDACTED, is_clean_document, is_clean_json, redact
 from rescind.timeline import spool
 from rescind.timeline.cloudtrail import from_record
 from rescind.timeline.event import Event
@@ -200,6 +200,30 @@ def test_the_parsed_check_agrees_with_the_text_check(records: list[dict[str, Any
     for hidden in ({"a": [[{"Pass_Word": "CANARYpw"}]]},
                    {"l": [{"X-Amz-Security-Token": "CANARYtok"}]}):
         assert not is_clean_document(json.dumps(hidden), hidden), hidden
+
+
+def test_a_record_whose_secrets_are_already_hidden_is_clean(
+        records: list[dict[str, Any]]) -> None:
+    """CloudTrail's own marker (or ours, in an event's redacted raw) under a secret's name,
+    and a credentials mapping holding it: redact changes nothing, so both checks say clean,
+    and the lines are the ones the checked path writes."""
+    hidden = {**records[0], "requestParameters": {"userName": "bob", "password": REDACTED},
+              "responseElements": {"credentials": {"accessKeyId": "ASIAEXAMPLE",
+                                                   "sessionToken": REDACTED}}}
+    for text in (json.dumps(hidden), json.dumps(hidden, separators=(",", ":"), sort_keys=True)):
+        assert redact(json.loads(text)) == json.loads(text)
+        assert is_clean_json(text) and is_clean_document(text, json.loads(text)), text
+    event = from_record(hidden, clean=True)
+    for fmt in FORMATS:
+        assert line_writer(fmt)(event, True) == line_writer(fmt)(event, False), fmt
+    # The marker's text, but not the whole value; the marker where a mapping must be; a
+    # value an escape could end elsewhere: each is redacted, so none is clean.
+    for value in ({"password": REDACTED + " CANARYafter"}, {"credentials": REDACTED[:-1]},
+                  {"password": REDACTED, "note": 'a \\"quote'},
+                  {"credentials": "{"}, {"credentials": [REDACTED]},
+                  {"password": REDACTED, "client_secret": REDACTED}):
+        text = json.dumps(value)
+        assert not is_clean_json(text) and not is_clean_document(text, json.loads(text)), text
 
 
 def test_a_clean_events_lines_are_the_checked_lines(records: list[dict[str, Any]]) -> None:
