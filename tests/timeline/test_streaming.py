@@ -334,11 +334,14 @@ def test_merging_past_max_runs_streams_and_merges_again(
     assert max(listed) <= 2  # only runs came as lists: merges streamed
 
 
-@pytest.mark.parametrize("fmt", ["csv", "timesketch", "ocsf"])
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_a_deeply_nested_or_odd_record_is_converted_not_a_traceback(
         tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
     """pydantic_core refuses to write a record nested 300 deep or holding a lone
-    surrogate, which the json module reads: both are converted, as before streaming."""
+    surrogate, which the json module reads: both are converted, as before streaming.
+    The raw and jsonl formats keep each record whole (raw stopped at the surrogate, which
+    UTF-8 cannot hold, and jsonl at the depth: now its JSON escape, and the record as
+    parsed)."""
     deep: Any = "bottom"
     for _ in range(300):
         deep = {"d": deep}
@@ -355,6 +358,10 @@ def test_a_deeply_nested_or_odd_record_is_converted_not_a_traceback(
     text = out.read_text()
     assert "2026-11-20T10:00:00" in text and "2026-11-20T10:00:01" in text, text[:300]
     assert "Traceback" not in capsys.readouterr().err
+    if fmt in ("raw", "jsonl"):
+        records = [json.loads(line) for line in source.read_text().splitlines()]
+        written = [json.loads(line) for line in text.splitlines()]
+        assert [w["raw"] if fmt == "jsonl" else w for w in written] == records
 
 
 def test_records_that_differ_only_in_a_values_json_type_are_both_kept(

@@ -471,14 +471,16 @@ def _unwritable(path: Path, exc: OSError) -> UsageError:
 
 def open_private(path: Path, *, newline: str | None = None) -> TextIO:
     """``path`` created (or truncated) for writing text, readable by its owner only
-    (0600, like the rest of the evidence, whatever the umask)."""
+    (0600, like the rest of the evidence, whatever the umask). A lone surrogate (a
+    record's ``"\\ud800"``, which JSON allows and UTF-8 cannot hold) is written as
+    that escape, in a JSON string the same value: the record is evidence too."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)
     except OSError:
         os.close(fd)
         raise
-    return open(fd, "w", encoding="utf-8", newline=newline)
+    return open(fd, "w", encoding="utf-8", newline=newline, errors="backslashreplace")
 
 
 def _write(events: Iterable[Event], path: Path, fmt: str) -> int:
@@ -572,4 +574,9 @@ def _line(event: Event, fmt: str, clean: bool = False) -> dict[str, Any] | None:
         return to_timesketch(event)
     if fmt == "raw":
         return dict(event.raw) if event.raw else None
-    return event.model_dump(mode="json")
+    try:
+        return event.model_dump(mode="json")
+    except ValueError:  # a raw record nested past pydantic's depth: written as parsed
+        dumped = event.model_dump(mode="json", exclude={"raw"})
+        dumped["raw"] = event.raw
+        return dumped
