@@ -64,16 +64,7 @@ def test_workers_write_what_one_process_writes(tmp_path: Path) -> None:
 def test_ctrl_c_stops_the_workers_and_removes_their_runs(tmp_path: Path) -> None:
     temp = tmp_path / "temp"
     temp.mkdir()
-    files = []
-    record = json.loads((STREAM / "export.jsonl").read_text().splitlines()[0])
-    for k in range(8):
-        path = tmp_path / f"part{k}.jsonl"
-        with path.open("w") as fh:
-            for i in range(4_000):
-                record["eventID"] = f"00000000-0000-4000-8000-{k:04d}{i:08d}"
-                fh.write(json.dumps(record) + "\n")
-        files.append(str(path))
-    proc = _convert([*files, "--format", "csv", "--out", str(tmp_path / "out.csv"),
+    proc = _convert([*_big_input(tmp_path), "--format", "csv", "--out", str(tmp_path / "out.csv"),
                      "--workers", "2"], temp, start_new_session=True)
     # Wait for a worker's runs in the spool: the workers are converting.
     while not list(temp.glob("rescind-spool-*/part*")):
@@ -97,6 +88,58 @@ workers._convert_file = die
 from rescind.cli import main
 sys.exit(main(["timeline", "convert", *sys.argv[1:]]))
 """
+
+
+def _big_input(tmp_path: Path) -> list[str]:
+    files = []
+    record = json.loads((STREAM / "export.jsonl").read_text().splitlines()[0])
+    for k in range(8):
+        path = tmp_path / f"part{k}.jsonl"
+        with path.open("w") as fh:
+            for i in range(4_000):
+                record["eventID"] = f"00000000-0000-4000-8000-{k:04d}{i:08d}"
+                fh.write(json.dumps(record) + "\n")
+        files.append(str(path))
+    return files
+
+
+def _workers_of(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        found |= {int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()}
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_parent_takes_its_workers_along(tmp_path: Path, how: signal.Signals) -> None:
+    """``timeout``, systemd or a CI cancel (SIGTERM): the workers stop and the spool is
+    removed; the out-of-memory killer (SIGKILL): at least no worker lives on."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    proc = _convert([*_big_input(tmp_path), "--format", "csv", "--out",
+                     str(tmp_path / "out.csv"), "--workers", "2"], temp)
+    while not list(temp.glob("rescind-spool-*/part*")):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    workers_ = _workers_of(proc.pid)
+    assert workers_
+    proc.send_signal(how)
+    _, err = proc.communicate(timeout=120)
+    deadline = time.monotonic() + 60  # the kernel's SIGKILL lands at once; a hang does not
+    while any(_running(pid) for pid in workers_) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(_running(pid) for pid in workers_), "a worker outlived its parent"
+    if how == signal.SIGTERM:
+        assert proc.returncode == 130 and "Traceback" not in err, err
+        assert list(temp.iterdir()) == []
 
 
 def test_a_worker_that_dies_ends_in_one_clear_message_not_a_hang(tmp_path: Path) -> None:
@@ -186,3 +229,25 @@ def test_adopted_runs_keep_the_order_items_were_added_for_ties(tmp_path: Path) -
     finally:
         whole.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_of_many_runs_is_merged_within_max_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One huge file is one batch: its worker compacts its own runs, and adopting them
+    never opens more than MAX_RUNS at once."""
+    monkeypatch.setattr(spool, "MAX_RUNS", 4)
+    whole = spool.Spool(run_size=2, directory=tmp_path, codec=spool.ROWS)
+    try:
+        for number in range(2):
+            part = spool.Spool(run_size=2, codec=spool.ROWS, part=(whole.folder(), number))
+            for n in range(13):  # seven runs: compacted at four
+                part.add(((f"t{n:02d}", "s", f"u{number}"), "a", None, f"{number}-{n:02d}"))
+            runs = part.spill()
+            assert len(runs) < 4
+            whole.adopt(runs, part.count)
+            assert len(whole.runs) < 4
+        assert [row[3] for row in whole] == sorted(
+            (f"{number}-{n:02d}" for number in range(2) for n in range(13)),
+            key=lambda line: (line[2:], line[0]))
+    finally:
+        whole.close()

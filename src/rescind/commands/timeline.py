@@ -320,10 +320,14 @@ def run_convert(args: argparse.Namespace) -> int:
     lock = _lock(args.incident) if args.incident else None
     try:
         limits = Limits(args.max_expanded_mb * 2**20, args.max_ratio)
-        source, counts, stream = _convert(args, limits)
         if args.incident is None:
-            _convert_to_file(args, fmt, limits, (source, counts, stream))
+            if not _convert_in_workers(args, fmt, limits):
+                _convert_to_file(args, fmt, _convert(args, limits))
             return 0
+        if args.workers not in (None, 1):
+            print("rescind: --workers is not used with --incident: the incident's timeline "
+                  "merges events in one process", file=sys.stderr)
+        source, counts, stream = _convert(args, limits)
         merged = merge_stream([(event for _, event in _with_evidence(args, source, stream))])
         try:
             if args.out is not None:
@@ -345,30 +349,48 @@ def run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _convert_to_file(args: argparse.Namespace, fmt: str, limits: Limits,
-                     found: tuple[Any, Any, Iterator[Any]]) -> None:
-    """Each event's output line written as it is read, and only lines spooled and merged
-    (``timeline.rows``): no event is built, parsed or checked for secrets twice. Big
-    inputs of several files are read by worker processes (``timeline.workers``).
-    ``found``: ``_convert``'s (source, counts, stream)."""
-    from rescind.timeline.export import export_lines, line_writer
-    from rescind.timeline.rows import merge_lines
+def _convert_in_workers(args: argparse.Namespace, fmt: str, limits: Limits) -> bool:
+    """Convert to a file in worker processes (``timeline.workers``) when ``plan`` says the
+    input is worth it and the first file tells whose log it is; False when not done."""
+    from rescind.timeline.convert import ConvertResult
     from rescind.timeline.workers import merge_files, plan
 
-    source, counts, stream = found
-    with_raw = fmt != "ocsf"
     workers, cut = plan(args.files, args.workers)
-    if workers > 1:
-        from rescind.timeline.convert import ConvertResult
+    if workers == 1:
+        return False
+    # The source, from the first file (the workers read every file afresh); nothing
+    # of the detection's reading is kept when the workers are forked.
+    source, _, stream = _convert(args, limits, args.files[:1])
+    found = args.source or next(stream, None) is not None
+    del stream
+    if not found:
+        return False
+    counts = ConvertResult()
+    print(f"rescind: reading {len(args.files):,} files in {workers} processes",
+          file=sys.stderr)
+    _write_rows(args, fmt, counts, merge_files(
+        source.name, cut, fmt, with_raw=fmt != "ocsf", limits=limits, args=args,
+        counts=counts, workers=workers))
+    return True
 
-        # The workers read every file afresh (the stream has only begun: its first event).
-        counts = ConvertResult()
-        print(f"rescind: reading {len(args.files):,} files in {workers} processes",
-              file=sys.stderr)
-        merged = merge_files(source.name, cut, fmt, with_raw=with_raw, limits=limits,
-                             args=args, counts=counts, workers=workers)
-    else:
-        merged = merge_lines(stream, line_writer(fmt), with_raw=with_raw)
+
+def _convert_to_file(args: argparse.Namespace, fmt: str,
+                     found: tuple[Any, Any, Iterator[Any]]) -> None:
+    """Each event's output line written as it is read, and only lines spooled and merged
+    (``timeline.rows``): no event is built, parsed or checked for secrets twice.
+    ``found``: ``_convert``'s (source, counts, stream)."""
+    from rescind.timeline.export import line_writer
+    from rescind.timeline.rows import merge_lines
+
+    _, counts, stream = found
+    _write_rows(args, fmt, counts, merge_lines(stream, line_writer(fmt),
+                                               with_raw=fmt != "ocsf"))
+
+
+def _write_rows(args: argparse.Namespace, fmt: str, counts: Any, merged: Any) -> None:
+    """The merged rows' lines to ``--out``, then the summary; the spool closed."""
+    from rescind.timeline.export import export_lines
+
     try:
         count = export_lines((row[3] for row in merged), args.out, fmt)
         print(f"rescind: wrote {count:,} records to {args.out} ({fmt})", file=sys.stderr)
@@ -418,21 +440,24 @@ def _report_convert(counts: Any, merged: Any) -> None:
         print(f"  ... and {len(counts.malformed) - 20} more", file=sys.stderr)
 
 
-def _convert(args: argparse.Namespace, limits: Limits) -> tuple[Any, Any, Iterator[Any]]:
-    """(source, counts, stream of (file, event)): the named source's reading, else the
-    first whose stream yields an event (its first event is read to know)."""
+def _convert(args: argparse.Namespace, limits: Limits,
+             files: list[Path] | None = None) -> tuple[Any, Any, Iterator[Any]]:
+    """(source, counts, stream of (file, event)) of ``files`` (default: all): the named
+    source's reading, else the first whose stream yields an event (its first event is
+    read to know)."""
     from rescind.timeline import sources
     from rescind.timeline.convert import ConvertResult
 
+    files = list(args.files if files is None else files)
     if args.source:
         source = sources.require(args.source)
         counts = ConvertResult()
-        return source, counts, source.stream_from_args(list(args.files), limits, args, counts)
+        return source, counts, source.stream_from_args(files, limits, args, counts)
     first: tuple[Any, Any, Iterator[Any]] | None = None
     for name in sources.names():
         source = sources.require(name)
         counts = ConvertResult()
-        stream = source.stream_from_args(list(args.files), limits, args, counts)
+        stream = source.stream_from_args(files, limits, args, counts)
         head = next(stream, None)
         if head is not None:
             return source, counts, itertools.chain([head], stream)

@@ -105,7 +105,7 @@ class Spool:
         self.buffer.sort(key=self.codec.key)
         self._write_run(f"run{len(self.runs):05d}", self.buffer)
         self.buffer = []
-        if len(self.runs) >= MAX_RUNS and self._owns_folder:
+        if len(self.runs) >= MAX_RUNS:
             self._compact()
 
     def spill(self) -> list[Path]:
@@ -129,10 +129,11 @@ class Spool:
         of this one's folder) as this spool's next. They sort after what was added
         before, for ties: anything still in memory is written first."""
         self.spill()
-        self.runs.extend(runs)
         self.count += count
-        if len(self.runs) >= MAX_RUNS:
-            self._compact()
+        for run in runs:  # one at a time: never more than MAX_RUNS files open to merge
+            self.runs.append(run)
+            if len(self.runs) >= MAX_RUNS:
+                self._compact()
 
     def _write_run(self, name: str, items: Iterable[Any]) -> None:
         path = self.folder() / f"{self._prefix}{name}.bin"

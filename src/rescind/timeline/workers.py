@@ -14,10 +14,14 @@ its response, fold within their file.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -53,15 +57,26 @@ def plan(paths: list[Path], requested: int | None) -> tuple[int, list[list[Path]
     if len(paths) < 2 or requested == 1:
         return 1, [paths]
     if requested is None:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cores = os.cpu_count() or 1
+        cores = _cores()
         if cores < 2 or sum(p.stat().st_size for p in paths) < PARALLEL_MIN_MB * 2**20:
             return 1, [paths]
         requested = min(cores, MAX_WORKERS)
     cut = batches(paths, requested)
     return min(requested, len(cut)), cut
+
+
+def _cores() -> int:
+    """The cores this process may use: its affinity, and a container's CPU quota (cgroup
+    v2 ``cpu.max``), which the affinity does not show."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    return cores if quota == "max" else max(1, min(cores, int(quota) // int(period)))
 
 
 def batches(paths: list[Path], workers: int) -> list[list[Path]]:
@@ -93,39 +108,83 @@ def merge_files(source: str, cut: list[list[Path]], fmt: str, *, with_raw: bool,
         folder = spool.folder()
         jobs = [Job(n, batch, source, fmt, with_raw, folder, limits, args)
                 for n, batch in enumerate(cut)]
-        # fork: the workers start with rescind already imported (spawn imports it again).
-        # An executor, not a Pool: a worker that dies (killed for memory) breaks it with
-        # an error, where a Pool would wait for the lost batch for ever.
+        # fork on Linux: the workers start with rescind already imported (spawn imports
+        # it again; macOS forks unsafely). An executor, not a Pool: a worker that dies
+        # (killed for memory) breaks it with an error, where a Pool would wait for the
+        # lost batch for ever.
         executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
-            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"),
-            initializer=_ignore_interrupt)
+            "fork" if sys.platform == "linux" else "spawn"), initializer=_orphan_dies,
+            initargs=(os.getpid(),))
         try:
-            # map keeps the batches' order: the merge breaks ties in the order rows came
-            for runs, count, part in executor.map(_convert_file, jobs):
-                spool.adopt(runs, count)
-                counts.add(part)
-        except BrokenProcessPool:
-            raise UsageError("a worker process stopped before its files were read "
-                             "(killed, or out of memory)",
-                             fix="run again with --workers 1, or fewer files at once"
-                             ) from None
-        finally:
-            # Ctrl-C or an error: the workers stop now, not after their batches (the
-            # executor has no public way to stop a running one before Python 3.14).
-            processes = list((executor._processes or {}).values())
-            executor.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.terminate()
+            with _terminate_interrupts():
+                # Read in the batches' order: the merge breaks ties in the order rows came.
+                # Not executor.map: its cancelling of what is left on Ctrl-C races the
+                # executor's own thread (a traceback from Python's pool code).
+                for future in [executor.submit(_convert_file, job) for job in jobs]:
+                    runs, count, part = future.result()
+                    spool.adopt(runs, count)
+                    counts.add(part)
+        except BaseException as exc:
+            _stop(executor)
+            if isinstance(exc, BrokenProcessPool):
+                raise UsageError("a worker process stopped before its files were read "
+                                 "(killed, or out of memory)",
+                                 fix="run again with --workers 1, or fewer files at once"
+                                 ) from None
+            raise
+        executor.shutdown(wait=True)
     except BaseException:
         spool.close()
         raise
     return MergedStream(spool, KIND)
 
 
-def _ignore_interrupt() -> None:
-    # Ctrl-C reaches the whole process group: the parent stops the pool and removes the
-    # spool; a worker's own KeyboardInterrupt would only print its traceback.
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """Stop the workers now, not after their batches (Ctrl-C, an error), and wait for
+    them: a worker still writing a run would put it in the folder being removed. (The
+    executor has no public way to stop a running worker before Python 3.14.)"""
+    processes = list((executor._processes or {}).values())
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    executor.shutdown(wait=True)  # its thread sees the workers gone and ends
+
+
+@contextlib.contextmanager
+def _terminate_interrupts() -> Iterator[None]:
+    """SIGTERM (``timeout``, systemd, a CI cancel) ends the parent as Ctrl-C does, so the
+    workers are stopped and the spool removed, not left behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _orphan_dies(parent: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the workers and removes
+    # the spool; a worker's own KeyboardInterrupt would only print its traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's: _stop terminates
+    if sys.platform == "linux":  # and a parent killed outright takes its workers along
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 _writers: dict[str, Callable[[Event, bool], str]] = {}
