@@ -28,7 +28,7 @@ _CHILD = """
 import sys
 from rescind.timeline import spool, workers
 spool.RUN_SIZE = 2
-workers.BATCH_MB = 0
+workers.PARALLEL_BATCH_MB = 0
 from rescind.cli import main
 sys.exit(main(["timeline", "convert", *sys.argv[1:]]))
 """
@@ -81,7 +81,7 @@ def test_ctrl_c_stops_the_workers_and_removes_their_runs(tmp_path: Path) -> None
 _DYING = """
 import os, sys
 from rescind.timeline import workers
-workers.BATCH_MB = 0  # a file a batch: two workers
+workers.PARALLEL_BATCH_MB = 0  # a file a batch: two workers
 def die(job):
     os._exit(9)  # as the kernel's out-of-memory killer would stop it
 workers._convert_file = die
@@ -192,10 +192,10 @@ def test_workers_are_started_only_for_big_inputs_of_several_files(
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
     assert workers.plan([small, other], None) == (1, [[small, other]])  # too small
     assert workers.plan([small], 4) == (1, [[small]])  # one file: nothing to share
-    # Asked for: small files still make one batch of BATCH_MB, so one worker.
+    # Asked for: small files still make one batch of PARALLEL_BATCH_MB, so one worker.
     assert workers.plan([small, other], 8) == (1, [[small, other]])
     monkeypatch.setattr(workers, "PARALLEL_MIN_MB", 0)
-    monkeypatch.setattr(workers, "BATCH_MB", 0)
+    monkeypatch.setattr(workers, "PARALLEL_BATCH_MB", 0)
     assert workers.plan([small, other], None) == (2, [[small], [other]])
     assert workers.plan([small, other], 8) == (2, [[small], [other]])  # a batch each at most
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})

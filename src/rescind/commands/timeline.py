@@ -15,6 +15,7 @@ from rescind.settings.cli import add_options
 from rescind.timeline.limits import (
     DEFAULT_MAX_EXPANDED_MB,
     DEFAULT_MAX_RATIO,
+    PARALLEL_BATCH_MB,
     PARALLEL_MIN_MB,
     RATIO_FLOOR_MB,
     Limits,
@@ -98,8 +99,9 @@ def add_parser(sub: Any) -> None:
                               "decompressed are never stopped by it)")
     convert.add_argument("--workers", type=_positive, metavar="N",
                          help="read files in N processes (default: one per core for inputs "
-                              f"of {PARALLEL_MIN_MB} MB or more in several files; 1: "
-                              "none)")
+                              f"of {PARALLEL_MIN_MB} MB or more in several files; never more "
+                              "than batches of neighbouring files, "
+                              f"{PARALLEL_BATCH_MB} MB each at least; 1: none)")
     convert.set_defaults(func=run_convert)
 
 

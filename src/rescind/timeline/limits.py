@@ -13,6 +13,7 @@ RATIO_FLOOR_MB = 16  # a file that expands to less than this is never stopped by
 # Below this much input in all, convert reads its files in one process: starting
 # workers (``timeline.workers``) would cost more than it saves.
 PARALLEL_MIN_MB = 32
+PARALLEL_BATCH_MB = 16  # the least a worker's batch of neighbouring files holds
 
 
 @dataclass(frozen=True)

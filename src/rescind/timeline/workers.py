@@ -30,13 +30,12 @@ from typing import NamedTuple
 from rescind.errors import UsageError
 from rescind.timeline.convert import ConvertResult
 from rescind.timeline.event import Event
-from rescind.timeline.limits import PARALLEL_MIN_MB, Limits
+from rescind.timeline.limits import PARALLEL_BATCH_MB, PARALLEL_MIN_MB, Limits
 from rescind.timeline.merge import MergedStream
 from rescind.timeline.rows import KIND, Row, spool_rows
 from rescind.timeline.spool import ROWS, Spool
 
 MAX_WORKERS = 8
-BATCH_MB = 16
 
 
 class Job(NamedTuple):
@@ -81,11 +80,11 @@ def _cores() -> int:
 
 def batches(paths: list[Path], workers: int) -> list[list[Path]]:
     """``paths`` cut, in order, into batches of about a quarter of a worker's share (at
-    least BATCH_MB): a worker's runs hold rows of neighbouring files only, so ties keep
+    least PARALLEL_BATCH_MB): a worker's runs hold rows of neighbouring files only, so ties keep
     the files' order; and ten thousand small S3 delivery files make a few hundred runs,
     not ten thousand the merge would have to merge again and again."""
     sizes = [p.stat().st_size for p in paths]
-    target = max(sum(sizes) // (workers * 4), BATCH_MB * 2**20)
+    target = max(sum(sizes) // (workers * 4), PARALLEL_BATCH_MB * 2**20)
     cut: list[list[Path]] = [[]]
     held = 0
     for path, size in zip(paths, sizes, strict=True):
