@@ -1,6 +1,6 @@
 """Write a timeline for its consumers: OCSF, Timesketch, CSV, raw evidence, or our own JSONL.
 
-One concern, so one module (~475 lines): every format is written from the same
+One concern, so one module (~580 lines): every format is written from the same
 redacted event stream with the same file modes and relevance marks.
 
 - ``ocsf``: one OCSF event a line, strictly valid for OCSF_VERSION with the cloud
