@@ -34,10 +34,39 @@ sys.exit(main(["timeline", "convert", *sys.argv[1:]]))
 """
 
 
-def _convert(args: list[str], temp: Path, **popen: object) -> subprocess.Popen[str]:
+# The first batch is converted, every other one waits for ever: the convert is still
+# running whenever the test stops it (a fast machine could otherwise finish first).
+_STUCK = _CHILD.replace("from rescind.cli import main", """
+import time
+convert_file = workers._convert_file
+def first_only(job):
+    if job.number == 0:
+        return convert_file(job)
+    while True:
+        time.sleep(1)
+workers._convert_file = first_only
+from rescind.cli import main""")
+
+
+def _convert(args: list[str], temp: Path, child: str = _CHILD,
+             new_session: bool = False) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(SRC), TMPDIR=str(temp))
-    return subprocess.Popen([sys.executable, "-c", _CHILD, *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
+    return subprocess.Popen([sys.executable, "-c", child, *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=new_session)
+
+
+def _stopped_mid_work(tmp_path: Path,
+                      new_session: bool = False) -> tuple[subprocess.Popen[str], Path]:
+    """A convert whose first batch's runs are in the spool and whose second never ends."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    proc = _convert([*map(str, INPUTS), "--format", "csv", "--out", str(tmp_path / "out.csv"),
+                     "--workers", "2"], temp, _STUCK, new_session)
+    while not list(temp.glob("rescind-spool-*/part00000-*")):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    return proc, temp
 
 
 def test_workers_write_what_one_process_writes(tmp_path: Path) -> None:
@@ -62,45 +91,13 @@ def test_workers_write_what_one_process_writes(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_the_workers_and_removes_their_runs(tmp_path: Path) -> None:
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    proc = _convert([*_big_input(tmp_path), "--format", "csv", "--out", str(tmp_path / "out.csv"),
-                     "--workers", "2"], temp, start_new_session=True)
-    # Wait for a worker's runs in the spool: the workers are converting.
-    while not list(temp.glob("rescind-spool-*/part*")):
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.01)
+    proc, temp = _stopped_mid_work(tmp_path, new_session=True)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     assert list(temp.iterdir()) == []
     assert not (tmp_path / "out.csv").exists()
-
-
-_DYING = """
-import os, sys
-from rescind.timeline import workers
-workers.PARALLEL_BATCH_MB = 0  # a file a batch: two workers
-def die(job):
-    os._exit(9)  # as the kernel's out-of-memory killer would stop it
-workers._convert_file = die
-from rescind.cli import main
-sys.exit(main(["timeline", "convert", *sys.argv[1:]]))
-"""
-
-
-def _big_input(tmp_path: Path) -> list[str]:
-    files = []
-    record = json.loads((STREAM / "export.jsonl").read_text().splitlines()[0])
-    for k in range(8):
-        path = tmp_path / f"part{k}.jsonl"
-        with path.open("w") as fh:
-            for i in range(4_000):
-                record["eventID"] = f"00000000-0000-4000-8000-{k:04d}{i:08d}"
-                fh.write(json.dumps(record) + "\n")
-        files.append(str(path))
-    return files
 
 
 def _workers_of(pid: int) -> set[int]:
@@ -122,13 +119,7 @@ def _running(pid: int) -> bool:
 def test_a_killed_parent_takes_its_workers_along(tmp_path: Path, how: signal.Signals) -> None:
     """``timeout``, systemd or a CI cancel (SIGTERM): the workers stop and the spool is
     removed; the out-of-memory killer (SIGKILL): at least no worker lives on."""
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    proc = _convert([*_big_input(tmp_path), "--format", "csv", "--out",
-                     str(tmp_path / "out.csv"), "--workers", "2"], temp)
-    while not list(temp.glob("rescind-spool-*/part*")):
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.01)
+    proc, temp = _stopped_mid_work(tmp_path)
     workers_ = _workers_of(proc.pid)
     assert workers_
     proc.send_signal(how)
@@ -140,6 +131,18 @@ def test_a_killed_parent_takes_its_workers_along(tmp_path: Path, how: signal.Sig
     if how == signal.SIGTERM:
         assert proc.returncode == 130 and "Traceback" not in err, err
         assert list(temp.iterdir()) == []
+
+
+_DYING = """
+import os, sys
+from rescind.timeline import workers
+workers.PARALLEL_BATCH_MB = 0  # a file a batch: two workers
+def die(job):
+    os._exit(9)  # as the kernel's out-of-memory killer would stop it
+workers._convert_file = die
+from rescind.cli import main
+sys.exit(main(["timeline", "convert", *sys.argv[1:]]))
+"""
 
 
 def test_a_worker_that_dies_ends_in_one_clear_message_not_a_hang(tmp_path: Path) -> None:
