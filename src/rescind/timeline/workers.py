@@ -114,24 +114,29 @@ def merge_files(source: str, cut: list[list[Path]], fmt: str, *, with_raw: bool,
         executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
             "fork" if sys.platform == "linux" else "spawn"), initializer=_orphan_dies,
             initargs=(os.getpid(),))
-        try:
-            with _terminate_interrupts():
+        with _interrupts_held() as interrupted:
+            try:
                 # Read in the batches' order: the merge breaks ties in the order rows came.
                 # Not executor.map: its cancelling of what is left on Ctrl-C races the
                 # executor's own thread (a traceback from Python's pool code).
                 for future in [executor.submit(_convert_file, job) for job in jobs]:
-                    runs, count, part = future.result()
+                    while True:
+                        try:
+                            runs, count, part = future.result(timeout=0.2)
+                            break
+                        except TimeoutError:
+                            interrupted()
                     spool.adopt(runs, count)
                     counts.add(part)
-        except BaseException as exc:
-            _stop(executor)
-            if isinstance(exc, BrokenProcessPool):
-                raise UsageError("a worker process stopped before its files were read "
-                                 "(killed, or out of memory)",
-                                 fix="run again with --workers 1, or fewer files at once"
-                                 ) from None
-            raise
-        executor.shutdown(wait=True)
+            except BaseException as exc:
+                _stop(executor)
+                if isinstance(exc, BrokenProcessPool):
+                    raise UsageError("a worker process stopped before its files were read "
+                                     "(killed, or out of memory)",
+                                     fix="run again with --workers 1, or fewer files at once"
+                                     ) from None
+                raise
+            executor.shutdown(wait=True)
     except BaseException:
         spool.close()
         raise
@@ -144,38 +149,49 @@ def _stop(executor: ProcessPoolExecutor) -> None:
     executor has no public way to stop a running worker before Python 3.14.)"""
     processes = list((executor._processes or {}).values())
     for process in processes:
-        process.terminate()
+        process.kill()
     for process in processes:
-        process.join(5)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        process.join()
     executor.shutdown(wait=True)  # its thread sees the workers gone and ends
 
 
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
 @contextlib.contextmanager
-def _terminate_interrupts() -> Iterator[None]:
-    """SIGTERM (``timeout``, systemd, a CI cancel) ends the parent as Ctrl-C does, so the
-    workers are stopped and the spool removed, not left behind."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+def _interrupts_held() -> Iterator[Callable[[], None]]:
+    """Ctrl-C and SIGTERM (``timeout``, systemd, a CI cancel) held while the workers run,
+    and raised as KeyboardInterrupt only where the caller checks (the check it gets): a
+    KeyboardInterrupt landing inside the executor's own code could leave one of its locks
+    held, and stopping it would then wait for ever. Either signal stops the workers and
+    removes the spool, as Ctrl-C does."""
+    if (threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "pthread_sigmask")):
+        yield lambda: None
         return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def interrupted() -> None:
+        if signal.sigpending() & _STOPS:
+            signal.sigtimedwait(_STOPS, 0)  # taken: it is handled here
+            raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        yield
+        yield interrupted
+        interrupted()  # one that came while the last batch was read
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        while signal.sigpending() & _STOPS:  # an error's exit: not delivered late
+            signal.sigtimedwait(_STOPS, 0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _orphan_dies(parent: int) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the workers and removes
-    # the spool; a worker's own KeyboardInterrupt would only print its traceback.
+    # the spool; a worker's own KeyboardInterrupt would only print its traceback. The
+    # signals the parent held (forked while holding them) are the worker's own again.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's: _stop terminates
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
     if sys.platform == "linux":  # and a parent killed outright takes its workers along
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
