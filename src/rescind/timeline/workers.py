@@ -166,7 +166,7 @@ def _interrupts_held() -> Iterator[Callable[[], None]]:
     held, and stopping it would then wait for ever. Either signal stops the workers and
     removes the spool, as Ctrl-C does."""
     if (threading.current_thread() is not threading.main_thread()
-            or not hasattr(signal, "pthread_sigmask")):
+            or not hasattr(signal, "sigtimedwait")):  # macOS, Windows: as any interrupt
         yield lambda: None
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
