@@ -284,8 +284,7 @@ async def test_a_resumed_gcp_exercise_keeps_the_inject_and_the_responders_change
     the resumed project holds both, and the inject is neither fired nor journaled again."""
     import asyncio
 
-    from rescind.engine.session import IncidentSession, SessionConfig
-    from rescind.modes import Mode
+    from rescind.engine.session import IncidentSession
     from rescind.record.journal import read_entries
     from tests.sandbox.test_injects import HeldResponder
 
@@ -301,20 +300,8 @@ injects:
     summary: The intruder makes the backup account a key
     attacker: [{{create_key: {backup}, principal: {backup}, new_key: {NEW_KEY}}}]
 """)
-    runbook = tmp_path / "runbook.yaml"
-    runbook.write_text(f"""\
-id: gcp-resume
-title: Disable, then wait
-scenario: {scenario}
-phases:
-  contain:
-    - id: disable
-      action: gcp.sa.disable
-      with: {{service_account: {SA}}}
-    - id: hold
-      manual: Wait for the facilitator
-""")
-    config = SessionConfig(runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "inc")
+    config = _act_then_hold(tmp_path, scenario, "disable", "gcp.sa.disable",
+                            f"service_account: {SA}")
     responder = HeldResponder()
     session = await IncidentSession.start(config, responder)
     run = asyncio.create_task(session.run())
@@ -356,25 +343,33 @@ def _vault(sandbox: Any, path: str, body: dict[str, Any], token: str | None = No
     return json.loads(text) if text else None
 
 
-def _revoke_then_hold(tmp_path: Path, scenario: Path) -> Any:
-    """An exercise of ``scenario`` that revokes the leaked token, then waits by hand."""
+def _act_then_hold(tmp_path: Path, scenario: Path, step: str, action: str,
+                   with_: str) -> Any:
+    """An exercise of ``scenario`` whose runbook runs ``action`` (``with_``: its inputs as
+    YAML flow mapping entries), then waits by hand."""
     from rescind.engine.session import SessionConfig
     from rescind.modes import Mode
 
     runbook = tmp_path / "runbook.yaml"
     runbook.write_text(f"""\
-id: vault-resume
-title: Revoke, then wait
+id: {action.split(".")[0]}-resume
+title: {step.capitalize()}, then wait
 scenario: {scenario}
 phases:
   contain:
-    - id: revoke
-      action: vault.token.revoke
-      with: {{accessor: leakedAccessorEXAMPLE001}}
+    - id: {step}
+      action: {action}
+      with: {{{with_}}}
     - id: hold
       manual: Wait for the facilitator
 """)
     return SessionConfig(runbook=runbook, mode=Mode.EXERCISE, out_dir=tmp_path / "inc")
+
+
+def _revoke_then_hold(tmp_path: Path, scenario: Path) -> Any:
+    """An exercise of ``scenario`` that revokes the leaked token, then waits by hand."""
+    return _act_then_hold(tmp_path, scenario, "revoke", "vault.token.revoke",
+                          "accessor: leakedAccessorEXAMPLE001")
 
 
 async def test_a_resumed_vault_exercise_keeps_the_revocation_and_the_injects_token(
