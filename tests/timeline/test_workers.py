@@ -7,6 +7,8 @@ source whose records fold across files.
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import json
 import os
 import signal
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rescind.timeline import spool, workers
+from rescind.timeline import convert, spool, workers
 from rescind.timeline.export import FORMATS
 from tests.timeline.test_streaming import INPUTS, STREAM
 
@@ -26,7 +28,7 @@ SRC = Path(spool.__file__).parents[2]
 # order matters.
 _CHILD = """
 import sys
-from rescind.timeline import spool, workers
+from rescind.timeline import convert, spool, workers
 spool.RUN_SIZE = 2
 workers.PARALLEL_BATCH_MB = 0
 from rescind.cli import main
@@ -79,7 +81,8 @@ def test_workers_write_what_one_process_writes(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         assert out.read_bytes() == (STREAM / "before" / f"timeline.{fmt}").read_bytes(), fmt
-        assert "reading 2 files in 2 processes" in err
+        # Batches of no least size: both JSONL files are read in parts, lines numbered.
+        assert "reading 2 files as 7 parts in 2 processes" in err, err
         # The same summary as one process: copies, shared ids, unreadable lines by position.
         said = {line.replace(str(STREAM) + "/", "") for line in err.splitlines()
                 if line.startswith(("rescind: 28", "  "))}
@@ -88,6 +91,28 @@ def test_workers_write_what_one_process_writes(tmp_path: Path) -> None:
                   if not line.startswith("rescind: wrote")}
         assert said == before
     assert list(temp.iterdir()) == []  # every run, the workers' too, removed
+
+
+def test_one_jsonl_file_read_in_parts_is_what_one_process_writes(tmp_path: Path) -> None:
+    """A single export cut into parts: the same lines, the same unreadable lines by
+    number, one file counted."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    export = next(p for p in INPUTS if p.suffix == ".jsonl")
+    said = []
+    for count in ("2", "1"):
+        out = tmp_path / f"out{count}.csv"
+        proc = _convert([str(export), "--format", "csv", "--out", str(out), "--workers", count],
+                        temp)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert ("reading 1 file as" in err) == (count == "2"), err
+        said.append((out.read_bytes(), [line.replace(out.name, "out.csv")
+                                        for line in err.splitlines()
+                                        if not line.startswith("rescind: reading")]))
+    assert said[0] == said[1]
+    assert "in 1 files" in said[0][1][1] and "skipped" in said[0][1][-1]
+    assert list(temp.iterdir()) == []
 
 
 def test_ctrl_c_stops_the_workers_and_removes_their_runs(tmp_path: Path) -> None:
@@ -187,22 +212,43 @@ def test_an_operation_folded_within_its_file_is_folded_by_a_worker_too(
     assert outputs[0] == outputs[1]
 
 
-def test_workers_are_started_only_for_big_inputs_of_several_files(
+def test_workers_are_started_only_for_big_inputs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     small, other = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     small.write_text("{}\n")
     other.write_text("{}\n")
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
-    assert workers.plan([small, other], None) == (1, [[small, other]])  # too small
-    assert workers.plan([small], 4) == (1, [[small]])  # one file: nothing to share
+    assert workers.wanted([small, other], None) == 1  # too small
+    assert workers.plan([small], 4, split=True) == (1, [[small]])  # one small file
     # Asked for: small files still make one batch of PARALLEL_BATCH_MB, so one worker.
-    assert workers.plan([small, other], 8) == (1, [[small, other]])
+    assert workers.plan([small, other], workers.wanted([small, other], 8)) == (
+        1, [[small, other]])
     monkeypatch.setattr(workers, "PARALLEL_MIN_MB", 0)
     monkeypatch.setattr(workers, "PARALLEL_BATCH_MB", 0)
-    assert workers.plan([small, other], None) == (2, [[small], [other]])
-    assert workers.plan([small, other], 8) == (2, [[small], [other]])  # a batch each at most
+    assert workers.wanted([small, other], None) == 4
+    assert workers.plan([small, other], 4) == (2, [[small], [other]])  # a batch each at most
+    monkeypatch.setattr(workers, "_free_mb", lambda: 3 * workers.WORKER_MB - 1)
+    assert workers.wanted([small, other], None) == 2  # memory for two workers only
+    monkeypatch.setattr(workers, "_free_mb", lambda: 0)
+    assert workers.wanted([small, other], None) == 1
+    assert workers.wanted([small, other], 3) == 3  # asked for: as asked
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
-    assert workers.plan([small, other], None) == (1, [[small, other]])  # one core
+    assert workers.wanted([small, other], None) == 1  # one core
+
+
+def test_the_memory_free_is_read_from_the_kernel_and_a_containers_limit(
+        tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:    2048000 kB\n")
+    cgroup = tmp_path / "cgroup"  # no cgroup v2 files: the kernel's figure
+    assert workers._free_mb(meminfo, cgroup) == 2000
+    cgroup.mkdir()
+    (cgroup / "memory.max").write_text("max\n")
+    (cgroup / "memory.current").write_text(f"{100 * 2**20}\n")
+    assert workers._free_mb(meminfo, cgroup) == 2000
+    (cgroup / "memory.max").write_text(f"{600 * 2**20}\n")  # a container of 600 MB
+    assert workers._free_mb(meminfo, cgroup) == 500
+    assert workers._free_mb(tmp_path / "none", cgroup) == workers.MAX_WORKERS * workers.WORKER_MB
 
 
 def test_many_small_files_are_read_in_a_few_batches_in_order(tmp_path: Path) -> None:
@@ -254,3 +300,41 @@ def test_a_batch_of_many_runs_is_merged_within_max_runs(
             key=lambda line: (line[2:], line[0]))
     finally:
         whole.close()
+
+
+def _check_parts(path: Path, size: int) -> list[convert.Part]:
+    """``convert.parts`` of ``path``: the parts cover the file in order, each starting
+    where a line starts, numbered as the lines before it count."""
+    data = path.read_bytes()
+    found = convert.parts(path, size)
+    assert found[0].start == 0 and found[-1].end is None
+    for before, after in itertools.pairwise(found):
+        assert before.end == after.start and data[after.start - 1:after.start] == b"\n"
+    assert all(p.line == data.count(b"\n", 0, p.start) + 1 for p in found)
+    return found
+
+
+def test_a_big_jsonl_file_is_cut_at_line_starts_and_other_files_are_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = json.dumps({"eventName": "ListUsers", "eventTime": "2026-11-20T10:00:00Z"})
+    jsonl = tmp_path / "trail.jsonl"  # blank lines first, CR LF, one line longer than a part
+    jsonl.write_bytes(b"\n \r\n" + b"".join(
+        (record + (" " * 300 if n == 40 else "") + ("\r\n" if n % 3 else "\n")).encode()
+        for n in range(200)))
+    cut = _check_parts(jsonl, 1000)
+    assert len(cut) > 10 and all(p.path == jsonl for p in cut)
+    assert len(_check_parts(jsonl, len(jsonl.read_bytes()) // 2 + 1)) == 1  # too small
+
+    pretty = tmp_path / "delivery.json"  # one document, pretty-printed: read whole
+    pretty.write_text(json.dumps({"Records": [json.loads(record)] * 100}, indent=2))
+    gzipped = tmp_path / "delivery.json.gz"  # gzip: read as a stream, whole
+    gzipped.write_bytes(gzip.compress(jsonl.read_bytes()))
+    long_first = tmp_path / "long.jsonl"  # no whole first line within a part
+    long_first.write_text(json.dumps({"x": "y" * 5000}) + "\n" + (record + "\n") * 100)
+    for whole in (pretty, gzipped, long_first):
+        assert convert.parts(whole, 1000) == [convert.Part(whole, 0, None, 1)], whole.name
+    monkeypatch.setattr(workers, "PARALLEL_BATCH_MB", 0)
+    count, cut = workers.plan([pretty, jsonl], 2, split=True)
+    assert count == 2 and cut[0] == [pretty] and all(
+        isinstance(part, convert.Part) for batch in cut[1:] for part in batch)
+    assert workers.plan([pretty, jsonl], 2) == (2, [[pretty], [jsonl]])  # whole files only

@@ -358,10 +358,11 @@ def run_convert(args: argparse.Namespace) -> int:
 def _convert_in_workers(args: argparse.Namespace, fmt: str, limits: Limits) -> bool:
     """Convert to a file in worker processes (``timeline.workers``) when ``plan`` says the
     input is worth it and the first file tells whose log it is; False when not done."""
+    from rescind.actions.common import plural
     from rescind.timeline.convert import ConvertResult
-    from rescind.timeline.workers import merge_files, plan
+    from rescind.timeline.workers import merge_files, plan, wanted
 
-    workers, cut = plan(args.files, args.workers)
+    workers = wanted(args.files, args.workers)
     if workers == 1:
         return False
     # The source, from the first file (the workers read every file afresh); nothing
@@ -371,9 +372,14 @@ def _convert_in_workers(args: argparse.Namespace, fmt: str, limits: Limits) -> b
     del stream
     if not found:
         return False
+    workers, cut = plan(args.files, workers, split=source.reads_parts)
+    if workers == 1:
+        return False
     counts = ConvertResult()
-    print(f"rescind: reading {len(args.files):,} files in {workers} processes",
-          file=sys.stderr)
+    pieces = sum(len(batch) for batch in cut)
+    print(f"rescind: reading {plural(len(args.files), 'file')}"
+          + (f" as {pieces:,} parts" if pieces > len(args.files) else "")
+          + f" in {workers} processes", file=sys.stderr)
     _write_rows(args, fmt, counts, merge_files(
         source.name, cut, fmt, with_raw=fmt != "ocsf", limits=limits, args=args,
         counts=counts, workers=workers))

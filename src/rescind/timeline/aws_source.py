@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rescind.errors import ActionError, RescindError, UsageError
 from rescind.providers.aws_names import ACCESS_KEY_PATTERN, iam_name
-from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
+from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult, Part
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult, threadsafe
@@ -50,6 +50,7 @@ class CloudTrailSource(TimelineSource):
     lookup_model = AwsLookup
     description = "The AWS credential or principal to trace (CloudTrail)"
     permissions = ("cloudtrail:LookupEvents", "iam:GetRole", "ec2:DescribeRegions")
+    reads_parts = True  # a JSONL line is a record, or a document of records, alone
 
     def describe(self, lookup: AwsLookup) -> str:
         via = {"athena": " (Athena, organisation trail)",
@@ -150,6 +151,12 @@ class CloudTrailSource(TimelineSource):
         from rescind.timeline.convert import iter_events
 
         return iter_events(paths, limits, counts)
+
+    def stream_parts(self, parts: list[Path | Part], limits: Limits,
+                     counts: ConvertResult) -> Iterator[tuple[str, Event, bool]]:
+        from rescind.timeline.convert import iter_events
+
+        return iter_events(parts, limits, counts)
 
     def add_arguments(self, group: Any) -> None:
         group.add_argument("--aws-access-key-id", metavar="ID",

@@ -16,10 +16,10 @@ import itertools
 import json
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic_core import from_json
 
@@ -69,6 +69,64 @@ class ConvertResult:
         self.malformed.extend(other.malformed)
         self.placed_by.update(other.placed_by)
         self.synthetic_ids += other.synthetic_ids
+
+
+class Part(NamedTuple):
+    """The lines of one JSONL file from byte ``start`` (where a line starts) to ``end``
+    (None: the file's end), the first of them numbered ``line``: ``timeline.workers``
+    reads a big file in parts, each where a core is free."""
+
+    path: Path
+    start: int
+    end: int | None
+    line: int
+
+
+def parts(path: Path, size: int) -> list[Part]:
+    """``path`` cut at line starts into parts of about ``size`` bytes (the lines before
+    each cut counted, for positions), when ``_stream_documents`` would read it as JSONL:
+    plain (not gzip), and a first line (not blank) that is JSON by itself, within the
+    first MB. Any other file is one part, read whole."""
+    whole = [Part(path, 0, None, 1)]
+    try:
+        total = path.stat().st_size
+        if total <= 2 * size:
+            return whole
+        with path.open("rb") as fh:
+            head = fh.read(min(size, _CHUNK))
+            first = next((line for line in head.split(b"\n")[:-1] if line.strip()), None)
+            if head[:2] == b"\x1f\x8b" or first is None:
+                return whole  # gzip, or no whole line read
+            try:
+                _loads(first.removesuffix(b"\r").decode("utf-8", errors="replace"))
+            except (ValueError, RecursionError, MemoryError):
+                return whole  # one document, read whole
+            return _cut(fh, path, size, total)
+    except OSError:
+        return whole  # read (and any error reported) as a whole file
+
+
+def _cut(fh: Any, path: Path, size: int, total: int) -> list[Part]:
+    cuts = [Part(path, 0, None, 1)]
+    at, line = 0, 1  # the line starting at byte ``at``
+    fh.seek(0)
+    while (target := cuts[-1].start + size) < total - size // 2:
+        while at < target:  # the lines on the way counted, a chunk at a time
+            chunk = fh.read(min(_CHUNK, target - at))
+            if not chunk:
+                return cuts
+            line += chunk.count(b"\n")
+            at += len(chunk)
+        while (found := (chunk := fh.read(_CHUNK)).find(b"\n")) < 0:  # the next line start
+            if not chunk:
+                return cuts
+            at += len(chunk)
+        at += found + 1
+        line += 1
+        cuts[-1] = cuts[-1]._replace(end=at)
+        cuts.append(Part(path, at, None, line))
+        fh.seek(at)
+    return cuts
 
 
 def read_text(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[str, str | None]:
@@ -163,6 +221,28 @@ def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
             parts.append(chunk[start:])
     if parts:
         yield b"".join(parts).removesuffix(b"\r").decode("utf-8", errors="replace")
+
+
+def _part_chunks(part: Part) -> Iterator[bytes]:
+    """The bytes of ``part``, a chunk at a time."""
+    try:
+        with part.path.open("rb") as fh:
+            at, end = fh.seek(part.start), part.end
+            while (end is None or at < end) and (
+                    chunk := fh.read(_CHUNK if end is None else min(_CHUNK, end - at))):
+                at += len(chunk)
+                yield chunk
+    except OSError as exc:
+        raise UsageError(f"cannot read {part.path}: {exc.strerror}",
+                         fix="check the path") from None
+
+
+def _part_documents(part: Part, name: str,
+                    result: ConvertResult) -> Iterator[tuple[str, Any, bool]]:
+    """``_stream_documents`` of a part of a JSONL file (``parts``)."""
+    lines = enumerate(_lines(_part_chunks(part)), start=part.line)
+    for where, doc, line in _line_documents(lines, name, result):
+        yield where, doc, is_clean_document(line, doc)
 
 
 def _stream_documents(path: Path, name: str, limits: Limits,
@@ -311,16 +391,22 @@ def convert_files(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> Convert
     return result
 
 
-def iter_events(paths: list[Path], limits: Limits,
+def iter_events(paths: Sequence[Path | Part], limits: Limits,
                 result: ConvertResult) -> Iterator[tuple[str, Event, bool]]:
-    """(file name, event, clean) for every CloudTrail record in ``paths``, as they are
-    read (``clean``: its record's text held nothing to redact, ``is_clean_json``);
-    ``result`` counts the files, the records, and keeps the unreadable ones (its
-    ``events`` stay empty: memory holds one file's document, or one line, at a time)."""
+    """(file name, event, clean) for every CloudTrail record in ``paths`` (files, or
+    parts of JSONL files), as they are read (``clean``: its record's text held nothing
+    to redact, ``is_clean_json``); ``result`` counts the files, the records, and keeps
+    the unreadable ones (its ``events`` stay empty: memory holds one file's document,
+    or one line, at a time)."""
     for path in paths:
-        result.files += 1
-        name = str(path)
-        documents = _stream_documents(path, name, limits, result)
+        if isinstance(path, Part):
+            result.files += path.start == 0
+            name = str(path.path)
+            documents = _part_documents(path, name, result)
+        else:
+            result.files += 1
+            name = str(path)
+            documents = _stream_documents(path, name, limits, result)
         while True:
             try:
                 where, doc, clean = next(documents)

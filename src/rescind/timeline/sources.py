@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from rescind.errors import UsageError
 from rescind.plugins import load_plugins
-from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
+from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult, Part
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
@@ -35,6 +35,9 @@ class TimelineSource(ABC):
     description: ClassVar[str]
     # Every API permission pull needs, for docs and the conformance tests.
     permissions: ClassVar[tuple[str, ...]] = ()
+    # Whether ``stream_parts`` reads parts of a JSONL file (``convert.parts``): each
+    # line's record stands alone, so a big file is read by several workers.
+    reads_parts: ClassVar[bool] = False
 
     @abstractmethod
     def describe(self, lookup: Any) -> str:
@@ -110,6 +113,11 @@ class TimelineSource(ABC):
         for name, events in result.by_file.items():
             for event in events:
                 yield name, event, False
+
+    def stream_parts(self, parts: list[Path | Part], limits: Limits,
+                     counts: ConvertResult) -> Iterator[tuple[str, Event, bool]]:
+        """``stream_from_args`` of files and parts of files, when ``reads_parts``."""
+        raise NotImplementedError(f"{self.name} reads whole files only")
 
 
 _SOURCES: dict[str, TimelineSource] = {}

@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from rescind.errors import UsageError
-from rescind.timeline.convert import ConvertResult
+from rescind.timeline.convert import ConvertResult, Part, parts
 from rescind.timeline.event import Event
 from rescind.timeline.limits import PARALLEL_BATCH_MB, PARALLEL_MIN_MB, Limits
 from rescind.timeline.merge import MergedStream
@@ -36,11 +36,15 @@ from rescind.timeline.rows import KIND, Row, spool_rows
 from rescind.timeline.spool import ROWS, Spool
 
 MAX_WORKERS = 8
+# What one worker may hold: a file's document, or one line, and up to 20,000 finished
+# rows (bench/convert_scale.py: about 70 MB reading JSONL). Fewer workers start when
+# the memory free would not hold them: a worker the kernel kills ends the convert.
+WORKER_MB = 150
 
 
 class Job(NamedTuple):
     number: int  # the batch's place in the files' order: its runs' order in the merge
-    paths: list[Path]  # files next to each other on the command line
+    paths: list[Path | Part]  # files (or parts) next to each other on the command line
     source: str
     fmt: str
     with_raw: bool
@@ -49,19 +53,38 @@ class Job(NamedTuple):
     args: argparse.Namespace
 
 
-def plan(paths: list[Path], requested: int | None) -> tuple[int, list[list[Path]]]:
-    """(workers, batches) to read ``paths`` with: ``requested`` workers (``--workers``),
-    else one per core this process may use (at most MAX_WORKERS) once the input is big
-    enough to be worth it; never more than batches. One worker: this process reads."""
-    if len(paths) < 2 or requested == 1:
-        return 1, [paths]
-    if requested is None:
-        cores = _cores()
-        if cores < 2 or sum(p.stat().st_size for p in paths) < PARALLEL_MIN_MB * 2**20:
-            return 1, [paths]
-        requested = min(cores, MAX_WORKERS)
-    cut = batches(paths, requested)
-    return min(requested, len(cut)), cut
+def wanted(paths: list[Path], requested: int | None) -> int:
+    """How many workers to read ``paths`` with: ``requested`` (``--workers``), else one
+    per core this process may use (at most MAX_WORKERS) once the input is big enough to
+    be worth it. One: this process reads."""
+    if requested is not None:
+        return max(1, requested)
+    cores = _cores()
+    if cores < 2 or sum(p.stat().st_size for p in paths) < PARALLEL_MIN_MB * 2**20:
+        return 1
+    return max(1, min(cores, MAX_WORKERS, _free_mb() // WORKER_MB))
+
+
+def plan(paths: list[Path], workers: int, *,
+         split: bool = False) -> tuple[int, list[list[Path | Part]]]:
+    """(workers, batches) to read ``paths`` with, at most ``workers`` (``wanted``'s) and
+    never more than batches; ``split``: the source reads parts of files
+    (``TimelineSource.reads_parts``), so a big JSONL file is cut into parts too, each
+    about a batch."""
+    if workers < 2:
+        return 1, [list(paths)]
+    size = _target(sum(p.stat().st_size for p in paths), workers)
+    pieces: list[Path | Part] = []
+    for path in paths:
+        cut = parts(path, size) if split else []
+        pieces.extend(cut if len(cut) > 1 else [path])
+    batched = batches(pieces, workers)
+    return min(workers, len(batched)), batched
+
+
+def _target(total: int, workers: int) -> int:
+    """A batch's size: about a quarter of a worker's share, at least PARALLEL_BATCH_MB."""
+    return max(total // (workers * 4), PARALLEL_BATCH_MB * 2**20)
 
 
 def _cores() -> int:
@@ -78,25 +101,50 @@ def _cores() -> int:
     return cores if quota == "max" else max(1, min(cores, int(quota) // int(period)))
 
 
-def batches(paths: list[Path], workers: int) -> list[list[Path]]:
-    """``paths`` cut, in order, into batches of about a quarter of a worker's share (at
-    least PARALLEL_BATCH_MB): a worker's runs hold rows of neighbouring files only, so ties keep
+def _free_mb(meminfo: Path = Path("/proc/meminfo"),
+             cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The memory free for new processes now, in MB: the kernel's estimate
+    (MemAvailable), and a container's limit less what it uses (cgroup v2), which
+    MemAvailable does not show; unknown (not Linux) counts as plenty."""
+    try:
+        with meminfo.open() as fh:
+            free = next(int(line.split()[1]) // 1024 for line in fh
+                        if line.startswith("MemAvailable:"))
+    except (OSError, ValueError, StopIteration):
+        return MAX_WORKERS * WORKER_MB
+    try:
+        limit = (cgroup / "memory.max").read_text().strip()
+        used = int((cgroup / "memory.current").read_text())
+    except (OSError, ValueError):
+        return free
+    return free if limit == "max" else min(free, (int(limit) - used) // 2**20)
+
+
+def batches(pieces: list[Path | Part], workers: int) -> list[list[Path | Part]]:
+    """``pieces`` (files, parts of files) cut, in order, into batches of about
+    ``_target``: a worker's runs hold rows of neighbouring files only, so ties keep
     the files' order; and ten thousand small S3 delivery files make a few hundred runs,
     not ten thousand the merge would have to merge again and again."""
-    sizes = [p.stat().st_size for p in paths]
-    target = max(sum(sizes) // (workers * 4), PARALLEL_BATCH_MB * 2**20)
-    cut: list[list[Path]] = [[]]
+    sizes = [_size(p) for p in pieces]
+    target = _target(sum(sizes), workers)
+    cut: list[list[Path | Part]] = [[]]
     held = 0
-    for path, size in zip(paths, sizes, strict=True):
+    for piece, size in zip(pieces, sizes, strict=True):
         if cut[-1] and held + size > target:
             cut.append([])
             held = 0
-        cut[-1].append(path)
+        cut[-1].append(piece)
         held += size
     return cut
 
 
-def merge_files(source: str, cut: list[list[Path]], fmt: str, *, with_raw: bool,
+def _size(piece: Path | Part) -> int:
+    if isinstance(piece, Path):
+        return piece.stat().st_size
+    return (piece.path.stat().st_size if piece.end is None else piece.end) - piece.start
+
+
+def merge_files(source: str, cut: list[list[Path | Part]], fmt: str, *, with_raw: bool,
                 limits: Limits, args: argparse.Namespace, counts: ConvertResult,
                 workers: int) -> MergedStream[Row]:
     """What ``rows.merge_lines`` makes of ``source``'s stream over the files, each batch
@@ -211,8 +259,10 @@ def _convert_file(job: Job) -> tuple[list[Path], int, ConvertResult]:
 
     line = _writers.get(job.fmt) or _writers.setdefault(job.fmt, line_writer(job.fmt))
     counts = ConvertResult()
-    stream = sources.require(job.source).stream_from_args(job.paths, job.limits, job.args,
-                                                          counts)
+    source = sources.require(job.source)
+    stream = (source.stream_parts(job.paths, job.limits, counts) if source.reads_parts
+              else source.stream_from_args(cast(list[Path], job.paths),  # (``plan``)
+                                           job.limits, job.args, counts))
     spool = Spool(codec=ROWS, part=(job.folder, job.number))
     spool_rows(spool, stream, line, with_raw=job.with_raw)
     return spool.spill(), spool.count, counts
