@@ -8,6 +8,10 @@ of Events entries, and JSONL of records or entries. A record that cannot be read
 counted and reported with its file and position; it never stops the rest. A gzip
 file is decompressed as a stream and stopped at a size and a ratio the user can
 raise, so a small file cannot expand to fill the memory.
+
+One module past ~450 lines: a file read whole, as a stream, or in parts (a worker's
+share of a big JSONL file) goes through the same line reader and names an unreadable
+record's position the same way; split, each half would reach into the other's helpers.
 """
 
 from __future__ import annotations
