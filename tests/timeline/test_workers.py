@@ -111,7 +111,7 @@ def test_one_jsonl_file_read_in_parts_is_what_one_process_writes(tmp_path: Path)
                                         for line in err.splitlines()
                                         if not line.startswith("rescind: reading")]))
     assert said[0] == said[1]
-    assert "in 1 files" in said[0][1][1] and "skipped" in said[0][1][-1]
+    assert "in 1 file:" in said[0][1][1] and "skipped" in said[0][1][-1]
     assert list(temp.iterdir()) == []
 
 

@@ -429,9 +429,10 @@ def _with_evidence(args: argparse.Namespace, source: Any,
 
 
 def _report_convert(counts: Any, merged: Any) -> None:
+    from rescind.actions.common import plural
     from rescind.textsafe import visible
 
-    print(f"rescind: {counts.records:,} records in {counts.files} files: "
+    print(f"rescind: {counts.records:,} records in {plural(counts.files, 'file')}: "
           f"{merged.events:,} events, {len(counts.malformed)} unreadable, identical "
           f"copies dropped: {merged.duplicates}", file=sys.stderr)
     for used, count in sorted(counts.placed_by.items()):
