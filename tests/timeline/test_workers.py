@@ -7,6 +7,7 @@ source whose records fold across files.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import itertools
 import json
@@ -82,7 +83,7 @@ def test_workers_write_what_one_process_writes(tmp_path: Path) -> None:
         assert proc.returncode == 0, err
         assert out.read_bytes() == (STREAM / "before" / f"timeline.{fmt}").read_bytes(), fmt
         # Batches of no least size: both JSONL files are read in parts, lines numbered.
-        assert "reading 2 files as 7 parts in 2 processes" in err, err
+        assert "reading 2 files in 2 processes (1 file cut into 6 parts)" in err, err
         # The same summary as one process: copies, shared ids, unreadable lines by position.
         said = {line.replace(str(STREAM) + "/", "") for line in err.splitlines()
                 if line.startswith(("rescind: 28", "  "))}
@@ -106,7 +107,7 @@ def test_one_jsonl_file_read_in_parts_is_what_one_process_writes(tmp_path: Path)
                         temp)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-        assert ("reading 1 file as" in err) == (count == "2"), err
+        assert ("reading 1 file in 2 processes (cut into" in err) == (count == "2"), err
         said.append((out.read_bytes(), [line.replace(out.name, "out.csv")
                                         for line in err.splitlines()
                                         if not line.startswith("rescind: reading")]))
@@ -187,13 +188,8 @@ def test_an_operation_folded_within_its_file_is_folded_by_a_worker_too(
         tmp_path: Path) -> None:
     """Entra/Azure: an Activity Log operation's start and outcome fold within their file;
     a worker reading that file folds them as one process does."""
-    list_keys = {"value": "Microsoft.Storage/storageAccounts/listKeys/action"}
     for name, correlation in (("a", "c1"), ("b", "c2")):
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({
-            "event_timestamp": f"2024-05-01T12:00:0{n}+00:00", "correlation_id": correlation,
-            "event_data_id": f"{correlation}-{status}", "caller": "x",
-            "status": {"value": status}, "operation_name": list_keys}) + "\n"
-            for n, status in enumerate(("Started", "Succeeded"))))
+        _activity_log(tmp_path / f"{name}.jsonl", correlation)
     temp = tmp_path / "temp"
     temp.mkdir()
     outputs = []
@@ -210,6 +206,55 @@ def test_an_operation_folded_within_its_file_is_folded_by_a_worker_too(
     assert [e["uid"] for e in events] == ["c1-Succeeded", "c2-Succeeded"]
     assert all("started" in e["description"] for e in events)
     assert outputs[0] == outputs[1]
+
+
+def _activity_log(path: Path, correlation: str) -> Path:
+    """An Entra/Azure Activity Log export: one operation's start and outcome."""
+    list_keys = {"value": "Microsoft.Storage/storageAccounts/listKeys/action"}
+    path.write_text("".join(json.dumps({
+        "event_timestamp": f"2024-05-01T12:00:0{n}+00:00", "correlation_id": correlation,
+        "event_data_id": f"{correlation}-{status}", "caller": "x",
+        "status": {"value": status}, "operation_name": list_keys}) + "\n"
+        for n, status in enumerate(("Started", "Succeeded"))))
+    return path
+
+
+def test_files_of_another_source_first_are_read_as_one_process_reads_them(
+        tmp_path: Path) -> None:
+    """One process takes the first source that reads an event in any file (CloudTrail
+    here, from the second file); the workers, told the source by the first file alone,
+    would have read the Activity Log instead. Without --source, such files are read in
+    one process, and the command says how to read them in parallel."""
+    files = [str(_activity_log(tmp_path / "activity.jsonl", "c1")), str(INPUTS[1])]
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    outputs = []
+    for count in ("2", "1"):
+        out = tmp_path / f"out{count}.jsonl"
+        proc = _convert([*files, "--workers", count, "--format", "jsonl", "--out", str(out)],
+                        temp)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert ("--source azure, to read the files in parallel" in err) == (count == "2"), err
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0].splitlines()[0])["source"] == "cloudtrail"
+
+
+def test_one_file_that_cannot_be_cut_is_not_read_to_find_its_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rescind.commands import timeline
+    from rescind.timeline.limits import Limits
+
+    gzipped = tmp_path / "delivery.json.gz"
+    gzipped.write_bytes(gzip.compress(b"\n".join([b'{"eventName": "x"}'] * 5000)))
+    monkeypatch.setattr(workers, "PARALLEL_BATCH_MB", 0)
+    monkeypatch.setattr(workers, "wanted", lambda paths, requested: 2)
+    read: list[object] = []
+    monkeypatch.setattr(timeline, "_convert", lambda *args: read.append(args))
+    args = argparse.Namespace(files=[gzipped], workers=None, source=None)
+    assert timeline._convert_in_workers(args, "csv", Limits()) is False
+    assert read == []
 
 
 def test_workers_are_started_only_for_big_inputs(
@@ -244,10 +289,11 @@ def test_the_memory_free_is_read_from_the_kernel_and_a_containers_limit(
     assert workers._free_mb(meminfo, cgroup) == 2000
     cgroup.mkdir()
     (cgroup / "memory.max").write_text("max\n")
-    (cgroup / "memory.current").write_text(f"{100 * 2**20}\n")
+    (cgroup / "memory.current").write_text(f"{300 * 2**20}\n")
+    (cgroup / "memory.stat").write_text(f"anon 1\ninactive_file {200 * 2**20}\n")
     assert workers._free_mb(meminfo, cgroup) == 2000
     (cgroup / "memory.max").write_text(f"{600 * 2**20}\n")  # a container of 600 MB
-    assert workers._free_mb(meminfo, cgroup) == 500
+    assert workers._free_mb(meminfo, cgroup) == 500  # its page cache can be dropped
     assert workers._free_mb(tmp_path / "none", cgroup) == workers.MAX_WORKERS * workers.WORKER_MB
 
 
@@ -258,7 +304,7 @@ def test_many_small_files_are_read_in_a_few_batches_in_order(tmp_path: Path) -> 
         path = tmp_path / f"{n:02d}.json"
         path.write_bytes(b" " * (2**20))  # 1 MB each: 40 MB
         paths.append(path)
-    cut = workers.batches(paths, 2)
+    cut = workers.batches(paths, workers._target(40 * 2**20, 2))
     assert [p for batch in cut for p in batch] == paths
     assert len(cut) == 3 and all(len(batch) <= 16 for batch in cut)
 
@@ -319,7 +365,7 @@ def test_a_big_jsonl_file_is_cut_at_line_starts_and_other_files_are_not(
     record = json.dumps({"eventName": "ListUsers", "eventTime": "2026-11-20T10:00:00Z"})
     jsonl = tmp_path / "trail.jsonl"  # blank lines first, CR LF, one line longer than a part
     jsonl.write_bytes(b"\n \r\n" + b"".join(
-        (record + (" " * 300 if n == 40 else "") + ("\r\n" if n % 3 else "\n")).encode()
+        (record + (" " * 3000 if n == 40 else "") + ("\r\n" if n % 3 else "\n")).encode()
         for n in range(200)))
     cut = _check_parts(jsonl, 1000)
     assert len(cut) > 10 and all(p.path == jsonl for p in cut)
@@ -331,7 +377,9 @@ def test_a_big_jsonl_file_is_cut_at_line_starts_and_other_files_are_not(
     gzipped.write_bytes(gzip.compress(jsonl.read_bytes()))
     long_first = tmp_path / "long.jsonl"  # no whole first line within a part
     long_first.write_text(json.dumps({"x": "y" * 5000}) + "\n" + (record + "\n") * 100)
-    for whole in (pretty, gzipped, long_first):
+    one_line = tmp_path / "one.jsonl"  # one line, then blank lines: positions name no line
+    one_line.write_text(json.dumps({"Records": [{"eventName": "x"}] * 50}) + "\n" * 5000)
+    for whole in (pretty, gzipped, long_first, one_line):
         assert convert.parts(whole, 1000) == [convert.Part(whole, 0, None, 1)], whole.name
     monkeypatch.setattr(workers, "PARALLEL_BATCH_MB", 0)
     count, cut = workers.plan([pretty, jsonl], 2, split=True)

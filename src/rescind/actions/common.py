@@ -214,9 +214,9 @@ def plan_for(action_cls: type[Action[Any]] | Action[Any], params: BaseModel, ste
 
 
 def plural(count: int, word: str) -> str:
-    """"1 policy", "2 policies", "2 access keys": -y becomes -ies only after a consonant."""
+    """"1 policy", "2 policies", "2,400 access keys": -y becomes -ies only after a consonant."""
     if count == 1:
         return f"{count} {word}"
     if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u", ""):
-        return f"{count} {word[:-1]}ies"
-    return f"{count} {word}s"
+        return f"{count:,} {word[:-1]}ies"
+    return f"{count:,} {word}s"

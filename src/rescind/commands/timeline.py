@@ -103,9 +103,10 @@ def add_parser(sub: Any) -> None:
                               "decompressed are never stopped by it)")
     convert.add_argument("--workers", type=_positive, metavar="N",
                          help="read files in N processes (default: one per core for inputs "
-                              f"of {PARALLEL_MIN_MB} MB or more in several files; never more "
-                              "than batches of neighbouring files, "
-                              f"{PARALLEL_BATCH_MB} MB each at least; 1: none)")
+                              f"of {PARALLEL_MIN_MB} MB or more, as many as the free memory "
+                              "holds; never more than batches of neighbouring files or parts "
+                              f"of a big CloudTrail JSONL file, {PARALLEL_BATCH_MB} MB each at "
+                              "least; 1: none)")
     convert.set_defaults(func=run_convert)
 
 
@@ -359,11 +360,12 @@ def _convert_in_workers(args: argparse.Namespace, fmt: str, limits: Limits) -> b
     """Convert to a file in worker processes (``timeline.workers``) when ``plan`` says the
     input is worth it and the first file tells whose log it is; False when not done."""
     from rescind.actions.common import plural
-    from rescind.timeline.convert import ConvertResult
+    from rescind.timeline.convert import ConvertResult, Part
     from rescind.timeline.workers import merge_files, plan, wanted
 
-    workers = wanted(args.files, args.workers)
-    if workers == 1:
+    wanted_ = wanted(args.files, args.workers)
+    workers, cut = plan(args.files, wanted_, split=True)
+    if workers == 1:  # before reading anything: one file that cannot be cut is read once
         return False
     # The source, from the first file (the workers read every file afresh); nothing
     # of the detection's reading is kept when the workers are forked.
@@ -372,14 +374,22 @@ def _convert_in_workers(args: argparse.Namespace, fmt: str, limits: Limits) -> b
     del stream
     if not found:
         return False
-    workers, cut = plan(args.files, workers, split=source.reads_parts)
-    if workers == 1:
+    if not args.source and len(args.files) > 1 and source.name != _first_source():
+        # One process takes the first source (by name) that reads an event in any file;
+        # knowing it here would mean reading them all, so the files are read that way.
+        print(f"rescind: reading in one process (name the source, --source {source.name}, "
+              "to read the files in parallel)", file=sys.stderr)
         return False
+    if not source.reads_parts:
+        workers, cut = plan(args.files, wanted_)
+        if workers == 1:
+            return False
     counts = ConvertResult()
-    pieces = sum(len(batch) for batch in cut)
-    print(f"rescind: reading {plural(len(args.files), 'file')}"
-          + (f" as {pieces:,} parts" if pieces > len(args.files) else "")
-          + f" in {workers} processes", file=sys.stderr)
+    cut_into = [p for batch in cut for p in batch if isinstance(p, Part)]
+    cut_files = len({p.path for p in cut_into})
+    print(f"rescind: reading {plural(len(args.files), 'file')} in {workers} processes"
+          + (f" ({'' if len(args.files) == 1 else plural(cut_files, 'file') + ' '}"
+             f"cut into {len(cut_into):,} parts)" if cut_into else ""), file=sys.stderr)
     _write_rows(args, fmt, counts, merge_files(
         source.name, cut, fmt, with_raw=fmt != "ocsf", limits=limits, args=args,
         counts=counts, workers=workers))
@@ -451,6 +461,12 @@ def _report_convert(counts: Any, merged: Any) -> None:
         print(f"  skipped {visible(bad)}", file=sys.stderr)
     if len(counts.malformed) > 20:
         print(f"  ... and {len(counts.malformed) - 20} more", file=sys.stderr)
+
+
+def _first_source() -> str:
+    from rescind.timeline import sources
+
+    return sources.names()[0]
 
 
 def _convert(args: argparse.Namespace, limits: Limits,

@@ -89,8 +89,8 @@ class Part(NamedTuple):
 def parts(path: Path, size: int) -> list[Part]:
     """``path`` cut at line starts into parts of about ``size`` bytes (the lines before
     each cut counted, for positions), when ``_stream_documents`` would read it as JSONL:
-    plain (not gzip), and a first line (not blank) that is JSON by itself, within the
-    first MB. Any other file is one part, read whole."""
+    plain (not gzip), with a first line (not blank) that is JSON by itself and a second,
+    both within the first MB. Any other file is one part, read whole."""
     whole = [Part(path, 0, None, 1)]
     try:
         total = path.stat().st_size
@@ -98,11 +98,11 @@ def parts(path: Path, size: int) -> list[Part]:
             return whole
         with path.open("rb") as fh:
             head = fh.read(min(size, _CHUNK))
-            first = next((line for line in head.split(b"\n")[:-1] if line.strip()), None)
-            if head[:2] == b"\x1f\x8b" or first is None:
-                return whole  # gzip, or no whole line read
+            lines = [line for line in head.split(b"\n")[:-1] if line.strip()]
+            if head[:2] == b"\x1f\x8b" or len(lines) < 2:
+                return whole  # gzip; or a file of one line (positions name no line) so far
             try:
-                _loads(first.removesuffix(b"\r").decode("utf-8", errors="replace"))
+                _loads(lines[0].removesuffix(b"\r").decode("utf-8", errors="replace"))
             except (ValueError, RecursionError, MemoryError):
                 return whole  # one document, read whole
             return _cut(fh, path, size, total)
@@ -404,7 +404,8 @@ def iter_events(paths: Sequence[Path | Part], limits: Limits,
     or one line, at a time)."""
     for path in paths:
         if isinstance(path, Part):
-            result.files += path.start == 0
+            if path.start == 0:
+                result.files += 1
             name = str(path.path)
             documents = _part_documents(path, name, result)
         else:

@@ -78,7 +78,7 @@ def plan(paths: list[Path], workers: int, *,
     for path in paths:
         cut = parts(path, size) if split else []
         pieces.extend(cut if len(cut) > 1 else [path])
-    batched = batches(pieces, workers)
+    batched = batches(pieces, size)
     return min(workers, len(batched)), batched
 
 
@@ -95,46 +95,60 @@ def _cores() -> int:
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        quota, period = (_cgroup() / "cpu.max").read_text().split()[:2]
     except (OSError, ValueError):
         return cores
     return cores if quota == "max" else max(1, min(cores, int(quota) // int(period)))
 
 
-def _free_mb(meminfo: Path = Path("/proc/meminfo"),
-             cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+def _free_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path | None = None) -> int:
     """The memory free for new processes now, in MB: the kernel's estimate
-    (MemAvailable), and a container's limit less what it uses (cgroup v2), which
-    MemAvailable does not show; unknown (not Linux) counts as plenty."""
+    (MemAvailable), and a container's limit less what it holds beyond the page cache it
+    can drop (cgroup v2), which MemAvailable does not show; unknown (not Linux) counts
+    as plenty."""
     try:
         with meminfo.open() as fh:
             free = next(int(line.split()[1]) // 1024 for line in fh
                         if line.startswith("MemAvailable:"))
     except (OSError, ValueError, StopIteration):
         return MAX_WORKERS * WORKER_MB
+    folder = cgroup or _cgroup()
     try:
-        limit = (cgroup / "memory.max").read_text().strip()
-        used = int((cgroup / "memory.current").read_text())
+        limit = (folder / "memory.max").read_text().strip()
+        used = int((folder / "memory.current").read_text())
+        with (folder / "memory.stat").open() as fh:
+            cache = next((int(line.split()[1]) for line in fh
+                          if line.startswith("inactive_file ")), 0)
     except (OSError, ValueError):
         return free
-    return free if limit == "max" else min(free, (int(limit) - used) // 2**20)
+    return free if limit == "max" else min(free, (int(limit) - used + cache) // 2**20)
 
 
-def batches(pieces: list[Path | Part], workers: int) -> list[list[Path | Part]]:
-    """``pieces`` (files, parts of files) cut, in order, into batches of about
-    ``_target``: a worker's runs hold rows of neighbouring files only, so ties keep
-    the files' order; and ten thousand small S3 delivery files make a few hundred runs,
-    not ten thousand the merge would have to merge again and again."""
+def _cgroup() -> Path:
+    """This process's own cgroup v2 folder (a container's root, or a systemd unit's)."""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                return Path("/sys/fs/cgroup") / line[3:].lstrip("/")
+    except OSError:
+        pass
+    return Path("/sys/fs/cgroup")
+
+
+def batches(pieces: list[Path | Part], size: int) -> list[list[Path | Part]]:
+    """``pieces`` (files, parts of files) cut, in order, into batches of about ``size``
+    bytes: a worker's runs hold rows of neighbouring files only, so ties keep the files'
+    order; and ten thousand small S3 delivery files make a few hundred runs, not ten
+    thousand the merge would have to merge again and again."""
     sizes = [_size(p) for p in pieces]
-    target = _target(sum(sizes), workers)
     cut: list[list[Path | Part]] = [[]]
     held = 0
-    for piece, size in zip(pieces, sizes, strict=True):
-        if cut[-1] and held + size > target:
+    for piece, length in zip(pieces, sizes, strict=True):
+        if cut[-1] and held + length > size:
             cut.append([])
             held = 0
         cut[-1].append(piece)
-        held += size
+        held += length
     return cut
 
 
