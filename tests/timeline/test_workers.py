@@ -116,6 +116,39 @@ def test_one_jsonl_file_read_in_parts_is_what_one_process_writes(tmp_path: Path)
     assert list(temp.iterdir()) == []
 
 
+# stderr a terminal, and the status line redrawn every 5 records.
+_ON_A_TERMINAL = _CHILD.replace("from rescind.cli import main", """
+class Terminal:
+    def __init__(self, stream):
+        self.stream = stream
+    def isatty(self):
+        return True
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+sys.stderr = Terminal(sys.stderr)
+from rescind.commands import timeline
+timeline._EVERY = 5
+from rescind.cli import main""")
+
+
+@pytest.mark.parametrize("count", ["2", "1"])
+def test_a_terminal_sees_the_convert_progress_on_one_line(tmp_path: Path, count: str) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    out = tmp_path / "out.csv"
+    done = subprocess.run(  # bytes: text mode would read each \r as a new line
+        [sys.executable, "-c", _ON_A_TERMINAL, *map(str, INPUTS), "--format", "csv",
+         "--out", str(out), "--workers", count],
+        env=dict(os.environ, PYTHONPATH=str(SRC), TMPDIR=str(temp)), capture_output=True,
+        timeout=120)
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert out.read_bytes() == (STREAM / "before" / "timeline.csv").read_bytes()
+    read = "0.0 MB read (100%)" if count == "2" else "25 records read, file 2 of 2"
+    assert f"{read}\x1b[K\r  " in err, err  # redrawn in place
+    assert "\r  15 records sorted and written, of 26 read\x1b[K\nrescind: wrote 16" in err
+
+
 def test_ctrl_c_stops_the_workers_and_removes_their_runs(tmp_path: Path) -> None:
     proc, temp = _stopped_mid_work(tmp_path, new_session=True)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group

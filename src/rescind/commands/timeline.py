@@ -133,25 +133,61 @@ def _check_outputs(args: argparse.Namespace) -> None:
                          fix="pass --out FILE, --incident DIR, or both")
 
 
-class _Progress:
-    """One status line on stderr, redrawn in place on a terminal."""
+class _StatusLine:
+    """One status line on stderr, redrawn in place on a terminal; elsewhere (a log, a
+    pipe) only the lines given as ``log`` are written."""
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
+        self.shown = False
+
+    def show(self, text: str, log: str | None = None) -> None:
+        if self.tty:
+            print(f"\r{text}\033[K", end="", file=sys.stderr, flush=True)
+            self.shown = True
+        elif log is not None:
+            print(log, file=sys.stderr)
+
+    def end(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+            self.shown = False
+
+    def __enter__(self) -> _StatusLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()  # what follows (an error, Ctrl-C) starts on a line of its own
+
+
+class _Progress(_StatusLine):
+    """A pull's totals after each page."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self.last_done = 0
 
     def __call__(self, p: Any) -> None:
         text = (f"  {p.events:,} events, {p.pages:,} pages, {len(p.regions_done)}/"
                 f"{p.regions_total} regions done, {p.throttled} throttled")
-        if self.tty:
-            print(f"\r{text}\033[K", end="", file=sys.stderr, flush=True)
-        elif len(p.regions_done) != self.last_done:
-            print(f"{text} ({p.regions_done[-1]} done)", file=sys.stderr)
+        self.show(text, f"{text} ({p.regions_done[-1]} done)"
+                  if len(p.regions_done) != self.last_done else None)
         self.last_done = len(p.regions_done)
 
-    def end(self) -> None:
-        if self.tty:
-            print(file=sys.stderr)
+
+# How often a convert's status line is redrawn: a million records take a minute or two.
+_EVERY = 20_000
+
+
+def _counted(stream: Iterator[tuple[str, Any, bool]], files: int,
+             status: _StatusLine) -> Iterator[tuple[str, Any, bool]]:
+    """``stream`` as it is, the records read and files begun shown as they pass."""
+    names: set[str] = set()
+    for n, item in enumerate(stream, start=1):
+        names.add(item[0])
+        if n % _EVERY == 0:
+            status.show(f"  {n:,} records read, file {len(names):,} of {files:,}")
+        yield item
 
 
 def _lock(incident: Path) -> Any:
@@ -390,9 +426,14 @@ def _convert_in_workers(args: argparse.Namespace, fmt: str, limits: Limits) -> b
     print(f"rescind: reading {plural(len(args.files), 'file')} in {workers} processes"
           + (f" ({'' if len(args.files) == 1 else plural(cut_files, 'file') + ' '}"
              f"cut into {len(cut_into):,} parts)" if cut_into else ""), file=sys.stderr)
-    _write_rows(args, fmt, counts, merge_files(
-        source.name, cut, fmt, with_raw=fmt != "ocsf", limits=limits, args=args,
-        counts=counts, workers=workers))
+    with _StatusLine() as status:
+        def read(done: int, total: int) -> None:
+            status.show(f"  {done / 2**20:,.1f} of {total / 2**20:,.1f} MB read "
+                        f"({done / max(total, 1):.0%})")
+
+        _write_rows(args, fmt, counts, merge_files(
+            source.name, cut, fmt, with_raw=fmt != "ocsf", limits=limits, args=args,
+            counts=counts, workers=workers, progress=read), status)
     return True
 
 
@@ -405,16 +446,27 @@ def _convert_to_file(args: argparse.Namespace, fmt: str,
     from rescind.timeline.rows import merge_lines
 
     _, counts, stream = found
-    _write_rows(args, fmt, counts, merge_lines(stream, line_writer(fmt),
-                                               with_raw=fmt != "ocsf"))
+    with _StatusLine() as status:
+        _write_rows(args, fmt, counts, merge_lines(
+            _counted(stream, len(args.files), status), line_writer(fmt),
+            with_raw=fmt != "ocsf"), status)
 
 
-def _write_rows(args: argparse.Namespace, fmt: str, counts: Any, merged: Any) -> None:
+def _write_rows(args: argparse.Namespace, fmt: str, counts: Any, merged: Any,
+                status: _StatusLine) -> None:
     """The merged rows' lines to ``--out``, then the summary; the spool closed."""
     from rescind.timeline.export import export_lines
 
+    def lines() -> Iterator[str]:
+        read = merged.spool.count  # before identical copies are dropped
+        for n, row in enumerate(merged, start=1):
+            if n % _EVERY == 0:
+                status.show(f"  {n:,} records sorted and written, of {read:,} read")
+            yield row[3]
+
     try:
-        count = export_lines((row[3] for row in merged), args.out, fmt)
+        count = export_lines(lines(), args.out, fmt)
+        status.end()
         print(f"rescind: wrote {count:,} records to {args.out} ({fmt})", file=sys.stderr)
         _report_convert(counts, merged)
     finally:

@@ -160,10 +160,14 @@ def _size(piece: Path | Part) -> int:
 
 def merge_files(source: str, cut: list[list[Path | Part]], fmt: str, *, with_raw: bool,
                 limits: Limits, args: argparse.Namespace, counts: ConvertResult,
-                workers: int) -> MergedStream[Row]:
+                workers: int,
+                progress: Callable[[int, int], None] = lambda done, total: None,
+                ) -> MergedStream[Row]:
     """What ``rows.merge_lines`` makes of ``source``'s stream over the files, each batch
     of ``cut`` (``plan``'s) read by one of ``workers`` processes; ``counts`` gets every
-    file's (close the spool when done)."""
+    file's, ``progress`` the bytes read and in all after each batch (close the spool
+    when done)."""
+    sizes = [sum(_size(piece) for piece in batch) for batch in cut]
     spool = Spool(codec=ROWS)
     try:
         folder = spool.folder()
@@ -181,7 +185,8 @@ def merge_files(source: str, cut: list[list[Path | Part]], fmt: str, *, with_raw
                 # Read in the batches' order: the merge breaks ties in the order rows came.
                 # Not executor.map: its cancelling of what is left on Ctrl-C races the
                 # executor's own thread (a traceback from Python's pool code).
-                for future in [executor.submit(_convert_file, job) for job in jobs]:
+                futures = [executor.submit(_convert_file, job) for job in jobs]
+                for number, future in enumerate(futures):
                     while True:
                         try:
                             runs, count, part = future.result(timeout=0.2)
@@ -190,6 +195,7 @@ def merge_files(source: str, cut: list[list[Path | Part]], fmt: str, *, with_raw
                             interrupted()
                     spool.adopt(runs, count)
                     counts.add(part)
+                    progress(sum(sizes[:number + 1]), sum(sizes))
             except BaseException as exc:
                 _stop(executor)
                 if isinstance(exc, BrokenProcessPool):
