@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +124,22 @@ def test_convert_into_a_sealed_incident_is_refused(tmp_path: Path, records: list
     assert (incident / "timeline.jsonl").read_bytes() == before
     assert not (incident / "evidence" / "cloudtrail-delivery.json.jsonl").exists()
     assert verify_incident(incident).exit_code == 0
+
+
+def test_convert_into_an_incident_shows_its_progress_on_a_terminal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from rescind.commands import timeline
+
+    incident = _incident(tmp_path)
+    trail = tmp_path / "trail.jsonl"
+    trail.write_text("".join(json.dumps({
+        "eventName": "ListUsers", "eventTime": f"2026-11-20T10:00:{n:02d}Z",
+        "eventID": f"00000000-0000-4000-8000-{n:012d}"}) + "\n" for n in range(12)))
+    monkeypatch.setattr(timeline, "_EVERY", 5)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["timeline", "convert", str(trail), "--incident", str(incident)]) == 0
+    err = capsys.readouterr().err
+    assert "\r  5 records read, file 1 of 1\x1b[K\r  10 records read, file 1 of 1\x1b[K\n" \
+        "rescind: 12 records in 1 file" in err
+    assert len(load_events(incident / "timeline.jsonl")) == 12

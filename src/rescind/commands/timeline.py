@@ -371,7 +371,9 @@ def run_convert(args: argparse.Namespace) -> int:
             print("rescind: --workers is not used with --incident: the incident's timeline "
                   "merges events in one process", file=sys.stderr)
         source, counts, stream = _convert(args, limits)
-        merged = merge_stream([(event for _, event in _with_evidence(args, source, stream))])
+        with _StatusLine() as status:
+            merged = merge_stream([(event for _, event in _with_evidence(
+                args, source, _counted(stream, len(args.files), status)))])
         try:
             if args.out is not None:
                 _write(args, fmt, merged)
