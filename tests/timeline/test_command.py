@@ -140,6 +140,25 @@ def test_convert_into_an_incident_shows_its_progress_on_a_terminal(
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert main(["timeline", "convert", str(trail), "--incident", str(incident)]) == 0
     err = capsys.readouterr().err
-    assert "\r  5 records read, file 1 of 1\x1b[K\r  10 records read, file 1 of 1\x1b[K\n" \
-        "rescind: 12 records in 1 file" in err
+    assert "\r  5 events read, file 1 of 1\x1b[K\r  10 events read, file 1 of 1\x1b[K" \
+        "\r\x1b[Krescind: 12 records in 1 file" in err
     assert len(load_events(incident / "timeline.jsonl")) == 12
+
+
+def test_convert_runs_with_stderr_closed(tmp_path: Path) -> None:
+    """``2>&-`` (a cron line, a daemon): Python's sys.stderr is None; the convert still
+    writes its file."""
+    import os
+    import subprocess
+
+    trail = tmp_path / "trail.jsonl"
+    trail.write_text(json.dumps({"eventName": "ListUsers", "eventTime": "2026-11-20T10:00:00Z",
+                                 "eventID": "00000000-0000-4000-8000-000000000001"}) + "\n")
+    out = tmp_path / "out.csv"
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m rescind timeline convert "$1" --out "$2" 2>&-',
+         sys.executable, str(trail), str(out)],
+        env=dict(os.environ, PYTHONPATH=str(src)), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout
+    assert "ListUsers" in out.read_text()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from rescind.timeline import convert, spool, workers
+from rescind.timeline import convert, sources, spool, workers
 from rescind.timeline.export import FORMATS
 from tests.timeline.test_streaming import INPUTS, STREAM
 
@@ -29,7 +29,7 @@ SRC = Path(spool.__file__).parents[2]
 # order matters.
 _CHILD = """
 import sys
-from rescind.timeline import convert, spool, workers
+from rescind.timeline import convert, sources, spool, workers
 spool.RUN_SIZE = 2
 workers.PARALLEL_BATCH_MB = 0
 from rescind.cli import main
@@ -144,9 +144,10 @@ def test_a_terminal_sees_the_convert_progress_on_one_line(tmp_path: Path, count:
     err = done.stderr.decode()
     assert done.returncode == 0, err
     assert out.read_bytes() == (STREAM / "before" / "timeline.csv").read_bytes()
-    read = "0.0 MB read (100%)" if count == "2" else "25 records read, file 2 of 2"
+    read = "0.0 MB read (100%)" if count == "2" else "25 events read, file 2 of 2"
     assert f"{read}\x1b[K\r  " in err, err  # redrawn in place
-    assert "\r  15 records sorted and written, of 26 read\x1b[K\nrescind: wrote 16" in err
+    # Cleared once written: what follows says how it ended.
+    assert "\r  15 events sorted and written, of 26 read\x1b[K\r\x1b[Krescind: wrote 16" in err
 
 
 def test_ctrl_c_stops_the_workers_and_removes_their_runs(tmp_path: Path) -> None:
@@ -274,20 +275,39 @@ def test_files_of_another_source_first_are_read_as_one_process_reads_them(
     assert json.loads(outputs[0].splitlines()[0])["source"] == "cloudtrail"
 
 
-def test_one_file_that_cannot_be_cut_is_not_read_to_find_its_source(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("kind", ["gzip", "activity log"])
+def test_one_file_is_read_once_when_no_worker_reads_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """A gzip file is not cut, and is not read to find its source; an Activity Log is
+    read to find it, then converted from that same reading, not read again."""
     from rescind.commands import timeline
     from rescind.timeline.limits import Limits
 
-    gzipped = tmp_path / "delivery.json.gz"
-    gzipped.write_bytes(gzip.compress(b"\n".join([b'{"eventName": "x"}'] * 5000)))
+    if kind == "gzip":
+        path = tmp_path / "delivery.json.gz"
+        path.write_bytes(gzip.compress(b"\n".join([b'{"eventName": "x"}'] * 5000)))
+    else:
+        path = tmp_path / "activity.jsonl"
+        path.write_text("".join(_activity_log(tmp_path / "one.jsonl", f"c{n}").read_text()
+                                for n in range(300)))
     monkeypatch.setattr(workers, "PARALLEL_BATCH_MB", 0)
     monkeypatch.setattr(workers, "wanted", lambda paths, requested: 2)
-    read: list[object] = []
-    monkeypatch.setattr(timeline, "_convert", lambda *args: read.append(args))
-    args = argparse.Namespace(files=[gzipped], workers=None, source=None)
-    assert timeline._convert_in_workers(args, "csv", Limits()) is False
-    assert read == []
+    read: list[str] = []
+
+    def counted(source: sources.TimelineSource) -> object:
+        stream = type(source).stream_from_args
+        return lambda *args: (read.append(source.name), stream(source, *args))[1]
+
+    for name in sources.names():
+        source = sources.require(name)
+        monkeypatch.setattr(source, "stream_from_args", counted(source))
+    args = argparse.Namespace(files=[path], workers=None, source=None, exercise=None)
+    found = timeline._convert_in_workers(args, "csv", Limits())
+    assert found is not None
+    events = [event for _, event, _ in found[2]]
+    assert len(events) == (0 if kind == "gzip" else 300)
+    assert len(read) == len(set(read)), read  # no source reads the file twice
+    assert kind == "gzip" or read == ["aws", "azure"]
 
 
 def test_workers_are_started_only_for_big_inputs(
@@ -327,6 +347,8 @@ def test_the_memory_free_is_read_from_the_kernel_and_a_containers_limit(
     assert workers._free_mb(meminfo, cgroup) == 2000
     (cgroup / "memory.max").write_text(f"{600 * 2**20}\n")  # a container of 600 MB
     assert workers._free_mb(meminfo, cgroup) == 500  # its page cache can be dropped
+    (cgroup / "memory.stat").unlink()
+    assert workers._free_mb(meminfo, cgroup) == 300  # no cache known: all of it counts
     assert workers._free_mb(tmp_path / "none", cgroup) == workers.MAX_WORKERS * workers.WORKER_MB
 
 
@@ -410,10 +432,14 @@ def test_a_big_jsonl_file_is_cut_at_line_starts_and_other_files_are_not(
     gzipped.write_bytes(gzip.compress(jsonl.read_bytes()))
     long_first = tmp_path / "long.jsonl"  # no whole first line within a part
     long_first.write_text(json.dumps({"x": "y" * 5000}) + "\n" + (record + "\n") * 100)
-    one_line = tmp_path / "one.jsonl"  # one line, then blank lines: positions name no line
-    one_line.write_text(json.dumps({"Records": [{"eventName": "x"}] * 50}) + "\n" * 5000)
+    one_line = tmp_path / "one.jsonl"  # one line, then blank ones: positions name no line
+    one_line.write_text(json.dumps({"Records": [{"eventName": "x"}] * 50}) + "\n \u00a0" * 5000)
     for whole in (pretty, gzipped, long_first, one_line):
         assert convert.parts(whole, 1000) == [convert.Part(whole, 0, None, 1)], whole.name
+    # Long lines (a Records document a line, 600 KB) are cut between lines too.
+    documents = tmp_path / "documents.jsonl"
+    documents.write_text((json.dumps({"Records": [json.loads(record)] * 9_000}) + "\n") * 5)
+    assert [p.line for p in _check_parts(documents, 700 * 2**10)] == [1, 3, 5]
     monkeypatch.setattr(workers, "PARALLEL_BATCH_MB", 0)
     count, cut = workers.plan([pretty, jsonl], 2, split=True)
     assert count == 2 and cut[0] == [pretty] and all(

@@ -138,7 +138,7 @@ class _StatusLine:
     pipe) only the lines given as ``log`` are written."""
 
     def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
+        self.tty = sys.stderr is not None and sys.stderr.isatty()  # None: started 2>&-
         self.shown = False
 
     def show(self, text: str, log: str | None = None) -> None:
@@ -148,9 +148,11 @@ class _StatusLine:
         elif log is not None:
             print(log, file=sys.stderr)
 
-    def end(self) -> None:
+    def end(self, *, clear: bool = False) -> None:
+        """Done with the line: left as it is on a line of its own, or ``clear``-ed (the
+        work finished, and what comes next says how it ended)."""
         if self.shown:
-            print(file=sys.stderr)
+            print("\r\033[K" if clear else "", file=sys.stderr, end="" if clear else "\n")
             self.shown = False
 
     def __enter__(self) -> _StatusLine:
@@ -186,7 +188,7 @@ def _counted(stream: Iterator[tuple[str, Any, bool]], files: int,
     for n, item in enumerate(stream, start=1):
         names.add(item[0])
         if n % _EVERY == 0:
-            status.show(f"  {n:,} records read, file {len(names):,} of {files:,}")
+            status.show(f"  {n:,} events read, file {len(names):,} of {files:,}")
         yield item
 
 
@@ -364,8 +366,9 @@ def run_convert(args: argparse.Namespace) -> int:
     try:
         limits = Limits(args.max_expanded_mb * 2**20, args.max_ratio)
         if args.incident is None:
-            if not _convert_in_workers(args, fmt, limits):
-                _convert_to_file(args, fmt, _convert(args, limits))
+            found = _convert_in_workers(args, fmt, limits)
+            if found is not None:
+                _convert_to_file(args, fmt, found)
             return 0
         if args.workers not in (None, 1):
             print("rescind: --workers is not used with --incident: the incident's timeline "
@@ -374,6 +377,7 @@ def run_convert(args: argparse.Namespace) -> int:
         with _StatusLine() as status:
             merged = merge_stream([(event for _, event in _with_evidence(
                 args, source, _counted(stream, len(args.files), status)))])
+            status.end(clear=True)
         try:
             if args.out is not None:
                 _write(args, fmt, merged)
@@ -394,9 +398,11 @@ def run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _convert_in_workers(args: argparse.Namespace, fmt: str, limits: Limits) -> bool:
+def _convert_in_workers(args: argparse.Namespace, fmt: str,
+                        limits: Limits) -> tuple[Any, Any, Iterator[Any]] | None:
     """Convert to a file in worker processes (``timeline.workers``) when ``plan`` says the
-    input is worth it and the first file tells whose log it is; False when not done."""
+    input is worth it and the first file tells whose log it is: None when done, else
+    what one process reads (``_convert``'s), found without reading any file twice."""
     from rescind.actions.common import plural
     from rescind.timeline.convert import ConvertResult, Part
     from rescind.timeline.workers import merge_files, plan, wanted
@@ -404,39 +410,42 @@ def _convert_in_workers(args: argparse.Namespace, fmt: str, limits: Limits) -> b
     wanted_ = wanted(args.files, args.workers)
     workers, cut = plan(args.files, wanted_, split=True)
     if workers == 1:  # before reading anything: one file that cannot be cut is read once
-        return False
+        return _convert(args, limits)
     # The source, from the first file (the workers read every file afresh); nothing
     # of the detection's reading is kept when the workers are forked.
-    source, _, stream = _convert(args, limits, args.files[:1])
-    found = args.source or next(stream, None) is not None
-    del stream
-    if not found:
-        return False
-    if not args.source and len(args.files) > 1 and source.name != _first_source():
+    found = source, counts, stream = _convert(args, limits, args.files[:1])
+    head = None if args.source else next(stream, None)
+    if head is not None:
+        found = source, counts, itertools.chain([head], stream)
+    alone = len(args.files) == 1  # what was read to tell the source is all one process reads
+    if not args.source and head is None:
+        return found if alone else _convert(args, limits)
+    if not args.source and not alone and source.name != _first_source():
         # One process takes the first source (by name) that reads an event in any file;
         # knowing it here would mean reading them all, so the files are read that way.
         print(f"rescind: reading in one process (name the source, --source {source.name}, "
               "to read the files in parallel)", file=sys.stderr)
-        return False
+        return _convert(args, limits)
     if not source.reads_parts:
         workers, cut = plan(args.files, wanted_)
         if workers == 1:
-            return False
+            return found if alone else _convert(args, limits)
+    del found, stream
     counts = ConvertResult()
     cut_into = [p for batch in cut for p in batch if isinstance(p, Part)]
-    cut_files = len({p.path for p in cut_into})
+    cut_files = sum(p.start == 0 for p in cut_into)
     print(f"rescind: reading {plural(len(args.files), 'file')} in {workers} processes"
           + (f" ({'' if len(args.files) == 1 else plural(cut_files, 'file') + ' '}"
              f"cut into {len(cut_into):,} parts)" if cut_into else ""), file=sys.stderr)
     with _StatusLine() as status:
         def read(done: int, total: int) -> None:
             status.show(f"  {done / 2**20:,.1f} of {total / 2**20:,.1f} MB read "
-                        f"({done / max(total, 1):.0%})")
+                        f"({done * 100 // max(total, 1)}%)")
 
         _write_rows(args, fmt, counts, merge_files(
             source.name, cut, fmt, with_raw=fmt != "ocsf", limits=limits, args=args,
             counts=counts, workers=workers, progress=read), status)
-    return True
+    return None
 
 
 def _convert_to_file(args: argparse.Namespace, fmt: str,
@@ -463,12 +472,12 @@ def _write_rows(args: argparse.Namespace, fmt: str, counts: Any, merged: Any,
         read = merged.spool.count  # before identical copies are dropped
         for n, row in enumerate(merged, start=1):
             if n % _EVERY == 0:
-                status.show(f"  {n:,} records sorted and written, of {read:,} read")
+                status.show(f"  {n:,} events sorted and written, of {read:,} read")
             yield row[3]
 
     try:
         count = export_lines(lines(), args.out, fmt)
-        status.end()
+        status.end(clear=True)
         print(f"rescind: wrote {count:,} records to {args.out} ({fmt})", file=sys.stderr)
         _report_convert(counts, merged)
     finally:

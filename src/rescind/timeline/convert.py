@@ -16,6 +16,7 @@ record's position the same way; split, each half would reach into the other's he
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import json
 import zlib
@@ -88,9 +89,10 @@ class Part(NamedTuple):
 
 def parts(path: Path, size: int) -> list[Part]:
     """``path`` cut at line starts into parts of about ``size`` bytes (the lines before
-    each cut counted, for positions), when ``_stream_documents`` would read it as JSONL:
-    plain (not gzip), with a first line (not blank) that is JSON by itself and a second,
-    both within the first MB. Any other file is one part, read whole."""
+    each cut counted, for positions), when ``_stream_documents`` would read it as lines:
+    plain (not gzip), a first line (not blank) within the first MB that is JSON by
+    itself, and another line after it that is not blank. Any other file is one part,
+    read whole."""
     whole = [Part(path, 0, None, 1)]
     try:
         total = path.stat().st_size
@@ -98,16 +100,34 @@ def parts(path: Path, size: int) -> list[Part]:
             return whole
         with path.open("rb") as fh:
             head = fh.read(min(size, _CHUNK))
-            lines = [line for line in head.split(b"\n")[:-1] if line.strip()]
-            if head[:2] == b"\x1f\x8b" or len(lines) < 2:
-                return whole  # gzip; or a file of one line (positions name no line) so far
+            lines = head.split(b"\n")
+            first = next((n for n, line in enumerate(lines[:-1]) if _text(line).strip()), None)
+            if head[:2] == b"\x1f\x8b" or first is None:
+                return whole  # gzip, or no whole line read
             try:
-                _loads(lines[0].removesuffix(b"\r").decode("utf-8", errors="replace"))
+                _loads(_text(lines[first]))
             except (ValueError, RecursionError, MemoryError):
                 return whole  # one document, read whole
+            if not _more_text(b"\n".join(lines[first + 1:]), fh):
+                return whole  # a file of one line: its positions name no line
             return _cut(fh, path, size, total)
     except OSError:
         return whole  # read (and any error reported) as a whole file
+
+
+def _text(line: bytes) -> str:
+    return line.removesuffix(b"\r").decode("utf-8", errors="replace")
+
+
+def _more_text(rest: bytes, fh: Any) -> bool:
+    """Whether ``rest``, or what ``fh`` holds after it, is more than white space (as
+    ``str.strip`` sees it, which ``_stream_documents`` uses)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while not decoder.decode(rest).strip():
+        rest = fh.read(_CHUNK)
+        if not rest:
+            return bool(decoder.decode(b"", final=True).strip())
+    return True
 
 
 def _cut(fh: Any, path: Path, size: int, total: int) -> list[Part]:

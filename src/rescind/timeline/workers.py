@@ -116,12 +116,17 @@ def _free_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path | None = None) 
     try:
         limit = (folder / "memory.max").read_text().strip()
         used = int((folder / "memory.current").read_text())
-        with (folder / "memory.stat").open() as fh:
-            cache = next((int(line.split()[1]) for line in fh
-                          if line.startswith("inactive_file ")), 0)
     except (OSError, ValueError):
         return free
-    return free if limit == "max" else min(free, (int(limit) - used + cache) // 2**20)
+    if limit == "max":
+        return free
+    try:
+        with (folder / "memory.stat").open() as fh:
+            used -= next((int(line.split()[1]) for line in fh
+                          if line.startswith("inactive_file ")), 0)
+    except (OSError, ValueError):
+        pass  # all it uses counts, cache too: fewer workers, never too many
+    return min(free, (int(limit) - used) // 2**20)
 
 
 def _cgroup() -> Path:
