@@ -160,6 +160,45 @@ def test_ctrl_c_stops_the_workers_and_removes_their_runs(tmp_path: Path) -> None
     assert not (tmp_path / "out.csv").exists()
 
 
+# One process, stopped for ever after its tenth event: a run (eight rows, or two events)
+# is on disk.
+_STUCK_ALONE = _CHILD.replace("from rescind.cli import main", """
+import time
+from rescind.commands import timeline
+counted = timeline._counted
+def stuck(stream, files, status):
+    for n, item in enumerate(counted(stream, files, status)):
+        if n == 10:
+            while True:
+                time.sleep(1)
+        yield item
+timeline._counted = stuck
+from rescind.cli import main""")
+
+
+@pytest.mark.parametrize("incident", [False, True])
+def test_sigterm_stops_a_one_process_convert_as_ctrl_c_does(
+        tmp_path: Path, incident: bool) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    target = ["--out", str(tmp_path / "out.csv")]
+    if incident:
+        (tmp_path / "IR-1").mkdir()
+        (tmp_path / "IR-1" / "journal.jsonl").write_text("")
+        target = ["--incident", str(tmp_path / "IR-1")]
+    proc = _convert([*map(str, INPUTS), "--format", "csv", *target, "--workers", "1"], temp,
+                    _STUCK_ALONE)
+    while not list(temp.glob("rescind-spool-*/run*")):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(temp.iterdir()) == []  # no run, no copy of the evidence, left behind
+    assert not (tmp_path / "out.csv").exists()
+
+
 def _workers_of(pid: int) -> set[int]:
     found: set[int] = set()
     for task in os.listdir(f"/proc/{pid}/task"):

@@ -7,9 +7,12 @@ summary and their incident handling; the work itself lives in ``rescind.timeline
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -350,9 +353,6 @@ def _profile_region(profile: str | None) -> str:
 def run_convert(args: argparse.Namespace) -> int:
     """Stream: records are normalised as they are read, into a merge whose sorted runs
     wait on disk, then written out oldest first (docs/timeline.md, "Streaming")."""
-    from rescind.timeline.limits import Limits
-    from rescind.timeline.merge import merge_stream
-
     _check_outputs(args)
     fmt = _format(args)
     missing = [str(f) for f in args.files if not f.is_file()]
@@ -364,37 +364,64 @@ def run_convert(args: argparse.Namespace) -> int:
         check_destination(args.out, fmt)  # before the files are read, not after
     lock = _lock(args.incident) if args.incident else None
     try:
-        limits = Limits(args.max_expanded_mb * 2**20, args.max_ratio)
-        if args.incident is None:
-            found = _convert_in_workers(args, fmt, limits)
-            if found is not None:
-                _convert_to_file(args, fmt, found)
-            return 0
-        if args.workers not in (None, 1):
-            print("rescind: --workers is not used with --incident: the incident's timeline "
-                  "merges events in one process", file=sys.stderr)
-        source, counts, stream = _convert(args, limits)
-        with _StatusLine() as status:
-            merged = merge_stream([(event for _, event in _with_evidence(
-                args, source, _counted(stream, len(args.files), status)))])
-            status.end(clear=True)
-        try:
-            if args.out is not None:
-                _write(args, fmt, merged)
-            else:
-                for _ in merged:  # the counts below need one pass
-                    pass
-            _report_convert(counts, merged)
-            from rescind.timeline.incident import add_events
-
-            added = add_events(args.incident, merged)
-            print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}",
-                  file=sys.stderr)
-        finally:
-            merged.spool.close()
+        with _sigterm_interrupts():
+            return _run_convert(args, fmt)
     finally:
         if lock is not None:
             lock.release()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (``timeout``, systemd, a CI cancel) stops a convert as Ctrl-C does: the
+    spool removed, the status line ended, one message. Its default would kill the
+    process and leave the spool's runs, copies of the evidence, in the temp folder."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_convert(args: argparse.Namespace, fmt: str) -> int:
+    from rescind.timeline.limits import Limits
+    from rescind.timeline.merge import merge_stream
+
+    limits = Limits(args.max_expanded_mb * 2**20, args.max_ratio)
+    if args.incident is None:
+        found = _convert_in_workers(args, fmt, limits)
+        if found is not None:
+            _convert_to_file(args, fmt, found)
+        return 0
+    if args.workers not in (None, 1):
+        print("rescind: --workers is not used with --incident: the incident's timeline "
+              "merges events in one process", file=sys.stderr)
+    source, counts, stream = _convert(args, limits)
+    with _StatusLine() as status:
+        merged = merge_stream([(event for _, event in _with_evidence(
+            args, source, _counted(stream, len(args.files), status)))])
+        status.end(clear=True)
+    try:
+        if args.out is not None:
+            _write(args, fmt, merged)
+        else:
+            for _ in merged:  # the counts below need one pass
+                pass
+        _report_convert(counts, merged)
+        from rescind.timeline.incident import add_events
+
+        added = add_events(args.incident, merged)
+        print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}",
+              file=sys.stderr)
+    finally:
+        merged.spool.close()
     return 0
 
 

@@ -263,6 +263,7 @@ def _orphan_dies(parent: int) -> None:
     # the spool; a worker's own KeyboardInterrupt would only print its traceback. The
     # signals the parent held (forked while holding them) are the worker's own again.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's (convert's) handler
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
     if sys.platform == "linux":  # and a parent killed outright takes its workers along
