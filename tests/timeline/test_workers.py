@@ -1,8 +1,9 @@
 """`rescind timeline convert` reading its files in worker processes (issue 13).
 
 The workers' output must be the one process's output byte for byte (the golden files of
-``test_streaming``), leave no spool behind, stop cleanly on Ctrl-C, and never split a
-source whose records fold across files.
+``test_streaming``), whether a big JSONL file is cut into parts or not; leave no spool
+behind; stop cleanly on Ctrl-C and SIGTERM; and never split a source whose records fold
+within a file.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from rescind.timeline.export import FORMATS
 from tests.timeline.test_streaming import INPUTS, STREAM
 
 SRC = Path(spool.__file__).parents[2]
-# Runs of two rows, a file a batch: every file spills several runs, so the adopted runs'
-# order matters.
+# Runs of a few rows, batches of no least size (a JSONL file cut into parts): every
+# batch spills several runs, so the adopted runs' order matters.
 _CHILD = """
 import sys
-from rescind.timeline import convert, sources, spool, workers
+from rescind.timeline import spool, workers
 spool.RUN_SIZE = 2
 workers.PARALLEL_BATCH_MB = 0
 from rescind.cli import main
