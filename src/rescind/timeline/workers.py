@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import itertools
 import multiprocessing
 import os
 import signal
@@ -172,7 +173,7 @@ def merge_files(source: str, cut: list[list[Path | Part]], fmt: str, *, with_raw
     of ``cut`` (``plan``'s) read by one of ``workers`` processes; ``counts`` gets every
     file's, ``progress`` the bytes read and in all after each batch (close the spool
     when done)."""
-    sizes = [sum(_size(piece) for piece in batch) for batch in cut]
+    read = list(itertools.accumulate(sum(_size(piece) for piece in batch) for batch in cut))
     spool = Spool(codec=ROWS)
     try:
         folder = spool.folder()
@@ -200,7 +201,7 @@ def merge_files(source: str, cut: list[list[Path | Part]], fmt: str, *, with_raw
                             interrupted()
                     spool.adopt(runs, count)
                     counts.add(part)
-                    progress(sum(sizes[:number + 1]), sum(sizes))
+                    progress(read[number], read[-1])
             except BaseException as exc:
                 _stop(executor)
                 if isinstance(exc, BrokenProcessPool):
