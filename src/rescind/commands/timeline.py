@@ -279,12 +279,15 @@ def run_pull(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(args: argparse.Namespace, fmt: str, events: Iterable[Any]) -> None:
+def _write(args: argparse.Namespace, fmt: str, events: Iterable[Any],
+           status: _StatusLine | None = None) -> None:
     if args.out is None:
         return
     from rescind.timeline.export import export
 
     count = export(events, args.out, fmt)
+    if status is not None:
+        status.end(clear=True)
     print(f"rescind: wrote {count:,} records to {args.out} ({fmt})", file=sys.stderr)
 
 
@@ -407,22 +410,37 @@ def _run_convert(args: argparse.Namespace, fmt: str) -> int:
     with _StatusLine() as status:
         merged = merge_stream([(event for _, event in _with_evidence(
             args, source, _counted(stream, len(args.files), status)))])
-        status.end(clear=True)
-    try:
-        if args.out is not None:
-            _write(args, fmt, merged)
-        else:
-            for _ in merged:  # the counts below need one pass
-                pass
-        _report_convert(counts, merged)
-        from rescind.timeline.incident import add_events
+        try:
+            read = merged.spool.count  # before identical copies are dropped
+            sorted_ = _shown(merged, status, f"events sorted{' and written' * bool(args.out)}"
+                                             f", of {read:,} read")
+            if args.out is not None:
+                _write(args, fmt, sorted_, status)
+            else:
+                for _ in sorted_:  # the counts below need one pass
+                    pass
+                status.end(clear=True)
+            _report_convert(counts, merged)
+            from rescind.timeline.incident import add_events
 
-        added = add_events(args.incident, merged)
-        print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}",
-              file=sys.stderr)
-    finally:
-        merged.spool.close()
+            # The incident's own timeline is read and written again whole: on a big one
+            # this is the longest part, and it is shown too.
+            added = add_events(args.incident, _shown(
+                merged, status, f"of {read:,} events merged into the incident's timeline"))
+            status.end(clear=True)
+            print(f"rescind: {added:,} new events in {args.incident / 'timeline.jsonl'}",
+                  file=sys.stderr)
+        finally:
+            merged.spool.close()
     return 0
+
+
+def _shown(items: Iterable[Any], status: _StatusLine, what: str) -> Iterator[Any]:
+    """``items`` as they are, how many have passed shown as ``N {what}``."""
+    for n, item in enumerate(items, start=1):
+        if n % _EVERY == 0:
+            status.show(f"  {n:,} {what}")
+        yield item
 
 
 def _convert_in_workers(args: argparse.Namespace, fmt: str,
@@ -495,15 +513,10 @@ def _write_rows(args: argparse.Namespace, fmt: str, counts: Any, merged: Any,
     """The merged rows' lines to ``--out``, then the summary; the spool closed."""
     from rescind.timeline.export import export_lines
 
-    def lines() -> Iterator[str]:
-        read = merged.spool.count  # before identical copies are dropped
-        for n, row in enumerate(merged, start=1):
-            if n % _EVERY == 0:
-                status.show(f"  {n:,} events sorted and written, of {read:,} read")
-            yield row[3]
-
+    read = merged.spool.count  # before identical copies are dropped
     try:
-        count = export_lines(lines(), args.out, fmt)
+        count = export_lines((row[3] for row in _shown(
+            merged, status, f"events sorted and written, of {read:,} read")), args.out, fmt)
         status.end(clear=True)
         print(f"rescind: wrote {count:,} records to {args.out} ({fmt})", file=sys.stderr)
         _report_convert(counts, merged)
