@@ -474,7 +474,9 @@ def test_a_big_jsonl_file_is_cut_at_line_starts_and_other_files_are_not(
     long_first.write_text(json.dumps({"x": "y" * 5000}) + "\n" + (record + "\n") * 100)
     one_line = tmp_path / "one.jsonl"  # one line, then blank ones: positions name no line
     one_line.write_text(json.dumps({"Records": [{"eventName": "x"}] * 50}) + "\n \u00a0" * 5000)
-    for whole in (pretty, gzipped, long_first, one_line):
+    activity = tmp_path / "activity.jsonl"  # another source's lines: not counted for naught
+    activity.write_text(_activity_log(tmp_path / "one-operation.jsonl", "c1").read_text() * 100)
+    for whole in (pretty, gzipped, long_first, one_line, activity):
         assert convert.parts(whole, 1000) == [convert.Part(whole, 0, None, 1)], whole.name
     # Long lines (a Records document a line, 600 KB) are cut between lines too.
     documents = tmp_path / "documents.jsonl"

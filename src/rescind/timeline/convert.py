@@ -91,8 +91,8 @@ def parts(path: Path, size: int) -> list[Part]:
     """``path`` cut at line starts into parts of about ``size`` bytes (the lines before
     each cut counted, for positions), when ``_stream_documents`` would read it as lines:
     plain (not gzip), a first line (not blank) within the first MB that is JSON by
-    itself, and another line after it that is not blank. Any other file is one part,
-    read whole."""
+    itself and CloudTrail's, and another line after it that is not blank. Any other file
+    is one part, read whole."""
     whole = [Part(path, 0, None, 1)]
     try:
         total = path.stat().st_size
@@ -105,14 +105,23 @@ def parts(path: Path, size: int) -> list[Part]:
             if head[:2] == b"\x1f\x8b" or first is None:
                 return whole  # gzip, or no whole line read
             try:
-                _loads(_text(lines[first]))
+                doc = _loads(_text(lines[first]))
             except (ValueError, RecursionError, MemoryError):
                 return whole  # one document, read whole
+            if not _cloudtrail_line(doc):
+                return whole  # another log's lines (an Activity Log's): not counted for naught
             if not _more_text(b"\n".join(lines[first + 1:]), fh):
                 return whole  # a file of one line: its positions name no line
             return _cut(fh, path, size, total)
     except OSError:
         return whole  # read (and any error reported) as a whole file
+
+
+def _cloudtrail_line(doc: Any) -> bool:
+    """Whether a JSONL line is a CloudTrail record, a LookupEvents entry, or a document
+    of them (what ``iter_events`` reads as events)."""
+    return type(doc) is dict and ("Records" in doc or "Events" in doc or looks_like_record(doc)
+                                  or looks_like_lookup_event(doc))
 
 
 def _text(line: bytes) -> str:
