@@ -93,6 +93,22 @@ def test_convert_into_an_incident(tmp_path: Path, records: list[dict[str, Any]],
     assert "0 new events" in capsys.readouterr().err
 
 
+def test_convert_counts_have_thousands_separators(
+        tmp_path: Path, records: list[dict[str, Any]],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Every count in the summary reads as the others do: 1,000, not 1000."""
+    incident = _incident(tmp_path)
+    export = tmp_path / "export.jsonl"
+    lines = [json.dumps({**records[0], "eventID": f"{n:08d}-0000-4000-8000-000000000000"})
+             for n in range(1000)]
+    export.write_text("\n".join([*lines, *lines, *["not json"] * 1020]) + "\n")
+    assert main(["timeline", "convert", str(export), "--incident", str(incident)]) == 0
+    err = capsys.readouterr().err
+    assert ("1,000 events, 1,020 unreadable, identical copies dropped: 1,000" in err), err
+    assert "  ... and 1,000 more\n" in err
+    assert "rescind: 1,000 new events in " in err
+
+
 def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["timeline", "convert", str(tmp_path / "missing.json"), "--out",
                  str(tmp_path / "x")]) == 2

@@ -392,6 +392,36 @@ def test_the_memory_free_is_read_from_the_kernel_and_a_containers_limit(
     assert workers._free_mb(tmp_path / "none", cgroup) == workers.MAX_WORKERS * workers.WORKER_MB
 
 
+def _limit(folder: Path, limit_mb: int | str, used_mb: int, cache_mb: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "memory.max").write_text(
+        f"{limit_mb}\n" if isinstance(limit_mb, str) else f"{limit_mb * 2**20}\n")
+    (folder / "memory.current").write_text(f"{used_mb * 2**20}\n")
+    (folder / "memory.stat").write_text(f"anon 1\ninactive_file {cache_mb * 2**20}\n")
+
+
+def test_a_limit_on_a_cgroup_above_this_ones_counts_too(tmp_path: Path) -> None:
+    """A pod's or a systemd slice's limit is set on a parent of the process's cgroup."""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable:    2048000 kB\n")
+    root = tmp_path / "cgroup"  # the root's own files: a container's limit
+    pod = root / "kubepods.slice" / "pod1"
+    own = pod / "container1"
+    _limit(own, "max", 100, 0)
+    _limit(root / "kubepods.slice", "max", 400, 0)
+    assert workers._free_mb(meminfo, own, root) == 2000  # no limit anywhere
+    _limit(pod, 900, 400, 100)  # only the pod has one: 900 - (400 - 100)
+    assert workers._free_mb(meminfo, own, root) == 600
+    _limit(own, 1500, 100, 0)  # its own is looser than the pod's
+    assert workers._free_mb(meminfo, own, root) == 600
+    _limit(own, 550, 100, 0)  # and tighter
+    assert workers._free_mb(meminfo, own, root) == 450
+    _limit(root, 700, 500, 0)  # the container's, at the root: the tightest
+    assert workers._free_mb(meminfo, own, root) == 200
+    _limit(tmp_path, 100, 0, 0)  # above the root: not a cgroup, not read
+    assert workers._free_mb(meminfo, own, root) == 200
+
+
 def test_many_small_files_are_read_in_a_few_batches_in_order(tmp_path: Path) -> None:
     """Ten thousand S3 delivery files are not ten thousand runs to merge."""
     paths = []

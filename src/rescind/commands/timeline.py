@@ -173,8 +173,8 @@ class _Progress(_StatusLine):
         self.last_done = 0
 
     def __call__(self, p: Any) -> None:
-        text = (f"  {p.events:,} events, {p.pages:,} pages, {len(p.regions_done)}/"
-                f"{p.regions_total} regions done, {p.throttled} throttled")
+        text = (f"  {p.events:,} events, {p.pages:,} pages, {len(p.regions_done):,}/"
+                f"{p.regions_total:,} regions done, {p.throttled:,} throttled")
         self.show(text, f"{text} ({p.regions_done[-1]} done)"
                   if len(p.regions_done) != self.last_done else None)
         self.last_done = len(p.regions_done)
@@ -258,9 +258,9 @@ def run_pull(args: argparse.Namespace) -> int:
             progress.end()
         try:
             relevant = sum(e.relevant for e in result.events)
-            print(f"rescind: {len(result.events):,} events ({relevant} flagged) in "
-                  f"{result.pages:,} pages from {len(result.regions_done)} regions; "
-                  f"{result.throttled} throttled requests retried", file=sys.stderr)
+            print(f"rescind: {len(result.events):,} events ({relevant:,} flagged) in "
+                  f"{result.pages:,} pages from {len(result.regions_done):,} regions; "
+                  f"{result.throttled:,} throttled requests retried", file=sys.stderr)
             for note in result.notes:
                 print(f"rescind: {note}", file=sys.stderr)
             _write(args, fmt, result.events)
@@ -268,7 +268,7 @@ def run_pull(args: argparse.Namespace) -> int:
                 from rescind.timeline.incident import add_events
 
                 added = add_events(args.incident, result.events)
-                print(f"rescind: {added} new events in {args.incident / 'timeline.jsonl'}; "
+                print(f"rescind: {added:,} new events in {args.incident / 'timeline.jsonl'}; "
                       f"raw pages in {args.incident / 'evidence'}", file=sys.stderr)
         finally:
             result.close()  # the spooled events' runs
@@ -479,7 +479,7 @@ def _convert_in_workers(args: argparse.Namespace, fmt: str,
     counts = ConvertResult()
     cut_into = [p for batch in cut for p in batch if isinstance(p, Part)]
     cut_files = sum(p.start == 0 for p in cut_into)
-    print(f"rescind: reading {plural(len(args.files), 'file')} in {workers} processes"
+    print(f"rescind: reading {plural(len(args.files), 'file')} in {workers:,} processes"
           + (f" ({'' if len(args.files) == 1 else plural(cut_files, 'file') + ' '}"
              f"cut into {len(cut_into):,} parts)" if cut_into else ""), file=sys.stderr)
     with _StatusLine() as status:
@@ -546,8 +546,8 @@ def _report_convert(counts: Any, merged: Any) -> None:
     from rescind.textsafe import visible
 
     print(f"rescind: {counts.records:,} records in {plural(counts.files, 'file')}: "
-          f"{merged.events:,} events, {len(counts.malformed)} unreadable, identical "
-          f"copies dropped: {merged.duplicates}", file=sys.stderr)
+          f"{merged.events:,} events, {len(counts.malformed):,} unreadable, identical "
+          f"copies dropped: {merged.duplicates:,}", file=sys.stderr)
     for used, count in sorted(counts.placed_by.items()):
         print(f"  {count:,} records have no eventTime: placed in time by {used}",
               file=sys.stderr)
@@ -559,11 +559,11 @@ def _report_convert(counts: Any, merged: Any) -> None:
               f"({first:%Y-%m-%dT%H:%M:%SZ} {visible(action)}, "
               f"{other:%Y-%m-%dT%H:%M:%SZ} {visible(other_action)})", file=sys.stderr)
     if merged.collision_count > 20:
-        print(f"  ... and {merged.collision_count - 20} more shared ids", file=sys.stderr)
+        print(f"  ... and {merged.collision_count - 20:,} more shared ids", file=sys.stderr)
     for bad in counts.malformed[:20]:
         print(f"  skipped {visible(bad)}", file=sys.stderr)
     if len(counts.malformed) > 20:
-        print(f"  ... and {len(counts.malformed) - 20} more", file=sys.stderr)
+        print(f"  ... and {len(counts.malformed) - 20:,} more", file=sys.stderr)
 
 
 def _first_source() -> str:

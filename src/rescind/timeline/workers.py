@@ -41,6 +41,7 @@ MAX_WORKERS = 8
 # rows (bench/convert_scale.py: about 70 MB reading JSONL). Fewer workers start when
 # the memory free would not hold them: a worker the kernel kills ends the convert.
 WORKER_MB = 150
+CGROUPS = Path("/sys/fs/cgroup")  # cgroup v2's root, or a container's own cgroup
 
 
 class Job(NamedTuple):
@@ -102,11 +103,14 @@ def _cores() -> int:
     return cores if quota == "max" else max(1, min(cores, int(quota) // int(period)))
 
 
-def _free_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path | None = None) -> int:
+def _free_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path | None = None,
+             root: Path = CGROUPS) -> int:
     """The memory free for new processes now, in MB: the kernel's estimate
-    (MemAvailable), and a container's limit less what it holds beyond the page cache it
-    can drop (cgroup v2), which MemAvailable does not show; unknown (not Linux) counts
-    as plenty."""
+    (MemAvailable), and the tightest of the limits on this process's cgroup and each
+    one above it up to ``root`` (cgroup v2), less what each holds beyond the page cache
+    it can drop, which MemAvailable does not show: a pod's or a systemd slice's limit is
+    set on a parent, not on the cgroup the process is in. Unknown (not Linux) counts as
+    plenty."""
     try:
         with meminfo.open() as fh:
             free = next(int(line.split()[1]) // 1024 for line in fh
@@ -114,20 +118,28 @@ def _free_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path | None = None) 
     except (OSError, ValueError, StopIteration):
         return MAX_WORKERS * WORKER_MB
     folder = cgroup or _cgroup()
+    # up to the root, not past it: the folders above are not cgroups
+    levels = [folder, *(up for up in folder.parents if up.is_relative_to(root))]
+    return min([free, *(room for level in levels if (room := _room_mb(level)) is not None)])
+
+
+def _room_mb(folder: Path) -> int | None:
+    """What one cgroup's ``memory.max`` leaves, in MB, after what it holds beyond the
+    page cache it can drop; None: no limit there (``max``, or no files to read)."""
     try:
         limit = (folder / "memory.max").read_text().strip()
-        used = int((folder / "memory.current").read_text())
+        if limit == "max":
+            return None
+        room = int(limit) - int((folder / "memory.current").read_text())
     except (OSError, ValueError):
-        return free
-    if limit == "max":
-        return free
+        return None
     try:
         with (folder / "memory.stat").open() as fh:
-            used -= next((int(line.split()[1]) for line in fh
+            room += next((int(line.split()[1]) for line in fh
                           if line.startswith("inactive_file ")), 0)
     except (OSError, ValueError):
         pass  # all it uses counts, cache too: fewer workers, never too many
-    return min(free, (int(limit) - used) // 2**20)
+    return room // 2**20
 
 
 def _cgroup() -> Path:
@@ -135,10 +147,10 @@ def _cgroup() -> Path:
     try:
         for line in Path("/proc/self/cgroup").read_text().splitlines():
             if line.startswith("0::"):
-                return Path("/sys/fs/cgroup") / line[3:].lstrip("/")
+                return CGROUPS / line[3:].lstrip("/")
     except OSError:
         pass
-    return Path("/sys/fs/cgroup")
+    return CGROUPS
 
 
 def batches(pieces: list[Path | Part], size: int) -> list[list[Path | Part]]:
