@@ -422,6 +422,24 @@ def test_a_limit_on_a_cgroup_above_this_ones_counts_too(tmp_path: Path) -> None:
     assert workers._free_mb(meminfo, own, root) == 200
 
 
+def test_a_cpu_quota_on_a_cgroup_above_this_ones_counts_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
+    root = tmp_path / "cgroup"
+    own = root / "kubepods.slice" / "pod1" / "container1"
+    own.mkdir(parents=True)
+    (own / "cpu.max").write_text("max 100000\n")
+    assert workers._cores(own, root) == 4  # no quota anywhere
+    (own.parent / "cpu.max").write_text("200000 100000\n")  # the pod's: two cores
+    assert workers._cores(own, root) == 2
+    (own / "cpu.max").write_text("300000 100000\n")  # its own is looser
+    assert workers._cores(own, root) == 2
+    (tmp_path / "cpu.max").write_text("100000 100000\n")  # above the root: not a cgroup
+    assert workers._cores(own, root) == 2
+    (root / "cpu.max").write_text("50000 100000\n")  # half a core at the root: one
+    assert workers._cores(own, root) == 1
+
+
 def test_many_small_files_are_read_in_a_few_batches_in_order(tmp_path: Path) -> None:
     """Ten thousand S3 delivery files are not ten thousand runs to merge."""
     paths = []

@@ -89,18 +89,28 @@ def _target(total: int, workers: int) -> int:
     return max(total // (workers * 4), PARALLEL_BATCH_MB * 2**20)
 
 
-def _cores() -> int:
-    """The cores this process may use: its affinity, and a container's CPU quota (cgroup
-    v2 ``cpu.max``), which the affinity does not show."""
+def _cores(cgroup: Path | None = None, root: Path = CGROUPS) -> int:
+    """The cores this process may use: its affinity, and the tightest CPU quota (cgroup
+    v2 ``cpu.max``) on its cgroup and each one above it up to ``root`` (a pod's is set on
+    a parent), which the affinity does not show."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-    try:
-        quota, period = (_cgroup() / "cpu.max").read_text().split()[:2]
-    except (OSError, ValueError):
-        return cores
-    return cores if quota == "max" else max(1, min(cores, int(quota) // int(period)))
+    for level in _levels(cgroup or _cgroup(), root):
+        try:
+            quota, period = (level / "cpu.max").read_text().split()[:2]
+            if quota != "max":
+                cores = max(1, min(cores, int(quota) // int(period)))
+        except (OSError, ValueError):
+            continue  # no quota there
+    return cores
+
+
+def _levels(cgroup: Path, root: Path) -> list[Path]:
+    """``cgroup`` and each one above it up to ``root``, not past it: the folders above
+    are not cgroups."""
+    return [cgroup, *(up for up in cgroup.parents if up.is_relative_to(root))]
 
 
 def _free_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path | None = None,
@@ -117,10 +127,8 @@ def _free_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path | None = None,
                         if line.startswith("MemAvailable:"))
     except (OSError, ValueError, StopIteration):
         return MAX_WORKERS * WORKER_MB
-    folder = cgroup or _cgroup()
-    # up to the root, not past it: the folders above are not cgroups
-    levels = [folder, *(up for up in folder.parents if up.is_relative_to(root))]
-    return min([free, *(room for level in levels if (room := _room_mb(level)) is not None)])
+    return min([free, *(room for level in _levels(cgroup or _cgroup(), root)
+                        if (room := _room_mb(level)) is not None)])
 
 
 def _room_mb(folder: Path) -> int | None:
