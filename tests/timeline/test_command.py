@@ -160,15 +160,21 @@ def test_convert_into_an_incident_shows_its_progress_on_a_terminal(
         "\r  5 events sorted, of 12 read\x1b[K\r  10 events sorted, of 12 read\x1b[K" \
         "\r\x1b[Krescind: 12 records in 1 file" in err
     # Merging into the incident's own timeline (read and written whole) is shown too.
-    assert "\r  5 of 12 events merged into the incident's timeline\x1b[K\r  10 of 12 " \
-        "events merged into the incident's timeline\x1b[K\r\x1b[Krescind: 12 new events" in err
+    assert "\r  5 of 12 new events merged\x1b[K\r  10 of 12 new events merged\x1b[K" \
+        "\r  5 events written to timeline.jsonl, of 12 merged\x1b[K" \
+        "\r  10 events written to timeline.jsonl, of 12 merged\x1b[K" \
+        "\r\x1b[Krescind: 12 new events" in err
     assert len(load_events(incident / "timeline.jsonl")) == 12
     out = tmp_path / "out.csv"  # and with --out: the sorting writes it
     assert main(["timeline", "convert", str(trail), "--incident", str(incident),
                  "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "\r  10 events sorted and written, of 12 read\x1b[K\r\x1b[Krescind: wrote 12 " \
-        "records" in err and "\r\x1b[Krescind: 0 new events" in err
+        "records" in err
+    # The incident's own 12 are read first, then the copies merged and dropped.
+    assert "\r  10 events of the incident's timeline.jsonl read\x1b[K\r  5 of 12 new events " \
+        "merged\x1b[K" in err and "\r  10 events written to timeline.jsonl, of 24 merged" \
+        "\x1b[K\r\x1b[Krescind: 0 new events" in err
 
 
 def test_convert_runs_with_stderr_closed(tmp_path: Path) -> None:

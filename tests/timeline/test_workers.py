@@ -436,6 +436,7 @@ def test_a_cpu_quota_on_a_cgroup_above_this_ones_counts_too(
     assert workers._cores(own, root) == 2
     (tmp_path / "cpu.max").write_text("100000 100000\n")  # above the root: not a cgroup
     assert workers._cores(own, root) == 2
+    assert workers._cores(root / ".." / "elsewhere", root) == 4  # not climbing past it
     (root / "cpu.max").write_text("50000 100000\n")  # half a core at the root: one
     assert workers._cores(own, root) == 1
 
@@ -524,6 +525,9 @@ def test_a_big_jsonl_file_is_cut_at_line_starts_and_other_files_are_not(
     one_line.write_text(json.dumps({"Records": [{"eventName": "x"}] * 50}) + "\n \u00a0" * 5000)
     activity = tmp_path / "activity.jsonl"  # another source's lines: not counted for naught
     activity.write_text(_activity_log(tmp_path / "one-operation.jsonl", "c1").read_text() * 100)
+    arrays = tmp_path / "arrays.jsonl"  # `jq -c .Records` of each delivery: cut too
+    arrays.write_text((json.dumps([json.loads(record)] * 3) + "\n") * 200)
+    assert len(_check_parts(arrays, 1000)) > 10
     for whole in (pretty, gzipped, long_first, one_line, activity):
         assert convert.parts(whole, 1000) == [convert.Part(whole, 0, None, 1)], whole.name
     # Long lines (a Records document a line, 600 KB) are cut between lines too.

@@ -425,8 +425,9 @@ def _run_convert(args: argparse.Namespace, fmt: str) -> int:
 
             # The incident's own timeline is read and written again whole: on a big one
             # this is the longest part, and it is shown too.
-            added = add_events(args.incident, _shown(
-                merged, status, f"of {read:,} events merged into the incident's timeline"))
+            added = add_events(
+                args.incident, _shown(merged, status, f"of {read:,} new events merged"),
+                lambda events, what: _shown(events, status, what))
             status.end(clear=True)
             print(f"rescind: {added:,} new events in {args.incident / 'timeline.jsonl'}",
                   file=sys.stderr)

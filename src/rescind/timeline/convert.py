@@ -118,8 +118,10 @@ def parts(path: Path, size: int) -> list[Part]:
 
 
 def _cloudtrail_line(doc: Any) -> bool:
-    """Whether a JSONL line is a CloudTrail record, a LookupEvents entry, or a document
-    of them (what ``iter_events`` reads as events)."""
+    """Whether a JSONL line is a CloudTrail record, a LookupEvents entry, a document of
+    them, or an array of them (``jq -c .Records``): what ``iter_events`` reads as events."""
+    if type(doc) is list:
+        return bool(doc) and (looks_like_record(doc[0]) or looks_like_lookup_event(doc[0]))
     return type(doc) is dict and ("Records" in doc or "Events" in doc or looks_like_record(doc)
                                   or looks_like_lookup_event(doc))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -46,10 +46,16 @@ def iter_events(path: Path) -> Iterator[Event]:
                 yield Event.model_validate_json(line)
 
 
-def add_events(incident_dir: Path, events: Iterable[Event]) -> int:
+Shown = Callable[[Iterable[Event], str], Iterable[Event]]
+
+
+def add_events(incident_dir: Path, events: Iterable[Event],
+               shown: Shown = lambda events, what: events) -> int:
     """Merge ``events`` into the incident's timeline.jsonl; returns how many were new.
 
-    Within bounded memory (merge_stream), so a million converted events fit."""
+    Within bounded memory (merge_stream), so a million converted events fit. ``shown``
+    passes each stage's events through as they are and may show how many have passed
+    (``N {what}``): the timeline's own, read, then all of them, written."""
     check_incident(incident_dir)
     path = incident_dir / TIMELINE_FILE
     existing = [0]
@@ -59,9 +65,11 @@ def add_events(incident_dir: Path, events: Iterable[Event]) -> int:
             existing[0] += 1
             yield event
 
-    merged = merge_stream([counted(), events])
+    merged = merge_stream([shown(counted(), f"events of the incident's {TIMELINE_FILE} read"),
+                           events])
     try:
-        written = export(merged, path, "jsonl")
+        written = export(shown(merged, f"events written to {TIMELINE_FILE}, of "
+                                       f"{merged.spool.count:,} merged"), path, "jsonl")
     finally:
         merged.spool.close()
     return written - existing[0]

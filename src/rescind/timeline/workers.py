@@ -109,7 +109,8 @@ def _cores(cgroup: Path | None = None, root: Path = CGROUPS) -> int:
 
 def _levels(cgroup: Path, root: Path) -> list[Path]:
     """``cgroup`` and each one above it up to ``root``, not past it: the folders above
-    are not cgroups."""
+    are not cgroups (``..`` resolved first, or it would climb past the root)."""
+    cgroup = Path(os.path.normpath(cgroup))
     return [cgroup, *(up for up in cgroup.parents if up.is_relative_to(root))]
 
 
