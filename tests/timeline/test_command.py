@@ -23,9 +23,14 @@ def _incident(tmp_path: Path) -> Path:
     return incident
 
 
-def test_pull_from_an_exercise(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pull_from_an_exercise(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from rescind.commands import timeline
+
     out = tmp_path / "timeline.ocsf.jsonl"
     incident = _incident(tmp_path)
+    monkeypatch.setattr(timeline, "_EVERY", 5)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code = main(["timeline", "pull", "--aws-access-key-id", "AKIAIOSFODNN7EXAMPLE",
                  "--exercise", str(SCENARIO), "--since", "-2d", "--out", str(out),
                  "--incident", str(incident)])
@@ -36,6 +41,11 @@ def test_pull_from_an_exercise(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "ConsoleLogin" not in names  # the backdoor's sign-in used no access key
     err = capsys.readouterr().err
     assert "2 regions" in err and "events" in err
+    # On a terminal, writing the events and merging them into the incident are shown.
+    assert f"\r  5 events written, of {len(names)}\x1b[K" in err
+    assert f"\r  5 of {len(names)} new events merged\x1b[K" in err
+    assert "\r  5 events written to timeline.jsonl, of " in err
+    assert "\x1b[K\r\x1b[Krescind: " in err and "new events in" in err
     timeline = load_events(incident / "timeline.jsonl")
     assert [e.action for e in timeline] == names
     evidence = sorted(p.name for p in (incident / "evidence").iterdir())

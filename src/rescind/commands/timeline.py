@@ -263,13 +263,21 @@ def run_pull(args: argparse.Namespace) -> int:
                   f"{result.throttled:,} throttled requests retried", file=sys.stderr)
             for note in result.notes:
                 print(f"rescind: {note}", file=sys.stderr)
-            _write(args, fmt, result.events)
-            if args.incident:
-                from rescind.timeline.incident import add_events
+            with _StatusLine() as status:  # a long pull's events take a while to write
+                pulled = len(result.events)
+                _write(args, fmt, _shown(result.events, status, f"events written, of "
+                                                                f"{pulled:,}"), status)
+                if args.incident:
+                    from rescind.timeline.incident import add_events
 
-                added = add_events(args.incident, result.events)
-                print(f"rescind: {added:,} new events in {args.incident / 'timeline.jsonl'}; "
-                      f"raw pages in {args.incident / 'evidence'}", file=sys.stderr)
+                    added = add_events(
+                        args.incident, _shown(result.events, status,
+                                              f"of {pulled:,} new events merged"),
+                        lambda events, what: _shown(events, status, what))
+                    status.end(clear=True)
+                    print(f"rescind: {added:,} new events in "
+                          f"{args.incident / 'timeline.jsonl'}; raw pages in "
+                          f"{args.incident / 'evidence'}", file=sys.stderr)
         finally:
             result.close()  # the spooled events' runs
     finally:
