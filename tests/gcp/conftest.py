@@ -7,6 +7,7 @@ report about themselves.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,22 @@ ATTACKER_KEY = "9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b"
 SYSTEM_KEY = "5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c"
 RESPONDER = "rescind-responder@example-project.iam.gserviceaccount.com"
 BREAK_GLASS = "breakglass-admin@example-project.iam.gserviceaccount.com"
+
+
+def key_file(tmp_path: Path, email: str, key_id: str,
+             token_uri: str = "https://oauth2.googleapis.com/token") -> Path:
+    """A service-account key file with a fresh private key, asking ``token_uri`` for tokens."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": "example-project", "private_key_id": key_id,
+        "private_key": pem, "client_email": email, "client_id": "1", "token_uri": token_uri}))
+    return path
 
 
 @contextmanager

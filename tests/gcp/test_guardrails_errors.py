@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.gcp.conftest import (
     LEAKED_KEY,
     RESPONDER,
     context,
+    key_file,
     provider_for,
     running,
 )
@@ -83,24 +83,9 @@ def test_never_the_key_rescind_signs_with_nor_who_impersonates() -> None:
         check_targets(caller, accounts=["jane@example.com"])
 
 
-def _key_file(tmp_path: Path, email: str, key_id: str) -> Path:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()).decode()
-    path = tmp_path / "key.json"
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "example-project", "private_key_id": key_id,
-        "private_key": pem, "client_email": email, "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token"}))
-    return path
-
-
 def test_key_file_and_impersonation_credentials_are_built_without_calling_google(
         tmp_path: Path) -> None:
-    path = _key_file(tmp_path, "ir@example-project.iam.gserviceaccount.com", LEAKED_KEY)
+    path = key_file(tmp_path, "ir@example-project.iam.gserviceaccount.com", LEAKED_KEY)
     settings = GcpSettings(projects=["example-project"], key_file=str(path))
     plain = GcpProvider.from_settings(settings, Mode.LIVE)
     assert plain.credentials().service_account_email == "ir@example-project.iam.gserviceaccount.com"

@@ -6,9 +6,13 @@ import argparse
 import sys
 from typing import Any
 
+from rescind.providers.base import CheckLimits
 from rescind.settings.cli import add_options
 
 HIDDEN = "(set, hidden)"
+# Per request of the check: an endpoint that refuses fails at once, one that never
+# answers within seconds; the SDKs' own (minutes, and retries) stay for incidents.
+CHECK_LIMITS = CheckLimits(connect_s=3.0, read_s=5.0, attempts=1)
 
 
 def add_parser(sub: Any) -> None:
@@ -29,7 +33,10 @@ def add_parser(sub: Any) -> None:
         description="Build each configured provider (every installed one when none is "
         "configured) with a dry-run guard and ask who rescind is in each account or scope "
         "it can act in (AWS: sts:GetCallerIdentity with the chain's credentials and in "
-        "each assume_roles account). Run it before an incident, not during one.",
+        "each assume_roles account). Each request gets "
+        f"{CHECK_LIMITS.connect_s:g} s to connect and {CHECK_LIMITS.read_s:g} s to answer, "
+        "tried once: an unreachable endpoint fails in seconds. Run it before an incident, "
+        "not during one.",
         epilog="Exit status: 0 when every check passed, 1 when any failed, 2 for settings "
                "problems.")
     add_options(check)
@@ -85,32 +92,56 @@ def _text(value: Any) -> str:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from rescind.errors import RescindError
-    from rescind.modes import Mode
+    import logging
+
     from rescind.providers import registry
     from rescind.settings.cli import effective
-    from rescind.settings.validate import provider_settings
 
     settings = effective(args)
     configured = [n for n in registry.names() if n in settings.values] or registry.names()
     failed = 0
-    for name in configured:
-        cls = registry.require(name)
-        print(f"[{name}]")
-        provider = None
-        try:
-            provider = cls.from_settings(provider_settings(cls, settings.values.get(name, {})),
-                                         Mode.DRY_RUN)
-            # The check only reads; the guard proves it at the transport.
-            provider.install_dry_run_guard(lambda call: None)
-            for place, who in provider.identities():  # type: ignore[attr-defined]
-                print(f"  ok  {place}: {who}")
-        except RescindError as exc:
-            failed += 1
-            print(f"  FAILED  {exc.message}", file=sys.stderr)
-            if exc.fix:
-                print(f"    fix: {exc.fix}", file=sys.stderr)
-        finally:
-            if provider is not None:
-                provider.close()
+    # SDKs log a failure as a warning too (azure-identity's "get_token failed: ..."):
+    # the check's own FAILED line says it once, with the fix.
+    logging.disable(logging.WARNING)
+    try:
+        for name in configured:
+            if not _check_one(name, settings.values.get(name, {})):
+                failed += 1
+    finally:
+        logging.disable(logging.NOTSET)
     return 1 if failed else 0
+
+
+def _check_one(name: str, table: Any) -> bool:
+    """Print who rescind is wherever provider ``name`` can act, or why it cannot tell."""
+    from rescind.errors import RescindError
+    from rescind.modes import Mode
+    from rescind.providers import registry
+    from rescind.settings.validate import provider_settings
+
+    cls = registry.require(name)
+    # Flushed: the FAILED lines go to stderr, and a piped stdout would print every
+    # header after them.
+    print(f"[{name}]", flush=True)
+    provider = None
+    try:
+        provider = cls.from_settings(provider_settings(cls, table), Mode.DRY_RUN)
+        provider.limit_for_check(CHECK_LIMITS)  # type: ignore[attr-defined]
+        # The check only reads; the guard proves it at the transport.
+        provider.install_dry_run_guard(lambda call: None)
+        for place, who in provider.identities():  # type: ignore[attr-defined]
+            print(f"  ok  {place}: {who}")
+        return True
+    except RescindError as exc:
+        print(f"  FAILED  {exc.message}", file=sys.stderr)
+        if exc.fix:
+            print(f"    fix: {exc.fix}", file=sys.stderr)
+    # An SDK failure the provider did not translate: one line, and the next provider
+    # is still checked.
+    except Exception as exc:
+        first = (str(exc).splitlines() or [""])[0][:300]
+        print(f"  FAILED  unexpected {type(exc).__name__}: {first}", file=sys.stderr)
+    finally:
+        if provider is not None:
+            provider.close()
+    return False

@@ -32,7 +32,7 @@ from rescind.providers.aws_errors import translate_error
 from rescind.providers.aws_guard import DryRunGuard, iam_prefix
 from rescind.providers.aws_guardrails import CallerIdentity, check_targets
 from rescind.providers.aws_settings import ATHENA_SETTINGS, DEFAULT_WIDTH, AwsSettings
-from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
+from rescind.providers.base import BlockedCall, CheckLimits, ProviderBase, Sandbox
 
 __all__ = ["AwsProvider", "CallerIdentity", "translate_error"]
 
@@ -143,6 +143,7 @@ class AwsProvider(ProviderBase):
         self._callers: dict[str | None, CallerIdentity] = {}
         self._guard: DryRunGuard | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._limits: CheckLimits | None = None
 
     @classmethod
     def from_settings(cls, settings: AwsSettings, mode: Mode, *,
@@ -211,13 +212,20 @@ class AwsProvider(ProviderBase):
         """Every call the guard has blocked so far."""
         return list(self._guard.blocked) if self._guard else []
 
+    def limit_for_check(self, limits: CheckLimits) -> None:
+        """Bound this instance's clients and the ones botocore makes to find credentials."""
+        with self._lock:
+            self._limits = limits
+
     # -- sessions and clients ----------------------------------------------------------
     def _config(self) -> Any:
         from botocore.config import Config
 
-        return Config(retries={"mode": "adaptive", "max_attempts": self.max_attempts},
-                      max_pool_connections=self.width, user_agent_extra="rescind",
-                      connect_timeout=10, read_timeout=60)
+        own = Config(max_pool_connections=self.width, user_agent_extra="rescind")
+        if self._limits is not None:
+            return own.merge(_bounded(self._limits))
+        return own.merge(Config(retries={"mode": "adaptive", "max_attempts": self.max_attempts},
+                                connect_timeout=10, read_timeout=60))
 
     def _endpoint(self, service: str) -> str | None:
         if service == "cloudtrail" and self.cloudtrail_endpoint_url:
@@ -234,6 +242,10 @@ class AwsProvider(ProviderBase):
             core.set_credentials(self._credentials.get("access_key_id"),
                                  self._credentials.get("secret_access_key"),
                                  self._credentials.get("session_token"))
+        if self._limits is not None:
+            # The SSO portal and a profile's source role are asked through clients
+            # botocore makes itself, from the session's default config.
+            core.set_default_client_config(_bounded(self._limits))
         session = boto3.Session(botocore_session=core, region_name=self.region)
         if self._guard is not None:
             self._guard.attach(session.events)
@@ -467,6 +479,15 @@ class AwsProvider(ProviderBase):
             executor.shutdown(wait=False, cancel_futures=True)
         for client in clients:
             client.close()
+
+
+def _bounded(limits: CheckLimits) -> Any:
+    """A botocore config that gives up within ``limits`` (standard mode: no client-side
+    rate limiting to wait on)."""
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "total_max_attempts": limits.attempts},
+                  connect_timeout=limits.connect_s, read_timeout=limits.read_s)
 
 
 def _reveal(secret: Any) -> str:

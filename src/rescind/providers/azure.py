@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from rescind.errors import ActionError, ErrorKind
 from rescind.modes import Mode
 from rescind.providers import registry as providers
-from rescind.providers.azure_credentials import ARM_SCOPE, is_loopback
+from rescind.providers.azure_credentials import ARM_SCOPE, is_loopback, pipeline_limits
 from rescind.providers.base import Sandbox
 from rescind.providers.entra import AzureIdentityBase, _check_url
 from rescind.providers.entra_errors import translate_arm
@@ -111,6 +111,7 @@ class AzureProvider(AzureIdentityBase):
             "credential_scopes": [ARM_SCOPE],
             "per_retry_policies": [arm_guard_policy(self.blocked_hook)],
             "connection_pool_maxsize": self.width,
+            **pipeline_limits(self.limits),
         }
         if is_loopback(self.arm_url):
             options["per_call_policies"] = [loopback_http_policy()]

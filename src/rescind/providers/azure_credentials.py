@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rescind.errors import ActionError, ErrorKind
+from rescind.providers.base import CheckLimits
 
 CredentialKind = Literal["auto", "cli", "environment", "workload", "device-code"]
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -97,11 +98,13 @@ class AsyncStaticTokenCredential(StaticTokenCredential):
 
 
 def build_credential(kind: CredentialKind, tenant_id: str | None, *,
-                     asynchronous: bool) -> Any:
+                     asynchronous: bool, limits: CheckLimits | None = None) -> Any:
     """The azure-identity credential for ``kind`` (sync for ARM's SDKs, async for Graph's).
 
     ``auto`` tries, in order: the environment's service principal, workload identity,
     then the Azure CLI login. Device code is never tried silently: it needs a person.
+    ``limits`` bound the requests to the sign-in endpoint (the CLI runs ``az``, which
+    keeps azure-identity's own 10 s limit).
     """
     if asynchronous:
         from azure.identity import aio as identity
@@ -109,22 +112,33 @@ def build_credential(kind: CredentialKind, tenant_id: str | None, *,
         import azure.identity as identity  # type: ignore[no-redef]
 
     tenant: dict[str, Any] = {"tenant_id": tenant_id} if tenant_id else {}
+    http = pipeline_limits(limits)
     if kind == "cli":
         return identity.AzureCliCredential(**tenant)
     if kind == "environment":
-        return identity.EnvironmentCredential()
+        return identity.EnvironmentCredential(**http)
     if kind == "workload":
-        return identity.WorkloadIdentityCredential(**tenant)
+        return identity.WorkloadIdentityCredential(**tenant, **http)
     if kind == "device-code":
         import azure.identity as sync_identity
 
         # No async device-code credential exists; a sync one works under kiota's provider
         # only through the async wrapper below.
-        device = sync_identity.DeviceCodeCredential(**tenant)
+        device = sync_identity.DeviceCodeCredential(**tenant, **http)
         return _AsyncWrapper(device) if asynchronous else device
-    chain = [identity.EnvironmentCredential(), identity.WorkloadIdentityCredential(**tenant)
+    chain = [identity.EnvironmentCredential(**http),
+             identity.WorkloadIdentityCredential(**tenant, **http)
              if _workload_configured() else None, identity.AzureCliCredential(**tenant)]
     return identity.ChainedTokenCredential(*[c for c in chain if c is not None])
+
+
+def pipeline_limits(limits: CheckLimits | None) -> dict[str, Any]:
+    """azure-core's keyword arguments for ``limits`` (none without: its defaults, 300 s
+    timeouts and 3 connection retries, serve an incident)."""
+    if limits is None:
+        return {}
+    return {"connection_timeout": limits.connect_s, "read_timeout": limits.read_s,
+            "retry_total": limits.attempts - 1}
 
 
 def _workload_configured() -> bool:
@@ -150,7 +164,14 @@ class _AsyncWrapper:
 
 def credential_error(exc: Exception) -> ActionError:
     """azure-identity's 'no credential worked' as one message naming the fix."""
+    from rescind.providers.entra_errors import is_network
+
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if is_network(exc):  # the sign-in endpoint did not answer: logging in again cannot help
+        return ActionError(f"cannot reach the Microsoft sign-in endpoint: {text}",
+                           kind=ErrorKind.NETWORK,
+                           fix="check the network (VPN, proxy) and AZURE_AUTHORITY_HOST, "
+                               "then retry")
     return ActionError(f"no Azure credential worked: {text}", kind=ErrorKind.EXPIRED,
                        retryable=False,
                        fix="run `az login --tenant TENANT`, set AZURE_CLIENT_ID/"

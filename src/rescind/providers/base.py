@@ -71,6 +71,25 @@ def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class CheckLimits:
+    """How long one request of ``rescind config check`` may take, and how often it is tried.
+
+    The check must say within seconds that an endpoint cannot be reached, where an
+    incident's calls keep their SDKs' long timeouts and many retries (a revocation
+    that gives up on a network blip costs more than a slow one).
+    """
+
+    connect_s: float
+    read_s: float
+    attempts: int
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """(connect, read) seconds, as requests takes them."""
+        return self.connect_s, self.read_s
+
+
 @runtime_checkable
 class Provider(Protocol):
     """One incident's connection to one cloud."""
@@ -129,6 +148,14 @@ class ProviderBase(ABC):
 
         ``rescind config check`` prints these; a provider raises ActionError when
         its credentials do not work.
+        """
+
+    def limit_for_check(self, limits: CheckLimits) -> None:  # noqa: B027 (optional hook)
+        """Make every request this instance sends from now on give up within ``limits``.
+
+        ``rescind config check`` calls it on the instance it builds for the check alone,
+        before ``identities``; an incident's providers never get it. The default does
+        nothing: for a provider whose ``identities`` sends no request.
         """
 
     @property

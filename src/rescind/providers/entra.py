@@ -33,7 +33,7 @@ from rescind.providers.azure_credentials import (
     credential_error,
     is_loopback,
 )
-from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
+from rescind.providers.base import BlockedCall, CheckLimits, ProviderBase, Sandbox
 from rescind.providers.entra_batch import BATCH_LIMIT, GraphBatcher
 from rescind.providers.entra_errors import translate_graph
 from rescind.providers.entra_settings import DEFAULT_WIDTH, AzureSettings, EntraSettings
@@ -71,6 +71,7 @@ class AzureIdentityBase(ProviderBase):
         self._lock = threading.RLock()
         self._caller: Caller | None = None
         self._sync_credential: Any = None
+        self.limits: CheckLimits | None = None
 
     @staticmethod
     def shared_settings(settings: EntraSettings | AzureSettings, mode: Mode,
@@ -92,8 +93,15 @@ class AzureIdentityBase(ProviderBase):
                 self._sync_credential = (StaticTokenCredential(self._token) if self._token
                                          else build_credential(self.credential_kind,  # type: ignore[arg-type]
                                                                self.tenant_id,
-                                                               asynchronous=False))
+                                                               asynchronous=False,
+                                                               limits=self.limits))
             return self._sync_credential
+
+    def limit_for_check(self, limits: CheckLimits) -> None:
+        """Bound the sign-in requests (and, in azure, Resource Manager's): identities()
+        uses the sync credential only."""
+        with self._lock:
+            self.limits = limits
 
     def async_credential(self) -> Any:
         if self._token:

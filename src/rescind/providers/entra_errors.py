@@ -53,10 +53,10 @@ def translate_graph(exc: BaseException, *, permission: str, resource: str) -> Ac
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None) or ""
     detail = getattr(error, "message", None) or (str(exc).splitlines() or [""])[0]
-    if status is None and _is_network(exc):
+    if status is None and is_network(exc):
         return ActionError(f"cannot reach Microsoft Graph for {resource}: {exc}",
                            kind=ErrorKind.NETWORK,
-                           fix="check the network (and graph_url), then retry")
+                           fix="check the network (VPN, proxy) and graph_url, then retry")
     return _graph_status(status, code, detail, permission=permission, resource=resource)
 
 
@@ -91,10 +91,10 @@ def translate_arm(exc: BaseException, *, action: str, resource: str) -> ActionEr
                            kind=ErrorKind.CONFIG, retryable=False,
                            fix="use an https Resource Manager endpoint (azure.arm_url)")
     status = getattr(exc, "status_code", None)
-    if status is None and _is_network(exc):
+    if status is None and is_network(exc):
         return ActionError(f"cannot reach Azure Resource Manager for {resource}: {exc}",
                            kind=ErrorKind.NETWORK,
-                           fix="check the network (and arm_url), then retry")
+                           fix="check the network (VPN, proxy) and arm_url, then retry")
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None) or ""
     reason = str(getattr(error, "message", None) or getattr(exc, "reason", "") or "")
@@ -109,7 +109,7 @@ def translate_arm(exc: BaseException, *, action: str, resource: str) -> ActionEr
                                 "Azure RBAC, at the scope; see docs/azure.md"))
 
 
-def _is_network(exc: BaseException) -> bool:
+def is_network(exc: BaseException) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
     return bool(names & {"ConnectError", "TimeoutException", "NetworkError",
                          "ServiceRequestError", "ServiceResponseError", "OSError"})

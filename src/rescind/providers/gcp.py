@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from rescind.errors import ActionError, ErrorKind, UsageError
 from rescind.modes import Mode
 from rescind.providers import registry as providers
-from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
+from rescind.providers.base import BlockedCall, CheckLimits, ProviderBase, Sandbox
 from rescind.providers.gcp_calls import MAX_ATTEMPTS, GcpCalls
 from rescind.providers.gcp_errors import translate_error
 from rescind.providers.gcp_guard import (
@@ -77,7 +77,9 @@ class GcpProvider(GcpCalls, ProviderBase):
         self.log_requests_per_minute = log_requests_per_minute
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.call_timeout_s = 60.0
         self.bigquery_dataset = bigquery_dataset
+        self._limits: CheckLimits | None = None
         self._switch = Switch()
         self._lock = threading.RLock()
         self._credentials: Any = None
@@ -148,7 +150,8 @@ class GcpProvider(GcpCalls, ProviderBase):
         else:
             import google.auth
 
-            base, self._adc_project = google.auth.default(scopes=list(SCOPES))
+            base, self._adc_project = google.auth.default(scopes=list(SCOPES),
+                                                          request=self._auth_request())
         if self.impersonate:
             from google.auth import impersonated_credentials
 
@@ -214,12 +217,11 @@ class GcpProvider(GcpCalls, ProviderBase):
         email = getattr(credentials, "service_account_email", None)
         if email and email != "default":
             return str(email)
-        from google.auth.transport.requests import Request
-
         def ask() -> Any:
-            credentials.refresh(Request())
+            credentials.refresh(self._auth_request())
             reply = self.rest().request("POST", TOKENINFO,
-                                        data={"access_token": credentials.token}, timeout=30)
+                                        data={"access_token": credentials.token},
+                                        timeout=min(30.0, self.call_timeout_s))
             reply.raise_for_status()
             return reply.json()
 
@@ -234,11 +236,10 @@ class GcpProvider(GcpCalls, ProviderBase):
                           {"name": f"projects/-/serviceAccounts/{caller.email}"},
                           permission="iam.serviceAccounts.get", resource=caller.email)
         else:
-            from google.auth.transport.requests import Request
-
             credentials = self.credentials()
             # A token is minted (and, impersonating, exchanged): nothing is changed.
-            self.invoke(lambda: credentials.refresh(Request()), permission="credentials")
+            self.invoke(lambda: credentials.refresh(self._auth_request()),
+                        permission="credentials")
         projects = ", ".join(self.projects) or self.project()
         how = ("simulated project" if self.simulated else
                f"impersonating from {', '.join(caller.also) or 'ADC'}" if self.impersonate
@@ -252,6 +253,21 @@ class GcpProvider(GcpCalls, ProviderBase):
         check_targets(self.caller_identity(), accounts=accounts, keys=keys,
                       break_glass=[*self.break_glass, *break_glass],
                       max_targets=max_targets, count=count)
+
+    def limit_for_check(self, limits: CheckLimits) -> None:
+        """One try per call, each call's deadline and every google-auth request bounded
+        (token refreshes, the metadata server probe of ADC)."""
+        with self._lock:
+            self._limits = limits
+            self.max_attempts = limits.attempts
+            self.call_timeout_s = limits.connect_s + limits.read_s
+
+    def _auth_request(self) -> Any:
+        """google-auth's transport for token and metadata requests (its default waits 120 s
+        for an answer; the check's waits ``limits``)."""
+        from google.auth.transport.requests import Request
+
+        return Request() if self._limits is None else _bounded_request(self._limits)
 
     # -- dry-run guard -------------------------------------------------------------
     @property
@@ -392,6 +408,22 @@ class GcpProvider(GcpCalls, ProviderBase):
                 close()
             except Exception:
                 continue
+
+
+def _bounded_request(limits: CheckLimits) -> Any:
+    """A google-auth Request whose requests wait no longer than ``limits`` (nor than a
+    shorter timeout its caller gives, as the metadata server probe's 3 s)."""
+    from google.auth.transport.requests import Request
+
+    class Bounded(Request):
+        def __call__(self, url: str, method: str = "GET", body: Any = None,
+                     headers: Any = None, timeout: float | None = None, **kwargs: Any) -> Any:
+            given = timeout if isinstance(timeout, (int, float)) else float("inf")
+            bounded = (min(given, limits.connect_s), min(given, limits.read_s))
+            send: Any = super().__call__  # untyped in google-auth
+            return send(url, method, body, headers, timeout=bounded, **kwargs)
+
+    return Bounded()
 
 
 def _key_file_identity(path: str | None) -> tuple[str, str | None]:

@@ -43,6 +43,7 @@ class GcpCalls:
 
     max_attempts: int
     backoff_s: float
+    call_timeout_s: float  # one call's deadline
 
     if TYPE_CHECKING:
         def iam(self) -> Any: ...
@@ -77,7 +78,7 @@ class GcpCalls:
         """``IAMClient.<method>(request=...)`` as a dict; library retries off (ours apply)."""
         client = self.iam()
         reply = self.invoke(lambda: getattr(client, method)(request=request, retry=None,
-                                                            timeout=60),
+                                                            timeout=self.call_timeout_s),
                             permission=permission, resource=resource)
         return proto_dict(reply)
 
@@ -87,7 +88,8 @@ class GcpCalls:
         client = self.iam()
 
         def listing() -> list[dict[str, Any]]:
-            reply = getattr(client, method)(request=request, retry=None, timeout=60)
+            reply = getattr(client, method)(request=request, retry=None,
+                                            timeout=self.call_timeout_s)
             if hasattr(reply, "pages"):
                 return [proto_dict(item) for item in reply]
             return [dict(item) for item in proto_dict(reply).get(field, [])]
@@ -122,8 +124,9 @@ class GcpCalls:
 
         request = iam_policy_pb2.GetIamPolicyRequest(
             resource=resource, options=options_pb2.GetPolicyOptions(requested_policy_version=3))
-        reply = self.invoke(lambda: method(request=request, retry=None, timeout=60),
-                            permission=permission, resource=resource)
+        reply = self.invoke(
+            lambda: method(request=request, retry=None, timeout=self.call_timeout_s),
+            permission=permission, resource=resource)
         return proto_dict(reply)
 
     def _set_policy(self, method: Callable[..., Any], resource: str, policy: dict[str, Any],
@@ -133,8 +136,9 @@ class GcpCalls:
 
         request = iam_policy_pb2.SetIamPolicyRequest(
             resource=resource, policy=ParseDict({**policy, "version": 3}, policy_pb2.Policy()))
-        reply = self.invoke(lambda: method(request=request, retry=None, timeout=60),
-                            permission=permission, resource=resource)
+        reply = self.invoke(
+            lambda: method(request=request, retry=None, timeout=self.call_timeout_s),
+            permission=permission, resource=resource)
         return proto_dict(reply)
 
     def rest_call(self, method: str, url: str, *, permission: str,
@@ -146,7 +150,8 @@ class GcpCalls:
         session = self.rest()
 
         def send() -> dict[str, Any]:
-            reply = session.request(method, url, json=body, params=params, timeout=60)
+            reply = session.request(method, url, json=body, params=params,
+                                    timeout=self.call_timeout_s)
             if reply.status_code >= 400:
                 error: Any = gx.from_http_response
                 raise error(reply)

@@ -119,7 +119,7 @@ def translate_error(exc: BaseException, *, permission: str | None = None,
     if status in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL"):
         return ActionError(f"{what}: the service is unavailable ({message})",
                            kind=ErrorKind.NETWORK,
-                           fix="retry; rescind already retried with backoff")
+                           fix="check the network (VPN, proxy), then retry")
     if status == "NOT_FOUND":
         return ActionError(f"{what}: not found{on} ({message})", kind=ErrorKind.NOT_FOUND,
                            retryable=False,

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 from rescind.errors import ActionError, UsageError
 from rescind.modes import Mode
 from rescind.providers import registry as providers
-from rescind.providers.base import BlockedCall, ProviderBase, Sandbox
+from rescind.providers.base import BlockedCall, CheckLimits, ProviderBase, Sandbox
 from rescind.providers.vault_errors import LOGIN_FIX, translate_error
 from rescind.providers.vault_guard import DryRunGuard, new_transport
 from rescind.providers.vault_guardrails import (
@@ -64,7 +64,7 @@ class VaultProvider(ProviderBase):
         self.throttled = 0
         self._token = token
         self._verify = verify
-        self._timeout = timeout
+        self._timeout: float | tuple[float, float] = timeout  # requests': total or (connect, read)
         self._lock = threading.RLock()
         self._client: Any = None
         self._transport: Any = None
@@ -123,6 +123,12 @@ class VaultProvider(ProviderBase):
                                            namespace=self.namespace, verify=self._verify,
                                            timeout=self._timeout, session=session)
             return self._client
+
+    def limit_for_check(self, limits: CheckLimits) -> None:
+        """Connect and read timeouts on hvac's session, and fewer tries after a 429."""
+        with self._lock:
+            self._timeout = limits.timeouts
+            self.max_attempts = limits.attempts
 
     # -- dry-run guard -------------------------------------------------------------------
     @property
