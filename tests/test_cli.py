@@ -176,3 +176,12 @@ def test_run_refuses_to_start_without_credentials_for_the_runbooks_provider(
     assert "AWS_ACCESS_KEY_ID" in done.stderr and "rescind config check" in done.stderr
     assert done.stderr.count("rescind: ") == 1
     assert not (keyed / "inc").exists()
+
+
+def test_the_app_without_a_terminal_is_one_clear_message() -> None:
+    """`rescind | cat`, cron, CI: the app would write screen codes into the pipe and wait
+    for keys for ever; it says what to do instead."""
+    done = rescind()  # stdin and stdout are pipes here
+    assert_clean_failure(done, 2)
+    assert "needs a terminal" in done.stderr and "--no-tui" in done.stderr
+    assert "\x1b" not in done.stdout

@@ -17,6 +17,17 @@ def _run(app: Any) -> int:
 
 def open_home() -> int:
     """The home screen: runbook library, incidents to resume or open, start an exercise."""
+    import sys
+
+    from rescind.commands.run import is_terminal
+    from rescind.errors import UsageError
+
+    # Without a terminal (a pipe, cron, CI) the app would write screen codes into the
+    # pipe and wait for keys that never come.
+    if not (is_terminal(sys.stdin) and is_terminal(sys.stdout)):
+        raise UsageError("the app needs a terminal (stdin and stdout are not one)",
+                         fix="run `rescind` in a terminal, or use a command: `rescind run "
+                             "RUNBOOK --no-tui`, `rescind --help`")
     from rescind.tui.app import RescindApp
 
     return _run(RescindApp())

@@ -106,7 +106,7 @@ def complete_inputs(runbook: Any, given: dict[str, str], *, recorded: Any = (),
     for name in runbook.inputs:
         if name not in values and name not in recorded and ENV_PREFIX + name in os.environ:
             values[name] = os.environ[ENV_PREFIX + name]
-    if not prompt or not _is_terminal(sys.stdin):
+    if not prompt or not is_terminal(sys.stdin):
         return values
     for name, spec in runbook.inputs.items():
         if spec.secret and spec.default is None and name not in values and name not in recorded:
@@ -126,11 +126,12 @@ def check_auto_approve(args: argparse.Namespace, mode: Mode) -> None:
 
 def wants_tui(args: argparse.Namespace) -> bool:
     # A stream started closed (`<&-`) is None: no terminal there either.
-    return not args.no_tui and not args.auto_approve and _is_terminal(sys.stdin) \
-        and _is_terminal(sys.stdout)
+    return not args.no_tui and not args.auto_approve and is_terminal(sys.stdin) \
+        and is_terminal(sys.stdout)
 
 
-def _is_terminal(stream: Any) -> bool:
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (a stream started closed, ``<&-``, is None)."""
     return stream is not None and bool(stream.isatty())
 
 
