@@ -97,6 +97,17 @@ class AsyncStaticTokenCredential(StaticTokenCredential):
         """Nothing to release."""
 
 
+def _quiet_sdk_warnings() -> None:
+    """azure-identity logs each credential that fails as a warning, which Python prints
+    to stderr when nothing is configured: six lines before rescind's own message with
+    its fix, and, in the app, over the screen. rescind reports the failure itself."""
+    import logging
+
+    logger = logging.getLogger("azure")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+
+
 def build_credential(kind: CredentialKind, tenant_id: str | None, *,
                      asynchronous: bool, limits: CheckLimits | None = None) -> Any:
     """The azure-identity credential for ``kind`` (sync for ARM's SDKs, async for Graph's).
@@ -106,6 +117,7 @@ def build_credential(kind: CredentialKind, tenant_id: str | None, *,
     ``limits`` bound the requests to the sign-in endpoint (the CLI runs ``az``, which
     keeps azure-identity's own 10 s limit).
     """
+    _quiet_sdk_warnings()
     if asynchronous:
         from azure.identity import aio as identity
     else:
@@ -162,8 +174,9 @@ class _AsyncWrapper:
         self._credential.close()
 
 
-def credential_error(exc: Exception) -> ActionError:
-    """azure-identity's 'no credential worked' as one message naming the fix."""
+def credential_error(exc: Exception, provider: str) -> ActionError:
+    """azure-identity's 'no credential worked' as one message naming the fix (``provider``:
+    whose settings the fix names, entra or azure)."""
     from rescind.providers.entra_errors import is_network
 
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -176,7 +189,7 @@ def credential_error(exc: Exception) -> ActionError:
                        retryable=False,
                        fix="run `az login --tenant TENANT`, set AZURE_CLIENT_ID/"
                            "AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or --set "
-                           "entra.credential=device-code")
+                           f"{provider}.credential=device-code")
 
 
 def is_loopback(url: str) -> bool:

@@ -116,7 +116,7 @@ class AzureIdentityBase(ProviderBase):
                 try:
                     token = self.sync_credential().get_token(self.scope).token
                 except Exception as exc:
-                    raise credential_error(exc) from None
+                    raise credential_error(exc, self.name) from None
                 self._caller = caller_from_token(token)
             return self._caller
 

@@ -48,7 +48,8 @@ def translate_graph(exc: BaseException, *, permission: str, resource: str) -> Ac
     if type(exc).__name__ in _CREDENTIAL_ERRORS:
         from rescind.providers.azure_credentials import credential_error
 
-        return credential_error(exc if isinstance(exc, Exception) else Exception(str(exc)))
+        return credential_error(exc if isinstance(exc, Exception) else Exception(str(exc)),
+                                "entra")
     status = getattr(exc, "response_status_code", None)
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None) or ""
@@ -85,7 +86,8 @@ def translate_arm(exc: BaseException, *, action: str, resource: str) -> ActionEr
     if type(exc).__name__ in _CREDENTIAL_ERRORS:
         from rescind.providers.azure_credentials import credential_error
 
-        return credential_error(exc if isinstance(exc, Exception) else Exception(str(exc)))
+        return credential_error(exc if isinstance(exc, Exception) else Exception(str(exc)),
+                                "azure")
     if type(exc).__name__ == "ServiceRequestError" and "non-TLS" in str(exc):
         return ActionError(f"refused to send a token over plain http for {resource}",
                            kind=ErrorKind.CONFIG, retryable=False,
