@@ -204,3 +204,27 @@ def test_convert_runs_with_stderr_closed(tmp_path: Path) -> None:
         env=dict(os.environ, PYTHONPATH=str(src)), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout
     assert "ListUsers" in out.read_text()
+
+
+def test_convert_reads_a_folder_as_the_files_under_it(
+        tmp_path: Path, records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    """An S3 sync of a trail: dated folders of delivery files, with digests beside them."""
+    trail = tmp_path / "AWSLogs" / "123456789012"
+    for n, record in enumerate(records):
+        day = trail / "CloudTrail" / "us-east-1" / "2026" / "11" / f"{20 + n % 2:02d}"
+        day.mkdir(parents=True, exist_ok=True)
+        (day / f"delivery-{n}.json.gz").write_bytes(
+            gzip.compress(json.dumps({"Records": [record]}).encode()))
+    digest = trail / "CloudTrail-Digest" / "us-east-1"
+    digest.mkdir(parents=True)
+    (digest / "digest.json.gz").write_bytes(gzip.compress(b'{"digestStartTime": "x"}'))
+    (trail / ".DS_Store").write_bytes(b"\x00\x01")
+    out = tmp_path / "out.csv"
+    assert main(["timeline", "convert", str(tmp_path / "AWSLogs"), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"{len(records)} files under" in err and " 0 unreadable" in err, err
+    assert len(out.read_text().splitlines()) == len(records) + 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["timeline", "convert", str(empty), "--out", str(out)]) == 2
+    assert "a folder with no files to read" in capsys.readouterr().err

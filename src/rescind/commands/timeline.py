@@ -88,7 +88,9 @@ def add_parser(sub: Any) -> None:
         "not), LookupEvents or `aws cloudtrail lookup-events` output (JSON or JSONL). "
         "Records that cannot be read are reported with their file and position and skipped. "
         "Other clouds' logs (Vault's file audit device) with --source NAME.")
-    convert.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    convert.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                         help="a file, or a folder: every file under it (an S3 sync of a "
+                              "trail's AWSLogs/), hidden files and CloudTrail-Digest/ aside")
     convert.add_argument("--source", metavar="NAME",
                          help="whose log format (default: the first source that reads the "
                               "files, aws for CloudTrail)")
@@ -361,14 +363,37 @@ def _profile_region(profile: str | None) -> str:
                          fix="check ~/.aws/config, or drop --profile") from None
 
 
+def _expand_folders(paths: list[Path]) -> list[Path]:
+    """Each folder given as the files under it, in path order: a trail synced from S3 is
+    thousands of files in dated folders, more than a command line holds. Hidden files
+    (``.DS_Store``) and CloudTrail's digest files (hashes of the log files, not events)
+    are not read."""
+    from rescind.actions.common import plural
+
+    files: list[Path] = []
+    for given in paths:
+        if given.is_file():
+            files.append(given)
+            continue
+        if not given.is_dir():
+            raise UsageError(f"no such file: {given}", fix="check the path")
+        found = sorted(path for path in given.rglob("*") if path.is_file() and not any(
+            part.startswith(".") or part == "CloudTrail-Digest"
+            for part in path.relative_to(given).parts))
+        if not found:
+            raise UsageError(f"{given} is a folder with no files to read",
+                             fix="pass the folder that holds the exported logs")
+        print(f"rescind: {plural(len(found), 'file')} under {given}", file=sys.stderr)
+        files.extend(found)
+    return files
+
+
 def run_convert(args: argparse.Namespace) -> int:
     """Stream: records are normalised as they are read, into a merge whose sorted runs
     wait on disk, then written out oldest first (docs/timeline.md, "Streaming")."""
     _check_outputs(args)
     fmt = _format(args)
-    missing = [str(f) for f in args.files if not f.is_file()]
-    if missing:
-        raise UsageError(f"no such file: {', '.join(missing)}", fix="check the paths")
+    args.files = _expand_folders(args.files)
     if args.out is not None:
         from rescind.timeline.export import check_destination
 
