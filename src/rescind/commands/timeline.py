@@ -363,14 +363,15 @@ def _profile_region(profile: str | None) -> str:
                          fix="check ~/.aws/config, or drop --profile") from None
 
 
-def _expand_folders(paths: list[Path]) -> list[Path]:
+def _expand_folders(paths: list[Path], outputs: list[Path]) -> list[Path]:
     """Each folder given as the files under it, in path order: a trail synced from S3 is
     thousands of files in dated folders, more than a command line holds. Hidden files
-    (``.DS_Store``) and CloudTrail's digest files (hashes of the log files, not events)
-    are not read."""
+    (``.DS_Store``), CloudTrail's digest files (hashes of the log files, not events) and
+    the convert's own ``outputs`` (an earlier run's file, the incident) are not read."""
     from rescind.actions.common import plural
 
     files: list[Path] = []
+    written = [output.resolve() for output in outputs]
     for given in paths:
         if given.is_file():
             files.append(given)
@@ -379,7 +380,8 @@ def _expand_folders(paths: list[Path]) -> list[Path]:
             raise UsageError(f"no such file: {given}", fix="check the path")
         found = sorted(path for path in given.rglob("*") if path.is_file() and not any(
             part.startswith(".") or part == "CloudTrail-Digest"
-            for part in path.relative_to(given).parts))
+            for part in path.relative_to(given).parts) and not any(
+            path.resolve().is_relative_to(output) for output in written))
         if not found:
             raise UsageError(f"{given} is a folder with no files to read",
                              fix="pass the folder that holds the exported logs")
@@ -393,7 +395,7 @@ def run_convert(args: argparse.Namespace) -> int:
     wait on disk, then written out oldest first (docs/timeline.md, "Streaming")."""
     _check_outputs(args)
     fmt = _format(args)
-    args.files = _expand_folders(args.files)
+    args.files = _expand_folders(args.files, [p for p in (args.out, args.incident) if p])
     if args.out is not None:
         from rescind.timeline.export import check_destination
 
