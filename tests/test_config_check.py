@@ -143,3 +143,25 @@ def test_the_role_a_profile_assumes_is_asked_within_the_checks_limits(
     (_isolated_config / "rescind.toml").write_text('[aws]\nprofile = "ir"\n')
     assert _check_quickly(monkeypatch) == 1
     _assert_one_line_each(capsys.readouterr().err, silent_port, ("aws",))
+
+
+def test_the_check_before_an_incident_starts_is_bounded_too(
+        silent_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rescind run` and the app's start form ask who rescind is before an incident: with
+    the VPN down that took 12 minutes of AWS's retries before a word was said."""
+    from rescind.engine.identity import check_credentials
+    from rescind.modes import Mode
+    from rescind.runbook.validate import load_and_validate
+
+    runbook = load_and_validate(ROOT / "runbooks" / "aws-access-key-compromise.yaml").runbook
+    monkeypatch.setattr("rescind.providers.base.CHECK_LIMITS",
+                        CheckLimits(connect_s=1.0, read_s=1.0, attempts=1))
+    found: list[object] = []
+    check = threading.Thread(target=lambda: found.extend(check_credentials(
+        runbook, Mode.DRY_RUN, {"aws": {"endpoint_url": f"http://127.0.0.1:{silent_port}"}})),
+        daemon=True)
+    check.start()
+    check.join(timeout=10)  # the limits allow 2 s
+    assert found, "no answer within 10 s"
+    problems = [getattr(who, "problem", None) for who in found]
+    assert all(problems) and f"127.0.0.1:{silent_port}" in str(problems[0]), problems

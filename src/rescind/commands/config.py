@@ -6,13 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from rescind.providers.base import CheckLimits
+from rescind.providers.base import CHECK_LIMITS
 from rescind.settings.cli import add_options
 
 HIDDEN = "(set, hidden)"
-# Per request of the check: an endpoint that refuses fails at once, one that never
-# answers within seconds; the SDKs' own (minutes, and retries) stay for incidents.
-CHECK_LIMITS = CheckLimits(connect_s=3.0, read_s=5.0, attempts=1)
 
 
 def add_parser(sub: Any) -> None:

@@ -52,11 +52,13 @@ def check_credentials(runbook: Runbook, mode: Mode,
     """Before an incident starts: every provider the runbook uses, and who it would act as.
 
     Exercise mode needs no check (the simulated cloud brings its own credentials).
-    A provider that cannot even be built is reported as a problem, never raised.
+    A provider that cannot even be built is reported as a problem, never raised; each
+    request gets ``providers.base.CHECK_LIMITS``.
     """
     needed = needed_providers(runbook)
     if mode is Mode.EXERCISE or not needed:
         return []
+    from rescind.providers import base
     from rescind.providers.registry import build_providers, close_all
     from rescind.settings.tree import normalise
 
@@ -65,6 +67,13 @@ def check_credentials(runbook: Runbook, mode: Mode,
     except RescindError as exc:
         return [Identity(", ".join(sorted(needed)), problem=exc.message)]
     try:
+        # Built for this check alone: bounded as `rescind config check` is, so a VPN that
+        # is down is said in seconds, not after minutes of the SDKs' retries. The
+        # incident's own providers keep those retries.
+        for provider in providers.values():
+            limit = getattr(provider, "limit_for_check", None)
+            if callable(limit):
+                limit(base.CHECK_LIMITS)
         return identities(providers)
     finally:
         close_all(providers)

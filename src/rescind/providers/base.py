@@ -90,6 +90,11 @@ class CheckLimits:
         return self.connect_s, self.read_s
 
 
+# `rescind config check`'s, and the check before an incident starts: an endpoint that
+# refuses fails at once, one that never answers within seconds.
+CHECK_LIMITS = CheckLimits(connect_s=3.0, read_s=5.0, attempts=1)
+
+
 @runtime_checkable
 class Provider(Protocol):
     """One incident's connection to one cloud."""
