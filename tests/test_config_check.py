@@ -165,3 +165,37 @@ def test_the_check_before_an_incident_starts_is_bounded_too(
     assert found, "no answer within 10 s"
     problems = [getattr(who, "problem", None) for who in found]
     assert all(problems) and f"127.0.0.1:{silent_port}" in str(problems[0]), problems
+
+
+def test_what_a_cloud_names_reaches_the_terminal_escaped(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A display name is anyone's to set (an Entra user's): an escape sequence in it must
+    not run in the responder's terminal."""
+    from pydantic import BaseModel
+
+    from rescind.cli import main
+    from rescind.providers import registry
+
+    class NoSettings(BaseModel):
+        pass
+
+    class Named:
+        name = "named"
+        Settings = NoSettings
+
+        @classmethod
+        def from_settings(cls, settings: object, mode: object) -> Named:
+            return cls()
+
+        def limit_for_check(self, limits: object) -> None: ...
+        def install_dry_run_guard(self, hook: object) -> None: ...
+        def close(self) -> None: ...
+
+        def identities(self) -> list[tuple[str, str]]:
+            return [("tenant example.com", "user Jane\x1b]0;owned\x07 Doe")]
+
+    monkeypatch.setattr(registry, "names", lambda: ["named"])
+    monkeypatch.setattr(registry, "require", lambda name: Named)
+    assert main(["config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "user Jane" in out and "Doe" in out

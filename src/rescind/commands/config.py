@@ -115,6 +115,7 @@ def _check_one(name: str, table: Any) -> bool:
     from rescind.modes import Mode
     from rescind.providers import registry
     from rescind.settings.validate import provider_settings
+    from rescind.textsafe import visible  # a cloud's names and errors: no escape runs
 
     cls = registry.require(name)
     # Flushed: the FAILED lines go to stderr, and a piped stdout would print every
@@ -127,17 +128,17 @@ def _check_one(name: str, table: Any) -> bool:
         # The check only reads; the guard proves it at the transport.
         provider.install_dry_run_guard(lambda call: None)
         for place, who in provider.identities():  # type: ignore[attr-defined]
-            print(f"  ok  {place}: {who}")
+            print(f"  ok  {visible(place)}: {visible(who)}")
         return True
     except RescindError as exc:
-        print(f"  FAILED  {exc.message}", file=sys.stderr)
+        print(f"  FAILED  {visible(exc.message)}", file=sys.stderr)
         if exc.fix:
-            print(f"    fix: {exc.fix}", file=sys.stderr)
+            print(f"    fix: {visible(exc.fix)}", file=sys.stderr)
     # An SDK failure the provider did not translate: one line, and the next provider
     # is still checked.
     except Exception as exc:
         first = (str(exc).splitlines() or [""])[0][:300]
-        print(f"  FAILED  unexpected {type(exc).__name__}: {first}", file=sys.stderr)
+        print(f"  FAILED  unexpected {type(exc).__name__}: {visible(first)}", file=sys.stderr)
     finally:
         if provider is not None:
             provider.close()
