@@ -470,3 +470,85 @@ def test_every_plan_file_is_checked_approved_or_not(pristine_open: Sample,
     assert report.status == "tampered"
     assert f"plans/{pristine_open.plan_file.name}: the journal records this plan, but the " \
            "file is missing" in report.problems
+
+
+def change_line(folder: Path, seq: int, old: bytes, new: bytes) -> None:
+    """One edited line in the middle, the seal left as it was: what a careless forger does."""
+    lines = lines_of(folder)
+    assert old in lines[seq]
+    lines[seq] = lines[seq].replace(old, new, 1)
+    (folder / "journal.jsonl").write_bytes(b"".join(lines))
+
+
+def test_a_changed_line_claims_nothing_about_the_lines_after_the_break(
+        pristine: Sample, tmp_path: Path) -> None:
+    """The plan's action.plan entry (seq 6) comes after the break: it is still in the
+    journal, so "no entry names this plan" would be false; verify says it did not check."""
+    folder = copy_of(pristine, tmp_path)
+    change_line(folder, 3, b"public", b"Public")
+    report = verify_incident(folder)
+    assert (report.status, report.exit_code) == ("tampered", 1)
+    assert report.problems[0] == "seq 4: prev does not match the hash of line 3"
+    assert "journal.jsonl: changed since the seal (its SHA-256 differs from SHA256SUMS)" \
+        in report.problems
+    assert not [p for p in report.problems if p.startswith("plans/")]
+    assert (report.broken_at, report.lines) == (4, 3)  # seq 3 itself may be the edited one
+    assert report.head == pristine.entries[2].sha256
+    assert f"  journal:      chain breaks at seq 4; only seq 0-2 can be trusted (head " \
+           f"{report.head})" in report.summary()
+    assert "plans/: 1 plan file not checked against the journal: no line before seq 3 " \
+           "names them, and from there on it is not trusted (the chain breaks at seq 4)" \
+        in report.notes
+    # Plans the trusted lines do name are still checked: a missing one is reported.
+    folder = copy_of(pristine, tmp_path / "later")
+    answer = next(e.seq for e in pristine.entries if e.kind == "prompt.answer")
+    change_line(folder, answer, b"billing", b"Billing")
+    (folder / "plans" / pristine.plan_file.name).unlink()
+    report = verify_incident(folder)
+    assert report.broken_at == answer + 1
+    assert f"plans/{pristine.plan_file.name}: the journal records this plan, but the file " \
+           "is missing" in report.problems
+    assert not [n for n in report.notes if n.startswith("plans/")]
+
+
+def test_a_key_recorded_after_the_break_is_not_called_a_re_signing(
+        pristine_open: Sample, omar: SshKey, tmp_path: Path) -> None:
+    """Omar resumes the incident (incident.resume records his key), closes and seals it.
+    With a line changed before his resume, verify cannot see that record: it must not
+    claim the seal was re-signed with a key the journal does not record."""
+    folder = copy_of(pristine_open, tmp_path)
+    omar_signer = omar.signer("Omar Approver")
+    j = Journal.open(folder / "journal.jsonl")
+    j.append("incident.resume", {"responder": {"name": omar_signer.name,
+                                               "email": omar_signer.email,
+                                               "fingerprint": omar_signer.fingerprint}})
+    checkpoint(j, omar_signer, INCIDENT, "resume")
+    j.append("incident.close", {"status": "resolved"})
+    checkpoint(j, omar_signer, INCIDENT, "close")
+    j.close()
+    seal(folder, omar_signer)
+    assert verify_incident(folder).exit_code == 0
+    change_line(folder, 3, b"public", b"Public")
+    report = verify_incident(folder)
+    assert (report.status, report.exit_code) == ("tampered", 1)
+    assert not [p for p in report.problems if "re-signed" in p]
+    assert report.broken_at == 4
+    assert not report.seal_verified
+    assert any(n.startswith(f"SHA256SUMS.sig: signed by {omar_signer.fingerprint}, a key the "
+                            "trusted lines (before seq 3) do not record for a responder")
+               for n in report.notes)
+
+
+def test_an_open_incident_with_a_broken_chain_is_not_called_open(
+        pristine: Sample, tmp_path: Path) -> None:
+    """Seal removed and a line changed: the incident.close is past the break, so verify
+    does not know whether the incident was closed."""
+    folder = copy_of(pristine, tmp_path)
+    (folder / "SHA256SUMS").unlink()
+    (folder / "SHA256SUMS.sig").unlink()
+    change_line(folder, 3, b"public", b"Public")
+    report = verify_incident(folder)
+    assert (report.status, report.exit_code) == ("tampered", 1)
+    assert not [n for n in report.notes if "still open" in n]
+    assert "not sealed; whether the incident was closed is not known: the chain breaks at " \
+           "seq 4" in report.notes

@@ -9,6 +9,12 @@ signing key is in allowed_signers and is the key the journal records for a
 responder; every plan file against its name and the journal; and anchors kept
 outside the folder. A torn last line, an interrupted seal or lines an open
 incident has not signed yet are "incomplete"/"unconfirmed" (exit 2), not tampering.
+
+Where the chain breaks at seq N, line N-1 may be the changed one (its hash no longer
+matches N's ``prev``), so the journal is trusted through seq N-2 only: the checks
+that read the journal (plans it names, responder keys, whether it was closed) use
+those lines alone, and say what they could not check rather than claim what is not
+in the untrusted rest.
 """
 
 from __future__ import annotations
@@ -49,8 +55,9 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     incident: str | None = None
-    lines: int = 0
+    lines: int = 0  # lines the chain vouches for (all of them, unless it breaks)
     head: str = ZERO_HASH
+    broken_at: int | None = None  # seq of the first line whose link or form is wrong
     checkpoints_verified: int = 0
     approvals_verified: int = 0
     anchors_verified: int = 0
@@ -72,7 +79,14 @@ class VerifyReport:
         verdict = {"ok": "INTACT", "tampered": "TAMPERED", "incomplete": "INCOMPLETE",
                    "unconfirmed": f"UNCONFIRMED ({self.unconfirmed} unsigned lines)"}
         out = [f"{verdict[self.status]}: {self.incident or 'incident'}"]
-        out.append(f"  journal:      {self.lines} lines, head {self.head}")
+        if self.broken_at is None:
+            out.append(f"  journal:      {self.lines} lines, head {self.head}")
+        elif self.lines:
+            out.append(f"  journal:      chain breaks at seq {self.broken_at}; only seq "
+                       f"0-{self.lines - 1} can be trusted (head {self.head})")
+        else:
+            out.append(f"  journal:      chain breaks at seq {self.broken_at}; no line can "
+                       "be trusted")
         if self.unconfirmed:
             out.append(f"  unconfirmed:  the last {self.unconfirmed} lines, after the last "
                        "signed checkpoint")
@@ -158,6 +172,14 @@ class _Checker:
         recorded = {f for s, f in self.responders if through is None or s <= through}
         if fp in recorded:
             return True
+        broken = self.report.broken_at
+        if broken is not None and (through is None or through >= self.report.lines):
+            # A later line (an incident.resume) may record it: not known, so not claimed.
+            self.report.notes.append(
+                f"{what}: signed by {fp}, a key the trusted lines (before seq "
+                f"{self.report.lines}) do not record for a responder; whether a later line "
+                f"does is not known, as the chain breaks at seq {broken}")
+            return False
         named = ", ".join(sorted(recorded)) or "none"
         self.problem(f"{what}: signed by {fp}, not by the responder key the journal "
                      f"records ({named}): the record was re-signed with another key")
@@ -195,38 +217,36 @@ def verify_incident(incident_dir: Path, *, allowed_signers: Path | None = None,
         pos = nl + 1
     torn = len(data) - pos
     hashes: list[str] = []
-    kinds: list[str | None] = []
-    plans: dict[str, str] = {}  # plan file name -> the plan hash the journal gives it
-    closed = False
-    chain_ok = True
+    entries: list[Entry] = []
     prev = ZERO_HASH
     start = 0
     for seq, end in enumerate(ends):
         line = data[start:end]
         start = end
-        digest = hashlib.sha256(line).hexdigest()
-        hashes.append(digest)
-        kind: str | None = None
-        if chain_ok:
+        hashes.append(hashlib.sha256(line).hexdigest())
+        if r.broken_at is None:
             try:
                 entry = parse_line(line, expect_seq=seq)
                 if entry_prev(entry) != prev:
                     raise ValueError(chain_problem(seq))
-                kind = entry.kind
-                if seq == 0 and entry.kind == "incident.open":
-                    r.incident = str(entry.data.get("incident") or "") or None
-                closed = closed or entry.kind == "incident.close"
-                _note_entry(c, entry, plans)
+                entries.append(entry)
             except ValueError as exc:
                 c.problem(f"seq {seq}: {exc}")
-                chain_ok = False
-        kinds.append(kind)
-        prev = digest
-    if chain_ok:
-        r.lines, r.head = len(ends), (hashes[-1] if hashes else ZERO_HASH)
-    else:
-        r.lines = sum(1 for k in kinds if k is not None)
-        r.head = hashes[r.lines - 1] if r.lines else ZERO_HASH
+                r.broken_at = seq
+        prev = hashes[-1]
+    chain_ok = r.broken_at is None
+    if not chain_ok:
+        del entries[-1:]  # the line before the break: its hash no longer links
+    r.lines = len(entries)
+    r.head = hashes[r.lines - 1] if r.lines else ZERO_HASH
+    plans: dict[str, str] = {}  # plan file name -> the plan hash the journal gives it
+    for entry in entries:
+        _note_entry(c, entry, plans)
+    if entries and entries[0].kind == "incident.open":
+        r.incident = str(entries[0].data.get("incident") or "") or None
+    closed = any(e.kind == "incident.close" for e in entries)
+    kinds: list[str | None] = [e.kind for e in entries]
+    kinds += [None] * (len(ends) - len(kinds))
     if torn:
         c.unfinished(f"seq {len(ends)}: the last line is incomplete ({torn} bytes without a "
                      "newline): a crash mid-write, not tampering; `rescind resume` repairs it")
@@ -284,6 +304,7 @@ def _check_plans(c: _Checker, journaled: dict[str, str]) -> None:
     hash the journal's action.plan entry gives; and every journaled plan is there."""
     folder = c.dir / "plans"
     present = {p.name: p for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
+    unchecked = 0  # plan files only an untrusted line could name
     for name, path in sorted(present.items()):
         m = _PLAN_FILE.fullmatch(name)
         actual = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -291,11 +312,20 @@ def _check_plans(c: _Checker, journaled: dict[str, str]) -> None:
             c.problem(f"plans/{name}: not a plan file rescind writes (<step>.<hash>.json)")
         elif actual[:12] != m[2]:
             c.problem(f"plans/{name}: its content no longer has the hash its name says")
-        elif name not in journaled:
+        elif name in journaled:
+            if journaled[name] != actual:
+                c.problem(f"plans/{name}: its SHA-256 differs from the plan_hash the journal "
+                          "records for it")
+        elif c.report.broken_at is None:
             c.problem(f"plans/{name}: no action.plan entry in the journal names this plan")
-        elif journaled[name] != actual:
-            c.problem(f"plans/{name}: its SHA-256 differs from the plan_hash the journal "
-                      "records for it")
+        else:
+            unchecked += 1
+    if unchecked:
+        files = "1 plan file" if unchecked == 1 else f"{unchecked} plan files"
+        c.report.notes.append(
+            f"plans/: {files} not checked against the journal: no line before seq "
+            f"{c.report.lines} names them, and from there on it is not trusted (the chain "
+            f"breaks at seq {c.report.broken_at})")
     for name in sorted(set(journaled) - set(present)):
         c.problem(f"plans/{name}: the journal records this plan, but the file is missing")
 
@@ -383,6 +413,9 @@ def _check_seal(c: _Checker, closed: bool) -> None:
             c.unfinished("the journal says the incident was closed, but the folder is not "
                          "sealed (no SHA256SUMS): sealing was interrupted, or the seal "
                          f"removed; `rescind seal {d}` completes it")
+        elif r.broken_at is not None:
+            r.notes.append(f"not sealed; whether the incident was closed is not known: the "
+                           f"chain breaks at seq {r.broken_at}")
         else:
             r.notes.append("not sealed: the incident is still open; the chain and checkpoints "
                            "were checked")
