@@ -31,3 +31,31 @@ def test_saved_commands_run_without_rescind_installed(tmp_path: Path) -> None:
     done = subprocess.run(["sh", str(script)], env={"PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+async def test_a_broken_chain_shows_where_it_breaks_and_what_was_not_checked(
+        tmp_path: Path) -> None:
+    """The panel says what `rescind verify` says: the break, how much is trusted, and the
+    notes on what it could not check (not only the problems)."""
+    from textual.app import App
+    from textual.widgets import DataTable
+
+    from tests.tui.conftest import text_of, wait_for
+
+    incident = tmp_path / "incident"
+    build_incident(incident, ephemeral_signer("Jane Doe", "jane@example.com"),
+                   ephemeral_signer("Omar", "omar@example.com"))
+    journal = incident / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines[3] = lines[3].replace(b"public", b"Public")
+    journal.write_bytes(b"".join(lines))
+    screen = RecordScreen(incident, verify=True)
+    async with App().run_test(size=(140, 50)) as pilot:
+        await pilot.app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.report is not None, "verification")
+        await pilot.pause()
+        verdict = " ".join(text_of(screen.query_one("#record-verify")).split())
+        rows = screen.query_one(DataTable).row_count
+    assert rows == 4  # the lines up to the break (it raised, and the app crashed)
+    assert "chain breaks at seq 4, 3 lines trusted" in verdict, verdict
+    assert "note: plans/: 1 plan file not checked against the journal" in verdict, verdict

@@ -109,9 +109,16 @@ class RecordScreen(ReportsFailures, Screen[None]):
         if self.session is not None:
             entries: list[Entry] = self.session.journal_entries()
             return entries
-        from rescind.record.journal import read_entries
+        import contextlib
 
-        return list(read_entries(self.incident_dir / "journal.jsonl"))
+        from rescind.record.journal import JournalCorrupt, read_entries
+
+        read: list[Entry] = []
+        # A torn last line (a crash mid-write) and a changed one (tampering) end the
+        # table where they are; the verification panel says what is wrong.
+        with contextlib.suppress(JournalCorrupt):
+            read.extend(read_entries(self.incident_dir / "journal.jsonl", allow_torn=True))
+        return read
 
     def _append_entries(self) -> None:
         table = self.query_one(DataTable)
@@ -265,10 +272,15 @@ class RecordScreen(ReportsFailures, Screen[None]):
         lines = report.summary()
         text = Text("✓ " if ok else "✗ ", style="bold green" if ok else "bold red")
         text.append(lines[0], style="bold green" if ok else "bold red")
-        text.append(f" · {report.lines} lines · {report.checkpoints_verified} checkpoints "
+        chain = (f"{report.lines} lines" if report.broken_at is None
+                 else f"chain breaks at seq {report.broken_at}, {report.lines} lines trusted")
+        text.append(f" · {chain} · {report.checkpoints_verified} checkpoints "
                     f"verified · {'sealed' if report.sealed else 'not sealed yet'}")
         for problem in report.problems:
             text.append(f"\n  problem: {problem}", style="red")
+        if not ok:  # what could not be checked, beside what was found
+            for note in report.notes:
+                text.append(f"\n  note: {note}")
         self._verify_status(text)
         self._show_close()
         self.refresh_bindings()
