@@ -6,7 +6,7 @@ Blocking SDK calls run on the provider's own thread pool (``run``/``acall``), as
 as its HTTP connection pool, so concurrent targets are not capped by asyncio's
 small default executor.
 
-One concern at ~470 lines: how rescind reaches AWS as whom. Sessions, the assumed
+One concern at ~510 lines: how rescind reaches AWS as whom. Sessions, the assumed
 accounts' credentials, the shared clients that sign each request as its account, and
 the thread pool all hold one lock and one cache; split apart, each would reach into
 the others' state. Settings, the guard, errors and names live beside it (aws_*.py).
@@ -242,14 +242,31 @@ class AwsProvider(ProviderBase):
             core.set_credentials(self._credentials.get("access_key_id"),
                                  self._credentials.get("secret_access_key"),
                                  self._credentials.get("session_token"))
-        if self._limits is not None:
-            # The SSO portal and a profile's source role are asked through clients
-            # botocore makes itself, from the session's default config.
-            core.set_default_client_config(_bounded(self._limits))
+        else:
+            core.register_component("credential_provider", self._chain())
         session = boto3.Session(botocore_session=core, region_name=self.region)
         if self._guard is not None:
             self._guard.attach(session.events)
         return session
+
+    def _chain(self) -> Any:
+        """botocore's credential chain for the profile, on a session of its own.
+
+        botocore mints a profile's credentials (SSO's GetRoleCredentials, a role's
+        AssumeRole, AssumeRoleWithWebIdentity, and their later refreshes) through
+        clients it makes from the session that owns the chain. On the guarded session
+        the dry-run guard would answer them with empty replies; here it never sees
+        them, and rescind's own clients, all made from the guarded session, still do.
+        """
+        import botocore.session
+
+        chain = botocore.session.Session(profile=self.profile)
+        chain.register_component("data_loader", _data_loader())
+        chain.set_config_variable("region", self.region)  # as the guarded session's
+        if self._limits is not None:
+            # Those clients take the session's default config: bound them for the check.
+            chain.set_default_client_config(_bounded(self._limits))
+        return chain.get_component("credential_provider")
 
     def _assumed_credentials(self, account: str) -> Any:
         from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
