@@ -13,7 +13,8 @@ import pytest
 from rescind.cli import main
 from rescind.timeline.incident import load_events
 
-SCENARIO = Path(__file__).resolve().parents[2] / "runbooks" / "scenarios" / "leaked-access-key.yaml"
+SCENARIOS = Path(__file__).resolve().parents[2] / "runbooks" / "scenarios"
+SCENARIO = SCENARIOS / "leaked-access-key.yaml"
 
 
 def _incident(tmp_path: Path) -> Path:
@@ -130,6 +131,76 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["timeline", "pull", "--aws-user", "x", "--exercise", str(SCENARIO),
                  "--since", "tomorrowish", "--out", str(tmp_path / "o")]) == 2
     assert "not a time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("given", "said", "fix"), [
+    (["--aws-access-key-id", "notakey"],
+     "--aws-access-key-id 'notakey' is not an access key id (AKIA or ASIA and 16 capitals "
+     "or digits)", "e.g. AKIAIOSFODNN7EXAMPLE"),
+    (["--aws-access-key-id", "akiaiosfodnn7example"], "--aws-access-key-id "
+     "'akiaiosfodnn7example' is not an access key id", "--aws-access-key-id AKIAIOSFODNN7EXAMPLE"),
+    # A secret access key pasted for its id is not repeated back.
+    (["--aws-access-key-id", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
+     "--aws-access-key-id (a value of 40 characters) is not an access key id", "not its secret"),
+    (["--gcp-key-id", "1f3a"], "--gcp-key-id '1f3a' is not a service-account key id (40 hex "
+     "digits, lower case)", "gcloud iam service-accounts keys list"),
+    (["--gcp-principal", "connector"], "--gcp-principal 'connector' is not an email address",
+     "--gcp-principal EMAIL"),
+])
+def test_a_malformed_id_is_one_line_naming_its_option(
+        given: list[str], said: str, fix: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["timeline", "pull", *given, "--out", str(tmp_path / "x.jsonl")]) == 2
+    err = capsys.readouterr().err
+    first, second = err.splitlines()
+    assert first.startswith(f"rescind: {said}") and second.startswith("  fix: ")
+    assert fix in second
+    assert "wJalrXUtnFEMI" not in err
+
+
+@pytest.mark.parametrize(("given", "scenario", "said", "fix"), [
+    (["--aws-access-key-id", "AKIAIOSFODNN7EXAMPLE"], "gcp-leaked-sa-key.yaml",
+     "the scenario gcp-leaked-sa-key.yaml simulates Google Cloud, not AWS",
+     "leaked-access-key.yaml), or name its credential with --gcp-principal or --gcp-key-id"),
+    (["--gcp-principal", "a@example.com"], "leaked-access-key.yaml",
+     "the scenario leaked-access-key.yaml simulates AWS, not Google Cloud",
+     "gcp-leaked-sa-key.yaml), or name its credential with --aws-access-key-id"),
+    (["--vault-role", "payments"], "entra-phished-user.yaml",
+     "the scenario entra-phished-user.yaml simulates Entra ID, not Vault",
+     "vault-token-leak.yaml), or name its credential with --entra-user or --entra-sp"),
+    # A scenario of no AWS account pulled nothing, silently.
+    (["--aws-user", "x"], "vault-token-leak.yaml",
+     "the scenario vault-token-leak.yaml simulates Vault, not AWS", "--vault-accessor"),
+])
+def test_a_scenario_of_another_cloud_is_named_as_such(
+        given: list[str], scenario: str, said: str, fix: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["timeline", "pull", *given, "--exercise", str(SCENARIOS / scenario),
+                 "--out", str(tmp_path / "x.jsonl")]) == 2
+    first, second = capsys.readouterr().err.splitlines()
+    assert first == f"rescind: {said}"
+    assert second.startswith("  fix: pull from a scenario of ") and fix in second
+
+
+@pytest.mark.parametrize(("given", "scenario", "place", "done"), [
+    (["--gcp-principal", "tailpipe-connector@example-project.iam.gserviceaccount.com"],
+     "gcp-leaked-sa-key.yaml", "from example-project (", "in 1 pages from 1 project;"),
+    (["--vault-accessor", "leakedAccessorEXAMPLE001"], "vault-token-leak.yaml",
+     "from the simulated Vault's audit log (", "in 1 pages from 1 audit log;"),
+    (["--entra-user", "adele.vance@example.com"], "entra-phished-user.yaml",
+     "from tenant ", "pages from 1 tenant;"),
+    (["--azure-caller", "mallory@example.com"], "azure-managed-identity.yaml",
+     "from subscription ", "in 1 pages from 1 subscription;"),
+])
+def test_a_pull_names_the_places_of_its_source(
+        given: list[str], scenario: str, place: str, done: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["timeline", "pull", *given, "--exercise", str(SCENARIOS / scenario),
+                 "--since", "-30d", "--out", str(tmp_path / "x.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert place in err and done in err
+    # No AWS words, nor the simulated Vault's temporary file as a place.
+    assert "region" not in err and "global" not in err and "rescind-vault-" not in err
 
 
 def test_convert_into_a_sealed_incident_is_refused(tmp_path: Path, records: list[dict[str, Any]],

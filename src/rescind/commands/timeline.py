@@ -68,7 +68,8 @@ def add_parser(sub: Any) -> None:
     pull.add_argument("--regions", metavar="LIST",
                       help="comma-separated regions, or `all` for every enabled region "
                            "(default: the regions setting, else the profile's region; in an "
-                           "exercise, the scenario's)")
+                           "exercise, the scenario's); Google Cloud: projects; Vault: audit "
+                           "log files")
     _output_options(pull, out_required=False)
     add_options(pull, aliases=False)
     pull.add_argument("--profile", metavar="NAME",
@@ -168,16 +169,20 @@ class _StatusLine:
 
 
 class _Progress(_StatusLine):
-    """A pull's totals after each page."""
+    """A pull's totals after each page; ``place``: what the source's regions are,
+    ``name``: one as messages name it."""
 
-    def __init__(self) -> None:
+    def __init__(self, place: str, name: Callable[[str], str]) -> None:
         super().__init__()
         self.last_done = 0
+        self.place, self.name = place, name
 
     def __call__(self, p: Any) -> None:
+        from rescind.actions.common import plural
+
         text = (f"  {p.events:,} events, {p.pages:,} pages, {len(p.regions_done):,}/"
-                f"{p.regions_total:,} regions done, {p.throttled:,} throttled")
-        self.show(text, f"{text} ({p.regions_done[-1]} done)"
+                f"{plural(p.regions_total, self.place)} done, {p.throttled:,} throttled")
+        self.show(text, f"{text} ({self.name(p.regions_done[-1])} done)"
                   if len(p.regions_done) != self.last_done else None)
         self.last_done = len(p.regions_done)
 
@@ -219,15 +224,44 @@ def _chosen(args: argparse.Namespace) -> tuple[Any, Any]:
     raise UsageError("no credential named", fix="pass e.g. --aws-user NAME")
 
 
+def _check_scenario(path: Path, source: Any) -> None:
+    """Refuse a scenario that simulates none of the source's cloud: its pull would read
+    an empty account, or stop at the file as if it were broken."""
+    from rescind.sandbox.scenario_check import scenarios_of, simulated_clouds
+    from rescind.sandbox.scenario_file import read_mapping
+    from rescind.timeline import sources
+
+    clouds = simulated_clouds(read_mapping(path, first_keys="name:, injects:"))
+    if not clouds or source.provider in clouds:
+        return  # no cloud recognised: the sandbox's own reading says what is wrong
+    theirs = [s for n in sources.names() for s in [sources.require(n)] if s.provider in clouds]
+    fixes = []
+    ours = scenarios_of(source.provider, path.parent)
+    if ours:
+        fixes.append(f"pull from a scenario of {source.cloud} (e.g. {ours[0]})")
+    if theirs:
+        flags = argparse.ArgumentParser(add_help=False)
+        theirs[0].add_arguments(flags)
+        options = [a.option_strings[0] for a in flags._actions]
+        fixes.append(f"name its credential with {' or '.join(options)}")
+    names = [s.cloud for s in theirs] or clouds
+    simulated = " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+    raise UsageError(f"the scenario {path.name} simulates {simulated}, not {source.cloud}",
+                     fix=", or ".join(fixes) or f"give a scenario of {source.cloud}")
+
+
 def run_pull(args: argparse.Namespace) -> int:
     import asyncio
 
+    from rescind.actions.common import plural
     from rescind.timeline.window import parse_when
 
     _check_outputs(args)
     fmt = _format(args)
     since, until = parse_when(args.since), parse_when(args.until)
     source, lookup = _chosen(args)
+    if args.exercise is not None:
+        _check_scenario(args.exercise, source)
     lock = _lock(args.incident) if args.incident else None
     stop: Callable[[], None] = lambda: None  # noqa: E731
     try:
@@ -236,13 +270,18 @@ def run_pull(args: argparse.Namespace) -> int:
         if args.exercise is not None and requested == ["all"]:
             requested = []  # every region of the simulated account
         regions = source.regions(provider, requested, table)
-        if not requested and not table.get("regions"):
-            print(f"rescind: only {', '.join(regions)}; pass --regions all to search every "
-                  "enabled region", file=sys.stderr)
+        note = source.default_places_note(regions, requested, table)
+        if note:
+            print(f"rescind: {note}", file=sys.stderr)
         evidence_dir = args.incident / "evidence" if args.incident else None
-        progress = _Progress()
-        print(f"rescind: pulling {source.describe(lookup)} from {', '.join(regions)} "
-              f"({since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC)", file=sys.stderr)
+
+        def name(region: str) -> str:
+            return str(source.place_name(provider, lookup, region))
+
+        progress = _Progress(source.place, name)
+        print(f"rescind: pulling {source.describe(lookup)} from "
+              f"{', '.join(map(name, regions))} ({since:%Y-%m-%d %H:%M} to "
+              f"{until:%Y-%m-%d %H:%M} UTC)", file=sys.stderr)
 
         async def pull() -> Any:
             state = await source.resolve(provider, lookup, None)
@@ -261,7 +300,8 @@ def run_pull(args: argparse.Namespace) -> int:
         try:
             relevant = sum(e.relevant for e in result.events)
             print(f"rescind: {len(result.events):,} events ({relevant:,} flagged) in "
-                  f"{result.pages:,} pages from {len(result.regions_done):,} regions; "
+                  f"{result.pages:,} pages from "
+                  f"{plural(len(result.regions_done), source.place)}; "
                   f"{result.throttled:,} throttled requests retried", file=sys.stderr)
             for note in result.notes:
                 print(f"rescind: {note}", file=sys.stderr)

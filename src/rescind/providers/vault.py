@@ -52,8 +52,9 @@ class VaultProvider(ProviderBase):
                  verify: bool | str = True, timeout: float = 30.0, width: int = DEFAULT_WIDTH,
                  break_glass: Iterable[str] = (), max_targets: int | None = None,
                  audit_logs: Iterable[str] = (), audit_device: str = "file",
-                 max_attempts: int = 6) -> None:
+                 max_attempts: int = 6, simulated: bool = False) -> None:
         self.address = address.rstrip("/")
+        self.simulated = simulated  # exercise mode's Vault, its audit log a temporary file
         self.namespace = namespace
         self.width = width
         self.break_glass = [str(b) for b in break_glass]
@@ -93,7 +94,8 @@ class VaultProvider(ProviderBase):
                        "VAULT_NAMESPACE") or None,
                    verify=verify, timeout=settings.timeout, width=settings.concurrency,
                    break_glass=settings.break_glass, max_targets=settings.max_targets,
-                   audit_logs=settings.audit_logs, audit_device=settings.audit_device)
+                   audit_logs=settings.audit_logs, audit_device=settings.audit_device,
+                   simulated=mode is Mode.EXERCISE)
 
     @classmethod
     def start_sandbox(cls, scenario: Path | None) -> Sandbox:

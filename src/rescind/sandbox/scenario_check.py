@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from rescind.errors import UsageError
 from rescind.sandbox.scenario_file import line_of, read_mapping
 
@@ -21,6 +23,33 @@ GCP_TOP = ("project", "service_accounts", "audit_log", "workload_identity_pools"
 
 SCENARIO_KEYS = frozenset({"name", "injects", "users", "roles", "cloudtrail", "account_id",
                            "entra", "azure", "gcp", "vault", *GCP_TOP})
+# Keys only an AWS account's part has (``responder``, ``injects``... are every cloud's).
+AWS_TOP = ("account_id", "regions", "users", "groups", "policies", "roles", "secrets",
+           "attacker", "cloudtrail")
+
+
+def simulated_clouds(data: dict[str, Any]) -> list[str]:
+    """The providers a scenario's mapping stages something for, by the keys read above."""
+    gcp_top = any(k in data for k in GCP_TOP)
+    found = {"aws": not gcp_top and any(k in data for k in AWS_TOP),
+             "gcp": gcp_top or isinstance(data.get("gcp"), dict)}
+    found |= {name: isinstance(data.get(name), dict) for name in ("entra", "azure", "vault")}
+    return [name for name, staged in found.items() if staged]
+
+
+def scenarios_of(provider: str, folder: Path) -> list[Path]:
+    """The scenario files in ``folder`` that simulate ``provider``, those of that cloud
+    alone first."""
+    found: list[tuple[int, Path]] = []
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        clouds = simulated_clouds(data) if is_scenario(data) else []
+        if provider in clouds:
+            found.append((len(clouds), path))
+    return [path for _, path in sorted(found)]
 
 
 def is_scenario(data: Any) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult, Part
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult, threadsafe
-from rescind.timeline.sources import TimelineSource, register, via_option
+from rescind.timeline.sources import TimelineSource, lookup_of, register, via_option
 
 
 class AwsLookup(BaseModel):
@@ -49,6 +49,7 @@ class CloudTrailSource(TimelineSource):
     provider = "aws"
     lookup_model = AwsLookup
     description = "The AWS credential or principal to trace (CloudTrail)"
+    cloud_name = "AWS"
     permissions = ("cloudtrail:LookupEvents", "iam:GetRole", "ec2:DescribeRegions")
     reads_parts = True  # a JSONL line is a record, or a document of records, alone
 
@@ -66,6 +67,12 @@ class CloudTrailSource(TimelineSource):
         if requested == ["all"]:
             return _enabled_regions(provider)
         return list(dict.fromkeys(requested or table.get("regions") or [provider.region]))
+
+    def default_places_note(self, places: list[str], requested: list[str],
+                            table: dict[str, Any]) -> str | None:
+        if requested or table.get("regions"):
+            return None
+        return f"only {', '.join(places)}; pass --regions all to search every enabled region"
 
     async def resolve(self, provider: Any, lookup: AwsLookup,
                       account: str | None) -> dict[str, Any]:
@@ -182,12 +189,14 @@ class CloudTrailSource(TimelineSource):
         if not given:
             return None
         given.update(via_option(args, AwsLookup))
-        try:
-            return AwsLookup.model_validate(given)
-        except ValueError as exc:
-            raise UsageError(f"not an AWS lookup: {exc}",
-                             fix="an access key id is AKIA or ASIA and 16 more capitals "
-                                 "or digits") from None
+        key = str(given.get("access_key_id", ""))
+        fix = (f"key ids are in capitals: --aws-access-key-id {key.upper()}"
+               if re.match(ACCESS_KEY_PATTERN, key.upper()) else
+               "give the key's id (not its secret), as the alert or `aws iam "
+               "list-access-keys` shows it, e.g. AKIAIOSFODNN7EXAMPLE")
+        return lookup_of(AwsLookup, given, {"access_key_id": (
+            "--aws-access-key-id",
+            "an access key id (AKIA or ASIA and 16 capitals or digits)")}, fix=fix)
 
     def settings_from_args(self, args: argparse.Namespace) -> dict[str, Any]:
         url = getattr(args, "endpoint_url", None)
@@ -288,8 +297,3 @@ def _enabled_regions(provider: Any) -> list[str]:
         raise UsageError(f"cannot list the account's regions: {exc.message}",
                          fix="name them with --regions us-east-1,eu-west-1") from None
     return sorted(r["RegionName"] for r in answer.get("Regions", []))
-
-
-def default_region_note(regions: list[str]) -> None:
-    print(f"rescind: only {', '.join(regions)}; pass --regions all to search every enabled "
-          "region", file=sys.stderr)

@@ -32,7 +32,7 @@ from rescind.timeline.entra_records import convert_files, group_activity, to_eve
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult, threadsafe
-from rescind.timeline.sources import TimelineSource, register, via_option
+from rescind.timeline.sources import TimelineSource, lookup_of, register, via_option
 
 GRAPH_RATE = (5, 10.0)  # requests per seconds, per tenant (auditLogs)
 SIGNIN_PAGE = 1000
@@ -139,6 +139,8 @@ class EntraSource(TimelineSource):
     provider = "entra"
     lookup_model = EntraLookup
     description = "The Entra ID user or service principal to trace (audit logs, sign-ins)"
+    cloud_name = "Entra ID"
+    place = "tenant"
     permissions = ("AuditLog.Read.All", "User.Read.All", "Application.Read.All")
 
     def describe(self, lookup: EntraLookup) -> str:
@@ -148,6 +150,9 @@ class EntraSource(TimelineSource):
 
     def regions(self, provider: Any, requested: list[str], table: dict[str, Any]) -> list[str]:
         return ["global"]
+
+    def place_name(self, provider: Any, lookup: Any, region: str) -> str:
+        return f"tenant {provider.tenant_id}" if provider.tenant_id else "the tenant"
 
     async def resolve(self, provider: Any, lookup: EntraLookup,
                       account: str | None) -> dict[str, Any]:
@@ -255,8 +260,12 @@ class EntraSource(TimelineSource):
         if user and sp:
             raise UsageError("give one of --entra-user and --entra-sp",
                              fix="trace one principal at a time")
-        via = via_option(args, EntraLookup)
-        return EntraLookup(user=user, service_principal=sp, **via)
+        given = {"user": user, "service_principal": sp, **via_option(args, EntraLookup)}
+        return lookup_of(EntraLookup, given, {
+            "user": ("--entra-user", "a user (UPN or object id)"),
+            "service_principal": ("--entra-sp", "a service principal (object or "
+                                                "application id)")},
+            fix="give --entra-user UPN or --entra-sp ID")
 
 
 async def _workspace_cost(provider: Any, queries: list[Any], since: datetime,
@@ -306,6 +315,8 @@ class AzureActivitySource(TimelineSource):
     provider = "azure"
     lookup_model = AzureLookup
     description = "The Azure caller to trace (Activity Log)"
+    cloud_name = "Azure"
+    place = "subscription"
     permissions = ("Microsoft.Insights/eventtypes/values/read",)
 
     def describe(self, lookup: AzureLookup) -> str:
@@ -314,6 +325,11 @@ class AzureActivitySource(TimelineSource):
 
     def regions(self, provider: Any, requested: list[str], table: dict[str, Any]) -> list[str]:
         return ["global"]
+
+    def place_name(self, provider: Any, lookup: Any, region: str) -> str:
+        # The one resolve picks (without its error when there is none: resolve says it).
+        sub = lookup.subscription or next(iter(provider.subscriptions), None)
+        return f"subscription {sub}" if sub else "the subscription"
 
     async def resolve(self, provider: Any, lookup: AzureLookup,
                       account: str | None) -> dict[str, Any]:
@@ -374,4 +390,8 @@ class AzureActivitySource(TimelineSource):
 
     def lookup_from_args(self, args: argparse.Namespace) -> AzureLookup | None:
         caller = getattr(args, "azure_caller", None)
-        return AzureLookup(caller=caller, **via_option(args, AzureLookup)) if caller else None
+        if not caller:
+            return None
+        return lookup_of(AzureLookup, {"caller": caller, **via_option(args, AzureLookup)},
+                         {"caller": ("--azure-caller", "a caller (UPN or object id)")},
+                         fix="give --azure-caller WHO, as the Activity Log names it")

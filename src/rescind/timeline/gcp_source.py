@@ -16,12 +16,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rescind.errors import UsageError
 from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult, threadsafe
-from rescind.timeline.sources import TimelineSource, register, via_option
+from rescind.timeline.sources import TimelineSource, lookup_of, register, via_option
 
 
 class GcpLookup(BaseModel):
@@ -55,6 +54,8 @@ class GcpAuditSource(TimelineSource):
     provider = "gcp"
     lookup_model = GcpLookup
     description = "The Google Cloud principal or service-account key to trace (Cloud Audit Logs)"
+    cloud_name = "Google Cloud"
+    place = "project"
     permissions = ("logging.logEntries.list", "logging.privateLogEntries.list")
 
     def describe(self, lookup: GcpLookup) -> str:
@@ -140,10 +141,10 @@ class GcpAuditSource(TimelineSource):
         if not given:
             return None
         given.update(via_option(args, GcpLookup))
-        try:
-            return GcpLookup.model_validate(given)
-        except ValueError as exc:
-            raise UsageError(f"not a Google Cloud lookup: {exc}",
-                             fix="give --gcp-principal EMAIL or --gcp-key-id with the 40 hex "
-                                 "digits `gcloud iam service-accounts keys list` shows") from None
+        return lookup_of(GcpLookup, given, {
+            "principal_email": ("--gcp-principal", "an email address (NAME@DOMAIN, e.g. "
+                                "NAME@PROJECT.iam.gserviceaccount.com)"),
+            "key_id": ("--gcp-key-id", "a service-account key id (40 hex digits, lower case)")},
+            fix="give --gcp-principal EMAIL or --gcp-key-id with the 40 hex digits `gcloud "
+                "iam service-accounts keys list` shows")
 

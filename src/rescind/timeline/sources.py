@@ -10,16 +10,19 @@ an Event (``normalise``), so a cloud adds one source module and touches nothing 
 from __future__ import annotations
 
 import argparse
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from rescind.errors import UsageError
 from rescind.plugins import load_plugins
+from rescind.runbook.messages import clip
+from rescind.textsafe import visible
 from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult, Part
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
@@ -33,6 +36,10 @@ class TimelineSource(ABC):
     provider: ClassVar[str]  # the registered provider it pulls through
     lookup_model: ClassVar[type[BaseModel]]  # whose history: the block's schema
     description: ClassVar[str]
+    cloud_name: ClassVar[str] = ""  # in messages: "AWS", "Google Cloud" (default: name)
+    # What ``regions`` are for this source, in messages: AWS regions, Google Cloud
+    # projects, Vault audit logs...
+    place: ClassVar[str] = "region"
     # Every API permission pull needs, for docs and the conformance tests.
     permissions: ClassVar[tuple[str, ...]] = ()
     # Whether ``stream_parts`` reads parts of a JSONL file (``convert.parts``): each
@@ -47,6 +54,20 @@ class TimelineSource(ABC):
     def regions(self, provider: Any, requested: list[str],
                 table: dict[str, Any]) -> list[str]:
         """Where to pull: ``requested`` (``["all"]``: everywhere), else the settings'."""
+
+    @property
+    def cloud(self) -> str:
+        return self.cloud_name or self.name
+
+    def place_name(self, provider: Any, lookup: Any, region: str) -> str:
+        """``region`` (one of ``regions``'s) as messages name it (default: as it is)."""
+        return region
+
+    def default_places_note(self, places: list[str], requested: list[str],
+                            table: dict[str, Any]) -> str | None:
+        """What to say when ``regions`` fell back to a default that leaves places out
+        (None: nothing, the default is everything there is)."""
+        return None
 
     @abstractmethod
     async def resolve(self, provider: Any, lookup: Any, account: str | None) -> dict[str, Any]:
@@ -153,6 +174,30 @@ def require(name: str) -> TimelineSource:
         raise UsageError(f"no timeline source {name!r}",
                          fix=f"use one of: {', '.join(names()) or '(none installed)'}")
     return source
+
+
+L = TypeVar("L", bound=BaseModel)
+# A secret access key (or a token) pasted for an id is not repeated back.
+_SECRET_SHAPED = re.compile(r"[A-Za-z0-9/+=]{40,}")
+
+
+def lookup_of(model: type[L], given: dict[str, Any], options: dict[str, tuple[str, str]],
+              *, fix: str) -> L:
+    """``model`` from the options given (field: value); a value it refuses ends in one
+    line naming the option and what it should be. ``options``: field: (option, what)."""
+    try:
+        return model.model_validate(given)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        if field not in options:
+            raise UsageError(str(error["msg"]).removeprefix("Value error, "),
+                             fix=fix) from None
+        option, what = options[field]
+        value = str(given[field])
+        shown = (f"(a value of {len(value)} characters)" if _SECRET_SHAPED.fullmatch(value)
+                 else f"'{visible(clip(value))}'")
+        raise UsageError(f"{option} {shown} is not {what}", fix=fix) from None
 
 
 def via_option(args: argparse.Namespace, model: type[BaseModel]) -> dict[str, Any]:

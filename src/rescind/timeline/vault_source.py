@@ -26,7 +26,7 @@ from rescind.timeline.convert import DEFAULT_LIMITS, ConvertResult
 from rescind.timeline.event import Event
 from rescind.timeline.limits import Limits
 from rescind.timeline.pull import PullProgress, PullResult
-from rescind.timeline.sources import TimelineSource, register
+from rescind.timeline.sources import TimelineSource, lookup_of, register
 from rescind.timeline.vault_audit import AuditFilter, convert_audit_files, from_audit
 
 HMAC_PATTERN = r"^hmac-sha256:[0-9a-f]{64}$"
@@ -57,6 +57,8 @@ class VaultAuditSource(TimelineSource):
     provider = "vault"
     lookup_model = VaultLookup
     description = "The Vault token or AppRole role to trace (file audit device logs)"
+    cloud_name = "Vault"
+    place = "audit log"
     permissions = ("update sys/audit-hash/*", "sudo sys/audit-hash/*")
 
     def describe(self, lookup: VaultLookup) -> str:
@@ -79,6 +81,10 @@ class VaultAuditSource(TimelineSource):
             raise ActionError(f"cannot read the audit log {missing[0]}", kind="config",
                               retryable=False, fix="check the path in [vault] audit_logs")
         return logs
+
+    def place_name(self, provider: Any, lookup: Any, region: str) -> str:
+        # The simulated Vault's log is a temporary file: its path tells nothing.
+        return "the simulated Vault's audit log" if provider.simulated else region
 
     async def resolve(self, provider: Any, lookup: VaultLookup,
                       account: str | None) -> dict[str, Any]:
@@ -126,7 +132,13 @@ class VaultAuditSource(TimelineSource):
         given = {"accessor": getattr(args, "vault_accessor", None),
                  "role": getattr(args, "vault_role", None)}
         given = {k: v for k, v in given.items() if v}
-        return VaultLookup.model_validate(given) if given else None
+        if not given:
+            return None
+        return lookup_of(VaultLookup, given, {
+            "accessor": ("--vault-accessor", "a token accessor"),
+            "role": ("--vault-role", "an AppRole role name")},
+            fix="give --vault-accessor ACCESSOR (`vault token lookup` shows it) or "
+                "--vault-role NAME")
 
     def add_convert_arguments(self, group: Any) -> None:
         group.add_argument("--vault-accessor-hmac", action="append", default=[],
