@@ -29,6 +29,8 @@ from rescind.engine.responder import (
     EventKind,
     FailureChoice,
     StepState,
+    is_nested,
+    secret_lines,
 )
 from rescind.errors import ActionError
 from rescind.textsafe import name_warning, visible
@@ -89,8 +91,13 @@ class _Printer:
             self.say(f"   {data['done']}/{data['total']} {visible(data['message'])}")
         elif event.kind is EventKind.SECRET:
             # Shown once, on the terminal only: the engine never journals it.
-            self.say(f"   SECRET {visible(data['name'])} (shown once, store it now): "
-                     f"{visible(data['value'])}")
+            head = f"   SECRET {visible(data['name'])} (shown once, store it now):"
+            if is_nested(data["value"]):
+                self.say(head)
+                for line in secret_lines(data["value"]):
+                    self.say(f"     {visible(line)}")
+            else:
+                self.say(f"{head} {visible(data['value'])}")
         elif event.kind is EventKind.MESSAGE:
             # A notification as it went out, was captured (exercise) or would go (dry-run).
             self.say(f"   MESSAGE {visible(data['status'])} via {visible(data['channel'])} to "

@@ -191,6 +191,9 @@ async def test_root_credential_use(tmp_path: Path) -> None:
         assert check["root_access_keys"] is False
         assert check["root_mfa"] is False  # moto cannot give root MFA: the guided step runs
         assert _statuses(session)["root_not_compliant"] == "done"
+        shown = next(s.text for s in session.steps if s.id == "root_not_compliant")
+        assert shown.startswith("The check found: root has access keys: no; root has MFA: no."), \
+            shown
         iam = _client(session, "iam")
         assert iam.list_access_keys(UserName="support-admin")["AccessKeyMetadata"] == []
         assert "RescindQuarantine" in _inline(iam, "support-admin")

@@ -10,6 +10,7 @@ from rescind.runbook.refs import (
     Ref,
     ReferenceSyntaxError,
     ReferenceUnresolved,
+    as_text,
     find_refs,
     resolve,
     scan_refs,
@@ -74,11 +75,11 @@ def test_whole_reference_keeps_its_type() -> None:
     assert whole_ref(" ${{ inputs.count }}") is None
 
 
-def test_embedded_references_are_interpolated_with_str() -> None:
+def test_embedded_references_are_interpolated_as_text() -> None:
     value = {"text": "user ${{ steps.deactivate.outputs.user }} x${{ inputs.count }} "
                      "${{ inputs.flag }}", "n": 5, "list": ["${{ inputs.ticket }}", None]}
     assert resolve(value, INPUTS, OUTPUTS) == {
-        "text": "user alice x3 True", "n": 5, "list": ["IR-7", None]}
+        "text": "user alice x3 yes", "n": 5, "list": ["IR-7", None]}
     assert value["list"] == ["${{ inputs.ticket }}", None]  # the original is not changed
 
 
@@ -110,3 +111,13 @@ def test_lists_read_as_text_inside_strings() -> None:
     text = "users ${{ steps.p.outputs.users }}, roles ${{ steps.p.outputs.roles }}"
     assert resolve(text, {}, outputs) == "users backup-admin, eve, roles none"
     assert resolve("${{ steps.p.outputs.users }}", {}, outputs) == ["backup-admin", "eve"]
+
+
+def test_booleans_and_none_read_as_words_inside_strings() -> None:
+    """`aws.iam.check_root` outputs booleans; a manual step said "root MFA = False"."""
+    outputs = {"root": {"keys": True, "mfa": False, "owner": None}}
+    text = ("keys: ${{ steps.root.outputs.keys }}; MFA: ${{ steps.root.outputs.mfa }}; "
+            "owner: ${{ steps.root.outputs.owner }}; ${{ steps.root.outputs.keys }} ")
+    assert resolve(text, {}, outputs) == "keys: yes; MFA: no; owner: none; yes "
+    assert resolve("${{ steps.root.outputs.mfa }}", {}, outputs) is False  # keeps its type
+    assert as_text([True, False]) == "yes, no"

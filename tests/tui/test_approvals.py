@@ -202,3 +202,24 @@ async def test_a_long_plan_scrolls_by_keyboard_to_its_last_warning_at_80x24() ->
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.answers, "the answer")
     assert [(a.approved, a.typed) for a in app.answers] == [(True, "backup-admin")]
+
+
+async def test_secret_values_show_one_line_each_and_copy_as_shown(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """New KV values by path and field: one line each, as they are (no Python dict, whose
+    quoting would escape the quote); Copy takes what is shown."""
+    from rescind.tui.modals.secret import SecretModal
+
+    copied: list[str] = []
+    app: App[None] = App()
+    monkeypatch.setattr(app, "copy_to_clipboard", copied.append)
+    lines = ["secret/payments/config stripe_key: sk_'one\"",
+             "secret/payments/config webhook_secret: whsec_two"]
+    async with app.run_test() as pilot:
+        await app.push_screen(SecretModal("rotate-kv", "new_values", {
+            "secret/payments/config": {"stripe_key": "sk_'one\"",
+                                       "webhook_secret": "whsec_two"}}))
+        await wait_for(pilot, lambda: app.focused is not None, "the dialog")
+        assert text_of(app.screen.query_one("#secret-value", Static)).splitlines() == lines
+        await pilot.press("c")
+        assert copied == ["\n".join(lines)]

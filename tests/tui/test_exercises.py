@@ -279,8 +279,9 @@ def _vault_contained(clouds: dict[str, Any], shown: list[str], incident_dir: Pat
         password = state.kv["payments/db"][-1].data["password"]
         assert len(state.kv["payments/db"]) == 2
         assert len(state.kv["billing/api"]) == 1  # the token could not read it
-    # The new value was shown once, in the app, and written nowhere in the record.
-    assert len(shown) == 1 and password in shown[0], shown
+    # The new value was shown once, in the app, on a line of its own (not a Python
+    # dict), and written nowhere in the record.
+    assert shown == [f"secret/payments/db password: {password}"], shown
     for path in incident_dir.rglob("*"):
         assert not path.is_file() or password.encode() not in path.read_bytes(), path
     return [f"vault {sandbox.address} as token-rescind-responder"]
@@ -305,8 +306,9 @@ def _approle_contained(clouds: dict[str, Any], shown: list[str],
         assert len(config) == 2
         rotated = config[-1].data
     # The new role id and KV values were each shown once, in the app, and written nowhere.
-    assert any(role_id in s for s in shown), shown
-    assert any(rotated["webhook_secret"] in s for s in shown), shown
+    assert role_id in shown, shown
+    assert "\n".join(f"secret/payments/config {field}: {rotated[field]}"
+                     for field in ("stripe_key", "webhook_secret")) in shown, shown
     for path in incident_dir.rglob("*"):
         if path.is_file():
             data = path.read_bytes()

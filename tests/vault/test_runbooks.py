@@ -7,6 +7,7 @@ is read back from them over their APIs before the session stops them.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -76,9 +77,10 @@ def identity(_isolated_config: Path) -> None:
 
 
 @asynccontextmanager
-async def exercise(tmp_path: Path, runbook: str) -> AsyncIterator[tuple[IncidentSession,
-                                                                         Responder]]:
-    responder = Responder()
+async def exercise(tmp_path: Path, runbook: str, responder: Any = None
+                   ) -> AsyncIterator[tuple[IncidentSession, Any]]:
+    """``responder`` defaults to ``Responder``; the headless runner's may stand in."""
+    responder = responder or Responder()
     config = SessionConfig(runbook=RUNBOOKS / f"{runbook}.yaml", mode=Mode.EXERCISE,
                            out_dir=tmp_path / "incidents")
     session = await IncidentSession.start(config, responder)
@@ -170,3 +172,27 @@ async def test_vault_approle_compromise_spans_vault_and_aws(tmp_path: Path) -> N
         assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [
             ("AKIAIOSFODNN7EXAMPLE", "Inactive")]
         assert role_id not in _record_text(session)
+
+
+async def test_the_headless_runner_prints_each_new_kv_value_on_its_own_line(
+        tmp_path: Path) -> None:
+    """`rescind run vault-approle-compromise --no-tui --auto-approve`: a responder copies
+    each new value from its own line; the record holds none of them."""
+    from rescind.headless import ExerciseResponder
+
+    out = io.StringIO()
+    async with exercise(tmp_path, "vault-approle-compromise", ExerciseResponder(out)) as (
+            session, _):
+        new = vault(session, "GET", "secret/data/payments/config").json()["data"]["data"]
+        role_id = vault(session, "GET", "auth/approle/role/payments/role-id").json()[
+            "data"]["role_id"]
+    printed = out.getvalue().splitlines()
+    assert "   SECRET new_values (shown once, store it now):" in printed
+    for field in ("stripe_key", "webhook_secret"):
+        assert f"     secret/payments/config {field}: {new[field]}" in printed
+    assert f"   SECRET role_id (shown once, store it now): {role_id}" in printed
+    shown = [new["stripe_key"], new["webhook_secret"], role_id]
+    for path in session.incident_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not [v for v in shown if v.encode() in data], path

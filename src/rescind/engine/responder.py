@@ -6,6 +6,7 @@ method may raise ``Aborted`` to stop the incident (the record keeps what happene
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -98,6 +99,33 @@ class EngineEvent:
 
     kind: EventKind
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def is_nested(value: Any) -> bool:
+    return isinstance(value, Mapping | list | tuple)
+
+
+def secret_lines(value: Any) -> list[str]:
+    """A SECRET event's value as the lines a front end shows, each value copyable alone.
+
+    A plain value is one line, as it is. A mapping or list (``vault.kv.rotate``'s new
+    values by path and field) is one ``path field: value`` line per value, never a
+    Python repr, whose quoting would alter a value holding a quote."""
+    if not is_nested(value):
+        return [str(value)]
+    return [f"{' '.join(path)}: {leaf}" for path, leaf in _leaves(value, ())]
+
+
+def _leaves(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+    if isinstance(value, Mapping):
+        items = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list | tuple):
+        items = [(str(i), v) for i, v in enumerate(value, start=1)]  # as a person counts
+    else:
+        yield path, str(value)
+        return
+    for key, item in items:
+        yield from _leaves(item, (*path, key))
 
 
 class Responder(Protocol):

@@ -175,10 +175,13 @@ def _resolve_string(text: str, inputs: Mapping[str, Any],
 
 
 def as_text(value: Any) -> str:
-    """How a value reads inside text: lists as "a, b" (not Python's repr), none as "none"."""
+    """How a value reads inside text, in words rather than Python's: lists as "a, b"
+    (an empty one "none"), booleans as "yes"/"no", no value as "none"."""
     if isinstance(value, list | tuple | set):
         return ", ".join(as_text(v) for v in value) or "none"
-    return str(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "none" if value is None else str(value)
 
 
 def resolve(value: Any, inputs: Mapping[str, Any],

@@ -1,12 +1,13 @@
 """A secret value the engine hands over once (e.g. a new external id).
 
 It is shown here and nowhere else: not journaled, not logged, and the widget
-is cleared when the modal closes.
+is cleared when the modal closes. A mapping of values (new KV values by path and
+field) is one ``path field: value`` line each, never a Python repr; Copy takes them all.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from rescind.engine.responder import secret_lines
 from rescind.tui.modals import DIALOGS_CSS
 from rescind.tui.widgets.plain import Plain
 
@@ -25,11 +27,11 @@ class SecretModal(ModalScreen[None]):
         Binding("c", "copy", "Copy", id="secret.copy"),
     ]
 
-    def __init__(self, step: str, name: str, value: str) -> None:
+    def __init__(self, step: str, name: str, value: Any) -> None:
         super().__init__(classes="dialog-screen")
         self._step = step
         self._name = name
-        self._value = value
+        self._value = "\n".join(secret_lines(value))
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):

@@ -167,7 +167,7 @@ class IncidentScreen(ReportsFailures, IncidentKeys):
                                      str(data.get("message", "")))
             elif event.kind is EventKind.SECRET:
                 self.app.push_screen(SecretModal(str(data["step"]), str(data["name"]),
-                                                 str(data["value"])))
+                                                 data["value"]))
             elif event.kind is EventKind.WARNING:
                 self.notify(str(data["message"]), severity="warning", timeout=8,
                             markup=False)
