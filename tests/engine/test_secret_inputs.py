@@ -12,6 +12,7 @@ from rescind.cli import main
 from rescind.commands.run import complete_inputs, parse_inputs
 from rescind.errors import UsageError
 from rescind.record.journal import read_entries
+from rescind.redaction import REDACTED
 from rescind.runbook.validate import load_and_validate
 from tests.engine.conftest import write_runbook
 
@@ -108,3 +109,14 @@ def test_input_value_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     with pytest.raises(UsageError, match="standard input is empty"):
         parse_inputs(["token=@-"])
+
+
+def test_each_value_inside_a_secret_output_is_known_by_value() -> None:
+    """A rotation returns its new values by path and field: one of them alone, quoted in
+    a later error or note, is hidden too (not only the whole mapping's text)."""
+    from rescind.engine.secrecy import KnownSecrets
+
+    known = KnownSecrets({}, set())
+    known.add({"secret/payments/config": {"stripe_key": "sk_example_1", "pins": ["4921"]}})
+    assert known.scrub("the webhook refused sk_example_1 (pin 4921)") == \
+        f"the webhook refused {REDACTED} (pin {REDACTED})"

@@ -113,10 +113,11 @@ def secret_lines(value: Any) -> list[str]:
     Python repr, whose quoting would alter a value holding a quote."""
     if not is_nested(value):
         return [str(value)]
-    return [f"{' '.join(path)}: {leaf}" for path, leaf in _leaves(value, ())]
+    return [f"{' '.join(path)}: {leaf}" for path, leaf in leaves(value)]
 
 
-def _leaves(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+def leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str]]:
+    """(path, text) of every plain value inside ``value``, mappings and lists opened."""
     if isinstance(value, Mapping):
         items = [(str(k), v) for k, v in value.items()]
     elif isinstance(value, list | tuple):
@@ -125,7 +126,7 @@ def _leaves(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...]
         yield path, str(value)
         return
     for key, item in items:
-        yield from _leaves(item, (*path, key))
+        yield from leaves(item, (*path, key))
 
 
 class Responder(Protocol):

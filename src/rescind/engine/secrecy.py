@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rescind.engine.responder import is_nested, leaves
 from rescind.errors import ActionError, ErrorKind, RescindError
 from rescind.redaction import REDACTED, is_secret_key, normalize, replace_values
 from rescind.runbook.model import Runbook
@@ -31,7 +32,11 @@ class KnownSecrets:
                                  if inputs.get(k) not in (None, "")}
 
     def add(self, *values: Any) -> None:
-        self.values |= {str(v) for v in values if str(v)}
+        """Each value, and each plain value inside a mapping or list (a rotation's new
+        values by path and field): one of them alone can reach a later message."""
+        found = {str(v) for v in values}
+        found |= {text for v in values if is_nested(v) for _, text in leaves(v)}
+        self.values |= {text for text in found if text}
 
     def scrub(self, value: Any) -> Any:
         """Replace every known secret value inside ``value`` with the redaction mark."""
