@@ -117,6 +117,9 @@ def test_each_value_inside_a_secret_output_is_known_by_value() -> None:
     from rescind.engine.secrecy import KnownSecrets
 
     known = KnownSecrets({}, set())
-    known.add({"secret/payments/config": {"stripe_key": "sk_example_1", "pins": ["4921"]}})
-    assert known.scrub("the webhook refused sk_example_1 (pin 4921)") == \
-        f"the webhook refused {REDACTED} (pin {REDACTED})"
+    known.add({"secret/payments/config": {"stripe_key": "sk_example_1",
+                                          "tokens": ["tok_example_22"], "version": 1}})
+    assert known.scrub("the webhook refused sk_example_1 and tok_example_22") == \
+        f"the webhook refused {REDACTED} and {REDACTED}"
+    # A short leaf (a version, a flag) is not a secret to find everywhere: step 1 stays.
+    assert known.scrub("step 1 of 3") == "step 1 of 3"

@@ -22,6 +22,9 @@ def secret_input_names(runbook: Runbook) -> set[str]:
     return {k for k, spec in runbook.inputs.items() if spec.secret}
 
 
+MIN_LEAF = 8  # characters: a generated secret is longer; "1", "true", "2026" are not
+
+
 class KnownSecrets:
     """The secret values one incident has seen, and which inputs and outputs hold one."""
 
@@ -33,9 +36,12 @@ class KnownSecrets:
 
     def add(self, *values: Any) -> None:
         """Each value, and each plain value inside a mapping or list (a rotation's new
-        values by path and field): one of them alone can reach a later message."""
+        values by path and field): one of them alone can reach a later message. Such a
+        leaf shorter than MIN_LEAF is not added: a version number or a flag ("1",
+        "true") would be replaced in every line of the record."""
         found = {str(v) for v in values}
-        found |= {text for v in values if is_nested(v) for _, text in leaves(v)}
+        found |= {text for v in values if is_nested(v) for _, text in leaves(v)
+                  if len(text) >= MIN_LEAF}
         self.values |= {text for text in found if text}
 
     def scrub(self, value: Any) -> Any:
