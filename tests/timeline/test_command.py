@@ -300,3 +300,33 @@ def test_convert_reads_a_folder_as_the_files_under_it(
     empty.mkdir()
     assert main(["timeline", "convert", str(empty), "--out", str(out)]) == 2
     assert "a folder with no files to read" in capsys.readouterr().err
+
+
+def test_a_folder_that_cannot_be_read_stops_the_convert(
+        tmp_path: Path, records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its logs would be missing from the timeline without a word. (os.walk's listing
+    refused as a permission would be: the tests run as root, which reads anything.)"""
+    import os
+
+    logs = tmp_path / "AWSLogs"
+    for region in ("eu-west-1", "us-east-1"):
+        (logs / region).mkdir(parents=True)
+        (logs / region / "delivery.json").write_text(json.dumps({"Records": records}))
+    (logs / "us-east-1" / "loop").symlink_to(logs)  # followed once, not for ever
+    listing = os.scandir
+
+    def refused(path: Any = ".") -> Any:
+        if str(path).endswith("eu-west-1"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", refused)
+    out = tmp_path / "out.csv"
+    assert main(["timeline", "convert", str(logs), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read folder {logs / 'eu-west-1'} under {logs}" in err, err
+    assert not out.exists()
+    monkeypatch.setattr(os, "scandir", listing)
+    assert main(["timeline", "convert", str(logs), "--out", str(out)]) == 0
+    assert "2 files under" in capsys.readouterr().err

@@ -418,16 +418,46 @@ def _expand_folders(paths: list[Path], outputs: list[Path]) -> list[Path]:
             continue
         if not given.is_dir():
             raise UsageError(f"no such file: {given}", fix="check the path")
-        found = sorted(path for path in given.rglob("*") if path.is_file() and not any(
-            part.startswith(".") or part == "CloudTrail-Digest"
-            for part in path.relative_to(given).parts) and not any(
-            path.resolve().is_relative_to(output) for output in written))
+        found = _files_under(given, written)
         if not found:
             raise UsageError(f"{given} is a folder with no files to read",
                              fix="pass the folder that holds the exported logs")
         print(f"rescind: {plural(len(found), 'file')} under {given}", file=sys.stderr)
         files.extend(found)
     return files
+
+
+def _files_under(folder: Path, written: list[Path]) -> list[Path]:
+    """The files under ``folder`` (see ``_expand_folders``), symlinked folders followed
+    once each. A folder that cannot be read stops the convert: its logs would be missing
+    from the timeline without a word."""
+    import os
+
+    unreadable: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    found: list[Path] = []
+    for top, dirs, names in os.walk(folder, followlinks=True,
+                                    onerror=lambda exc: unreadable.append(str(exc.filename))):
+        real = Path(os.path.realpath(top))
+        info = os.stat(top)
+        if (info.st_dev, info.st_ino) in seen or any(
+                real.is_relative_to(output) for output in written):
+            dirs[:] = []  # a symlink loop, or the convert's own incident folder
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "CloudTrail-Digest")
+        found += [Path(top) / name for name in names if not name.startswith(".")
+                  and (real / name) not in written and (Path(top) / name).is_file()]
+    if unreadable:
+        raise UsageError(f"cannot read {_folders_named(unreadable)} under {folder}",
+                         fix="check their permissions (the logs in them would be missing "
+                             "from the timeline)")
+    return sorted(found)
+
+
+def _folders_named(names: list[str]) -> str:
+    return f"folder {names[0]}" if len(names) == 1 else (
+        f"{len(names)} folders: {', '.join(names[:3])}" + (" ..." if len(names) > 3 else ""))
 
 
 def run_convert(args: argparse.Namespace) -> int:
