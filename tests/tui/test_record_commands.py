@@ -59,3 +59,32 @@ async def test_a_broken_chain_shows_where_it_breaks_and_what_was_not_checked(
     assert rows == 4  # the lines up to the break (it raised, and the app crashed)
     assert "chain breaks at seq 4, 3 lines trusted" in verdict, verdict
     assert "note: plans/: 1 plan file not checked against the journal" in verdict, verdict
+
+
+async def test_an_anchor_is_offered_only_for_a_record_that_verifies(tmp_path: Path) -> None:
+    """The anchor goes into the ticket to vouch for the record: a changed line after a
+    checkpoint (seq 17, after 12 and 14) must not get one to paste."""
+    from textual.app import App
+
+    from tests.tui.conftest import wait_for
+
+    incident = tmp_path / "incident"
+    build_incident(incident, ephemeral_signer("Jane Doe", "jane@example.com"),
+                   ephemeral_signer("Omar", "omar@example.com"))
+    intact = RecordScreen(incident, verify=True)
+    async with App().run_test(size=(140, 50)) as pilot:
+        await pilot.app.push_screen(intact)
+        await wait_for(pilot, lambda: intact.report is not None, "verification")
+    assert intact.anchor_line is not None and " seq=29 " in intact.anchor_line
+    journal = incident / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    assert b"billing" in lines[17]
+    lines[17] = lines[17].replace(b"billing", b"Billing")
+    journal.write_bytes(b"".join(lines))
+    changed = RecordScreen(incident, verify=True)
+    async with App().run_test(size=(140, 50)) as pilot:
+        await pilot.app.push_screen(changed)
+        await wait_for(pilot, lambda: changed.report is not None, "verification")
+        await pilot.pause()
+    assert changed.report is not None and changed.report.status == "tampered"
+    assert changed.anchor_line is None

@@ -136,9 +136,13 @@ class RecordScreen(ReportsFailures, Screen[None]):
             table.move_cursor(row=table.row_count - 1)
 
     def _show_anchor(self, entries: list[Entry]) -> None:
-        """The latest anchor: paste it into the ticket, so a later rewrite shows."""
+        """The latest anchor: paste it into the ticket, so a later rewrite shows. A folder
+        opened from disk offers one only once verification found nothing changed: an
+        anchor of a forged line would vouch for the forgery."""
         from rescind.record.checkpoint import anchors_in
 
+        if self.session is None and (self.report is None or self.report.status == "tampered"):
+            return
         anchors = anchors_in(self.incident_dir, entries, self.incident_dir.name)
         if anchors:
             self.anchor_line = anchors[-1].line
@@ -268,6 +272,8 @@ class RecordScreen(ReportsFailures, Screen[None]):
                         severity="information" if report.exit_code == 0 else "error",
                         markup=False)
         self.report = report
+        if self.session is None:
+            self._show_anchor(self._entries())
         ok = report.exit_code == 0
         lines = report.summary()
         text = Text("✓ " if ok else "✗ ", style="bold green" if ok else "bold red")
