@@ -494,10 +494,12 @@ def test_a_changed_line_claims_nothing_about_the_lines_after_the_break(
     assert not [p for p in report.problems if p.startswith("plans/")]
     assert (report.broken_at, report.lines) == (4, 3)  # seq 3 itself may be the edited one
     assert report.head == pristine.entries[2].sha256
-    assert f"  journal:      chain breaks at seq 4; only seq 0-2 can be trusted (head " \
-           f"{report.head})" in report.summary()
+    assert f"  journal:      chain breaks at seq 4; checked against seq 0-2, the lines " \
+           f"before it that still link (head {report.head}); the checkpoints say which are " \
+           "signed" in report.summary()
     assert "plans/: 1 plan file not checked against the journal: no line before seq 3 " \
-           "names them, and from there on it is not trusted (the chain breaks at seq 4)" \
+           "names them, and the lines from there on are not checked (the chain breaks at " \
+           "seq 4)" \
         in report.notes
     # Plans the trusted lines do name are still checked: a missing one is reported.
     folder = copy_of(pristine, tmp_path / "later")
@@ -535,7 +537,7 @@ def test_a_key_recorded_after_the_break_is_not_called_a_re_signing(
     assert report.broken_at == 4
     assert not report.seal_verified
     assert any(n.startswith(f"SHA256SUMS.sig: signed by {omar_signer.fingerprint}, a key the "
-                            "trusted lines (before seq 3) do not record for a responder")
+                            "lines before seq 3 do not record for a responder")
                for n in report.notes)
 
 

@@ -57,7 +57,7 @@ async def test_a_broken_chain_shows_where_it_breaks_and_what_was_not_checked(
         verdict = " ".join(text_of(screen.query_one("#record-verify")).split())
         rows = screen.query_one(DataTable).row_count
     assert rows == 4  # the lines up to the break (it raised, and the app crashed)
-    assert "chain breaks at seq 4, 3 lines trusted" in verdict, verdict
+    assert "chain breaks at seq 4, 3 lines checked" in verdict, verdict
     assert "note: plans/: 1 plan file not checked against the journal" in verdict, verdict
 
 

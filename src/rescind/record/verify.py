@@ -11,10 +11,11 @@ outside the folder. A torn last line, an interrupted seal or lines an open
 incident has not signed yet are "incomplete"/"unconfirmed" (exit 2), not tampering.
 
 Where the chain breaks at seq N, line N-1 may be the changed one (its hash no longer
-matches N's ``prev``), so the journal is trusted through seq N-2 only: the checks
-that read the journal (plans it names, responder keys, whether it was closed) use
-those lines alone, and say what they could not check rather than claim what is not
-in the untrusted rest.
+matches N's ``prev``), so the checks that read the journal (plans it names, responder
+keys, whether it was closed) use seq 0 to N-2 only, and say what they could not check
+rather than claim what is not in the rest. Those lines are not vouched for: a forger
+can re-link the lines after an edit, and only the checkpoints' signatures (reported
+on their own) say which lines a responder signed.
 """
 
 from __future__ import annotations
@@ -82,11 +83,12 @@ class VerifyReport:
         if self.broken_at is None:
             out.append(f"  journal:      {self.lines} lines, head {self.head}")
         elif self.lines:
-            out.append(f"  journal:      chain breaks at seq {self.broken_at}; only seq "
-                       f"0-{self.lines - 1} can be trusted (head {self.head})")
+            out.append(f"  journal:      chain breaks at seq {self.broken_at}; checked "
+                       f"against seq 0-{self.lines - 1}, the lines before it that still link "
+                       f"(head {self.head}); the checkpoints say which are signed")
         else:
-            out.append(f"  journal:      chain breaks at seq {self.broken_at}; no line can "
-                       "be trusted")
+            out.append(f"  journal:      chain breaks at seq {self.broken_at}; no line left "
+                       "to check against")
         if self.unconfirmed:
             out.append(f"  unconfirmed:  the last {self.unconfirmed} lines, after the last "
                        "signed checkpoint")
@@ -176,8 +178,8 @@ class _Checker:
         if broken is not None and (through is None or through >= self.report.lines):
             # A later line (an incident.resume) may record it: not known, so not claimed.
             self.report.notes.append(
-                f"{what}: signed by {fp}, a key the trusted lines (before seq "
-                f"{self.report.lines}) do not record for a responder; whether a later line "
+                f"{what}: signed by {fp}, a key the lines before seq "
+                f"{self.report.lines} do not record for a responder; whether a later line "
                 f"does is not known, as the chain breaks at seq {broken}")
             return False
         named = ", ".join(sorted(recorded)) or "none"
@@ -324,7 +326,7 @@ def _check_plans(c: _Checker, journaled: dict[str, str]) -> None:
         files = "1 plan file" if unchecked == 1 else f"{unchecked} plan files"
         c.report.notes.append(
             f"plans/: {files} not checked against the journal: no line before seq "
-            f"{c.report.lines} names them, and from there on it is not trusted (the chain "
+            f"{c.report.lines} names them, and the lines from there on are not checked (the chain "
             f"breaks at seq {c.report.broken_at})")
     for name in sorted(set(journaled) - set(present)):
         c.problem(f"plans/{name}: the journal records this plan, but the file is missing")

@@ -279,7 +279,7 @@ class RecordScreen(ReportsFailures, Screen[None]):
         text = Text("✓ " if ok else "✗ ", style="bold green" if ok else "bold red")
         text.append(lines[0], style="bold green" if ok else "bold red")
         chain = (f"{report.lines} lines" if report.broken_at is None
-                 else f"chain breaks at seq {report.broken_at}, {report.lines} lines trusted")
+                 else f"chain breaks at seq {report.broken_at}, {report.lines} lines checked")
         text.append(f" · {chain} · {report.checkpoints_verified} checkpoints "
                     f"verified · {'sealed' if report.sealed else 'not sealed yet'}")
         for problem in report.problems:
