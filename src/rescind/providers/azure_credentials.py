@@ -179,8 +179,12 @@ def credential_error(exc: Exception, provider: str) -> ActionError:
     whose settings the fix names, entra or azure)."""
     from rescind.providers.entra_errors import is_network
 
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if is_network(exc):  # the sign-in endpoint did not answer: logging in again cannot help
+    tried = _attempts(str(exc))
+    text = ("; ".join(tried) if tried
+            else str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    # The sign-in endpoint did not answer: logging in again cannot help. (A chain keeps
+    # only its credentials' messages, so those are read for it.)
+    if is_network(exc) or any(word in text for word in _NETWORK_WORDS):
         return ActionError(f"cannot reach the Microsoft sign-in endpoint: {text}",
                            kind=ErrorKind.NETWORK,
                            fix="check the network (VPN, proxy) and AZURE_AUTHORITY_HOST, "
@@ -190,6 +194,23 @@ def credential_error(exc: Exception, provider: str) -> ActionError:
                        fix="run `az login --tenant TENANT`, set AZURE_CLIENT_ID/"
                            "AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or --set "
                            f"{provider}.credential=device-code")
+
+
+# What urllib3 and azure-core write when a sign-in request got no answer.
+_NETWORK_WORDS = ("Failed to establish a new connection", "Connection refused",
+                  "Connection aborted", "timed out", "Max retries exceeded",
+                  "Name or service not known", "Temporary failure in name resolution")
+
+
+def _attempts(text: str) -> list[str]:
+    """The credentials a ChainedTokenCredential tried, each as ``Name: why it failed``
+    (its message's tab-indented lines): with the SDK's own warnings not printed, the only
+    place a responder learns why, e.g. ``AzureCliCredential: Azure CLI not found``."""
+    from rescind.runbook.messages import clip
+    from rescind.textsafe import visible
+
+    return [visible(clip(line.strip(), 300)) for line in text.splitlines()
+            if line.startswith("\t") and ":" in line]
 
 
 def is_loopback(url: str) -> bool:
