@@ -166,6 +166,22 @@ def test_statuses_map_to_kinds(sandbox, status: str, kind: str) -> None:
         provider.close()
 
 
+@pytest.mark.parametrize(("status", "fix"), [
+    ("UNAVAILABLE", "check the network"), ("INTERNAL", "Google's status page")])
+def test_an_outage_names_what_to_check(sandbox, status: str, fix: str) -> None:
+    """INTERNAL is Google's own failure, not the responder's network."""
+    provider = provider_for(sandbox)
+    provider.max_attempts = 1
+    try:
+        sandbox.state.fail_next("iam.serviceAccounts.get", status)
+        with pytest.raises(ActionError) as failed:
+            provider.iam_call("get_service_account", {"name": SA},
+                              permission="iam.serviceAccounts.get")
+        assert failed.value.kind == "network" and fix in str(failed.value.fix)
+    finally:
+        provider.close()
+
+
 def test_system_managed_keys_cannot_be_deleted_at_the_server(sandbox, provider) -> None:
     from tests.gcp.conftest import SYSTEM_KEY
 

@@ -117,9 +117,12 @@ def translate_error(exc: BaseException, *, permission: str | None = None,
                            kind=ErrorKind.THROTTLED,
                            fix="wait a minute and retry; rescind already retried with backoff")
     if status in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL"):
+        # INTERNAL is Google's own failure: the network is not the thing to check.
         return ActionError(f"{what}: the service is unavailable ({message})",
                            kind=ErrorKind.NETWORK,
-                           fix="check the network (VPN, proxy), then retry")
+                           fix="retry in a minute; Google's status page says if it is down"
+                           if status == "INTERNAL"
+                           else "check the network (VPN, proxy), then retry")
     if status == "NOT_FOUND":
         return ActionError(f"{what}: not found{on} ({message})", kind=ErrorKind.NOT_FOUND,
                            retryable=False,
