@@ -1,7 +1,8 @@
 """`rescind timeline pull|convert`: a credential's audit-log timeline, from the API or files.
 
-One module past ~450 lines because both commands share their output options, their
-summary and their incident handling; the work itself lives in ``rescind.timeline``.
+One module (~700 lines) because both commands share their output options, their
+status line, their summary and their incident handling; the work itself lives in
+``rescind.timeline``.
 """
 
 from __future__ import annotations
