@@ -75,3 +75,16 @@ def test_integer_choices_compare_as_numbers() -> None:
     assert coerce_inputs(rb, {"n": "02"}) == {"n": 2}
     with pytest.raises(UsageError, match="must be one of: 1, 2"):
         coerce_inputs(rb, {"n": "3"})
+
+
+def test_a_value_that_does_not_match_says_what_the_input_wants() -> None:
+    """The input's description says what to enter, or which runbook fits instead: a
+    temporary key given to the long-term key's runbook is sent to the right one."""
+    spec = InputSpec(pattern="^AKIA[A-Z0-9]{16}$", description="The leaked access key id "
+                     "(a temporary ASIA key needs aws-role-session-compromise)")
+    runbook = Runbook.model_validate({"id": "r", "title": "R", "inputs": {"key": spec},
+                                      "phases": Phases()})
+    with pytest.raises(UsageError) as info:
+        coerce_inputs(runbook, {"key": "ASIAIOSFODNN7EXAMPLE"})
+    assert "does not match the pattern ^AKIA[A-Z0-9]{16}$: The leaked access key id (a " \
+        "temporary ASIA key needs aws-role-session-compromise)" in info.value.message

@@ -68,8 +68,9 @@ def check(spec: InputSpec, value: Any) -> Any:
         except re.error:
             raise ValueError(f"its pattern {spec.pattern!r} is not a valid regular expression"
                              ) from None
-        if not matched:
-            raise ValueError(f"does not match the pattern {spec.pattern}")
+        if not matched:  # the description says what to enter (or which runbook instead)
+            raise ValueError(f"does not match the pattern {spec.pattern}"
+                             + (f": {spec.description}" if spec.description else ""))
     if spec.choices is not None:
         allowed = []
         for choice in spec.choices:
