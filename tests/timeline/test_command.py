@@ -330,3 +330,15 @@ def test_a_folder_that_cannot_be_read_stops_the_convert(
     monkeypatch.setattr(os, "scandir", listing)
     assert main(["timeline", "convert", str(logs), "--out", str(out)]) == 0
     assert "2 files under" in capsys.readouterr().err
+
+
+def test_no_credential_named_lists_the_clouds_options(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty --entra-user was told to pass --aws-user: every cloud's option is named.
+    (With none given at all, argparse lists them.)"""
+    assert main(["timeline", "pull", "--entra-user", "", "--out",
+                 str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "no credential named" in err
+    assert all(option in err for option in ("--aws-access-key-id", "--entra-user",
+                                            "--gcp-principal", "--vault-accessor"))

@@ -222,7 +222,10 @@ def _chosen(args: argparse.Namespace) -> tuple[Any, Any]:
         lookup = source.lookup_from_args(args)
         if lookup is not None:
             return source, lookup
-    raise UsageError("no credential named", fix="pass e.g. --aws-user NAME")
+    raise UsageError("no credential named: whose history should be pulled?",
+                     fix="name one, e.g. --aws-access-key-id ID, --aws-user NAME, --entra-user "
+                         "UPN, --gcp-principal EMAIL or --vault-accessor ACCESSOR (every "
+                         "option: rescind timeline pull --help)")
 
 
 def _check_scenario(path: Path, source: Any) -> None:
