@@ -125,3 +125,12 @@ def build_incident(folder: Path, signer: Signer, approver: Signer, *, close: boo
     if do_seal:
         sealed = seal(folder, signer, extra_signers=[info.allowed_signers_line()])
     return Sample(folder, anchors, plan_bytes, pfile, approval_file, entries, sealed)
+
+
+def change_line(folder: Path, seq: int, old: bytes, new: bytes) -> None:
+    """One edited line in the middle, the seal left as it was: what a careless forger does."""
+    path = folder / "journal.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert old in lines[seq]
+    lines[seq] = lines[seq].replace(old, new, 1)
+    path.write_bytes(b"".join(lines))

@@ -20,7 +20,7 @@ from rescind.record.checkpoint import checkpoint, parse_anchor
 from rescind.record.journal import Journal
 from rescind.record.verify import verify_incident
 from tests.record.conftest import SshKey
-from tests.record.sample import INCIDENT, Sample, build_incident
+from tests.record.sample import INCIDENT, Sample, build_incident, change_line
 
 
 @pytest.fixture(scope="module")
@@ -470,14 +470,6 @@ def test_every_plan_file_is_checked_approved_or_not(pristine_open: Sample,
     assert report.status == "tampered"
     assert f"plans/{pristine_open.plan_file.name}: the journal records this plan, but the " \
            "file is missing" in report.problems
-
-
-def change_line(folder: Path, seq: int, old: bytes, new: bytes) -> None:
-    """One edited line in the middle, the seal left as it was: what a careless forger does."""
-    lines = lines_of(folder)
-    assert old in lines[seq]
-    lines[seq] = lines[seq].replace(old, new, 1)
-    (folder / "journal.jsonl").write_bytes(b"".join(lines))
 
 
 def test_a_changed_line_claims_nothing_about_the_lines_after_the_break(
