@@ -1,6 +1,6 @@
 """Entra ID user actions: the phished-user case (describe, revoke, disable, reset, methods).
 
-One concern (~455 lines): every action here finds and reads a user the same way
+One concern (~470 lines): every action here finds and reads a user the same way
 (by id or UPN, with the guardrails on who rescind is), which is most of each plan.
 """
 
