@@ -39,13 +39,16 @@ def _virtual_size() -> int | None:
     return pages * resource.getpagesize()
 
 
-def _child(compute: Callable[[], Any], write_fd: int, memory_bytes: int) -> None:
+def _child(compute: Callable[[], Any], write_fd: int, memory_bytes: int,
+           mask: set[int | signal.Signals]) -> None:
     """In the forked child: never returns."""
     code = 1
     try:
         # Ctrl-C reaches the whole foreground process group: let it kill the child at
-        # once (the parent's handler would only run once the native call returns).
+        # once (the parent's handler would only run once the native call returns). A
+        # Ctrl-C held since the fork kills it here.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         # Native code out of memory prints to stderr and aborts: keep that off the
         # responder's screen (and do not spend the budget symbolising a backtrace).
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
@@ -75,6 +78,11 @@ def run_bounded(compute: Callable[[], Any], *, seconds: float, memory_bytes: int
     the time is bounded), or returns more than MAX_RESULT_BYTES. The child is always
     killed and reaped, also when the wait is interrupted (Ctrl-C).
     """
+    # Ctrl-C is held over the fork. Arriving during it, it could reach the child before
+    # Python forgets the signals pending at a fork (so the child would compute on), and
+    # the parent before its pid is known (so nothing would kill the child): it is taken
+    # below, in each process, where it ends both. One already pending is raised here.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     read_fd, write_fd = os.pipe()
     with warnings.catch_warnings():
         # Python 3.12+ warns about forking a threaded process; the child only runs
@@ -83,10 +91,11 @@ def run_bounded(compute: Callable[[], Any], *, seconds: float, memory_bytes: int
         pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _child(compute, write_fd, memory_bytes)
+        _child(compute, write_fd, memory_bytes, mask)
     os.close(write_fd)
     reaped = False
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         data = _read(read_fd, seconds)
         _, status = os.waitpid(pid, 0)
         reaped = True
